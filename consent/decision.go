@@ -1,0 +1,50 @@
+package consent
+
+import "time"
+
+// Reason explains a decision.
+type Reason string
+
+// Reasons a decision can give. Only ReasonGranted allows.
+const (
+	ReasonGranted           Reason = "granted"
+	ReasonNotGranted        Reason = "not_granted"
+	ReasonWithdrawn         Reason = "withdrawn"
+	ReasonNoRecord          Reason = "no_record"
+	ReasonReconsentRequired Reason = "reconsent_required"
+	ReasonGPCOptOut         Reason = "gpc_opt_out"
+	ReasonSubjectErased     Reason = "subject_erased"
+)
+
+// Decision answers "may the merchant use this subject's data for this purpose now?".
+type Decision struct {
+	SubjectID     string
+	Purpose       string
+	Allowed       bool
+	Reason        Reason
+	NoticeVersion int       // notice version the deciding event was recorded under; 0 without one
+	Since         time.Time // when the deciding event was recorded; zero without one
+}
+
+// Decide derives a decision from a subject's record. It is default deny:
+// only an explicit granted event for this very purpose allows.
+func Decide(rec Record, p Purpose) Decision {
+	d := Decision{SubjectID: rec.SubjectID, Purpose: p.Key, Reason: ReasonNoRecord}
+	ps, ok := rec.Purposes[p.Key]
+	if !ok {
+		return d
+	}
+	d.NoticeVersion, d.Since = ps.NoticeVersion, ps.At
+	switch ps.State {
+	case Granted:
+		d.Allowed, d.Reason = true, ReasonGranted
+	case Withdrawn:
+		d.Reason = ReasonWithdrawn
+		if ps.Channel == ChannelGPC {
+			d.Reason = ReasonGPCOptOut
+		}
+	default:
+		d.Reason = ReasonNotGranted
+	}
+	return d
+}

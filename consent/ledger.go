@@ -1,0 +1,468 @@
+package consent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+// LedgerStore persists the ledger and its projection. Every method is a
+// single-document atomic step; the Ledger sequences them so that a crash
+// between two of them rolls forward.
+type LedgerStore interface {
+	// AppendEvent inserts e. Conflict if the subject already has an event
+	// with e.Seq: the (merchant, subject, seq) key is unique.
+	AppendEvent(ctx context.Context, e Event) error
+	// Event returns the subject's event number seq; NotFound if absent.
+	Event(ctx context.Context, merchantID, subjectID string, seq int64) (Event, error)
+	// Record returns the stored projection; NotFound if none was saved.
+	Record(ctx context.Context, merchantID, subjectID string) (Record, error)
+	// SaveRecord stores rec unless the stored projection is already at or
+	// past rec.Seq.
+	SaveRecord(ctx context.Context, rec Record) error
+	// ClaimIdempotencyKey stores c unless the merchant used c.Key before;
+	// then it returns the earlier claim and false.
+	ClaimIdempotencyKey(ctx context.Context, c IdempotencyClaim) (IdempotencyClaim, bool, error)
+	// CompleteIdempotencyKey records the event a claimed key produced.
+	CompleteIdempotencyKey(ctx context.Context, merchantID, key string, seq int64) error
+	// EachSubject calls fn for every subject of every merchant, in no set order.
+	EachSubject(ctx context.Context, fn func(merchantID, subjectID string) error) error
+}
+
+// NoticeSource tells which notice version is in force for a merchant.
+type NoticeSource interface {
+	// VersionInForce returns the number of the notice version in force, 0 if none.
+	VersionInForce(ctx context.Context, merchantID string) (int, error)
+}
+
+// IdempotencyClaim ties a merchant's Idempotency-Key to the one request it
+// was first used with and, once written, the event that request produced.
+type IdempotencyClaim struct {
+	MerchantID  string
+	Key         string
+	Fingerprint string
+	SubjectID   string
+	Seq         int64 // 0 while the request is in flight
+	CreatedAt   time.Time
+}
+
+// Change is a decision to record.
+type Change struct {
+	MerchantID string
+	SubjectID  string
+	Purpose    string
+	State      State
+	Channel    Channel
+	// Actor names who recorded it: "api_key:<id>", "session:<subject>", ...
+	Actor string
+	// IdempotencyKey, when set, makes a retried request return the first result.
+	IdempotencyKey string
+	// ExplicitOptIn must be true to grant a sensitive purpose: the caller
+	// vouches that the subject ticked this very purpose themselves.
+	ExplicitOptIn bool
+}
+
+// Result is what recording a change produced.
+type Result struct {
+	Event    Event
+	Decision Decision
+	// Replayed is true when an Idempotency-Key matched an earlier request
+	// and nothing new was written.
+	Replayed bool
+}
+
+// Ledger records consent events and derives state and decisions from them.
+type Ledger struct {
+	store    LedgerStore
+	purposes PurposeStore
+	subjects SubjectStore
+	notices  NoticeSource
+	now      func() time.Time
+	log      *slog.Logger
+	locks    [256]sync.Mutex
+}
+
+// NewLedger wires a Ledger.
+func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource, now func() time.Time, log *slog.Logger) *Ledger {
+	return &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log}
+}
+
+// maxAppendAttempts bounds retries when another instance appends to the
+// same subject's chain at the same moment.
+const maxAppendAttempts = 50
+
+// inFlightWindow is how long a claimed Idempotency-Key without an event is
+// treated as a request still in progress.
+const inFlightWindow = 30 * time.Second
+
+func (l *Ledger) lock(merchantID, subjectID string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(merchantID))
+	h.Write([]byte{'/'})
+	h.Write([]byte(subjectID))
+	m := &l.locks[h.Sum32()%uint32(len(l.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (l *Ledger) purpose(ctx context.Context, merchantID, key string) (Purpose, error) {
+	if err := checkPurposeKey(key); err != nil {
+		return Purpose{}, err
+	}
+	p, err := l.purposes.Purpose(ctx, merchantID, key)
+	if apperr.Is(err, apperr.NotFound) {
+		return Purpose{}, apperr.New(apperr.Invalid, "unknown purpose %q", key).WithDetail("unknown_purpose")
+	}
+	return p, err
+}
+
+// Record appends c to the subject's chain (creating the subject if the
+// merchant never named it before) and returns the event and the new decision.
+func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
+	if err := checkSubjectID(c.SubjectID); err != nil {
+		return Result{}, err
+	}
+	if !c.State.Valid() {
+		return Result{}, apperr.New(apperr.Invalid, "state must be granted, denied or withdrawn").WithDetail("invalid_state")
+	}
+	if c.IdempotencyKey != "" && !validIdempotencyKey(c.IdempotencyKey) {
+		return Result{}, apperr.New(apperr.Invalid, "Idempotency-Key must be 1-128 printable ASCII characters").WithDetail("invalid_idempotency_key")
+	}
+	p, err := l.purpose(ctx, c.MerchantID, c.Purpose)
+	if err != nil {
+		return Result{}, err
+	}
+	if p.Sensitive && c.State == Granted && !c.ExplicitOptIn {
+		return Result{}, apperr.New(apperr.Invalid, "purpose %q is sensitive: it can only be granted with explicit opt-in by the subject (\"explicit_opt_in\": true)", p.Key).WithDetail("explicit_opt_in_required")
+	}
+	if err := l.ensureSubject(ctx, c.MerchantID, c.SubjectID); err != nil {
+		return Result{}, err
+	}
+	if c.IdempotencyKey != "" {
+		res, done, err := l.claim(ctx, c, p)
+		if err != nil || done {
+			return res, err
+		}
+	}
+	version, err := l.notices.VersionInForce(ctx, c.MerchantID)
+	if err != nil {
+		return Result{}, err
+	}
+
+	unlock := l.lock(c.MerchantID, c.SubjectID)
+	defer unlock()
+
+	var (
+		rec Record
+		e   Event
+	)
+	for attempt := 0; ; attempt++ {
+		if attempt == maxAppendAttempts {
+			return Result{}, apperr.New(apperr.Conflict, "too many concurrent writes for this subject; retry").WithDetail("write_conflict")
+		}
+		rec, err = l.current(ctx, c.MerchantID, c.SubjectID)
+		if err != nil {
+			return Result{}, err
+		}
+		e = Event{
+			MerchantID: c.MerchantID, SubjectID: c.SubjectID, Seq: rec.Seq + 1,
+			Purpose: c.Purpose, State: c.State, NoticeVersion: version, Channel: c.Channel,
+			Actor: c.Actor, RecordedAt: l.now().UTC().Truncate(time.Millisecond),
+			IdempotencyKey: c.IdempotencyKey, PrevHash: rec.HeadHash,
+		}
+		e.Hash = e.ComputeHash()
+		err = l.store.AppendEvent(ctx, e)
+		if apperr.Is(err, apperr.Conflict) {
+			continue // another instance took this seq; roll forward and retry
+		}
+		if err != nil {
+			return Result{}, err
+		}
+		break
+	}
+	// The event is durable from here on: a failure below leaves a projection
+	// behind the ledger, which the next read rolls forward.
+	next := rec.Apply(e)
+	if err := l.store.SaveRecord(ctx, next); err != nil {
+		l.log.WarnContext(ctx, "consent projection not advanced; it will roll forward on next read", "seq", e.Seq, "err", err)
+	}
+	if c.IdempotencyKey != "" {
+		if err := l.store.CompleteIdempotencyKey(ctx, c.MerchantID, c.IdempotencyKey, e.Seq); err != nil {
+			l.log.WarnContext(ctx, "idempotency key not completed; a retry finds the event in the chain", "err", err)
+		}
+	}
+	return Result{Event: e, Decision: Decide(next, p)}, nil
+}
+
+func (l *Ledger) ensureSubject(ctx context.Context, merchantID, subjectID string) error {
+	_, err := l.subjects.Subject(ctx, merchantID, subjectID)
+	if !apperr.Is(err, apperr.NotFound) {
+		return err
+	}
+	now := l.now().UTC().Truncate(time.Millisecond)
+	return l.subjects.PutSubject(ctx, Subject{MerchantID: merchantID, ID: subjectID, CreatedAt: now, UpdatedAt: now})
+}
+
+func validIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > 128 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func fingerprint(c Change) string {
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", c.SubjectID, c.Purpose, c.State, c.Channel))
+	return hex.EncodeToString(sum[:])
+}
+
+// claim takes the change's Idempotency-Key. done is true when the key was
+// used before and res (or err) is the answer to give.
+func (l *Ledger) claim(ctx context.Context, c Change, p Purpose) (res Result, done bool, err error) {
+	now := l.now().UTC().Truncate(time.Millisecond)
+	claim := IdempotencyClaim{MerchantID: c.MerchantID, Key: c.IdempotencyKey, Fingerprint: fingerprint(c), SubjectID: c.SubjectID, CreatedAt: now}
+	prev, created, err := l.store.ClaimIdempotencyKey(ctx, claim)
+	if err != nil || created {
+		return Result{}, false, err
+	}
+	if prev.Fingerprint != claim.Fingerprint {
+		return Result{}, true, apperr.New(apperr.Unprocessable, "this Idempotency-Key was already used with a different request").WithDetail("idempotency_key_reused")
+	}
+	seq := prev.Seq
+	if seq == 0 {
+		// The first request may have appended its event without completing
+		// the claim: look for it near the head of the chain.
+		seq, err = l.findByIdempotencyKey(ctx, c.MerchantID, c.SubjectID, c.IdempotencyKey)
+		if err != nil {
+			return Result{}, true, err
+		}
+		if seq == 0 {
+			if now.Sub(prev.CreatedAt) < inFlightWindow {
+				return Result{}, true, apperr.New(apperr.Conflict, "a request with this Idempotency-Key is still in progress; retry shortly").WithDetail("request_in_progress")
+			}
+			return Result{}, false, nil // the first attempt died before writing: take over
+		}
+		if err := l.store.CompleteIdempotencyKey(ctx, c.MerchantID, c.IdempotencyKey, seq); err != nil {
+			return Result{}, true, err
+		}
+	}
+	e, err := l.store.Event(ctx, c.MerchantID, c.SubjectID, seq)
+	if err != nil {
+		return Result{}, true, err
+	}
+	rec, err := l.current(ctx, c.MerchantID, c.SubjectID)
+	if err != nil {
+		return Result{}, true, err
+	}
+	return Result{Event: e, Decision: Decide(rec, p), Replayed: true}, true, nil
+}
+
+// findByIdempotencyKey scans back from the head of the chain (at most 100
+// events) for the event written with key; 0 if none.
+func (l *Ledger) findByIdempotencyKey(ctx context.Context, merchantID, subjectID, key string) (int64, error) {
+	rec, err := l.current(ctx, merchantID, subjectID)
+	if err != nil {
+		return 0, err
+	}
+	for seq := rec.Seq; seq > 0 && seq > rec.Seq-100; seq-- {
+		e, err := l.store.Event(ctx, merchantID, subjectID, seq)
+		if err != nil {
+			return 0, err
+		}
+		if e.IdempotencyKey == key {
+			return seq, nil
+		}
+	}
+	return 0, nil
+}
+
+// ErrChainBroken is wrapped by errors reporting a ledger that does not verify.
+var ErrChainBroken = errors.New("ledger chain broken")
+
+// current returns the subject's record, rolling the stored projection
+// forward over any events appended after it (a writer that crashed between
+// appending and saving the projection leaves such events behind).
+func (l *Ledger) current(ctx context.Context, merchantID, subjectID string) (Record, error) {
+	rec, err := l.store.Record(ctx, merchantID, subjectID)
+	switch {
+	case apperr.Is(err, apperr.NotFound):
+		rec = Record{MerchantID: merchantID, SubjectID: subjectID}
+	case err != nil:
+		return Record{}, err
+	}
+	rolled := false
+	for {
+		e, err := l.store.Event(ctx, merchantID, subjectID, rec.Seq+1)
+		if apperr.Is(err, apperr.NotFound) {
+			break
+		}
+		if err != nil {
+			return Record{}, err
+		}
+		if e.PrevHash != rec.HeadHash || e.Hash != e.ComputeHash() {
+			return Record{}, apperr.Wrap(fmt.Errorf("%w at seq %d", ErrChainBroken, e.Seq), "consent state unavailable")
+		}
+		rec = rec.Apply(e)
+		rolled = true
+	}
+	if rolled {
+		if err := l.store.SaveRecord(ctx, rec); err != nil {
+			l.log.WarnContext(ctx, "rolled-forward projection not saved", "seq", rec.Seq, "err", err)
+		}
+	}
+	return rec, nil
+}
+
+// State returns the subject's current record; NotFound if the merchant has
+// no such subject.
+func (l *Ledger) State(ctx context.Context, merchantID, subjectID string) (Record, error) {
+	if err := checkSubjectID(subjectID); err != nil {
+		return Record{}, err
+	}
+	if _, err := l.subjects.Subject(ctx, merchantID, subjectID); err != nil {
+		return Record{}, err
+	}
+	return l.current(ctx, merchantID, subjectID)
+}
+
+// Check decides whether the merchant may use the subject's data for purpose.
+// An unknown subject is no_record; an unknown purpose is an Invalid error.
+func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose string) (Decision, error) {
+	if err := checkSubjectID(subjectID); err != nil {
+		return Decision{}, err
+	}
+	p, err := l.purpose(ctx, merchantID, purpose)
+	if err != nil {
+		return Decision{}, err
+	}
+	rec, err := l.current(ctx, merchantID, subjectID)
+	if err != nil {
+		return Decision{}, err
+	}
+	return Decide(rec, p), nil
+}
+
+// MaxBatch is the most subjects one batch check may name.
+const MaxBatch = 10000
+
+// batchReaders bounds concurrent store reads of one batch check.
+const batchReaders = 8
+
+// CheckMany decides for each subject, in the order given.
+func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subjectIDs []string) ([]Decision, error) {
+	if len(subjectIDs) == 0 {
+		return nil, apperr.New(apperr.Invalid, "subjects must name at least one subject").WithDetail("empty_batch")
+	}
+	if len(subjectIDs) > MaxBatch {
+		return nil, apperr.New(apperr.Invalid, "a batch check takes at most %d subjects; got %d", MaxBatch, len(subjectIDs)).WithDetail("batch_too_large")
+	}
+	for i, id := range subjectIDs {
+		if !ValidSubjectID(id) {
+			return nil, apperr.New(apperr.Invalid, "subjects[%d] is not a valid subject id", i).WithDetail("invalid_subject")
+		}
+	}
+	p, err := l.purpose(ctx, merchantID, purpose)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Decision, len(subjectIDs))
+	idx := make(map[string][]int, len(subjectIDs))
+	var order []string
+	for i, id := range subjectIDs {
+		if _, seen := idx[id]; !seen {
+			order = append(order, id)
+		}
+		idx[id] = append(idx[id], i)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+		next     = make(chan string)
+	)
+	for range min(batchReaders, len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				rec, err := l.current(ctx, merchantID, id)
+				if err != nil {
+					errOnce.Do(func() { firstErr = err; cancel() })
+					continue
+				}
+				d := Decide(rec, p)
+				for _, i := range idx[id] {
+					out[i] = d
+				}
+			}
+		}()
+	}
+feed:
+	for _, id := range order {
+		select {
+		case next <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MaxPage is the largest page of events one call returns.
+const MaxPage = 200
+
+// Events returns up to limit events of the subject after seq `after`, and
+// the cursor of the next page (0 when there is none).
+func (l *Ledger) Events(ctx context.Context, merchantID, subjectID string, after int64, limit int) ([]Event, int64, error) {
+	if err := checkSubjectID(subjectID); err != nil {
+		return nil, 0, err
+	}
+	if after < 0 {
+		return nil, 0, apperr.New(apperr.Invalid, "after must be 0 or a sequence number")
+	}
+	if limit <= 0 || limit > MaxPage {
+		return nil, 0, apperr.New(apperr.Invalid, "limit must be between 1 and %d", MaxPage)
+	}
+	if _, err := l.subjects.Subject(ctx, merchantID, subjectID); err != nil {
+		return nil, 0, err
+	}
+	events := make([]Event, 0, limit)
+	for seq := after + 1; len(events) <= limit; seq++ {
+		e, err := l.store.Event(ctx, merchantID, subjectID, seq)
+		if apperr.Is(err, apperr.NotFound) {
+			break
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		events = append(events, e)
+	}
+	var next int64
+	if len(events) > limit {
+		events = events[:limit]
+		next = events[limit-1].Seq
+	}
+	return events, next, nil
+}

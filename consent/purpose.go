@@ -1,0 +1,159 @@
+package consent
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+// LegalBasis is the GDPR article 6 ground a purpose relies on.
+type LegalBasis string
+
+// Legal bases a purpose may declare.
+const (
+	BasisConsent            LegalBasis = "consent"
+	BasisContract           LegalBasis = "contract"
+	BasisLegitimateInterest LegalBasis = "legitimate_interest"
+	BasisLegalObligation    LegalBasis = "legal_obligation"
+)
+
+// SensitiveCategories are data categories that make a purpose sensitive
+// (special categories of personal data, plus finances and relationship status).
+func SensitiveCategories() []string {
+	return []string{"health", "finances", "religion", "politics", "sexual_orientation", "relationship_status", "ethnicity", "biometrics", "genetics", "trade_union"}
+}
+
+// Text is one locale's wording of a purpose.
+type Text struct {
+	// Name is a short title ("Newsletter").
+	Name string `json:"name"`
+	// Statement says in plain language what is done and why.
+	Statement string `json:"statement"`
+}
+
+// Purpose is one use of a subject's data. Its default is always off.
+type Purpose struct {
+	MerchantID     string
+	Key            string
+	Texts          map[string]Text // by locale
+	DefaultLocale  string
+	DataCategories []string
+	Sensitive      bool
+	SaleOrShare    bool
+	LegalBasis     LegalBasis
+	CreatedAt      time.Time
+}
+
+// TextFor returns the wording in locale, falling back to the purpose's
+// default locale and then to any locale it has.
+func (p Purpose) TextFor(locale string) Text {
+	if t, ok := p.Texts[locale]; ok {
+		return t
+	}
+	if t, ok := p.Texts[p.DefaultLocale]; ok {
+		return t
+	}
+	for _, l := range Locales() {
+		if t, ok := p.Texts[l]; ok {
+			return t
+		}
+	}
+	return Text{Name: p.Key}
+}
+
+// Validate checks a purpose before it is stored.
+func (p *Purpose) Validate() error {
+	if err := checkPurposeKey(p.Key); err != nil {
+		return err
+	}
+	if len(p.Texts) == 0 {
+		return apperr.New(apperr.Invalid, "a purpose needs a name and a plain-language statement in at least one locale")
+	}
+	if p.DefaultLocale == "" {
+		p.DefaultLocale = "en"
+	}
+	if !SupportedLocale(p.DefaultLocale) {
+		return apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(Locales(), ", "))
+	}
+	if _, ok := p.Texts[p.DefaultLocale]; !ok {
+		return apperr.New(apperr.Invalid, "texts must include the default locale %q", p.DefaultLocale)
+	}
+	for l, t := range p.Texts {
+		if !SupportedLocale(l) {
+			return apperr.New(apperr.Invalid, "unsupported locale %q; use one of %s", l, strings.Join(Locales(), ", "))
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(t.Name)); n == 0 || n > 80 {
+			return apperr.New(apperr.Invalid, "texts.%s.name must be 1-80 characters", l)
+		}
+		if n := utf8.RuneCountInString(strings.TrimSpace(t.Statement)); n < 10 || n > 600 {
+			return apperr.New(apperr.Invalid, "texts.%s.statement must be a plain-language sentence of 10-600 characters", l)
+		}
+	}
+	if len(p.DataCategories) > 20 {
+		return apperr.New(apperr.Invalid, "at most 20 data categories")
+	}
+	for _, c := range p.DataCategories {
+		if !categoryPattern.MatchString(c) {
+			return apperr.New(apperr.Invalid, "data category %q must be lower-case letters, digits and underscores", c)
+		}
+		if slices.Contains(SensitiveCategories(), c) && !p.Sensitive {
+			return apperr.New(apperr.Invalid, "data category %q is sensitive: set \"sensitive\": true", c)
+		}
+	}
+	switch p.LegalBasis {
+	case "":
+		p.LegalBasis = BasisConsent
+	case BasisConsent, BasisContract, BasisLegitimateInterest, BasisLegalObligation:
+	default:
+		return apperr.New(apperr.Invalid, "legal_basis must be consent, contract, legitimate_interest or legal_obligation")
+	}
+	if p.Sensitive && p.LegalBasis != BasisConsent {
+		return apperr.New(apperr.Invalid, "a sensitive purpose must rely on explicit consent (legal_basis \"consent\")")
+	}
+	return nil
+}
+
+// PurposeStore persists purposes.
+type PurposeStore interface {
+	// CreatePurpose stores a new purpose; Conflict if the key exists for the merchant.
+	CreatePurpose(ctx context.Context, p Purpose) error
+	// Purpose returns one purpose; NotFound if the merchant has none by that key.
+	Purpose(ctx context.Context, merchantID, key string) (Purpose, error)
+	// Purposes lists the merchant's purposes in key order.
+	Purposes(ctx context.Context, merchantID string) ([]Purpose, error)
+}
+
+// Purposes manages a merchant's purposes.
+type Purposes struct {
+	Store PurposeStore
+	Now   func() time.Time
+}
+
+// Create validates and stores a new purpose.
+func (s *Purposes) Create(ctx context.Context, p Purpose) (Purpose, error) {
+	if err := p.Validate(); err != nil {
+		return Purpose{}, err
+	}
+	p.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)
+	if err := s.Store.CreatePurpose(ctx, p); err != nil {
+		return Purpose{}, err
+	}
+	return p, nil
+}
+
+// Get returns one purpose of the merchant.
+func (s *Purposes) Get(ctx context.Context, merchantID, key string) (Purpose, error) {
+	if err := checkPurposeKey(key); err != nil {
+		return Purpose{}, err
+	}
+	return s.Store.Purpose(ctx, merchantID, key)
+}
+
+// List returns all purposes of the merchant.
+func (s *Purposes) List(ctx context.Context, merchantID string) ([]Purpose, error) {
+	return s.Store.Purposes(ctx, merchantID)
+}

@@ -1,0 +1,41 @@
+package consent
+
+import "time"
+
+// PurposeState is the latest decision a subject made on one purpose.
+type PurposeState struct {
+	State         State
+	Seq           int64
+	NoticeVersion int
+	Channel       Channel
+	At            time.Time
+}
+
+// Record is a subject's current consent state, derived from the ledger: the
+// effect of events 1..Seq. It is a projection, rebuilt or rolled forward from
+// the events, never edited by hand.
+type Record struct {
+	MerchantID string
+	SubjectID  string
+	Seq        int64
+	HeadHash   string
+	Purposes   map[string]PurposeState
+	UpdatedAt  time.Time
+}
+
+// Apply returns the record after event e, which must be the next in the chain.
+func (r Record) Apply(e Event) Record {
+	n := Record{
+		MerchantID: e.MerchantID,
+		SubjectID:  e.SubjectID,
+		Seq:        e.Seq,
+		HeadHash:   e.Hash,
+		Purposes:   make(map[string]PurposeState, len(r.Purposes)+1),
+		UpdatedAt:  e.RecordedAt,
+	}
+	for k, v := range r.Purposes {
+		n.Purposes[k] = v
+	}
+	n.Purposes[e.Purpose] = PurposeState{State: e.State, Seq: e.Seq, NoticeVersion: e.NoticeVersion, Channel: e.Channel, At: e.RecordedAt}
+	return n
+}

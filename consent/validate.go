@@ -1,0 +1,48 @@
+package consent
+
+import (
+	"regexp"
+	"slices"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+// Locales are the languages every purpose statement may be written in.
+// The first is the fallback.
+func Locales() []string { return []string{"en", "es", "de", "fr"} }
+
+// SupportedLocale reports whether l is one of Locales.
+func SupportedLocale(l string) bool { return slices.Contains(Locales(), l) }
+
+var (
+	subjectIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$`)
+	purposeKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
+	categoryPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
+	emailPattern      = regexp.MustCompile(`^[^\s@<>()\[\]\\,;:"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$`)
+)
+
+// ValidSubjectID reports whether id is acceptable as a merchant's customer id:
+// 1 to 128 characters of letters, digits and . _ @ + : -, starting with a
+// letter or digit. No slash (ids are parts of document keys) and no "$".
+func ValidSubjectID(id string) bool { return subjectIDPattern.MatchString(id) }
+
+// ValidPurposeKey reports whether k is a purpose key: lower-case letters,
+// digits and underscores, 2 to 64 characters, starting with a letter.
+func ValidPurposeKey(k string) bool { return purposeKeyPattern.MatchString(k) }
+
+// ValidEmail reports whether e looks like a deliverable address.
+func ValidEmail(e string) bool { return len(e) <= 254 && emailPattern.MatchString(e) }
+
+func checkSubjectID(id string) error {
+	if !ValidSubjectID(id) {
+		return apperr.New(apperr.Invalid, "subject id must be 1-128 characters of letters, digits and . _ @ + : - (starting with a letter or digit)").WithDetail("invalid_subject")
+	}
+	return nil
+}
+
+func checkPurposeKey(k string) error {
+	if !ValidPurposeKey(k) {
+		return apperr.New(apperr.Invalid, "purpose key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail("invalid_purpose")
+	}
+	return nil
+}

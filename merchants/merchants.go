@@ -1,0 +1,219 @@
+// Package merchants manages tenants and their API keys. A key is shown once
+// at creation and stored only as a SHA-256 hash; it names its own record
+// ("fl_<id>_<secret>"), so authenticating is one point read.
+package merchants
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+// Scope is a permission an API key carries.
+type Scope string
+
+// Scopes a key can carry.
+const (
+	ScopeConsentRead  Scope = "consent:read"
+	ScopeConsentWrite Scope = "consent:write"
+	ScopeAdmin        Scope = "admin"
+)
+
+// AllScopes lists every scope, for a merchant's first key.
+func AllScopes() []Scope { return []Scope{ScopeConsentRead, ScopeConsentWrite, ScopeAdmin} }
+
+// Merchant is a tenant.
+type Merchant struct {
+	ID            string
+	Slug          string
+	Name          string
+	DefaultLocale string
+	CreatedAt     time.Time
+}
+
+// APIKey is a stored key: everything but the secret.
+type APIKey struct {
+	ID         string
+	MerchantID string
+	Name       string
+	Hash       string // hex SHA-256 of the whole key
+	Scopes     []Scope
+	CreatedAt  time.Time
+	RevokedAt  time.Time // zero while active
+}
+
+// Has reports whether the key carries scope s. Admin implies every scope.
+func (k APIKey) Has(s Scope) bool {
+	return slices.Contains(k.Scopes, s) || slices.Contains(k.Scopes, ScopeAdmin)
+}
+
+// Store persists merchants and keys.
+type Store interface {
+	// CreateMerchant stores m; Conflict if the slug is taken.
+	CreateMerchant(ctx context.Context, m Merchant) error
+	// Merchant returns a merchant by id; NotFound if absent.
+	Merchant(ctx context.Context, id string) (Merchant, error)
+	// MerchantBySlug returns a merchant by slug; NotFound if absent.
+	MerchantBySlug(ctx context.Context, slug string) (Merchant, error)
+	// CreateKey stores k.
+	CreateKey(ctx context.Context, k APIKey) error
+	// Key returns a key by id; NotFound if absent.
+	Key(ctx context.Context, id string) (APIKey, error)
+	// Keys lists a merchant's keys.
+	Keys(ctx context.Context, merchantID string) ([]APIKey, error)
+	// RevokeKey sets the key's RevokedAt; NotFound if the merchant has no such key.
+	RevokeKey(ctx context.Context, merchantID, id string, at time.Time) error
+}
+
+// Service creates merchants and keys and authenticates keys.
+type Service struct {
+	Store Store
+	Now   func() time.Time
+}
+
+var slugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$`)
+
+// ValidSlug reports whether s is a merchant slug: lower-case letters,
+// digits and inner hyphens, 1 to 48 characters.
+func ValidSlug(s string) bool { return slugPattern.MatchString(s) }
+
+// NewMerchant is what an operator gives to onboard a merchant.
+type NewMerchant struct {
+	Slug          string
+	Name          string
+	DefaultLocale string
+}
+
+// Create stores a new merchant and returns it with its first key (all
+// scopes). The key's secret is in the returned string only.
+func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey, string, error) {
+	if !ValidSlug(nm.Slug) {
+		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "slug must be 1-48 lower-case letters, digits and inner hyphens").WithDetail("invalid_slug")
+	}
+	name := strings.TrimSpace(nm.Name)
+	if n := utf8.RuneCountInString(name); n == 0 || n > 100 {
+		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "name must be 1-100 characters")
+	}
+	if nm.DefaultLocale == "" {
+		nm.DefaultLocale = "en"
+	}
+	switch nm.DefaultLocale {
+	case "en", "es", "de", "fr":
+	default:
+		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "default_locale must be one of en, es, de, fr")
+	}
+	m := Merchant{ID: "mer_" + randomToken(10), Slug: nm.Slug, Name: name, DefaultLocale: nm.DefaultLocale, CreatedAt: s.now()}
+	if err := s.Store.CreateMerchant(ctx, m); err != nil {
+		return Merchant{}, APIKey{}, "", err
+	}
+	k, secret, err := s.CreateKey(ctx, m.ID, "first key", AllScopes())
+	if err != nil {
+		return Merchant{}, APIKey{}, "", err
+	}
+	return m, k, secret, nil
+}
+
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }
+
+// CreateKey issues a key with the given scopes; the secret is returned once.
+func (s *Service) CreateKey(ctx context.Context, merchantID, name string, scopes []Scope) (APIKey, string, error) {
+	name = strings.TrimSpace(name)
+	if utf8.RuneCountInString(name) > 100 {
+		return APIKey{}, "", apperr.New(apperr.Invalid, "key name must be at most 100 characters")
+	}
+	if len(scopes) == 0 {
+		return APIKey{}, "", apperr.New(apperr.Invalid, "a key needs at least one scope")
+	}
+	for _, sc := range scopes {
+		if !slices.Contains(AllScopes(), sc) {
+			return APIKey{}, "", apperr.New(apperr.Invalid, "unknown scope %q; use consent:read, consent:write or admin", sc)
+		}
+	}
+	id := randomToken(12)
+	secret := "fl_" + id + "_" + randomToken(32)
+	k := APIKey{ID: id, MerchantID: merchantID, Name: name, Hash: hashKey(secret), Scopes: slices.Compact(slices.Sorted(slices.Values(scopes))), CreatedAt: s.now()}
+	if err := s.Store.CreateKey(ctx, k); err != nil {
+		return APIKey{}, "", err
+	}
+	return k, secret, nil
+}
+
+// Authenticate returns the active key that secret is; Unauthorized otherwise.
+func (s *Service) Authenticate(ctx context.Context, secret string) (APIKey, error) {
+	unauthorized := apperr.New(apperr.Unauthorized, "missing, unknown or revoked API key")
+	id, ok := keyID(secret)
+	if !ok {
+		return APIKey{}, unauthorized
+	}
+	k, err := s.Store.Key(ctx, id)
+	if apperr.Is(err, apperr.NotFound) {
+		return APIKey{}, unauthorized
+	}
+	if err != nil {
+		return APIKey{}, err
+	}
+	if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hashKey(secret))) != 1 || !k.RevokedAt.IsZero() {
+		return APIKey{}, unauthorized
+	}
+	return k, nil
+}
+
+// Revoke revokes one of the merchant's keys.
+func (s *Service) Revoke(ctx context.Context, merchantID, id string) error {
+	if !tokenPattern.MatchString(id) {
+		return apperr.New(apperr.NotFound, "no such key")
+	}
+	return s.Store.RevokeKey(ctx, merchantID, id, s.now())
+}
+
+// Keys lists the merchant's keys.
+func (s *Service) Keys(ctx context.Context, merchantID string) ([]APIKey, error) {
+	return s.Store.Keys(ctx, merchantID)
+}
+
+var tokenPattern = regexp.MustCompile(`^[A-Za-z0-9]{12}$`)
+
+// keyID extracts the id from "fl_<12 chars>_<32 chars>".
+func keyID(secret string) (string, bool) {
+	if len(secret) != 3+12+1+32 || !strings.HasPrefix(secret, "fl_") || secret[15] != '_' {
+		return "", false
+	}
+	id := secret[3:15]
+	if !tokenPattern.MatchString(id) {
+		return "", false
+	}
+	return id, true
+}
+
+func hashKey(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+// randomToken returns n characters drawn uniformly from [A-Za-z0-9].
+func randomToken(n int) string {
+	out := make([]byte, n)
+	buf := make([]byte, 1)
+	for i := 0; i < n; {
+		if _, err := rand.Read(buf); err != nil {
+			panic(err) // crypto/rand never fails on Linux
+		}
+		if int(buf[0]) >= 256-256%len(alphabet) {
+			continue
+		}
+		out[i] = alphabet[int(buf[0])%len(alphabet)]
+		i++
+	}
+	return string(out)
+}

@@ -1,0 +1,54 @@
+package store
+
+import (
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+// Collection names.
+const (
+	collMerchants   = "merchants"
+	collSlugs       = "merchant_slugs"
+	collAPIKeys     = "api_keys"
+	collPurposes    = "purposes"
+	collSubjects    = "subjects"
+	collEvents      = "consent_events"
+	collRecords     = "consent_states"
+	collIdempotency = "idempotency_keys"
+	collNotices     = "notices"
+	collNoticeHeads = "notice_heads"
+)
+
+// collectionIndexes declares every collection with its secondary indexes.
+// Hot paths read by _id; these serve MongoDB listings and admin work.
+func collectionIndexes() map[string][]mongo.IndexModel {
+	return map[string][]mongo.IndexModel{
+		collMerchants: nil,
+		collSlugs:     nil,
+		collAPIKeys: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "created_at", Value: 1}}},
+		},
+		collPurposes: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "key", Value: 1}}, Options: options.Index().SetUnique(true)},
+		},
+		collSubjects: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}}, Options: options.Index().SetUnique(true)},
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "email", Value: 1}}},
+		},
+		collEvents: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetUnique(true)},
+			{Keys: bson.D{{Key: "recorded_at", Value: 1}}},
+		},
+		collRecords: {
+			{Keys: bson.D{{Key: "updated_at", Value: 1}}},
+		},
+		collIdempotency: {
+			{Keys: bson.D{{Key: "created_at", Value: 1}}},
+		},
+		collNotices: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "number", Value: 1}}, Options: options.Index().SetUnique(true)},
+		},
+		collNoticeHeads: nil,
+	}
+}

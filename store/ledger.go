@@ -1,0 +1,160 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+)
+
+var _ consent.LedgerStore = (*Store)(nil)
+
+// eventDoc is one consent event, under "<merchant>/<subject>/<seq>". Events
+// are only ever inserted: this package has no code that updates or deletes one.
+type eventDoc struct {
+	ID             string    `bson:"_id"`
+	MerchantID     string    `bson:"merchant_id"`
+	SubjectID      string    `bson:"subject_id"`
+	Seq            int64     `bson:"seq"`
+	Purpose        string    `bson:"purpose"`
+	State          string    `bson:"state"`
+	NoticeVersion  int       `bson:"notice_version"`
+	Channel        string    `bson:"channel"`
+	Actor          string    `bson:"actor"`
+	RecordedAt     time.Time `bson:"recorded_at"`
+	IdempotencyKey string    `bson:"idempotency_key,omitempty"`
+	PrevHash       string    `bson:"prev_hash"`
+	Hash           string    `bson:"hash"`
+}
+
+func eventID(merchantID, subjectID string, seq int64) string {
+	return id(merchantID, subjectID, fmt.Sprintf("%012d", seq))
+}
+
+// AppendEvent inserts the event; the unique _id makes a second event with
+// the same sequence number a Conflict.
+func (s *Store) AppendEvent(ctx context.Context, e consent.Event) error {
+	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
+		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
+		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash}
+	_, err := s.db.Collection(collEvents).InsertOne(ctx, d)
+	if mongo.IsDuplicateKeyError(err) {
+		return apperr.New(apperr.Conflict, "event %d exists", e.Seq)
+	}
+	return apperr.Wrap(err, "append event")
+}
+
+// Event returns one event: a point read.
+func (s *Store) Event(ctx context.Context, merchantID, subjectID string, seq int64) (consent.Event, error) {
+	var d eventDoc
+	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: eventID(merchantID, subjectID, seq)}}).Decode(&d); err != nil {
+		return consent.Event{}, notFound(err, "event")
+	}
+	return consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
+		NoticeVersion: d.NoticeVersion, Channel: consent.Channel(d.Channel), Actor: d.Actor, RecordedAt: d.RecordedAt.UTC(),
+		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash}, nil
+}
+
+type purposeStateDoc struct {
+	State         string    `bson:"state"`
+	Seq           int64     `bson:"seq"`
+	NoticeVersion int       `bson:"notice_version"`
+	Channel       string    `bson:"channel"`
+	At            time.Time `bson:"at"`
+}
+
+// recordDoc is a subject's consent state projection, under "<merchant>/<subject>".
+type recordDoc struct {
+	ID         string                     `bson:"_id"`
+	MerchantID string                     `bson:"merchant_id"`
+	SubjectID  string                     `bson:"subject_id"`
+	Seq        int64                      `bson:"seq"`
+	HeadHash   string                     `bson:"head_hash"`
+	Purposes   map[string]purposeStateDoc `bson:"purposes"`
+	UpdatedAt  time.Time                  `bson:"updated_at"`
+}
+
+// Record returns the subject's projection: a point read.
+func (s *Store) Record(ctx context.Context, merchantID, subjectID string) (consent.Record, error) {
+	var d recordDoc
+	if err := s.db.Collection(collRecords).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, subjectID)}}).Decode(&d); err != nil {
+		return consent.Record{}, notFound(err, "consent state")
+	}
+	rec := consent.Record{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC()}
+	for k, v := range d.Purposes {
+		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC()}
+	}
+	return rec, nil
+}
+
+// SaveRecord advances the projection to rec unless it is already at or past
+// rec.Seq. On MongoDB the sequence check is in the update's filter; on the
+// embedded server (which scans for such filters and updates non-atomically)
+// it is a read and a replace by _id under an in-process lock.
+func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
+	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt}
+	for k, v := range rec.Purposes {
+		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At}
+	}
+	coll := s.db.Collection(collRecords)
+	if s.embedded != nil {
+		defer s.casLock(d.ID)()
+		var cur struct {
+			Seq int64 `bson:"seq"`
+		}
+		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur)
+		switch {
+		case err == nil && cur.Seq >= d.Seq:
+			return nil
+		case err != nil && err != mongo.ErrNoDocuments:
+			return apperr.Wrap(err, "read consent state")
+		}
+		_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
+		return apperr.Wrap(err, "save consent state")
+	}
+	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: d.Seq}}}}, d, options.Replace().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		return nil // the stored projection is already at or past rec.Seq
+	}
+	return apperr.Wrap(err, "save consent state")
+}
+
+type idempotencyDoc struct {
+	ID          string    `bson:"_id"`
+	MerchantID  string    `bson:"merchant_id"`
+	Key         string    `bson:"key"`
+	Fingerprint string    `bson:"fingerprint"`
+	SubjectID   string    `bson:"subject_id"`
+	Seq         int64     `bson:"seq"`
+	CreatedAt   time.Time `bson:"created_at"`
+}
+
+// ClaimIdempotencyKey inserts the claim; a duplicate returns the earlier one.
+func (s *Store) ClaimIdempotencyKey(ctx context.Context, c consent.IdempotencyClaim) (consent.IdempotencyClaim, bool, error) {
+	coll := s.db.Collection(collIdempotency)
+	d := idempotencyDoc{ID: id(c.MerchantID, c.Key), MerchantID: c.MerchantID, Key: c.Key, Fingerprint: c.Fingerprint, SubjectID: c.SubjectID, CreatedAt: c.CreatedAt}
+	_, err := coll.InsertOne(ctx, d)
+	if err == nil {
+		return c, true, nil
+	}
+	if !mongo.IsDuplicateKeyError(err) {
+		return consent.IdempotencyClaim{}, false, apperr.Wrap(err, "claim idempotency key")
+	}
+	var prev idempotencyDoc
+	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&prev); err != nil {
+		return consent.IdempotencyClaim{}, false, apperr.Wrap(err, "read idempotency key")
+	}
+	return consent.IdempotencyClaim{MerchantID: prev.MerchantID, Key: prev.Key, Fingerprint: prev.Fingerprint, SubjectID: prev.SubjectID, Seq: prev.Seq, CreatedAt: prev.CreatedAt.UTC()}, false, nil
+}
+
+// CompleteIdempotencyKey records the event the key's request produced.
+func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key string, seq int64) error {
+	_, err := s.db.Collection(collIdempotency).UpdateOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, key)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: seq}}}})
+	return apperr.Wrap(err, "complete idempotency key")
+}

@@ -1,0 +1,143 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/merchants"
+)
+
+var _ merchants.Store = (*Store)(nil)
+
+type merchantDoc struct {
+	ID            string    `bson:"_id"`
+	Slug          string    `bson:"slug"`
+	Name          string    `bson:"name"`
+	DefaultLocale string    `bson:"default_locale"`
+	CreatedAt     time.Time `bson:"created_at"`
+}
+
+type slugDoc struct {
+	Slug       string `bson:"_id"`
+	MerchantID string `bson:"merchant_id"`
+}
+
+type apiKeyDoc struct {
+	ID         string    `bson:"_id"`
+	MerchantID string    `bson:"merchant_id"`
+	Name       string    `bson:"name"`
+	Hash       string    `bson:"hash"`
+	Scopes     []string  `bson:"scopes"`
+	CreatedAt  time.Time `bson:"created_at"`
+	RevokedAt  time.Time `bson:"revoked_at,omitempty"`
+}
+
+func (d merchantDoc) merchant() merchants.Merchant {
+	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, CreatedAt: d.CreatedAt}
+}
+
+// CreateMerchant stores the merchant, then claims its slug. A crash between
+// the two leaves an unreachable merchant document and a free slug.
+func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error {
+	doc := merchantDoc{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt}
+	if _, err := s.db.Collection(collMerchants).InsertOne(ctx, doc); err != nil {
+		return apperr.Wrap(err, "create merchant")
+	}
+	_, err := s.db.Collection(collSlugs).InsertOne(ctx, slugDoc{Slug: m.Slug, MerchantID: m.ID})
+	if mongo.IsDuplicateKeyError(err) {
+		if _, derr := s.db.Collection(collMerchants).DeleteOne(ctx, bson.D{{Key: "_id", Value: m.ID}}); derr != nil {
+			s.log.WarnContext(ctx, "orphan merchant document left after slug conflict", "merchant_id", m.ID, "err", derr)
+		}
+		return apperr.New(apperr.Conflict, "slug %q is taken", m.Slug).WithDetail("slug_taken")
+	}
+	return apperr.Wrap(err, "claim slug")
+}
+
+// Merchant returns a merchant by id.
+func (s *Store) Merchant(ctx context.Context, id string) (merchants.Merchant, error) {
+	var d merchantDoc
+	if err := s.db.Collection(collMerchants).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+		return merchants.Merchant{}, notFound(err, "merchant")
+	}
+	return d.merchant(), nil
+}
+
+// MerchantBySlug returns a merchant by slug: two point reads.
+func (s *Store) MerchantBySlug(ctx context.Context, slug string) (merchants.Merchant, error) {
+	var sd slugDoc
+	if err := s.db.Collection(collSlugs).FindOne(ctx, bson.D{{Key: "_id", Value: slug}}).Decode(&sd); err != nil {
+		return merchants.Merchant{}, notFound(err, "merchant")
+	}
+	return s.Merchant(ctx, sd.MerchantID)
+}
+
+// CreateKey stores an API key (its hash, never the secret).
+func (s *Store) CreateKey(ctx context.Context, k merchants.APIKey) error {
+	scopes := make([]string, len(k.Scopes))
+	for i, sc := range k.Scopes {
+		scopes[i] = string(sc)
+	}
+	_, err := s.db.Collection(collAPIKeys).InsertOne(ctx, apiKeyDoc{ID: k.ID, MerchantID: k.MerchantID, Name: k.Name, Hash: k.Hash, Scopes: scopes, CreatedAt: k.CreatedAt})
+	return apperr.Wrap(err, "create key")
+}
+
+func (d apiKeyDoc) key() merchants.APIKey {
+	k := merchants.APIKey{ID: d.ID, MerchantID: d.MerchantID, Name: d.Name, Hash: d.Hash, CreatedAt: d.CreatedAt, RevokedAt: d.RevokedAt}
+	for _, sc := range d.Scopes {
+		k.Scopes = append(k.Scopes, merchants.Scope(sc))
+	}
+	return k
+}
+
+// Key returns a key by id.
+func (s *Store) Key(ctx context.Context, id string) (merchants.APIKey, error) {
+	var d apiKeyDoc
+	if err := s.db.Collection(collAPIKeys).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+		return merchants.APIKey{}, notFound(err, "key")
+	}
+	return d.key(), nil
+}
+
+// Keys lists a merchant's keys, oldest first.
+func (s *Store) Keys(ctx context.Context, merchantID string) ([]merchants.APIKey, error) {
+	cur, err := s.db.Collection(collAPIKeys).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}},
+		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
+	if err != nil {
+		return nil, apperr.Wrap(err, "list keys")
+	}
+	var docs []apiKeyDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, apperr.Wrap(err, "list keys")
+	}
+	out := make([]merchants.APIKey, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.key())
+	}
+	return out, nil
+}
+
+// RevokeKey marks one of the merchant's keys revoked (keeping the first
+// revocation time).
+func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Time) error {
+	k, err := s.Key(ctx, id)
+	if err != nil {
+		return err
+	}
+	if k.MerchantID != merchantID {
+		return apperr.New(apperr.NotFound, "key not found")
+	}
+	if !k.RevokedAt.IsZero() {
+		return nil
+	}
+	_, err = s.db.Collection(collAPIKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return apperr.Wrap(err, "revoke key")
+	}
+	return nil
+}

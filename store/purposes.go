@@ -1,0 +1,88 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+)
+
+var _ consent.PurposeStore = (*Store)(nil)
+
+type textDoc struct {
+	Name      string `bson:"name"`
+	Statement string `bson:"statement"`
+}
+
+type purposeDoc struct {
+	ID             string             `bson:"_id"`
+	MerchantID     string             `bson:"merchant_id"`
+	Key            string             `bson:"key"`
+	Texts          map[string]textDoc `bson:"texts"`
+	DefaultLocale  string             `bson:"default_locale"`
+	DataCategories []string           `bson:"data_categories"`
+	Sensitive      bool               `bson:"sensitive"`
+	SaleOrShare    bool               `bson:"sale_or_share"`
+	LegalBasis     string             `bson:"legal_basis"`
+	CreatedAt      time.Time          `bson:"created_at"`
+}
+
+// CreatePurpose stores a new purpose under "<merchant>/<key>".
+func (s *Store) CreatePurpose(ctx context.Context, p consent.Purpose) error {
+	d := purposeDoc{ID: id(p.MerchantID, p.Key), MerchantID: p.MerchantID, Key: p.Key, Texts: map[string]textDoc{},
+		DefaultLocale: p.DefaultLocale, DataCategories: p.DataCategories, Sensitive: p.Sensitive,
+		SaleOrShare: p.SaleOrShare, LegalBasis: string(p.LegalBasis), CreatedAt: p.CreatedAt}
+	if d.DataCategories == nil {
+		d.DataCategories = []string{}
+	}
+	for l, t := range p.Texts {
+		d.Texts[l] = textDoc(t)
+	}
+	_, err := s.db.Collection(collPurposes).InsertOne(ctx, d)
+	if mongo.IsDuplicateKeyError(err) {
+		return apperr.New(apperr.Conflict, "purpose %q already exists", p.Key).WithDetail("purpose_exists")
+	}
+	return apperr.Wrap(err, "create purpose")
+}
+
+func (d purposeDoc) purpose() consent.Purpose {
+	p := consent.Purpose{MerchantID: d.MerchantID, Key: d.Key, Texts: map[string]consent.Text{}, DefaultLocale: d.DefaultLocale,
+		DataCategories: d.DataCategories, Sensitive: d.Sensitive, SaleOrShare: d.SaleOrShare,
+		LegalBasis: consent.LegalBasis(d.LegalBasis), CreatedAt: d.CreatedAt}
+	for l, t := range d.Texts {
+		p.Texts[l] = consent.Text(t)
+	}
+	return p
+}
+
+// Purpose returns one purpose: a point read.
+func (s *Store) Purpose(ctx context.Context, merchantID, key string) (consent.Purpose, error) {
+	var d purposeDoc
+	if err := s.db.Collection(collPurposes).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, key)}}).Decode(&d); err != nil {
+		return consent.Purpose{}, notFound(err, "purpose")
+	}
+	return d.purpose(), nil
+}
+
+// Purposes lists the merchant's purposes by key.
+func (s *Store) Purposes(ctx context.Context, merchantID string) ([]consent.Purpose, error) {
+	cur, err := s.db.Collection(collPurposes).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}},
+		options.Find().SetSort(bson.D{{Key: "key", Value: 1}}))
+	if err != nil {
+		return nil, apperr.Wrap(err, "list purposes")
+	}
+	var docs []purposeDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, apperr.Wrap(err, "list purposes")
+	}
+	out := make([]consent.Purpose, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.purpose())
+	}
+	return out, nil
+}

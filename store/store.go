@@ -1,0 +1,171 @@
+// Package store is the MongoDB implementation of the domain's store
+// interfaces. With no URI it starts an embedded MongoDB-compatible server
+// (FerretDB on SQLite) in a data directory and reaches it over the wire.
+//
+// Documents read on hot paths are keyed by _id ("<merchant>/<subject>"...):
+// the one filter the embedded server answers from an index, the fastest read
+// on MongoDB and a natural shard key. Secondary indexes are declared for
+// MongoDB; no hot path on the embedded server depends on them.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+	"go.mongodb.org/mongo-driver/v2/mongo/writeconcern"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+// DatabaseName is the database Fineline keeps its collections in.
+const DatabaseName = "fineline"
+
+// Config says which store to open.
+type Config struct {
+	// URI of a MongoDB deployment; empty starts the embedded store in DataDir.
+	URI string
+	// DataDir holds the embedded store's files.
+	DataDir string
+	// Logger receives the embedded server's warnings and errors.
+	Logger *slog.Logger
+}
+
+// Store is an open connection to the database and, for the embedded store,
+// the server behind it.
+type Store struct {
+	client   *mongo.Client
+	db       *mongo.Database
+	embedded *embedded // nil with MONGODB_URI
+	log      *slog.Logger
+	// casLocks serialize compare-and-set writes on the embedded server, which
+	// answers a filter other than {_id} by scanning, and does not update
+	// atomically. The data directory is locked to this process, so an
+	// in-process lock makes those writes atomic.
+	casLocks [256]sync.Mutex
+}
+
+// Open connects to the configured store, starting the embedded one if no
+// URI is given, and ensures every collection and index exists.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	s := &Store{log: cfg.Logger}
+	uri := cfg.URI
+	if uri == "" {
+		e, err := startEmbedded(ctx, cfg.DataDir, cfg.Logger)
+		if err != nil {
+			return nil, err
+		}
+		s.embedded = e
+		uri = e.uri
+	}
+	opts := options.Client().ApplyURI(uri).SetAppName("fineline").SetTimeout(30 * time.Second)
+	if s.embedded == nil && !strings.Contains(uri, "w=") {
+		opts.SetWriteConcern(writeconcern.Majority())
+	}
+	client, err := mongo.Connect(opts)
+	if err != nil {
+		s.closeEmbedded()
+		return nil, fmt.Errorf("connect to store: %w", err)
+	}
+	s.client = client
+	s.db = client.Database(DatabaseName)
+	pingCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx, readpref.Primary()); err != nil {
+		_ = s.Close(context.Background())
+		return nil, fmt.Errorf("reach store: %w", err)
+	}
+	if err := s.ensureIndexes(ctx); err != nil {
+		_ = s.Close(context.Background())
+		return nil, err
+	}
+	if s.embedded != nil {
+		if err := s.embedded.indexIDs(ctx); err != nil {
+			_ = s.Close(context.Background())
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Embedded reports whether this is the embedded store.
+func (s *Store) Embedded() bool { return s.embedded != nil }
+
+// URI returns the address clients can reach the store at (the embedded
+// server's socket, or the configured URI's host list is not exposed).
+func (s *Store) URI() string {
+	if s.embedded != nil {
+		return s.embedded.uri
+	}
+	return ""
+}
+
+// Database returns the database handle, for tests and admin commands.
+func (s *Store) Database() *mongo.Database { return s.db }
+
+// Ping reports whether the store answers.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
+		return apperr.New(apperr.Unavailable, "store unreachable").WithDetail("store_unavailable")
+	}
+	return nil
+}
+
+// Close disconnects and stops the embedded server.
+func (s *Store) Close(ctx context.Context) error {
+	var err error
+	if s.client != nil {
+		err = s.client.Disconnect(ctx)
+	}
+	s.closeEmbedded()
+	return err
+}
+
+func (s *Store) closeEmbedded() {
+	if s.embedded != nil {
+		s.embedded.stop()
+	}
+}
+
+func (s *Store) casLock(id string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	m := &s.casLocks[h.Sum32()%uint32(len(s.casLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
+func (s *Store) ensureIndexes(ctx context.Context) error {
+	for name, models := range collectionIndexes() {
+		if len(models) == 0 {
+			// Create the collection so the embedded server has its table.
+			err := s.db.CreateCollection(ctx, name)
+			var ce mongo.CommandError
+			if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists
+				return fmt.Errorf("create collection %s: %w", name, err)
+			}
+			continue
+		}
+		if _, err := s.db.Collection(name).Indexes().CreateMany(ctx, models); err != nil {
+			return fmt.Errorf("ensure indexes on %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func id(parts ...string) string { return strings.Join(parts, "/") }
+
+func notFound(err error, what string) error {
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return apperr.New(apperr.NotFound, "%s not found", what)
+	}
+	return apperr.Wrap(err, "read %s", what)
+}

@@ -1,0 +1,60 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+)
+
+var _ consent.SubjectStore = (*Store)(nil)
+
+type subjectDoc struct {
+	ID         string    `bson:"_id"`
+	MerchantID string    `bson:"merchant_id"`
+	SubjectID  string    `bson:"subject_id"`
+	Email      string    `bson:"email,omitempty"`
+	Locale     string    `bson:"locale,omitempty"`
+	TimeZone   string    `bson:"time_zone,omitempty"`
+	CreatedAt  time.Time `bson:"created_at"`
+	UpdatedAt  time.Time `bson:"updated_at"`
+}
+
+// Subject returns one subject: a point read.
+func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (consent.Subject, error) {
+	var d subjectDoc
+	if err := s.db.Collection(collSubjects).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, subjectID)}}).Decode(&d); err != nil {
+		return consent.Subject{}, notFound(err, "subject")
+	}
+	return consent.Subject{MerchantID: d.MerchantID, ID: d.SubjectID, Email: d.Email, Locale: d.Locale, TimeZone: d.TimeZone, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}, nil
+}
+
+// PutSubject creates or replaces a subject.
+func (s *Store) PutSubject(ctx context.Context, sub consent.Subject) error {
+	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
+	_, err := s.db.Collection(collSubjects).ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
+	return apperr.Wrap(err, "save subject")
+}
+
+// EachSubject calls fn for every subject of every merchant.
+func (s *Store) EachSubject(ctx context.Context, fn func(merchantID, subjectID string) error) error {
+	cur, err := s.db.Collection(collSubjects).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}}))
+	if err != nil {
+		return apperr.Wrap(err, "list subjects")
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d subjectDoc
+		if err := cur.Decode(&d); err != nil {
+			return apperr.Wrap(err, "list subjects")
+		}
+		if err := fn(d.MerchantID, d.SubjectID); err != nil {
+			return err
+		}
+	}
+	return apperr.Wrap(cur.Err(), "list subjects")
+}
