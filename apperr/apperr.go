@@ -17,6 +17,7 @@ const (
 	Unauthorized    Code = "unauthorized"        // missing or unknown credentials (401)
 	Forbidden       Code = "forbidden"           // authenticated but not allowed (403)
 	NotFound        Code = "not_found"           // absent, or not the caller's (404)
+	NotAllowed      Code = "method_not_allowed"  // the route exists, the method does not (405)
 	Conflict        Code = "conflict"            // state does not allow it (409)
 	TooLarge        Code = "payload_too_large"   // body over its limit (413)
 	Unprocessable   Code = "unprocessable"       // well-formed but semantically refused (422)

@@ -67,7 +67,7 @@ func (s *Service) VersionInForce(ctx context.Context, merchantID string) (int, e
 // new merchant starts with; later versions go through the full lifecycle.
 func (s *Service) PublishFirst(ctx context.Context, merchantID string, texts map[string]Summary, policyURL string) (Version, error) {
 	if len(texts) == 0 {
-		return Version{}, apperr.New(apperr.Invalid, "a notice needs a summary in at least one locale")
+		texts = DefaultFirstTexts()
 	}
 	for l, t := range texts {
 		if strings.TrimSpace(t.Summary) == "" {
@@ -83,4 +83,15 @@ func (s *Service) PublishFirst(ctx context.Context, merchantID string, texts map
 		return Version{}, err
 	}
 	return v, nil
+}
+
+// DefaultFirstTexts is the summary a merchant's first notice version gets
+// when the operator gives none.
+func DefaultFirstTexts() map[string]Summary {
+	return map[string]Summary{
+		"en": {Summary: "We only use your data for the purposes you switch on here, and you can switch any of them off at any time."},
+		"es": {Summary: "Solo usamos tus datos para los fines que actives aquí, y puedes desactivar cualquiera de ellos en cualquier momento."},
+		"de": {Summary: "Wir nutzen deine Daten nur für die Zwecke, die du hier einschaltest, und du kannst jeden davon jederzeit ausschalten."},
+		"fr": {Summary: "Nous n'utilisons vos données que pour les finalités que vous activez ici, et vous pouvez les désactiver à tout moment."},
+	}
 }

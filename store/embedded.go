@@ -23,12 +23,15 @@ type embedded struct {
 	lock   *os.File
 	cancel context.CancelFunc
 	done   chan struct{}
+	// attached is true when another process serves the data directory and
+	// this one only connects to its socket.
+	attached bool
 }
 
 // socketName is the embedded server's socket inside the data directory.
 const socketName = "fineline-store.sock"
 
-func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embedded, error) {
+func startEmbedded(ctx context.Context, dataDir string, attach bool, log *slog.Logger) (*embedded, error) {
 	if dataDir == "" {
 		return nil, errors.New("embedded store: no data directory")
 	}
@@ -43,11 +46,14 @@ func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embe
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: %w", err)
 	}
+	sock := filepath.Join(dir, socketName)
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		lock.Close()
+		if attach {
+			return &embedded{dir: dir, uri: "mongodb://" + url.PathEscape(sock) + "/", attached: true}, nil
+		}
 		return nil, fmt.Errorf("embedded store: data directory %s is in use by another Fineline process", dir)
 	}
-	sock := filepath.Join(dir, socketName)
 	if len(sock) > 100 {
 		lock.Close()
 		return nil, fmt.Errorf("embedded store: data directory path too long for a socket (%d characters); use a shorter one", len(dir))
@@ -57,7 +63,7 @@ func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embe
 		Listener:  ferretdb.ListenerConfig{Unix: sock},
 		Handler:   "sqlite",
 		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/"}).String(),
-		Logger:    log,
+		Logger:    slog.New(quietHandler{log.Handler()}),
 	})
 	if err != nil {
 		lock.Close()
@@ -79,6 +85,9 @@ func startEmbedded(ctx context.Context, dataDir string, log *slog.Logger) (*embe
 }
 
 func (e *embedded) stop() {
+	if e.attached {
+		return
+	}
 	e.cancel()
 	<-e.done
 	_ = os.Remove(filepath.Join(e.dir, socketName))

@@ -18,6 +18,7 @@ const (
 	collIdempotency = "idempotency_keys"
 	collNotices     = "notices"
 	collNoticeHeads = "notice_heads"
+	collSeeds       = "seeds"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -50,5 +51,6 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "number", Value: 1}}, Options: options.Index().SetUnique(true)},
 		},
 		collNoticeHeads: nil,
+		collSeeds:       nil,
 	}
 }

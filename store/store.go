@@ -14,10 +14,12 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -35,6 +37,9 @@ type Config struct {
 	URI string
 	// DataDir holds the embedded store's files.
 	DataDir string
+	// Attach connects to the embedded store of a Fineline process already
+	// serving DataDir, instead of failing, for admin commands.
+	Attach bool
 	// Logger receives the embedded server's warnings and errors.
 	Logger *slog.Logger
 }
@@ -59,7 +64,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{log: cfg.Logger}
 	uri := cfg.URI
 	if uri == "" {
-		e, err := startEmbedded(ctx, cfg.DataDir, cfg.Logger)
+		e, err := startEmbedded(ctx, cfg.DataDir, cfg.Attach, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
@@ -83,11 +88,13 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		_ = s.Close(context.Background())
 		return nil, fmt.Errorf("reach store: %w", err)
 	}
-	if err := s.ensureIndexes(ctx); err != nil {
-		_ = s.Close(context.Background())
-		return nil, err
+	if s.embedded == nil || !s.embedded.attached {
+		if err := s.ensureIndexes(ctx); err != nil {
+			_ = s.Close(context.Background())
+			return nil, err
+		}
 	}
-	if s.embedded != nil {
+	if s.embedded != nil && !s.embedded.attached {
 		if err := s.embedded.indexIDs(ctx); err != nil {
 			_ = s.Close(context.Background())
 			return nil, err
@@ -98,15 +105,6 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 
 // Embedded reports whether this is the embedded store.
 func (s *Store) Embedded() bool { return s.embedded != nil }
-
-// URI returns the address clients can reach the store at (the embedded
-// server's socket, or the configured URI's host list is not exposed).
-func (s *Store) URI() string {
-	if s.embedded != nil {
-		return s.embedded.uri
-	}
-	return ""
-}
 
 // Database returns the database handle, for tests and admin commands.
 func (s *Store) Database() *mongo.Database { return s.db }
@@ -143,22 +141,50 @@ func (s *Store) casLock(id string) func() {
 	return m.Unlock
 }
 
+// ensureIndexes creates missing collections and indexes. It only asks for
+// what is missing: the embedded server logs every "already exists" answer
+// and panics on a createIndexes that names existing indexes.
 func (s *Store) ensureIndexes(ctx context.Context) error {
+	existing, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return fmt.Errorf("list collections: %w", err)
+	}
 	for name, models := range collectionIndexes() {
-		if len(models) == 0 {
-			// Create the collection so the embedded server has its table.
-			err := s.db.CreateCollection(ctx, name)
-			var ce mongo.CommandError
-			if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists
+		if !slices.Contains(existing, name) {
+			if err := s.db.CreateCollection(ctx, name); err != nil {
 				return fmt.Errorf("create collection %s: %w", name, err)
 			}
+		}
+		if len(models) == 0 {
 			continue
 		}
-		if _, err := s.db.Collection(name).Indexes().CreateMany(ctx, models); err != nil {
+		specs, err := s.db.Collection(name).Indexes().ListSpecifications(ctx)
+		if err != nil {
+			return fmt.Errorf("list indexes on %s: %w", name, err)
+		}
+		var missing []mongo.IndexModel
+		for _, m := range models {
+			if !slices.ContainsFunc(specs, func(sp mongo.IndexSpecification) bool { return sp.Name == indexName(m) }) {
+				missing = append(missing, m)
+			}
+		}
+		if len(missing) == 0 {
+			continue
+		}
+		if _, err := s.db.Collection(name).Indexes().CreateMany(ctx, missing); err != nil {
 			return fmt.Errorf("ensure indexes on %s: %w", name, err)
 		}
 	}
 	return nil
+}
+
+// indexName is the name the driver gives an index: field_direction pairs.
+func indexName(m mongo.IndexModel) string {
+	var parts []string
+	for _, e := range m.Keys.(bson.D) {
+		parts = append(parts, fmt.Sprintf("%s_%v", e.Key, e.Value))
+	}
+	return strings.Join(parts, "_")
 }
 
 func id(parts ...string) string { return strings.Join(parts, "/") }

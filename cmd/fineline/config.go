@@ -1,0 +1,108 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strings"
+)
+
+// config is everything Fineline reads from flags and the environment.
+// Flags win over the environment.
+type config struct {
+	Addr           string
+	DataDir        string
+	BaseURL        string
+	MongoURI       string
+	AdminToken     string
+	TrustedProxies []string
+	LogLevel       slog.Level
+	Demo           bool
+}
+
+const usage = `Fineline: a hosted preference and consent center.
+
+Usage:
+  fineline [serve] [flags]   run the server (default)
+  fineline ledger verify     check every subject's consent chain; exit 1 at the first broken link
+  fineline help              show this help
+
+With no configuration Fineline starts an embedded MongoDB-compatible store in
+./data, seeds the "Demo Shop" merchant on first start, prints its API key once,
+and serves http://localhost:8080.
+
+Flags (each also read from the environment variable named in brackets):
+`
+
+const envHelp = `
+Environment only (kept out of flags so they never show in a process list):
+  MONGODB_URI            use this MongoDB deployment instead of the embedded store
+                         (production: a replica set; write concern majority is the default)
+  FINELINE_ADMIN_TOKEN   bearer token for the operator API (/admin/v1/...); unset disables it
+`
+
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	env := func(key, def string) string {
+		if v := getenv(key); v != "" {
+			return v
+		}
+		return def
+	}
+	var cfg config
+	var proxies, level, demo string
+	fs.StringVar(&cfg.Addr, "addr", env("FINELINE_ADDR", "localhost:8080"), "address to serve HTTP on [FINELINE_ADDR]")
+	fs.StringVar(&cfg.DataDir, "data-dir", env("FINELINE_DATA_DIR", "./data"), "directory of the embedded store and other local files [FINELINE_DATA_DIR]")
+	fs.StringVar(&cfg.BaseURL, "base-url", env("FINELINE_BASE_URL", ""), "public URL of this server, used in links (default http://<addr>) [FINELINE_BASE_URL]")
+	fs.StringVar(&proxies, "trusted-proxies", env("FINELINE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed; none by default [FINELINE_TRUSTED_PROXIES]")
+	fs.StringVar(&level, "log-level", env("FINELINE_LOG_LEVEL", "info"), "debug, info, warn or error [FINELINE_LOG_LEVEL]")
+	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, envHelp)
+	}
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	cfg.MongoURI = getenv("MONGODB_URI")
+	cfg.AdminToken = getenv("FINELINE_ADMIN_TOKEN")
+	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
+		return config{}, fmt.Errorf("--log-level: %w", err)
+	}
+	switch demo {
+	case "true", "1", "yes":
+		cfg.Demo = true
+	case "false", "0", "no":
+	default:
+		return config{}, errors.New("--demo must be true or false")
+	}
+	for _, p := range strings.Split(proxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, p)
+		}
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return config{}, fmt.Errorf("--addr %q: %w", cfg.Addr, err)
+	}
+	if cfg.BaseURL == "" {
+		cfg.BaseURL = "http://" + cfg.Addr
+	}
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return config{}, fmt.Errorf("--base-url %q must be an http(s) URL", cfg.BaseURL)
+	}
+	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
+	if cfg.AdminToken != "" && len(cfg.AdminToken) < 16 {
+		return config{}, errors.New("FINELINE_ADMIN_TOKEN must be at least 16 characters")
+	}
+	return cfg, nil
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/handlers"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/store"
+)
+
+// run is the whole program; it returns the exit status.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, getenv, stdout, stderr)
+	case "ledger":
+		if len(args) == 0 || args[0] != "verify" {
+			fmt.Fprintln(stderr, "usage: fineline ledger verify [flags]")
+			return 2
+		}
+		return verifyLedger(ctx, args[1:], getenv, stdout, stderr)
+	case "help":
+		_, _ = parseConfig("fineline", []string{"--help"}, getenv, stderr)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "unknown command %q (see fineline --help)\n", cmd)
+		return 2
+	}
+}
+
+// app is Fineline wired together.
+type app struct {
+	store     *store.Store
+	merchants *merchants.Service
+	purposes  *consent.Purposes
+	subjects  *consent.Subjects
+	ledger    *consent.Ledger
+	notices   *notices.Service
+}
+
+func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+func open(ctx context.Context, cfg config, attach bool, log *slog.Logger, stderr io.Writer) (*app, error) {
+	st, err := store.Open(ctx, store.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir, Attach: attach, Logger: newLogger(stderr, slog.LevelWarn)})
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now
+	ns := &notices.Service{Store: st, Now: now}
+	return &app{
+		store:     st,
+		merchants: &merchants.Service{Store: st, Now: now},
+		purposes:  &consent.Purposes{Store: st, Now: now},
+		subjects:  &consent.Subjects{Store: st, Now: now},
+		ledger:    consent.NewLedger(st, st, st, ns, now, log),
+		notices:   ns,
+	}, nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig("fineline serve", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "fineline:", err)
+		return 2
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	a, err := open(ctx, cfg, false, log, stderr)
+	if err != nil {
+		log.Error("cannot open the store", "err", err)
+		return 1
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := a.store.Close(closeCtx); err != nil {
+			log.Warn("store close", "err", err)
+		}
+	}()
+	if a.store.Embedded() {
+		log.Info("embedded store started", "data_dir", cfg.DataDir)
+	}
+
+	var seeded demo.Result
+	if cfg.Demo {
+		seeder := &demo.Seeder{Marks: a.store, Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices, Now: time.Now}
+		if seeded, err = seeder.Seed(ctx); err != nil {
+			log.Error("cannot seed the demo merchant", "err", err)
+			return 1
+		}
+	}
+
+	h, err := handlers.New(&handlers.API{
+		Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices,
+		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log,
+	})
+	if err != nil {
+		log.Error("cannot build the HTTP handler", "err", err)
+		return 1
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		log.Error("cannot listen", "addr", cfg.Addr, "err", err)
+		return 1
+	}
+	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
+	printWelcome(stdout, cfg.BaseURL, seeded)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		log.Error("server stopped", "err", err)
+		return 1
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil {
+		log.Warn("shutdown", "err", err)
+	}
+	return 0
+}
+
+// printWelcome tells a newcomer what to open. The demo key is printed once,
+// on the start that created it, and never logged.
+func printWelcome(w io.Writer, base string, seeded demo.Result) {
+	fmt.Fprintf(w, "\nFineline is running at %s\n", base)
+	fmt.Fprintf(w, "  API reference (OpenAPI):  %s/v1/openapi.json\n", base)
+	fmt.Fprintf(w, "  Health:                   %s/healthz  %s/readyz\n", base, base)
+	if seeded.Seeded {
+		fmt.Fprintf(w, "\nSeeded the demo merchant %q (slug %s).\n", seeded.Merchant.Name, seeded.Merchant.Slug)
+		fmt.Fprintf(w, "Its API key is shown this once; keep it:\n\n  %s\n\n", seeded.APIKey)
+		fmt.Fprintf(w, "Try:\n  curl -H 'Authorization: Bearer %s' '%s/v1/purposes'\n", seeded.APIKey, base)
+		fmt.Fprintf(w, "  curl -H 'Authorization: Bearer %s' '%s/v1/check?subject=alice&purpose=newsletter'\n\n", seeded.APIKey, base)
+	}
+}
+
+func verifyLedger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, err := parseConfig("fineline ledger verify", args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "fineline:", err)
+		return 2
+	}
+	log := newLogger(stderr, cfg.LogLevel)
+	a, err := open(ctx, cfg, true, log, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "fineline: cannot open the store:", err)
+		return 2
+	}
+	defer a.store.Close(context.WithoutCancel(ctx))
+	rep, err := a.ledger.VerifyAll(ctx)
+	if err != nil {
+		fmt.Fprintln(stderr, "fineline: ledger verify:", err)
+		return 2
+	}
+	if rep.Broken != nil {
+		fmt.Fprintf(stdout, "BROKEN: %s\n(checked %d subjects, %d events before it)\n", rep.Broken, rep.Subjects, rep.Events)
+		return 1
+	}
+	fmt.Fprintf(stdout, "OK: %d subjects, %d events, every chain verifies\n", rep.Subjects, rep.Events)
+	return 0
+}

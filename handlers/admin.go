@@ -1,0 +1,109 @@
+package handlers
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/merchants"
+)
+
+type merchantJSON struct {
+	ID            string    `json:"id"`
+	Slug          string    `json:"slug"`
+	Name          string    `json:"name"`
+	DefaultLocale string    `json:"default_locale"`
+	CreatedAt     time.Time `json:"created_at"`
+}
+
+type keyJSON struct {
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Scopes    []string   `json:"scopes"`
+	CreatedAt time.Time  `json:"created_at"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// Secret is present only in the response that created the key.
+	Secret string `json:"secret,omitempty"`
+}
+
+func toKeyJSON(k merchants.APIKey, secret string) keyJSON {
+	out := keyJSON{ID: k.ID, Name: k.Name, CreatedAt: k.CreatedAt, Secret: secret, Scopes: []string{}}
+	for _, s := range k.Scopes {
+		out.Scopes = append(out.Scopes, string(s))
+	}
+	if !k.RevokedAt.IsZero() {
+		at := k.RevokedAt
+		out.RevokedAt = &at
+	}
+	return out
+}
+
+type createMerchantRequest struct {
+	Slug          string `json:"slug"`
+	Name          string `json:"name"`
+	DefaultLocale string `json:"default_locale"`
+}
+
+func (a *API) createMerchant(c *gin.Context) error {
+	var req createMerchantRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	m, k, secret, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: req.Slug, Name: req.Name, DefaultLocale: req.DefaultLocale})
+	if err != nil {
+		return err
+	}
+	if _, err := a.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
+		a.Log.WarnContext(ctx, "merchant created without a first notice version", "merchant_id", m.ID, "err", err)
+	}
+	c.JSON(http.StatusCreated, gin.H{
+		"merchant": merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt},
+		"api_key":  toKeyJSON(k, secret),
+	})
+	return nil
+}
+
+type createKeyRequest struct {
+	Name   string   `json:"name"`
+	Scopes []string `json:"scopes"`
+}
+
+func (a *API) createKey(c *gin.Context) error {
+	var req createKeyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	scopes := make([]merchants.Scope, len(req.Scopes))
+	for i, s := range req.Scopes {
+		scopes[i] = merchants.Scope(s)
+	}
+	k, secret, err := a.Merchants.CreateKey(c.Request.Context(), merchantID(c), req.Name, scopes)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, toKeyJSON(k, secret))
+	return nil
+}
+
+func (a *API) listKeys(c *gin.Context) error {
+	ks, err := a.Merchants.Keys(c.Request.Context(), merchantID(c))
+	if err != nil {
+		return err
+	}
+	out := make([]keyJSON, 0, len(ks))
+	for _, k := range ks {
+		out = append(out, toKeyJSON(k, ""))
+	}
+	c.JSON(http.StatusOK, gin.H{"api_keys": out})
+	return nil
+}
+
+func (a *API) revokeKey(c *gin.Context) error {
+	if err := a.Merchants.Revoke(c.Request.Context(), merchantID(c), c.Param("id")); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}

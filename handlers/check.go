@@ -1,0 +1,50 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+func (a *API) check(c *gin.Context) error {
+	subject, purpose := c.Query("subject"), c.Query("purpose")
+	if subject == "" || purpose == "" {
+		return apperr.New(apperr.Invalid, "give both ?subject= and ?purpose=").WithDetail("invalid_query")
+	}
+	d, err := a.Ledger.Check(c.Request.Context(), merchantID(c), subject, purpose)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toDecisionJSON(d))
+	return nil
+}
+
+type checkManyRequest struct {
+	Purpose  string   `json:"purpose"`
+	Subjects []string `json:"subjects"`
+}
+
+type batchDecisionJSON struct {
+	Subject string `json:"subject"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+func (a *API) checkMany(c *gin.Context) error {
+	var req checkManyRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ds, err := a.Ledger.CheckMany(c.Request.Context(), merchantID(c), req.Purpose, req.Subjects)
+	if err != nil {
+		return err
+	}
+	out := make([]batchDecisionJSON, len(ds))
+	for i, d := range ds {
+		out[i] = batchDecisionJSON{Subject: d.SubjectID, Allowed: d.Allowed, Reason: string(d.Reason)}
+	}
+	c.JSON(http.StatusOK, gin.H{"purpose": req.Purpose, "decisions": out})
+	return nil
+}

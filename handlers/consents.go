@@ -1,0 +1,157 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+)
+
+type eventJSON struct {
+	Subject        string    `json:"subject"`
+	Seq            int64     `json:"seq"`
+	Purpose        string    `json:"purpose"`
+	State          string    `json:"state"`
+	NoticeVersion  int       `json:"notice_version"`
+	Channel        string    `json:"channel"`
+	Actor          string    `json:"actor"`
+	RecordedAt     time.Time `json:"recorded_at"`
+	IdempotencyKey string    `json:"idempotency_key,omitempty"`
+	PrevHash       string    `json:"prev_hash"`
+	Hash           string    `json:"hash"`
+}
+
+func toEventJSON(e consent.Event) eventJSON {
+	return eventJSON{Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
+		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash}
+}
+
+type decisionJSON struct {
+	Subject       string     `json:"subject"`
+	Purpose       string     `json:"purpose"`
+	Allowed       bool       `json:"allowed"`
+	Reason        string     `json:"reason"`
+	NoticeVersion int        `json:"notice_version,omitempty"`
+	Since         *time.Time `json:"since,omitempty"`
+}
+
+func toDecisionJSON(d consent.Decision) decisionJSON {
+	out := decisionJSON{Subject: d.SubjectID, Purpose: d.Purpose, Allowed: d.Allowed, Reason: string(d.Reason), NoticeVersion: d.NoticeVersion}
+	if !d.Since.IsZero() {
+		since := d.Since
+		out.Since = &since
+	}
+	return out
+}
+
+type putConsentRequest struct {
+	State         consent.State `json:"state"`
+	ExplicitOptIn bool          `json:"explicit_opt_in"`
+}
+
+type consentResult struct {
+	Event    eventJSON    `json:"event"`
+	Decision decisionJSON `json:"decision"`
+}
+
+func (a *API) putConsent(c *gin.Context) error {
+	var req putConsentRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := a.Ledger.Record(c.Request.Context(), consent.Change{
+		MerchantID: merchantID(c), SubjectID: c.Param("subject"), Purpose: c.Param("purpose"),
+		State: req.State, Channel: consent.ChannelAPI, Actor: actor(c),
+		IdempotencyKey: c.GetHeader("Idempotency-Key"), ExplicitOptIn: req.ExplicitOptIn,
+	})
+	if err != nil {
+		return err
+	}
+	status := http.StatusCreated
+	if res.Replayed {
+		status = http.StatusOK
+		c.Header("Idempotent-Replayed", "true")
+	}
+	c.JSON(status, consentResult{Event: toEventJSON(res.Event), Decision: toDecisionJSON(res.Decision)})
+	return nil
+}
+
+type consentStateJSON struct {
+	Purpose       string     `json:"purpose"`
+	State         string     `json:"state,omitempty"`
+	Allowed       bool       `json:"allowed"`
+	Reason        string     `json:"reason"`
+	Sensitive     bool       `json:"sensitive"`
+	NoticeVersion int        `json:"notice_version,omitempty"`
+	Channel       string     `json:"channel,omitempty"`
+	Seq           int64      `json:"seq,omitempty"`
+	UpdatedAt     *time.Time `json:"updated_at,omitempty"`
+}
+
+func (a *API) listConsents(c *gin.Context) error {
+	ctx := c.Request.Context()
+	rec, err := a.Ledger.State(ctx, merchantID(c), c.Param("subject"))
+	if err != nil {
+		return err
+	}
+	ps, err := a.Purposes.List(ctx, merchantID(c))
+	if err != nil {
+		return err
+	}
+	out := make([]consentStateJSON, 0, len(ps))
+	for _, p := range ps {
+		d := consent.Decide(rec, p)
+		row := consentStateJSON{Purpose: p.Key, Allowed: d.Allowed, Reason: string(d.Reason), Sensitive: p.Sensitive}
+		if st, ok := rec.Purposes[p.Key]; ok {
+			at := st.At
+			row.State, row.NoticeVersion, row.Channel, row.Seq, row.UpdatedAt = string(st.State), st.NoticeVersion, string(st.Channel), st.Seq, &at
+		}
+		out = append(out, row)
+	}
+	c.JSON(http.StatusOK, gin.H{"subject": rec.SubjectID, "seq": rec.Seq, "consents": out})
+	return nil
+}
+
+func queryInt(c *gin.Context, name string, def int64) (int64, error) {
+	v, ok := c.GetQuery(name)
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, apperr.New(apperr.Invalid, "%s must be a whole number", name).WithDetail("invalid_query")
+	}
+	return n, nil
+}
+
+func (a *API) listEvents(c *gin.Context) error {
+	after, err := queryInt(c, "after", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := queryInt(c, "limit", 50)
+	if err != nil {
+		return err
+	}
+	if limit < 1 || limit > consent.MaxPage {
+		return apperr.New(apperr.Invalid, "limit must be between 1 and %d", consent.MaxPage).WithDetail("invalid_query")
+	}
+	events, next, err := a.Ledger.Events(c.Request.Context(), merchantID(c), c.Param("subject"), after, int(limit))
+	if err != nil {
+		return err
+	}
+	out := make([]eventJSON, 0, len(events))
+	for _, e := range events {
+		out = append(out, toEventJSON(e))
+	}
+	body := gin.H{"events": out, "next_after": nil}
+	if next > 0 {
+		body["next_after"] = next
+	}
+	c.JSON(http.StatusOK, body)
+	return nil
+}

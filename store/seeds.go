@@ -1,0 +1,36 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+type seedDoc struct {
+	Name string    `bson:"_id"`
+	At   time.Time `bson:"at"`
+}
+
+// Seeded reports whether the named one-time seed completed.
+func (s *Store) Seeded(ctx context.Context, name string) (bool, error) {
+	err := s.db.Collection(collSeeds).FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	if err != nil {
+		return false, apperr.Wrap(err, "read seed mark")
+	}
+	return true, nil
+}
+
+// MarkSeeded records that the named seed completed.
+func (s *Store) MarkSeeded(ctx context.Context, name string, at time.Time) error {
+	_, err := s.db.Collection(collSeeds).ReplaceOne(ctx, bson.D{{Key: "_id", Value: name}}, seedDoc{Name: name, At: at}, options.Replace().SetUpsert(true))
+	return apperr.Wrap(err, "write seed mark")
+}
