@@ -208,7 +208,8 @@ func (l *Ledger) ensureSubject(ctx context.Context, merchantID, subjectID string
 		return err
 	}
 	now := l.now().UTC().Truncate(time.Millisecond)
-	return l.subjects.PutSubject(ctx, Subject{MerchantID: merchantID, ID: subjectID, CreatedAt: now, UpdatedAt: now})
+	_, err = l.subjects.CreateSubject(ctx, Subject{MerchantID: merchantID, ID: subjectID, CreatedAt: now, UpdatedAt: now})
+	return err
 }
 
 func validIdempotencyKey(k string) bool {

@@ -25,6 +25,9 @@ type SubjectStore interface {
 	Subject(ctx context.Context, merchantID, id string) (Subject, error)
 	// PutSubject creates or replaces a subject.
 	PutSubject(ctx context.Context, s Subject) error
+	// CreateSubject inserts s unless the merchant has that subject already;
+	// it reports whether it inserted.
+	CreateSubject(ctx context.Context, s Subject) (bool, error)
 }
 
 // SubjectUpdate is what a merchant may set on a subject. Nil fields keep

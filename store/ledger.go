@@ -115,8 +115,7 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 		case err != nil && err != mongo.ErrNoDocuments:
 			return apperr.Wrap(err, "read consent state")
 		}
-		_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
-		return apperr.Wrap(err, "save consent state")
+		return apperr.Wrap(replaceByID(ctx, coll, d.ID, d), "save consent state")
 	}
 	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: d.Seq}}}}, d, options.Replace().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {

@@ -8,7 +8,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/notices"
@@ -48,8 +47,7 @@ func (s *Store) PutVersion(ctx context.Context, v notices.Version) error {
 	for l, t := range v.Texts {
 		d.Texts[l] = noticeTextDoc(t)
 	}
-	_, err := s.db.Collection(collNotices).ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
-	return apperr.Wrap(err, "save notice version")
+	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collNotices), d.ID, d), "save notice version")
 }
 
 // Version returns one notice version: a point read.
@@ -86,6 +84,5 @@ func (s *Store) Latest(ctx context.Context, merchantID string) (int, error) {
 
 // SetLatest records the newest published version number.
 func (s *Store) SetLatest(ctx context.Context, merchantID string, number int) error {
-	_, err := s.db.Collection(collNoticeHeads).ReplaceOne(ctx, bson.D{{Key: "_id", Value: merchantID}}, noticeHeadDoc{MerchantID: merchantID, Latest: number}, options.Replace().SetUpsert(true))
-	return apperr.Wrap(err, "save notice head")
+	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collNoticeHeads), merchantID, noticeHeadDoc{MerchantID: merchantID, Latest: number}), "save notice head")
 }

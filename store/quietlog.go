@@ -23,6 +23,10 @@ func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
 	return h.next.Handle(ctx, r)
 }
 
-func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler { return quietHandler{h.next.WithAttrs(as)} }
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.next.WithAttrs(as)}
+}
 
-func (h quietHandler) WithGroup(name string) slog.Handler { return quietHandler{h.next.WithGroup(name)} }
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.next.WithGroup(name)}
+}

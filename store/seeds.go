@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 )
@@ -31,6 +30,5 @@ func (s *Store) Seeded(ctx context.Context, name string) (bool, error) {
 
 // MarkSeeded records that the named seed completed.
 func (s *Store) MarkSeeded(ctx context.Context, name string, at time.Time) error {
-	_, err := s.db.Collection(collSeeds).ReplaceOne(ctx, bson.D{{Key: "_id", Value: name}}, seedDoc{Name: name, At: at}, options.Replace().SetUpsert(true))
-	return apperr.Wrap(err, "write seed mark")
+	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collSeeds), name, seedDoc{Name: name, At: at}), "write seed mark")
 }

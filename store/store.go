@@ -187,6 +187,18 @@ func indexName(m mongo.IndexModel) string {
 	return strings.Join(parts, "_")
 }
 
+// replaceByID stores doc under _id, inserting it if absent. The embedded
+// server's upsert is a read then an insert, so two at once can meet a
+// duplicate key: then the document exists and a plain replace finishes.
+func replaceByID(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
+	filter := bson.D{{Key: "_id", Value: id}}
+	_, err := coll.ReplaceOne(ctx, filter, doc, options.Replace().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		_, err = coll.ReplaceOne(ctx, filter, doc)
+	}
+	return err
+}
+
 func id(parts ...string) string { return strings.Join(parts, "/") }
 
 func notFound(err error, what string) error {

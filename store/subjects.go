@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
@@ -36,8 +37,17 @@ func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (cons
 // PutSubject creates or replaces a subject.
 func (s *Store) PutSubject(ctx context.Context, sub consent.Subject) error {
 	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
-	_, err := s.db.Collection(collSubjects).ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, options.Replace().SetUpsert(true))
-	return apperr.Wrap(err, "save subject")
+	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collSubjects), d.ID, d), "save subject")
+}
+
+// CreateSubject inserts the subject unless it exists; it reports whether it did.
+func (s *Store) CreateSubject(ctx context.Context, sub consent.Subject) (bool, error) {
+	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
+	_, err := s.db.Collection(collSubjects).InsertOne(ctx, d)
+	if mongo.IsDuplicateKeyError(err) {
+		return false, nil
+	}
+	return err == nil, apperr.Wrap(err, "create subject")
 }
 
 // EachSubject calls fn for every subject of every merchant.

@@ -1,0 +1,339 @@
+package consent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/store/storetest"
+)
+
+const merchant = "mer_test"
+
+type env struct {
+	store  *store.Store
+	ledger *consent.Ledger
+	now    time.Time
+}
+
+// newEnv starts a real embedded store with one merchant, notice v1 and
+// three purposes (one sensitive).
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	st := storetest.Open(t)
+	ctx := context.Background()
+	e := &env{store: st, now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
+	clock := func() time.Time { return e.now }
+	ns := &notices.Service{Store: st, Now: clock}
+	if _, err := ns.PublishFirst(ctx, merchant, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	ps := &consent.Purposes{Store: st, Now: clock}
+	for _, p := range []consent.Purpose{
+		{Key: "newsletter", Texts: map[string]consent.Text{"en": {Name: "Newsletter", Statement: "We email you new arrivals twice a month."}}},
+		{Key: "recommendations", Texts: map[string]consent.Text{"en": {Name: "Recommendations", Statement: "We suggest products from what you bought."}}},
+		{Key: "wellness", Sensitive: true, DataCategories: []string{"health"}, Texts: map[string]consent.Text{"en": {Name: "Wellness", Statement: "Tips from your health purchases."}}},
+	} {
+		p.MerchantID = merchant
+		if _, err := ps.Create(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.ledger = consent.NewLedger(st, st, st, ns, clock, storetest.Logger())
+	return e
+}
+
+func (e *env) record(t *testing.T, subject, purpose string, s consent.State) consent.Result {
+	t.Helper()
+	res, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: merchant, SubjectID: subject, Purpose: purpose, State: s, Channel: consent.ChannelAPI, Actor: "test"})
+	if err != nil {
+		t.Fatalf("record %s %s %s: %v", subject, purpose, s, err)
+	}
+	return res
+}
+
+func TestDecisionsDefaultDeny(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.record(t, "c1", "newsletter", consent.Granted)
+	e.record(t, "c1", "recommendations", consent.Denied)
+	e.record(t, "c2", "newsletter", consent.Granted)
+	e.record(t, "c2", "newsletter", consent.Withdrawn)
+
+	tests := []struct {
+		subject, purpose string
+		allowed          bool
+		reason           consent.Reason
+	}{
+		{"c1", "newsletter", true, consent.ReasonGranted},
+		{"c1", "recommendations", false, consent.ReasonNotGranted},
+		{"c1", "wellness", false, consent.ReasonNoRecord},
+		{"c2", "newsletter", false, consent.ReasonWithdrawn},
+		{"nobody", "newsletter", false, consent.ReasonNoRecord},
+	}
+	for _, tt := range tests {
+		t.Run(tt.subject+"/"+tt.purpose, func(t *testing.T) {
+			d, err := e.ledger.Check(ctx, merchant, tt.subject, tt.purpose)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.Allowed != tt.allowed || d.Reason != tt.reason {
+				t.Fatalf("got allowed=%v reason=%s, want %v %s", d.Allowed, d.Reason, tt.allowed, tt.reason)
+			}
+		})
+	}
+	if _, err := e.ledger.Check(ctx, merchant, "c1", "no_such_purpose"); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("unknown purpose: got %v, want Invalid", err)
+	}
+	if _, err := e.ledger.Check(ctx, "mer_other", "c1", "newsletter"); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("another merchant's purpose: got %v, want Invalid (unknown purpose)", err)
+	}
+}
+
+func TestSensitivePurposeNeedsExplicitOptIn(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	_, err := e.ledger.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "wellness", State: consent.Granted, Channel: consent.ChannelAPI})
+	var ae *apperr.Error
+	if !errors.As(err, &ae) || ae.Detail != "explicit_opt_in_required" {
+		t.Fatalf("implicit grant of a sensitive purpose: got %v", err)
+	}
+	if d, _ := e.ledger.Check(ctx, merchant, "c1", "wellness"); d.Allowed {
+		t.Fatal("refused grant still allowed")
+	}
+	res, err := e.ledger.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "wellness", State: consent.Granted, Channel: consent.ChannelAPI, ExplicitOptIn: true})
+	if err != nil || !res.Decision.Allowed {
+		t.Fatalf("explicit grant: %v %+v", err, res.Decision)
+	}
+}
+
+func TestConcurrentWritesToOneSubjectAllLandInOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	// Two ledgers over one store stand for two app instances: their
+	// in-process locks do not see each other, so they race on the unique key.
+	other := consent.NewLedger(e.store, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger())
+	const writers = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := e.ledger
+			if i%2 == 1 {
+				l = other
+			}
+			s := consent.Granted
+			if i%3 == 0 {
+				s = consent.Withdrawn
+			}
+			_, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "busy", Purpose: "newsletter", State: s, Channel: consent.ChannelAPI, Actor: fmt.Sprint("writer-", i)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatalf("a write failed: %v", err)
+		}
+	}
+	n, err := e.ledger.VerifySubject(ctx, merchant, "busy")
+	if err != nil {
+		t.Fatalf("chain does not verify: %v", err)
+	}
+	if n != writers {
+		t.Fatalf("ledger holds %d events, want %d: writes were lost", n, writers)
+	}
+	actors := map[string]bool{}
+	for seq := int64(1); seq <= writers; seq++ {
+		ev, err := e.store.Event(ctx, merchant, "busy", seq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actors[ev.Actor] = true
+	}
+	if len(actors) != writers {
+		t.Fatalf("%d distinct writers in the ledger, want %d", len(actors), writers)
+	}
+	last, err := e.store.Event(ctx, merchant, "busy", writers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := e.ledger.State(ctx, merchant, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Seq != writers || rec.Purposes["newsletter"].State != last.State || rec.HeadHash != last.Hash {
+		t.Fatalf("state at seq %d (%s), want seq %d (%s)", rec.Seq, rec.Purposes["newsletter"].State, writers, last.State)
+	}
+}
+
+// crashAfterAppend is the real store, except that the process "dies" after
+// appending an event and before advancing the projection.
+type crashAfterAppend struct{ *store.Store }
+
+func (crashAfterAppend) SaveRecord(context.Context, consent.Record) error {
+	return errors.New("process killed")
+}
+
+func TestCrashBetweenEventAndStateRollsForward(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.record(t, "c1", "newsletter", consent.Granted)
+
+	crashing := consent.NewLedger(crashAfterAppend{e.store}, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger())
+	if _, err := crashing.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
+		t.Fatal(err)
+	}
+	stale, err := e.store.Record(ctx, merchant, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stale.Seq != 1 {
+		t.Fatalf("projection at %d; the injected crash should have left it at 1", stale.Seq)
+	}
+
+	// A read on a fresh instance rolls forward: the withdrawal counts.
+	d, err := e.ledger.Check(ctx, merchant, "c1", "newsletter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Allowed || d.Reason != consent.ReasonWithdrawn {
+		t.Fatalf("after crash: %+v, want withdrawn", d)
+	}
+	healed, err := e.store.Record(ctx, merchant, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if healed.Seq != 2 {
+		t.Fatalf("projection not rolled forward: seq %d", healed.Seq)
+	}
+
+	// A write after a crash continues the chain at the right place.
+	if _, err := crashing.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "recommendations", State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+		t.Fatal(err)
+	}
+	res := e.record(t, "c1", "newsletter", consent.Granted)
+	if res.Event.Seq != 4 {
+		t.Fatalf("next event seq %d, want 4", res.Event.Seq)
+	}
+	if _, err := e.ledger.VerifySubject(ctx, merchant, "c1"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestEditedEventBreaksVerify(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for _, s := range []consent.State{consent.Granted, consent.Withdrawn, consent.Granted} {
+		e.record(t, "c1", "newsletter", s)
+	}
+	e.record(t, "c2", "newsletter", consent.Granted)
+	if rep, err := e.ledger.VerifyAll(ctx); err != nil || rep.Broken != nil || rep.Events != 4 {
+		t.Fatalf("before tampering: %+v %v", rep, err)
+	}
+	// Someone with database access turns the withdrawal into a grant.
+	_, err := e.store.Database().Collection("consent_events").UpdateOne(ctx,
+		bson.D{{Key: "_id", Value: merchant + "/c1/000000000002"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "granted"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.ledger.VerifyAll(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Broken == nil || rep.Broken.SubjectID != "c1" || rep.Broken.Seq != 2 {
+		t.Fatalf("verify after tampering: %+v, want broken at c1 seq 2", rep.Broken)
+	}
+	if !errors.Is(rep.Broken, consent.ErrChainBroken) {
+		t.Fatal("BrokenLink does not wrap ErrChainBroken")
+	}
+}
+
+func TestIdempotencyKeyReplaysAndRefusesReuse(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	c := consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI, IdempotencyKey: "order-42"}
+	first, err := e.ledger.Record(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := e.ledger.Record(ctx, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Replayed || again.Event.Seq != first.Event.Seq || again.Event.Hash != first.Event.Hash {
+		t.Fatalf("retry was not a replay: %+v", again)
+	}
+	if n, _ := e.ledger.VerifySubject(ctx, merchant, "c1"); n != 1 {
+		t.Fatalf("%d events after a retried request, want 1", n)
+	}
+	c.State = consent.Withdrawn
+	_, err = e.ledger.Record(ctx, c)
+	if !apperr.Is(err, apperr.Unprocessable) {
+		t.Fatalf("key reused for another request: got %v, want Unprocessable", err)
+	}
+	// The same key from another merchant is another key.
+	if _, err := e.ledger.Check(ctx, merchant, "c1", "newsletter"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckManyAnswersInRequestOrder(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.record(t, "a", "newsletter", consent.Granted)
+	e.record(t, "b", "newsletter", consent.Denied)
+	ids := []string{"b", "zz", "a", "b"}
+	ds, err := e.ledger.CheckMany(ctx, merchant, "newsletter", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []consent.Reason{consent.ReasonNotGranted, consent.ReasonNoRecord, consent.ReasonGranted, consent.ReasonNotGranted}
+	for i, d := range ds {
+		if d.SubjectID != ids[i] || d.Reason != want[i] || d.Allowed != (want[i] == consent.ReasonGranted) {
+			t.Fatalf("decision %d: %+v, want %s for %s", i, d, want[i], ids[i])
+		}
+	}
+	tooMany := make([]string, consent.MaxBatch+1)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprint("s", i)
+	}
+	if _, err := e.ledger.CheckMany(ctx, merchant, "newsletter", tooMany); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("oversized batch: got %v", err)
+	}
+	if _, err := e.ledger.CheckMany(ctx, merchant, "newsletter", []string{"ok", "$ne"}); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("bad id in batch: got %v", err)
+	}
+}
+
+func TestEventsArePaged(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	for range 5 {
+		e.record(t, "c1", "newsletter", consent.Granted)
+	}
+	page, next, err := e.ledger.Events(ctx, merchant, "c1", 0, 2)
+	if err != nil || len(page) != 2 || page[0].Seq != 1 || next != 2 {
+		t.Fatalf("first page: %d events, next %d, %v", len(page), next, err)
+	}
+	page, next, err = e.ledger.Events(ctx, merchant, "c1", 4, 2)
+	if err != nil || len(page) != 1 || page[0].Seq != 5 || next != 0 {
+		t.Fatalf("last page: %d events, next %d, %v", len(page), next, err)
+	}
+	if _, _, err := e.ledger.Events(ctx, merchant, "nobody", 0, 10); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("unknown subject: %v", err)
+	}
+}
