@@ -13,17 +13,18 @@ type Code string
 
 // Error codes. Each maps to one HTTP status in handlers.
 const (
-	Invalid         Code = "invalid_request"     // malformed or unacceptable input (400)
-	Unauthorized    Code = "unauthorized"        // missing or unknown credentials (401)
-	Forbidden       Code = "forbidden"           // authenticated but not allowed (403)
-	NotFound        Code = "not_found"           // absent, or not the caller's (404)
-	NotAllowed      Code = "method_not_allowed"  // the route exists, the method does not (405)
-	Conflict        Code = "conflict"            // state does not allow it (409)
-	TooLarge        Code = "payload_too_large"   // body over its limit (413)
-	Unprocessable   Code = "unprocessable"       // well-formed but semantically refused (422)
-	TooManyRequests Code = "too_many_requests"   // rate limited (429)
-	Internal        Code = "internal_error"      // our fault; details only in logs (500)
-	Unavailable     Code = "service_unavailable" // a dependency is down (503)
+	Invalid          Code = "invalid_request"        // malformed or unacceptable input (400)
+	Unauthorized     Code = "unauthorized"           // missing or unknown credentials (401)
+	Forbidden        Code = "forbidden"              // authenticated but not allowed (403)
+	NotFound         Code = "not_found"              // absent, or not the caller's (404)
+	NotAllowed       Code = "method_not_allowed"     // the route exists, the method does not (405)
+	Conflict         Code = "conflict"               // state does not allow it (409)
+	TooLarge         Code = "payload_too_large"      // body over its limit (413)
+	UnsupportedMedia Code = "unsupported_media_type" // body not in a type we take (415)
+	Unprocessable    Code = "unprocessable"          // well-formed but semantically refused (422)
+	TooManyRequests  Code = "too_many_requests"      // rate limited (429)
+	Internal         Code = "internal_error"         // our fault; details only in logs (500)
+	Unavailable      Code = "service_unavailable"    // a dependency is down (503)
 )
 
 // Error is an error with a code and a message that is safe to show a caller.

@@ -225,7 +225,7 @@ func validIdempotencyKey(k string) bool {
 }
 
 func fingerprint(c Change) string {
-	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s", c.SubjectID, c.Purpose, c.State, c.Channel))
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%s\x00%s\x00%t", c.SubjectID, c.Purpose, c.State, c.Channel, c.ExplicitOptIn))
 	return hex.EncodeToString(sum[:])
 }
 

@@ -27,7 +27,7 @@ type env struct {
 
 // newEnv starts a real embedded store with one merchant, notice v1 and
 // three purposes (one sensitive).
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	st := storetest.Open(t)
 	ctx := context.Background()
@@ -52,7 +52,7 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) record(t *testing.T, subject, purpose string, s consent.State) consent.Result {
+func (e *env) record(t testing.TB, subject, purpose string, s consent.State) consent.Result {
 	t.Helper()
 	res, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: merchant, SubjectID: subject, Purpose: purpose, State: s, Channel: consent.ChannelAPI, Actor: "test"})
 	if err != nil {

@@ -56,7 +56,7 @@ func (a *API) createMerchant(c *gin.Context) error {
 		return err
 	}
 	if _, err := a.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
-		a.Log.WarnContext(ctx, "merchant created without a first notice version", "merchant_id", m.ID, "err", err)
+		return err
 	}
 	c.JSON(http.StatusCreated, gin.H{
 		"merchant": merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt},

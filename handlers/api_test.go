@@ -340,6 +340,23 @@ func TestAPIKeysAreHashedScopedAndRevocable(t *testing.T) {
 	e.mustStatus(e.do("DELETE", "/v1/api-keys/"+created.ID, e.keyA, ""), 204)
 	e.mustStatus(e.do("GET", "/v1/check?subject=x&purpose=newsletter", created.Secret, ""), 401).errorCode(t)
 
+	// The last active admin key cannot be revoked: the merchant would be locked out.
+	var keys struct {
+		APIKeys []struct {
+			ID     string   `json:"id"`
+			Scopes []string `json:"scopes"`
+		} `json:"api_keys"`
+	}
+	e.mustStatus(e.do("GET", "/v1/api-keys", e.keyA, ""), 200).json(t, &keys)
+	for _, k := range keys.APIKeys {
+		if k.ID != created.ID {
+			if code := e.mustStatus(e.do("DELETE", "/v1/api-keys/"+k.ID, e.keyA, ""), 409).errorCode(t); code != "last_admin_key" {
+				t.Fatalf("code %s", code)
+			}
+		}
+	}
+	e.mustStatus(e.do("GET", "/v1/purposes", e.keyA, ""), 200)
+
 	// Unknown, malformed, forged and missing keys: 401.
 	forged := created.Secret[:len(created.Secret)-1] + "x"
 	for _, k := range []string{"", "fl_nope", forged, strings.Repeat("a", 600), "fl_" + created.ID + "_" + strings.Repeat("A", 32)} {
@@ -370,7 +387,7 @@ func TestBadInputGetsA400NeverA500(t *testing.T) {
 		{"malformed JSON", "PUT", "/v1/subjects/c/consents/newsletter", `{"state":`, 400, "malformed_json"},
 		{"trailing data", "PUT", "/v1/subjects/c/consents/newsletter", `{"state":"granted"} {}`, 400, "malformed_json"},
 		{"array body", "PUT", "/v1/subjects/c", `[1,2]`, 400, "invalid_field"},
-		{"empty body", "PUT", "/v1/subjects/c", ``, 400, "unsupported_media_type"},
+		{"empty body", "PUT", "/v1/subjects/c", ``, 415, "unsupported_media_type"},
 		{"bad email", "PUT", "/v1/subjects/c", `{"email":"not an email"}`, 400, "invalid_request"},
 		{"bad time zone", "PUT", "/v1/subjects/c", `{"time_zone":"Mars/Olympus"}`, 400, "invalid_request"},
 		{"long subject", "GET", "/v1/check?subject=" + strings.Repeat("a", 200) + "&purpose=newsletter", "", 400, "invalid_subject"},
@@ -398,7 +415,7 @@ func TestBadInputGetsA400NeverA500(t *testing.T) {
 	// Nothing was written by any of them.
 	e.mustStatus(e.do("GET", "/v1/subjects/c", e.keyA, ""), 404)
 	r := e.do("PUT", "/v1/subjects/c", e.keyA, `{}`, "Content-Type", "text/plain")
-	if r.status != 400 {
+	if r.status != 415 {
 		t.Fatalf("text/plain body: %d", r.status)
 	}
 }

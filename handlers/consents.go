@@ -12,6 +12,9 @@ import (
 )
 
 type eventJSON struct {
+	// Merchant is part of what the hash covers, so a merchant can verify
+	// its chains from this API alone.
+	Merchant       string    `json:"merchant_id"`
 	Subject        string    `json:"subject"`
 	Seq            int64     `json:"seq"`
 	Purpose        string    `json:"purpose"`
@@ -26,7 +29,7 @@ type eventJSON struct {
 }
 
 func toEventJSON(e consent.Event) eventJSON {
-	return eventJSON{Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
+	return eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
 		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash}
 }
 
@@ -132,6 +135,9 @@ func (a *API) listEvents(c *gin.Context) error {
 	after, err := queryInt(c, "after", 0)
 	if err != nil {
 		return err
+	}
+	if after < 0 {
+		return apperr.New(apperr.Invalid, "after must be 0 or a sequence number").WithDetail("invalid_query")
 	}
 	limit, err := queryInt(c, "limit", 50)
 	if err != nil {

@@ -25,7 +25,7 @@ const (
 // refused by the typed destination, so no input becomes a query operator.
 func decodeJSON(c *gin.Context, dst any) error {
 	if ct := c.ContentType(); ct != "application/json" {
-		return apperr.New(apperr.Invalid, "send a JSON body with Content-Type: application/json").WithDetail("unsupported_media_type")
+		return apperr.New(apperr.UnsupportedMedia, "send a JSON body with Content-Type: application/json")
 	}
 	dec := json.NewDecoder(c.Request.Body)
 	dec.DisallowUnknownFields()

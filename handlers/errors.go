@@ -34,6 +34,8 @@ func statusOf(c apperr.Code) int {
 		return http.StatusMethodNotAllowed
 	case apperr.Conflict:
 		return http.StatusConflict
+	case apperr.UnsupportedMedia:
+		return http.StatusUnsupportedMediaType
 	case apperr.TooLarge:
 		return http.StatusRequestEntityTooLarge
 	case apperr.Unprocessable:

@@ -167,10 +167,32 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (APIKey, erro
 	return k, nil
 }
 
-// Revoke revokes one of the merchant's keys.
+// Revoke revokes one of the merchant's keys. The last active key with the
+// admin scope cannot be revoked: without it the merchant could never make
+// another key.
 func (s *Service) Revoke(ctx context.Context, merchantID, id string) error {
 	if !tokenPattern.MatchString(id) {
 		return apperr.New(apperr.NotFound, "no such key")
+	}
+	keys, err := s.Store.Keys(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	admins, target := 0, -1
+	for i, k := range keys {
+		if k.RevokedAt.IsZero() && slices.Contains(k.Scopes, ScopeAdmin) {
+			admins++
+		}
+		if k.ID == id {
+			target = i
+		}
+	}
+	if target < 0 {
+		return apperr.New(apperr.NotFound, "no such key")
+	}
+	k := keys[target]
+	if k.RevokedAt.IsZero() && slices.Contains(k.Scopes, ScopeAdmin) && admins == 1 {
+		return apperr.New(apperr.Conflict, "this is your last active admin key; create another admin key before revoking it").WithDetail("last_admin_key")
 	}
 	return s.Store.RevokeKey(ctx, merchantID, id, s.now())
 }

@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	"github.com/fineline/fineline/store/storetest"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server goroutine.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// server is one run of `fineline serve` in this process.
+type server struct {
+	base   string
+	stdout *syncBuffer
+	stop   func() int
+}
+
+func startServer(t *testing.T, dataDir string) *server {
+	t.Helper()
+	addr := freeAddr(t)
+	env := map[string]string{"FINELINE_ADDR": addr, "FINELINE_DATA_DIR": dataDir, "FINELINE_LOG_LEVEL": "error"}
+	ctx, cancel := context.WithCancel(context.Background())
+	stdout := &syncBuffer{}
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, io.Discard) }()
+	s := &server{base: "http://" + addr, stdout: stdout}
+	var once sync.Once
+	code := 0
+	s.stop = func() int {
+		once.Do(func() { cancel(); code = <-done })
+		return code
+	}
+	t.Cleanup(func() { s.stop() })
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		res, err := http.Get(s.base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return s
+			}
+		}
+		select {
+		case c := <-done:
+			t.Fatalf("server exited with %d before it was ready", c)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("server not ready after 30s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) call(t *testing.T, method, path, key, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+var keyPattern = regexp.MustCompile(`fl_[A-Za-z0-9]{12}_[A-Za-z0-9]{32}`)
+
+func TestRestartKeepsDataAndSeedsOnce(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, dir)
+	key := keyPattern.FindString(first.stdout.String())
+	if key == "" {
+		t.Fatalf("first start printed no API key:\n%s", first.stdout)
+	}
+	if code, body := first.call(t, "PUT", "/v1/subjects/bob/consents/recommendations", key, `{"state":"granted"}`); code != 201 {
+		t.Fatalf("grant: %d %s", code, body)
+	}
+	if code := first.stop(); code != 0 {
+		t.Fatalf("graceful stop exited %d", code)
+	}
+
+	second := startServer(t, dir)
+	out := second.stdout.String()
+	if strings.Contains(out, "Seeded") || keyPattern.MatchString(out) {
+		t.Fatalf("second start seeded again:\n%s", out)
+	}
+	code, body := second.call(t, "GET", "/v1/check?subject=bob&purpose=recommendations", key, "")
+	if code != 200 || !strings.Contains(body, `"allowed":true`) {
+		t.Fatalf("after restart the demo key or the consent is gone: %d %s", code, body)
+	}
+	code, body = second.call(t, "GET", "/v1/api-keys", key, "")
+	if code != 200 || strings.Count(body, `"id"`) != 1 {
+		t.Fatalf("demo merchant should have exactly one key: %s", body)
+	}
+	code, body = second.call(t, "GET", "/v1/purposes", key, "")
+	if code != 200 || strings.Count(body, `"key"`) != 5 {
+		t.Fatalf("demo purposes: %s", body)
+	}
+	if second.stop() != 0 {
+		t.Fatal("second stop failed")
+	}
+	st := storetest.OpenDir(t, dir)
+	n, err := st.Database().Collection("merchants").CountDocuments(context.Background(), bson.D{})
+	if err != nil || n != 1 {
+		t.Fatalf("%d merchants after two starts (%v), want 1", n, err)
+	}
+}
+
+func TestLedgerVerifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	key := keyPattern.FindString(s.stdout.String())
+	for _, state := range []string{"granted", "withdrawn", "granted"} {
+		if code, body := s.call(t, "PUT", "/v1/subjects/carol/consents/newsletter", key, fmt.Sprintf(`{"state":%q}`, state)); code != 201 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	env := func(k string) string {
+		if k == "FINELINE_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+	// While the server runs, verify attaches to its store.
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"ledger", "verify"}, env, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "OK") {
+		t.Fatalf("verify on a clean ledger: exit %d: %s", code, out.String())
+	}
+	s.stop()
+
+	st := storetest.OpenDir(t, dir)
+	ctx := context.Background()
+	var ev struct {
+		ID string `bson:"_id"`
+	}
+	if err := st.Database().Collection("consent_events").FindOne(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$regex", Value: "/carol/000000000002$"}}}}).Decode(&ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Database().Collection("consent_events").UpdateOne(ctx, bson.D{{Key: "_id", Value: ev.ID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "state", Value: "granted"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	code := run(context.Background(), []string{"ledger", "verify"}, env, &out, io.Discard)
+	if code != 1 || !strings.Contains(out.String(), "BROKEN") || !strings.Contains(out.String(), "subject carol event 2") {
+		t.Fatalf("verify after tampering: exit %d: %s", code, out.String())
+	}
+}
+
+func TestHelpExplainsEverySetting(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+		t.Fatalf("--help exited %d", code)
+	}
+	for _, s := range []string{"FINELINE_ADDR", "FINELINE_DATA_DIR", "FINELINE_BASE_URL", "MONGODB_URI", "FINELINE_ADMIN_TOKEN", "ledger verify"} {
+		if !strings.Contains(stderr.String(), s) {
+			t.Errorf("--help does not mention %s", s)
+		}
+	}
+	if code := run(context.Background(), []string{"--addr", "nonsense"}, func(string) string { return "" }, io.Discard, io.Discard); code != 2 {
+		t.Fatalf("bad --addr exited %d, want 2", code)
+	}
+}

@@ -1,0 +1,60 @@
+package consent_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/fineline/fineline/consent"
+)
+
+// seedSubjects gives n subjects one or two events each.
+func seedSubjects(b *testing.B, e *env, n int) []string {
+	b.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("cust-%06d", i)
+		e.record(b, ids[i], "newsletter", consent.Granted)
+		if i%4 == 0 {
+			e.record(b, ids[i], "newsletter", consent.Withdrawn)
+		}
+	}
+	return ids
+}
+
+func BenchmarkCheck(b *testing.B) {
+	e := newEnv(b)
+	ids := seedSubjects(b, e, 1000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		if _, err := e.ledger.Check(ctx, merchant, ids[i%len(ids)], "newsletter"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkCheckMany1000(b *testing.B) {
+	e := newEnv(b)
+	ids := seedSubjects(b, e, 1000)
+	ctx := context.Background()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := e.ledger.CheckMany(ctx, merchant, "newsletter", ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/float64(len(ids)), "µs/subject")
+}
+
+func BenchmarkRecord(b *testing.B) {
+	e := newEnv(b)
+	ctx := context.Background()
+	states := []consent.State{consent.Granted, consent.Withdrawn}
+	for i := 0; b.Loop(); i++ {
+		_, err := e.ledger.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: fmt.Sprintf("w-%d", i%100), Purpose: "newsletter", State: states[i%2], Channel: consent.ChannelAPI})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,554 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/store/storetest"
+)
+
+// The tests below keep handlers/openapi.json honest: it must be a valid
+// OpenAPI 3.1 document, list exactly the routes New registers, declare the
+// credentials the router really demands, and describe the bodies the
+// handlers really send. The handlers run on a real embedded store.
+
+const oaAdminToken = "operator-token-for-tests"
+
+// loadOpenAPI parses the embedded document and validates it.
+func loadOpenAPI(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
+	if err != nil {
+		t.Fatalf("load openapi.json: %v", err)
+	}
+	if err := doc.Validate(context.Background(), openapi3.EnableMultiError()); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+// openAPIPath turns gin's /a/:b/*c into OpenAPI's /a/{b}/{c}.
+func openAPIPath(p string) string {
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if strings.HasPrefix(s, ":") || strings.HasPrefix(s, "*") {
+			segs[i] = "{" + s[1:] + "}"
+		}
+	}
+	return strings.Join(segs, "/")
+}
+
+type openAPIOp struct {
+	method, path string
+	op           *openapi3.Operation
+}
+
+func (o openAPIOp) String() string { return o.method + " " + o.path }
+
+func openAPIOperations(doc *openapi3.T) []openAPIOp {
+	var out []openAPIOp
+	for path, item := range doc.Paths.Map() {
+		for method, op := range item.Operations() {
+			out = append(out, openAPIOp{method: method, path: path, op: op})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].String() < out[j].String() })
+	return out
+}
+
+func TestOpenAPIDocumentValid(t *testing.T) {
+	doc := loadOpenAPI(t)
+	if doc.OpenAPI != "3.1.0" || !doc.IsOpenAPI31OrLater() {
+		t.Errorf("openapi = %q, want 3.1.0", doc.OpenAPI)
+	}
+	if doc.Info.Title != "Fineline API" || doc.Info.Version != "1" {
+		t.Errorf("info = %q %q, want Fineline API 1", doc.Info.Title, doc.Info.Version)
+	}
+	schemes := doc.Components.SecuritySchemes
+	for _, name := range []string{"apiKey", "adminToken"} {
+		s := schemes[name]
+		if s == nil || s.Value.Type != "http" || s.Value.Scheme != "bearer" {
+			t.Errorf("security scheme %s must be http bearer", name)
+		}
+	}
+	scopes := []string{string(merchants.ScopeConsentRead), string(merchants.ScopeConsentWrite), string(merchants.ScopeAdmin)}
+	for _, o := range openAPIOperations(doc) {
+		if o.op.OperationID == "" || o.op.Description == "" {
+			t.Errorf("%s: needs an operationId and a description", o)
+		}
+		// Every operation states its credentials; there is no global default.
+		if o.op.Security == nil {
+			t.Errorf("%s: no security requirement (use [] for public operations)", o)
+			continue
+		}
+		for _, req := range *o.op.Security {
+			for name, sc := range req {
+				if schemes[name] == nil {
+					t.Errorf("%s: unknown security scheme %q", o, name)
+				}
+				if name == "apiKey" && (len(sc) != 1 || !slices.Contains(scopes, sc[0])) {
+					t.Errorf("%s: apiKey must name exactly one of the scopes %v, got %v", o, scopes, sc)
+				}
+			}
+		}
+		// Unknown fields are refused, so request bodies say so.
+		if rb := o.op.RequestBody; rb != nil {
+			mt := rb.Value.Content.Get("application/json")
+			if mt == nil || !rb.Value.Required {
+				t.Errorf("%s: request body must be required application/json", o)
+			} else if ap := mt.Schema.Value.AdditionalProperties.Has; ap == nil || *ap {
+				t.Errorf("%s: request body schema must set additionalProperties: false", o)
+			}
+			for _, code := range []int{400, 413} {
+				if o.op.Responses.Status(code) == nil {
+					t.Errorf("%s: takes a JSON body but does not document %d", o, code)
+				}
+			}
+		}
+		// Every error is the shared Error shape.
+		for code, r := range o.op.Responses.Map() {
+			if code[0] != '4' && code[0] != '5' {
+				continue
+			}
+			mt := r.Value.Content.Get("application/json")
+			if mt == nil || mt.Schema.Ref != "#/components/schemas/Error" {
+				t.Errorf("%s: response %s must use #/components/schemas/Error", o, code)
+			}
+		}
+	}
+}
+
+func TestOpenAPIListsEveryRoute(t *testing.T) {
+	doc := loadOpenAPI(t)
+	h, err := New(&API{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, ok := h.(*gin.Engine)
+	if !ok {
+		t.Fatalf("New returned %T, want *gin.Engine", h)
+	}
+	registered := map[string]bool{}
+	for _, r := range engine.Routes() {
+		registered[r.Method+" "+openAPIPath(r.Path)] = true
+	}
+	documented := map[string]bool{}
+	for _, o := range openAPIOperations(doc) {
+		documented[o.String()] = true
+	}
+	for r := range registered {
+		if !documented[r] {
+			t.Errorf("route %s is registered but missing from openapi.json", r)
+		}
+	}
+	for o := range documented {
+		if !registered[o] {
+			t.Errorf("openapi.json lists %s, which is not a registered route", o)
+		}
+	}
+	if len(registered) == 0 {
+		t.Fatal("the router has no routes")
+	}
+}
+
+func TestOpenAPIServed(t *testing.T) {
+	h, err := New(&API{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/v1/openapi.json", nil))
+	if w.Code != http.StatusOK {
+		t.Fatalf("GET /v1/openapi.json = %d, want 200", w.Code)
+	}
+	if ct, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type")); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", w.Header().Get("Content-Type"))
+	}
+	if !bytes.Equal(w.Body.Bytes(), openAPIDocument) {
+		t.Error("GET /v1/openapi.json does not serve the embedded document byte for byte")
+	}
+}
+
+// TestOpenAPISecurityMatchesRouter calls every operation without credentials,
+// with credentials lacking the documented scope, and with exactly the
+// documented scope, and checks the router agrees with the document.
+func TestOpenAPISecurityMatchesRouter(t *testing.T) {
+	doc := loadOpenAPI(t)
+	a, _ := newOATestAPI(t)
+	c := newOpenAPIClient(t, doc, a)
+	ctx := context.Background()
+	m, _, _, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: "acme", Name: "Acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyWith := func(scopes ...merchants.Scope) string {
+		_, secret, err := a.Merchants.CreateKey(ctx, m.ID, "test", scopes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return secret
+	}
+	params := strings.NewReplacer("{subject}", "cust_1", "{purpose}", "newsletter", "{key}", "newsletter", "{id}", "AAAAAAAAAAAA")
+	for _, o := range openAPIOperations(doc) {
+		path := params.Replace(o.path)
+		if o.op.Security == nil {
+			continue // TestOpenAPIDocumentValid reports it
+		}
+		reqs := *o.op.Security
+		switch {
+		case len(reqs) == 0:
+			if w := c.do(o.method, path, "", nil, nil); w.Code != http.StatusOK {
+				t.Errorf("%s is documented as public but answered %d", o, w.Code)
+			}
+		case reqs[0]["adminToken"] != nil:
+			for _, token := range []string{"", "wrong-token-wrong-token"} {
+				if w := c.do(o.method, path, token, nil, nil); w.Code != http.StatusUnauthorized {
+					t.Errorf("%s with operator token %q answered %d, want 401", o, token, w.Code)
+				}
+			}
+			if w := c.do(o.method, path, oaAdminToken, nil, nil); w.Code == http.StatusUnauthorized || w.Code == http.StatusForbidden {
+				t.Errorf("%s with the operator token answered %d", o, w.Code)
+			}
+		case reqs[0]["apiKey"] != nil:
+			scope := merchants.Scope(reqs[0]["apiKey"][0])
+			for _, token := range []string{"", "fl_notakey"} {
+				if w := c.do(o.method, path, token, nil, nil); w.Code != http.StatusUnauthorized {
+					t.Errorf("%s with API key %q answered %d, want 401", o, token, w.Code)
+				}
+			}
+			var others []merchants.Scope
+			for _, s := range []merchants.Scope{merchants.ScopeConsentRead, merchants.ScopeConsentWrite} {
+				if s != scope {
+					others = append(others, s)
+				}
+			}
+			if w := c.do(o.method, path, keyWith(others...), nil, nil); w.Code != http.StatusForbidden {
+				t.Errorf("%s documents scope %s, but a key with %v answered %d, want 403", o, scope, others, w.Code)
+			}
+			if w := c.do(o.method, path, keyWith(scope), nil, nil); w.Code == http.StatusUnauthorized || w.Code == http.StatusForbidden {
+				t.Errorf("%s documents scope %s, but a key with it answered %d", o, scope, w.Code)
+			}
+		default:
+			t.Errorf("%s: unexpected security requirement %v", o, reqs)
+		}
+	}
+}
+
+// TestOpenAPIResponsesMatchHandlers drives every operation through the real
+// handlers and validates each answer against the document: the status must
+// be documented for the operation and the body must match its schema.
+func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
+	doc := loadOpenAPI(t)
+	a, _ := newOATestAPI(t)
+	c := newOpenAPIClient(t, doc, a)
+	type obj = map[string]any
+	wantCode := func(w *httptest.ResponseRecorder, code string) {
+		t.Helper()
+		var e errorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code != code {
+			t.Errorf("error code = %q, want %q (%s)", e.Error.Code, code, w.Body)
+		}
+	}
+
+	// Public.
+	c.expect("GET", "/healthz", "", nil, nil, 200)
+	c.expect("GET", "/readyz", "", nil, nil, 200)
+	c.expect("GET", "/v1/openapi.json", "", nil, nil, 200)
+
+	// Operator.
+	newMerchant := obj{"slug": "acme-shop", "name": "Acme Shop", "default_locale": "de"}
+	w := c.expect("POST", "/admin/v1/merchants", oaAdminToken, newMerchant, nil, 201)
+	var created struct {
+		APIKey keyJSON `json:"api_key"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &created); err != nil || created.APIKey.Secret == "" {
+		t.Fatalf("no API key in %s", w.Body)
+	}
+	admin := created.APIKey.Secret
+	wantCode(c.expect("POST", "/admin/v1/merchants", oaAdminToken, newMerchant, nil, 409), "slug_taken")
+	c.expect("POST", "/admin/v1/merchants", "", newMerchant, nil, 401)
+	wantCode(c.expect("POST", "/admin/v1/merchants", oaAdminToken, obj{"slug": "Bad Slug", "name": "x"}, nil, 400), "invalid_slug")
+
+	// Purposes.
+	newsletter := obj{"key": "newsletter", "texts": obj{"en": obj{"name": "Newsletter", "statement": "We email you our weekly offers."}}, "data_categories": []string{"email"}}
+	w = c.expect("POST", "/v1/purposes", admin, newsletter, nil, 201)
+	if loc := w.Header().Get("Location"); loc != "/v1/purposes/newsletter" {
+		t.Errorf("Location = %q", loc)
+	}
+	c.expect("POST", "/v1/purposes", admin, obj{
+		"key": "health_tips", "texts": obj{"de": obj{"name": "Gesundheit", "statement": "Tipps passend zu Ihren Gesundheitsdaten."}},
+		"default_locale": "de", "data_categories": []string{"health"}, "sensitive": true, "legal_basis": "consent",
+	}, nil, 201)
+	wantCode(c.expect("POST", "/v1/purposes", admin, newsletter, nil, 409), "purpose_exists")
+	wantCode(c.expect("POST", "/v1/purposes", admin, obj{"key": "x_y", "bogus": 1}, nil, 400), "unknown_field")
+	wantCode(c.expect("POST", "/v1/purposes", admin, obj{"key": strings.Repeat("a", maxBody)}, nil, 413), "payload_too_large")
+	c.expect("GET", "/v1/purposes", admin, nil, nil, 200)
+	c.expect("GET", "/v1/purposes/newsletter", admin, nil, nil, 200)
+	c.expect("GET", "/v1/purposes/never_made", admin, nil, nil, 404)
+	wantCode(c.expect("GET", "/v1/purposes/Bad-Key", admin, nil, nil, 400), "invalid_purpose")
+
+	// Subjects.
+	c.expect("PUT", "/v1/subjects/cust_1", admin, obj{}, nil, 201)
+	c.expect("PUT", "/v1/subjects/cust_1", admin, obj{"email": "Ada@Example.com", "locale": "de", "time_zone": "Europe/Berlin"}, nil, 200)
+	c.expect("PUT", "/v1/subjects/cust_1", admin, obj{"email": nil, "locale": ""}, nil, 200)
+	c.expect("PUT", "/v1/subjects/cust_1", admin, obj{"email": "not an address"}, nil, 400)
+	c.expect("GET", "/v1/subjects/cust_1", admin, nil, nil, 200)
+	c.expect("GET", "/v1/subjects/cust_2", admin, nil, nil, 404)
+	wantCode(c.expect("GET", "/v1/subjects/-cust", admin, nil, nil, 400), "invalid_subject")
+
+	// Consents.
+	idem := map[string]string{"Idempotency-Key": "retry-me-1"}
+	c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", admin, obj{"state": "denied"}, nil, 201)
+	c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", admin, obj{"state": "granted"}, idem, 201)
+	w = c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", admin, obj{"state": "granted"}, idem, 200)
+	if w.Header().Get("Idempotent-Replayed") != "true" {
+		t.Error("replay without Idempotent-Replayed: true")
+	}
+	wantCode(c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", admin, obj{"state": "withdrawn"}, idem, 422), "idempotency_key_reused")
+	wantCode(c.expect("PUT", "/v1/subjects/cust_1/consents/health_tips", admin, obj{"state": "granted"}, nil, 400), "explicit_opt_in_required")
+	c.expect("PUT", "/v1/subjects/cust_1/consents/health_tips", admin, obj{"state": "granted", "explicit_opt_in": true}, nil, 201)
+	wantCode(c.expect("PUT", "/v1/subjects/cust_1/consents/never_made", admin, obj{"state": "granted"}, nil, 400), "unknown_purpose")
+	wantCode(c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", admin, obj{"state": "maybe"}, nil, 400), "invalid_state")
+	wantCode(c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", admin, obj{"state": "granted"}, map[string]string{"Idempotency-Key": "has space"}, 400), "invalid_idempotency_key")
+	c.expect("PUT", "/v1/subjects/cust_9/consents/newsletter", admin, obj{"state": "withdrawn"}, nil, 201)
+	c.expect("GET", "/v1/subjects/cust_1/consents", admin, nil, nil, 200)
+	c.expect("GET", "/v1/subjects/cust_2/consents", admin, nil, nil, 404)
+	w = c.expect("GET", "/v1/subjects/cust_1/events?limit=2", admin, nil, nil, 200)
+	var page struct {
+		Events    []eventJSON `json:"events"`
+		NextAfter *int64      `json:"next_after"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || len(page.Events) != 2 || page.NextAfter == nil || *page.NextAfter != 2 {
+		t.Errorf("first page of 3 events: %s", w.Body)
+	}
+	w = c.expect("GET", "/v1/subjects/cust_1/events?after=2", admin, nil, nil, 200)
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || len(page.Events) != 1 || page.NextAfter != nil {
+		t.Errorf("last page: %s", w.Body)
+	}
+	wantCode(c.expect("GET", "/v1/subjects/cust_1/events?limit=201", admin, nil, nil, 400), "invalid_query")
+	c.expect("GET", "/v1/subjects/cust_1/events?after=-1", admin, nil, nil, 400)
+	c.expect("GET", "/v1/subjects/cust_2/events", admin, nil, nil, 404)
+
+	// Checks.
+	c.expect("GET", "/v1/check?subject=cust_1&purpose=newsletter", admin, nil, nil, 200)
+	c.expect("GET", "/v1/check?subject=cust_9&purpose=newsletter", admin, nil, nil, 200)
+	c.expect("GET", "/v1/check?subject=nobody&purpose=newsletter", admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/check?purpose=newsletter", admin, nil, nil, 400), "invalid_query")
+	wantCode(c.expect("GET", "/v1/check?subject=cust_1&purpose=never_made", admin, nil, nil, 400), "unknown_purpose")
+	c.expect("POST", "/v1/check", admin, obj{"purpose": "newsletter", "subjects": []string{"cust_1", "nobody", "cust_9", "cust_1"}}, nil, 200)
+	wantCode(c.expect("POST", "/v1/check", admin, obj{"purpose": "newsletter", "subjects": []string{}}, nil, 400), "empty_batch")
+	wantCode(c.expect("POST", "/v1/check", admin, obj{"purpose": "newsletter", "subjects": make([]string, consent.MaxBatch+1)}, nil, 400), "batch_too_large")
+
+	// API keys.
+	w = c.expect("POST", "/v1/api-keys", admin, obj{"name": "reader", "scopes": []string{"consent:read"}}, nil, 201)
+	var reader keyJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &reader); err != nil || reader.Secret == "" {
+		t.Fatalf("no secret in %s", w.Body)
+	}
+	c.expect("POST", "/v1/api-keys", admin, obj{"scopes": []string{"owner"}}, nil, 400)
+	c.expect("GET", "/v1/check?subject=cust_1&purpose=newsletter", reader.Secret, nil, nil, 200)
+	wantCode(c.expect("PUT", "/v1/subjects/cust_1/consents/newsletter", reader.Secret, obj{"state": "granted"}, nil, 403), "insufficient_scope")
+	c.expect("DELETE", "/v1/api-keys/"+reader.ID, admin, nil, nil, 204)
+	c.expect("DELETE", "/v1/api-keys/"+reader.ID, admin, nil, nil, 204)
+	c.expect("GET", "/v1/api-keys", admin, nil, nil, 200)
+	c.expect("DELETE", "/v1/api-keys/AAAAAAAAAAAA", admin, nil, nil, 404)
+	wantCode(c.expect("GET", "/v1/purposes", reader.Secret, nil, nil, 401), "unauthorized")
+
+	// Readiness with the store down.
+	down, downStore := newOATestAPI(t)
+	if err := downStore.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(newOpenAPIClient(t, doc, down).expect("GET", "/readyz", "", nil, nil, 503), "store_unavailable")
+
+	// Operator routes without an operator token configured.
+	noAdmin, _ := newOATestAPI(t)
+	noAdmin.AdminToken = ""
+	wantCode(newOpenAPIClient(t, doc, noAdmin).expect("POST", "/admin/v1/merchants", oaAdminToken, newMerchant, nil, 404), "not_found")
+
+	for _, o := range openAPIOperations(doc) {
+		if !c.succeeded[o.String()] {
+			t.Errorf("%s was never answered with a documented 2xx here: add a case", o)
+		}
+	}
+}
+
+// openAPIClient sends requests to the real handler and checks each answer
+// against the document.
+type openAPIClient struct {
+	t         *testing.T
+	doc       *openapi3.T
+	h         http.Handler
+	succeeded map[string]bool
+}
+
+func newOpenAPIClient(t *testing.T, doc *openapi3.T, a *API) *openAPIClient {
+	t.Helper()
+	h, err := New(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &openAPIClient{t: t, doc: doc, h: h, succeeded: map[string]bool{}}
+}
+
+// expect is do that also requires the status.
+func (c *openAPIClient) expect(method, target, token string, body any, header map[string]string, status int) *httptest.ResponseRecorder {
+	c.t.Helper()
+	w := c.do(method, target, token, body, header)
+	if w.Code != status {
+		c.t.Errorf("%s %s = %d, want %d: %s", method, target, w.Code, status, w.Body)
+	}
+	return w
+}
+
+// do sends the request, then checks that the operation documents the status
+// and that the body and headers match the documented response.
+func (c *openAPIClient) do(method, target, token string, body any, header map[string]string) *httptest.ResponseRecorder {
+	c.t.Helper()
+	o, ok := c.find(method, target)
+	if !ok {
+		c.t.Fatalf("%s %s matches no documented operation", method, target)
+	}
+	var r *http.Request
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		r = httptest.NewRequest(method, target, bytes.NewReader(b))
+		r.Header.Set("Content-Type", "application/json")
+	} else {
+		r = httptest.NewRequest(method, target, nil)
+	}
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	w := httptest.NewRecorder()
+	c.h.ServeHTTP(w, r)
+
+	where := fmt.Sprintf("%s %s -> %d", method, target, w.Code)
+	if w.Header().Get("X-Request-Id") == "" {
+		c.t.Errorf("%s: no X-Request-Id", where)
+	}
+	ref := o.op.Responses.Status(w.Code)
+	if ref == nil {
+		c.t.Errorf("%s: status not documented for %s: %s", where, o, w.Body)
+		return w
+	}
+	if w.Code/100 == 2 {
+		c.succeeded[o.String()] = true
+		// What the handler accepted, the documented request schema accepts.
+		if rb := o.op.RequestBody; rb != nil && body != nil {
+			c.validate(where+" request body", rb.Value.Content.Get("application/json").Schema.Value, body)
+		}
+	}
+	resp := ref.Value
+	for name, h := range resp.Headers {
+		if h.Value.Required && w.Header().Get(name) == "" {
+			c.t.Errorf("%s: documented header %s missing", where, name)
+		}
+	}
+	mt := resp.Content.Get("application/json")
+	if mt == nil {
+		if w.Body.Len() != 0 {
+			c.t.Errorf("%s: documented without a body, got %s", where, w.Body)
+		}
+		return w
+	}
+	if ct, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type")); ct != "application/json" {
+		c.t.Errorf("%s: Content-Type %q, want application/json", where, w.Header().Get("Content-Type"))
+	}
+	var v any
+	if err := json.Unmarshal(w.Body.Bytes(), &v); err != nil {
+		c.t.Errorf("%s: body is not JSON: %v", where, err)
+		return w
+	}
+	c.validate(where, mt.Schema.Value, v)
+	return w
+}
+
+func (c *openAPIClient) validate(where string, s *openapi3.Schema, v any) {
+	c.t.Helper()
+	// Round-trip through JSON so that Go values become JSON values.
+	b, err := json.Marshal(v)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var jv any
+	if err := json.Unmarshal(b, &jv); err != nil {
+		c.t.Fatal(err)
+	}
+	if err := s.VisitJSON(jv, openapi3.EnableJSONSchema2020(), openapi3.EnableFormatValidation(), openapi3.MultiErrors()); err != nil {
+		c.t.Errorf("%s: does not match the documented schema: %v\n%s", where, err, b)
+	}
+}
+
+// find returns the documented operation whose path template matches target,
+// preferring literal segments over parameters.
+func (c *openAPIClient) find(method, target string) (openAPIOp, bool) {
+	path, _, _ := strings.Cut(target, "?")
+	got := strings.Split(path, "/")
+	best, bestParams := openAPIOp{}, -1
+	for _, o := range openAPIOperations(c.doc) {
+		if o.method != method {
+			continue
+		}
+		tmpl := strings.Split(o.path, "/")
+		if len(tmpl) != len(got) {
+			continue
+		}
+		params, match := 0, true
+		for i, s := range tmpl {
+			if strings.HasPrefix(s, "{") {
+				params++
+				match = match && got[i] != ""
+			} else {
+				match = match && s == got[i]
+			}
+		}
+		if match && (bestParams < 0 || params < bestParams) {
+			best, bestParams = o, params
+		}
+	}
+	return best, bestParams >= 0
+}
+
+// newOATestAPI wires the handlers to a real embedded store.
+func newOATestAPI(t *testing.T) (*API, *store.Store) {
+	t.Helper()
+	st := storetest.Open(t)
+	log := slog.New(slog.DiscardHandler)
+	now := time.Now
+	ns := &notices.Service{Store: st, Now: now}
+	return &API{
+		Merchants:  &merchants.Service{Store: st, Now: now},
+		Purposes:   &consent.Purposes{Store: st, Now: now},
+		Subjects:   &consent.Subjects{Store: st, Now: now},
+		Ledger:     consent.NewLedger(st, st, st, ns, now, log),
+		Notices:    ns,
+		Store:      st,
+		AdminToken: oaAdminToken,
+		Log:        log,
+	}, st
+}
