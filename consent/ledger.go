@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -35,6 +36,12 @@ type LedgerStore interface {
 	CompleteIdempotencyKey(ctx context.Context, merchantID, key string, seq int64) error
 	// EachSubject calls fn for every subject of every merchant, in no set order.
 	EachSubject(ctx context.Context, fn func(merchantID, subjectID string) error) error
+	// Records returns the stored projections of those of the subjects that
+	// have one, read in bulk.
+	Records(ctx context.Context, merchantID string, subjectIDs []string) (map[string]Record, error)
+	// Pending returns the subjects that have an event numbered heads[s]+1:
+	// their projection is behind the ledger.
+	Pending(ctx context.Context, merchantID string, heads map[string]int64) ([]string, error)
 }
 
 // NoticeSource tells which notice version is in force for a merchant.
@@ -79,6 +86,20 @@ type Result struct {
 	Replayed bool
 }
 
+// Options tune a Ledger's state cache.
+type Options struct {
+	// Exclusive says this process is the only writer of the store (the
+	// embedded store, whose data directory is locked to one process): every
+	// change passes through this Ledger, so its cache is always current.
+	Exclusive bool
+	// Bound is, when not Exclusive, the longest a decision may rest on the
+	// cache without a completed poll of the ledger (see Follow) newer than
+	// that. A change acknowledged by another instance is seen here within Bound.
+	Bound time.Duration
+	// CacheSize caps the subjects held in memory; 0 disables the cache.
+	CacheSize int
+}
+
 // Ledger records consent events and derives state and decisions from them.
 type Ledger struct {
 	store    LedgerStore
@@ -88,12 +109,77 @@ type Ledger struct {
 	now      func() time.Time
 	log      *slog.Logger
 	locks    [256]sync.Mutex
+
+	opts  Options
+	cache *stateCache // nil without a cache
+	// polled is the wall time (UnixNano) at which the last completed ledger
+	// poll began: every change acknowledged before it is in the cache.
+	polled atomic.Int64
+	// warm is set once the cache holds every subject with a record, so that
+	// (when Exclusive) a miss means "no record".
+	warm atomic.Bool
+	// lagging is set when a projection could not be saved after its event:
+	// the next start must then sweep the ledger.
+	lagging atomic.Bool
 }
 
 // NewLedger wires a Ledger.
-func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource, now func() time.Time, log *slog.Logger) *Ledger {
-	return &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log}
+func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource, now func() time.Time, log *slog.Logger, opts Options) *Ledger {
+	l := &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log, opts: opts}
+	if opts.CacheSize > 0 {
+		l.cache = newStateCache(opts.CacheSize)
+	}
+	return l
 }
+
+// fresh reports whether cached records may answer now.
+func (l *Ledger) fresh() bool {
+	if l.cache == nil {
+		return false
+	}
+	if l.opts.Exclusive {
+		return true
+	}
+	return time.Since(time.Unix(0, l.polled.Load())) <= l.opts.Bound
+}
+
+// lookup returns the subject's record from the cache when it may answer,
+// else from the store (rolling forward), caching what it read.
+func (l *Ledger) lookup(ctx context.Context, merchantID, subjectID string) (Record, error) {
+	k := cacheKey(merchantID, subjectID)
+	if l.fresh() {
+		if rec, ok := l.cache.get(k); ok {
+			return rec, nil
+		}
+		if l.opts.Exclusive && l.warm.Load() && l.cache.complete() {
+			return Record{MerchantID: merchantID, SubjectID: subjectID}, nil
+		}
+	}
+	start := time.Now()
+	rec, err := l.current(ctx, merchantID, subjectID)
+	if err == nil && l.cache != nil {
+		l.cache.put(k, rec, start)
+	}
+	return rec, err
+}
+
+// remember writes rec through to the cache.
+func (l *Ledger) remember(rec Record) {
+	if l.cache != nil {
+		l.cache.put(cacheKey(rec.MerchantID, rec.SubjectID), rec, time.Now())
+	}
+}
+
+// forget drops a subject from the cache.
+func (l *Ledger) forget(merchantID, subjectID string) {
+	if l.cache != nil {
+		l.cache.invalidate(cacheKey(merchantID, subjectID), 1<<62, time.Now())
+	}
+}
+
+// ProjectionsComplete reports whether every event this Ledger appended also
+// reached its subject's projection.
+func (l *Ledger) ProjectionsComplete() bool { return !l.lagging.Load() }
 
 // maxAppendAttempts bounds retries when another instance appends to the
 // same subject's chain at the same moment.
@@ -168,7 +254,14 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 		if attempt == maxAppendAttempts {
 			return Result{}, apperr.New(apperr.Conflict, "too many concurrent writes for this subject; retry").WithDetail("write_conflict")
 		}
-		rec, err = l.current(ctx, c.MerchantID, c.SubjectID)
+		// The cached head is a guess the unique key checks: if another
+		// instance got there first, the insert conflicts and we reload.
+		if attempt == 0 {
+			rec, err = l.lookup(ctx, c.MerchantID, c.SubjectID)
+		} else {
+			l.forget(c.MerchantID, c.SubjectID)
+			rec, err = l.current(ctx, c.MerchantID, c.SubjectID)
+		}
 		if err != nil {
 			return Result{}, err
 		}
@@ -191,7 +284,9 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 	// The event is durable from here on: a failure below leaves a projection
 	// behind the ledger, which the next read rolls forward.
 	next := rec.Apply(e)
+	l.remember(next)
 	if err := l.store.SaveRecord(ctx, next); err != nil {
+		l.lagging.Store(true)
 		l.log.WarnContext(ctx, "consent projection not advanced; it will roll forward on next read", "seq", e.Seq, "err", err)
 	}
 	if c.IdempotencyKey != "" {
@@ -203,6 +298,11 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 }
 
 func (l *Ledger) ensureSubject(ctx context.Context, merchantID, subjectID string) error {
+	if l.cache != nil {
+		if rec, ok := l.cache.get(cacheKey(merchantID, subjectID)); ok && rec.Seq > 0 {
+			return nil // events exist, so the subject was created before them
+		}
+	}
 	_, err := l.subjects.Subject(ctx, merchantID, subjectID)
 	if !apperr.Is(err, apperr.NotFound) {
 		return err
@@ -320,6 +420,7 @@ func (l *Ledger) current(ctx context.Context, merchantID, subjectID string) (Rec
 	}
 	if rolled {
 		if err := l.store.SaveRecord(ctx, rec); err != nil {
+			l.lagging.Store(true)
 			l.log.WarnContext(ctx, "rolled-forward projection not saved", "seq", rec.Seq, "err", err)
 		}
 	}
@@ -335,7 +436,7 @@ func (l *Ledger) State(ctx context.Context, merchantID, subjectID string) (Recor
 	if _, err := l.subjects.Subject(ctx, merchantID, subjectID); err != nil {
 		return Record{}, err
 	}
-	return l.current(ctx, merchantID, subjectID)
+	return l.lookup(ctx, merchantID, subjectID)
 }
 
 // Check decides whether the merchant may use the subject's data for purpose.
@@ -348,7 +449,7 @@ func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose strin
 	if err != nil {
 		return Decision{}, err
 	}
-	rec, err := l.current(ctx, merchantID, subjectID)
+	rec, err := l.lookup(ctx, merchantID, subjectID)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -357,9 +458,6 @@ func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose strin
 
 // MaxBatch is the most subjects one batch check may name.
 const MaxBatch = 10000
-
-// batchReaders bounds concurrent store reads of one batch check.
-const batchReaders = 8
 
 // CheckMany decides for each subject, in the order given.
 func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subjectIDs []string) ([]Decision, error) {
@@ -379,54 +477,76 @@ func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subj
 		return nil, err
 	}
 	out := make([]Decision, len(subjectIDs))
-	idx := make(map[string][]int, len(subjectIDs))
-	var order []string
+	fresh := l.fresh()
+	noRecordOnMiss := fresh && l.opts.Exclusive && l.warm.Load() && l.cache.complete()
+	var missing []string
+	seen := make(map[string]bool)
 	for i, id := range subjectIDs {
-		if _, seen := idx[id]; !seen {
-			order = append(order, id)
-		}
-		idx[id] = append(idx[id], i)
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		errOnce  sync.Once
-		firstErr error
-		next     = make(chan string)
-	)
-	for range min(batchReaders, len(order)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range next {
-				rec, err := l.current(ctx, merchantID, id)
-				if err != nil {
-					errOnce.Do(func() { firstErr = err; cancel() })
-					continue
-				}
-				d := Decide(rec, p)
-				for _, i := range idx[id] {
-					out[i] = d
-				}
+		if fresh {
+			if rec, ok := l.cache.get(cacheKey(merchantID, id)); ok {
+				out[i] = Decide(rec, p)
+				continue
 			}
-		}()
-	}
-feed:
-	for _, id := range order {
-		select {
-		case next <- id:
-		case <-ctx.Done():
-			break feed
+			if noRecordOnMiss {
+				out[i] = Decide(Record{MerchantID: merchantID, SubjectID: id}, p)
+				continue
+			}
+		}
+		if !seen[id] {
+			seen[id] = true
+			missing = append(missing, id)
 		}
 	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	if len(missing) == 0 {
+		return out, nil
 	}
-	if err := ctx.Err(); err != nil {
+	recs, err := l.loadMany(ctx, merchantID, missing)
+	if err != nil {
 		return nil, err
+	}
+	for i, id := range subjectIDs {
+		if rec, ok := recs[id]; ok {
+			out[i] = Decide(rec, p)
+		}
+	}
+	return out, nil
+}
+
+// loadMany reads many subjects' records from the store in bulk, rolls
+// forward the few that have events past their projection, and caches them.
+func (l *Ledger) loadMany(ctx context.Context, merchantID string, ids []string) (map[string]Record, error) {
+	start := time.Now()
+	stored, err := l.store.Records(ctx, merchantID, ids)
+	if err != nil {
+		return nil, err
+	}
+	heads := make(map[string]int64, len(ids))
+	for _, id := range ids {
+		heads[id] = stored[id].Seq
+	}
+	behind, err := l.store.Pending(ctx, merchantID, heads)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Record, len(ids))
+	for _, id := range ids {
+		rec, ok := stored[id]
+		if !ok {
+			rec = Record{MerchantID: merchantID, SubjectID: id}
+		}
+		out[id] = rec
+	}
+	for _, id := range behind {
+		rec, err := l.current(ctx, merchantID, id)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = rec
+	}
+	if l.cache != nil {
+		for id, rec := range out {
+			l.cache.put(cacheKey(merchantID, id), rec, start)
+		}
 	}
 	return out, nil
 }

@@ -48,7 +48,7 @@ func newEnv(t testing.TB) *env {
 			t.Fatal(err)
 		}
 	}
-	e.ledger = consent.NewLedger(st, st, st, ns, clock, storetest.Logger())
+	e.ledger = consent.NewLedger(st, st, st, ns, clock, storetest.Logger(), consent.Options{})
 	return e
 }
 
@@ -121,7 +121,7 @@ func TestConcurrentWritesToOneSubjectAllLandInOrder(t *testing.T) {
 	ctx := context.Background()
 	// Two ledgers over one store stand for two app instances: their
 	// in-process locks do not see each other, so they race on the unique key.
-	other := consent.NewLedger(e.store, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger())
+	other := consent.NewLedger(e.store, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger(), consent.Options{})
 	const writers = 50
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
@@ -192,7 +192,7 @@ func TestCrashBetweenEventAndStateRollsForward(t *testing.T) {
 	ctx := context.Background()
 	e.record(t, "c1", "newsletter", consent.Granted)
 
-	crashing := consent.NewLedger(crashAfterAppend{e.store}, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger())
+	crashing := consent.NewLedger(crashAfterAppend{e.store}, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger(), consent.Options{})
 	if _, err := crashing.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
 		t.Fatal(err)
 	}

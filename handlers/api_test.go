@@ -45,7 +45,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		Merchants:  &merchants.Service{Store: st, Now: now},
 		Purposes:   &consent.Purposes{Store: st, Now: now},
 		Subjects:   &consent.Subjects{Store: st, Now: now},
-		Ledger:     consent.NewLedger(st, st, st, ns, now, storetest.Logger()),
+		Ledger:     consent.NewLedger(st, st, st, ns, now, storetest.Logger(), consent.Options{}),
 		Notices:    ns,
 		Store:      st,
 		AdminToken: testAdminToken,

@@ -545,7 +545,7 @@ func newOATestAPI(t *testing.T) (*API, *store.Store) {
 		Merchants:  &merchants.Service{Store: st, Now: now},
 		Purposes:   &consent.Purposes{Store: st, Now: now},
 		Subjects:   &consent.Subjects{Store: st, Now: now},
-		Ledger:     consent.NewLedger(st, st, st, ns, now, log),
+		Ledger:     consent.NewLedger(st, st, st, ns, now, log, consent.Options{}),
 		Notices:    ns,
 		Store:      st,
 		AdminToken: oaAdminToken,

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -86,11 +87,15 @@ func (s *Store) Record(ctx context.Context, merchantID, subjectID string) (conse
 	if err := s.db.Collection(collRecords).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, subjectID)}}).Decode(&d); err != nil {
 		return consent.Record{}, notFound(err, "consent state")
 	}
+	return d.record(), nil
+}
+
+func (d recordDoc) record() consent.Record {
 	rec := consent.Record{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC()}
 	for k, v := range d.Purposes {
 		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC()}
 	}
-	return rec, nil
+	return rec
 }
 
 // SaveRecord advances the projection to rec unless it is already at or past
@@ -105,17 +110,25 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 	coll := s.db.Collection(collRecords)
 	if s.embedded != nil {
 		defer s.casLock(d.ID)()
-		var cur struct {
-			Seq int64 `bson:"seq"`
+		stored, known := s.savedSeq(d.ID)
+		if !known {
+			var cur struct {
+				Seq int64 `bson:"seq"`
+			}
+			err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur)
+			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+				return apperr.Wrap(err, "read consent state")
+			}
+			stored = cur.Seq
 		}
-		err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur)
-		switch {
-		case err == nil && cur.Seq >= d.Seq:
+		if stored >= d.Seq {
 			return nil
-		case err != nil && err != mongo.ErrNoDocuments:
-			return apperr.Wrap(err, "read consent state")
 		}
-		return apperr.Wrap(replaceByID(ctx, coll, d.ID, d), "save consent state")
+		if err := replaceByID(ctx, coll, d.ID, d); err != nil {
+			return apperr.Wrap(err, "save consent state")
+		}
+		s.setSavedSeq(d.ID, d.Seq)
+		return nil
 	}
 	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: d.Seq}}}}, d, options.Replace().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {

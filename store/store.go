@@ -56,6 +56,10 @@ type Store struct {
 	// atomically. The data directory is locked to this process, so an
 	// in-process lock makes those writes atomic.
 	casLocks [256]sync.Mutex
+	// saved remembers, on the embedded store, the sequence number of each
+	// projection this process wrote, sparing a read before every write.
+	savedMu sync.Mutex
+	saved   map[string]int64
 }
 
 // Open connects to the configured store, starting the embedded one if no
@@ -131,6 +135,22 @@ func (s *Store) closeEmbedded() {
 	if s.embedded != nil {
 		s.embedded.stop()
 	}
+}
+
+func (s *Store) savedSeq(id string) (int64, bool) {
+	s.savedMu.Lock()
+	defer s.savedMu.Unlock()
+	seq, ok := s.saved[id]
+	return seq, ok
+}
+
+func (s *Store) setSavedSeq(id string, seq int64) {
+	s.savedMu.Lock()
+	defer s.savedMu.Unlock()
+	if s.saved == nil {
+		s.saved = make(map[string]int64)
+	}
+	s.saved[id] = seq
 }
 
 func (s *Store) casLock(id string) func() {

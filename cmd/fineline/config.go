@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // config is everything Fineline reads from flags and the environment.
@@ -22,6 +24,9 @@ type config struct {
 	TrustedProxies []string
 	LogLevel       slog.Level
 	Demo           bool
+	CacheSubjects  int
+	CacheBound     time.Duration
+	PollInterval   time.Duration
 }
 
 const usage = `Fineline: a hosted preference and consent center.
@@ -62,12 +67,17 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&proxies, "trusted-proxies", env("FINELINE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed; none by default [FINELINE_TRUSTED_PROXIES]")
 	fs.StringVar(&level, "log-level", env("FINELINE_LOG_LEVEL", "info"), "debug, info, warn or error [FINELINE_LOG_LEVEL]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
+	var cacheSubjects, cacheBound, pollInterval string
+	fs.StringVar(&cacheSubjects, "cache-subjects", env("FINELINE_CACHE_SUBJECTS", "1000000"), "most subjects whose consent state is held in memory; 0 turns the cache off [FINELINE_CACHE_SUBJECTS]")
+	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
+	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
 		fs.PrintDefaults()
 		fmt.Fprint(stderr, envHelp)
 	}
-	if err := fs.Parse(args); err != nil {
+	err := fs.Parse(args)
+	if err != nil {
 		return config{}, err
 	}
 	if fs.NArg() > 0 {
@@ -75,7 +85,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	cfg.MongoURI = getenv("MONGODB_URI")
 	cfg.AdminToken = getenv("FINELINE_ADMIN_TOKEN")
-	if err := cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
+	if err = cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
 	}
 	switch demo {
@@ -84,6 +94,15 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	case "false", "0", "no":
 	default:
 		return config{}, errors.New("--demo must be true or false")
+	}
+	if cfg.CacheSubjects, err = strconv.Atoi(cacheSubjects); err != nil || cfg.CacheSubjects < 0 {
+		return config{}, errors.New("--cache-subjects must be a whole number, 0 or more")
+	}
+	if cfg.CacheBound, err = time.ParseDuration(cacheBound); err != nil || cfg.CacheBound <= 0 {
+		return config{}, errors.New("--cache-bound must be a positive duration such as 2s")
+	}
+	if cfg.PollInterval, err = time.ParseDuration(pollInterval); err != nil || cfg.PollInterval <= 0 || cfg.PollInterval*2 > cfg.CacheBound {
+		return config{}, errors.New("--poll-interval must be a positive duration at most half of --cache-bound")
 	}
 	for _, p := range strings.Split(proxies, ",") {
 		if p = strings.TrimSpace(p); p != "" {

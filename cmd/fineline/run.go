@@ -63,14 +63,19 @@ func open(ctx context.Context, cfg config, attach bool, log *slog.Logger, stderr
 		return nil, err
 	}
 	now := time.Now
-	ns := &notices.Service{Store: st, Now: now}
+	// What every request reads is cached for at most the bound, so a change
+	// made on another instance reaches this one's answers within it.
+	ns := &notices.Service{Store: notices.NewCachedStore(st, cfg.CacheBound, now), Now: now}
+	ps := consent.NewCachedPurposes(st, cfg.CacheBound, now)
 	return &app{
 		store:     st,
-		merchants: &merchants.Service{Store: st, Now: now},
-		purposes:  &consent.Purposes{Store: st, Now: now},
+		merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
+		purposes:  &consent.Purposes{Store: ps, Now: now},
 		subjects:  &consent.Subjects{Store: st, Now: now},
-		ledger:    consent.NewLedger(st, st, st, ns, now, log),
-		notices:   ns,
+		ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
+			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheSize: cfg.CacheSubjects,
+		}),
+		notices: ns,
 	}, nil
 }
 
@@ -98,6 +103,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}()
 	if a.store.Embedded() {
 		log.Info("embedded store started", "data_dir", cfg.DataDir)
+	}
+	if err := warmUp(ctx, a, cfg, log); err != nil {
+		log.Error("cannot load consent state", "err", err)
+		return 1
 	}
 
 	var seeded demo.Result
@@ -147,8 +156,47 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Warn("shutdown", "err", err)
+		return 0
+	}
+	if a.store.Embedded() && a.ledger.ProjectionsComplete() {
+		if err := a.store.MarkClean(shutCtx, time.Now()); err != nil {
+			log.Warn("clean-shutdown mark not written; the next start sweeps the ledger", "err", err)
+		}
 	}
 	return 0
+}
+
+// recoveryWindow is how far back an instance on MongoDB first polls the
+// ledger, to pick up events whose projection a crashed instance left behind.
+const recoveryWindow = 15 * time.Minute
+
+// warmUp loads consent state into the cache. On the embedded store, a start
+// that does not follow a clean shutdown also sweeps the ledger and rolls
+// forward projections a crash left behind. On MongoDB, this instance then
+// follows the ledger for other instances' changes.
+func warmUp(ctx context.Context, a *app, cfg config, log *slog.Logger) error {
+	if cfg.CacheSubjects == 0 {
+		return nil
+	}
+	start := time.Now()
+	sweep := false
+	if a.store.Embedded() {
+		clean, err := a.store.TakeCleanMark(ctx)
+		if err != nil {
+			return err
+		}
+		sweep = !clean
+	}
+	rep, err := a.ledger.Warm(ctx, a.store, sweep)
+	if err != nil {
+		return err
+	}
+	log.Info("consent state loaded", "subjects", rep.Records, "swept", sweep, "rolled_forward", rep.RolledForward,
+		"complete", rep.Complete, "ms", time.Since(start).Milliseconds())
+	if !a.store.Embedded() {
+		go a.ledger.Follow(ctx, a.store, consent.FollowOptions{Interval: cfg.PollInterval, Overlap: 2 * time.Second, Since: time.Now().Add(-recoveryWindow)})
+	}
+	return nil
 }
 
 // printWelcome tells a newcomer what to open. The demo key is printed once,

@@ -1,0 +1,71 @@
+package consent
+
+import (
+	"context"
+	"time"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/ttlcache"
+)
+
+type purposeLookup struct {
+	p     Purpose
+	found bool
+}
+
+// CachedPurposes is a PurposeStore that reads each purpose, and each
+// merchant's list, from the store at most once per TTL. Purposes are never
+// edited, so the TTL only bounds how long a purpose created on another
+// instance stays unknown here; one created through this instance is seen at once.
+type CachedPurposes struct {
+	store PurposeStore
+	one   *ttlcache.Cache[string, purposeLookup]
+	list  *ttlcache.Cache[string, []Purpose]
+}
+
+var _ PurposeStore = (*CachedPurposes)(nil)
+
+// NewCachedPurposes wraps s.
+func NewCachedPurposes(s PurposeStore, ttl time.Duration, now func() time.Time) *CachedPurposes {
+	return &CachedPurposes{store: s, one: ttlcache.New[string, purposeLookup](ttl, 100_000, now), list: ttlcache.New[string, []Purpose](ttl, 10_000, now)}
+}
+
+// CreatePurpose stores p and forgets what was cached about it.
+func (c *CachedPurposes) CreatePurpose(ctx context.Context, p Purpose) error {
+	err := c.store.CreatePurpose(ctx, p)
+	c.one.Delete(p.MerchantID + "/" + p.Key)
+	c.list.Delete(p.MerchantID)
+	return err
+}
+
+// Purpose returns one purpose, from the cache when it can; NotFound answers
+// are cached too, so unknown keys cannot make every request read the store.
+func (c *CachedPurposes) Purpose(ctx context.Context, merchantID, key string) (Purpose, error) {
+	k := merchantID + "/" + key
+	if l, ok := c.one.Get(k); ok {
+		if !l.found {
+			return Purpose{}, apperr.New(apperr.NotFound, "purpose not found")
+		}
+		return l.p, nil
+	}
+	p, err := c.store.Purpose(ctx, merchantID, key)
+	switch {
+	case err == nil:
+		c.one.Put(k, purposeLookup{p: p, found: true})
+	case apperr.Is(err, apperr.NotFound):
+		c.one.Put(k, purposeLookup{})
+	}
+	return p, err
+}
+
+// Purposes lists the merchant's purposes, from the cache when it can.
+func (c *CachedPurposes) Purposes(ctx context.Context, merchantID string) ([]Purpose, error) {
+	if ps, ok := c.list.Get(merchantID); ok {
+		return ps, nil
+	}
+	ps, err := c.store.Purposes(ctx, merchantID)
+	if err == nil {
+		c.list.Put(merchantID, ps)
+	}
+	return ps, err
+}

@@ -1,0 +1,211 @@
+package store
+
+import (
+	"context"
+	"sync"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+)
+
+// bulkChunk is how many ids one $in query names on MongoDB.
+const bulkChunk = 1000
+
+// pointReaders bounds concurrent point reads on the embedded store, which
+// answers $in by scanning the whole collection.
+const pointReaders = 8
+
+// inParallel runs fn for every id with pointReaders workers and returns the
+// first error.
+func inParallel(ctx context.Context, ids []string, fn func(ctx context.Context, id string) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+		next     = make(chan string)
+	)
+	for range min(pointReaders, len(ids)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range next {
+				if err := fn(ctx, id); err != nil {
+					once.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		}()
+	}
+feed:
+	for _, id := range ids {
+		select {
+		case next <- id:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr != nil {
+		return firstErr
+	}
+	return ctx.Err()
+}
+
+// Records reads many subjects' projections: $in queries on MongoDB,
+// parallel point reads on the embedded store.
+func (s *Store) Records(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.Record, error) {
+	out := make(map[string]consent.Record, len(subjectIDs))
+	if s.embedded != nil {
+		var mu sync.Mutex
+		err := inParallel(ctx, subjectIDs, func(ctx context.Context, sid string) error {
+			rec, err := s.Record(ctx, merchantID, sid)
+			if apperr.Is(err, apperr.NotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out[sid] = rec
+			mu.Unlock()
+			return nil
+		})
+		return out, err
+	}
+	for chunk := range chunks(subjectIDs, bulkChunk) {
+		keys := make([]string, len(chunk))
+		for i, sid := range chunk {
+			keys[i] = id(merchantID, sid)
+		}
+		cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
+		if err != nil {
+			return nil, apperr.Wrap(err, "read consent states")
+		}
+		var docs []recordDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, apperr.Wrap(err, "read consent states")
+		}
+		for _, d := range docs {
+			out[d.SubjectID] = d.record()
+		}
+	}
+	return out, nil
+}
+
+// Pending returns the subjects that have an event numbered heads[s]+1.
+func (s *Store) Pending(ctx context.Context, merchantID string, heads map[string]int64) ([]string, error) {
+	ids := make([]string, 0, len(heads))
+	for sid := range heads {
+		ids = append(ids, sid)
+	}
+	var (
+		mu  sync.Mutex
+		out []string
+	)
+	if s.embedded != nil {
+		err := inParallel(ctx, ids, func(ctx context.Context, sid string) error {
+			_, err := s.Event(ctx, merchantID, sid, heads[sid]+1)
+			if apperr.Is(err, apperr.NotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			mu.Lock()
+			out = append(out, sid)
+			mu.Unlock()
+			return nil
+		})
+		return out, err
+	}
+	for chunk := range chunks(ids, bulkChunk) {
+		keys := make([]string, len(chunk))
+		for i, sid := range chunk {
+			keys[i] = eventID(merchantID, sid, heads[sid]+1)
+		}
+		cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}},
+			options.Find().SetProjection(bson.D{{Key: "subject_id", Value: 1}}))
+		if err != nil {
+			return nil, apperr.Wrap(err, "probe consent events")
+		}
+		var docs []struct {
+			SubjectID string `bson:"subject_id"`
+		}
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, apperr.Wrap(err, "probe consent events")
+		}
+		for _, d := range docs {
+			out = append(out, d.SubjectID)
+		}
+	}
+	return out, nil
+}
+
+func chunks(ids []string, n int) func(func([]string) bool) {
+	return func(yield func([]string) bool) {
+		for len(ids) > 0 {
+			c := ids[:min(n, len(ids))]
+			ids = ids[len(c):]
+			if !yield(c) {
+				return
+			}
+		}
+	}
+}
+
+// EachRecord calls fn for every stored projection.
+func (s *Store) EachRecord(ctx context.Context, fn func(consent.Record) error) error {
+	cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000))
+	if err != nil {
+		return apperr.Wrap(err, "scan consent states")
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d recordDoc
+		if err := cur.Decode(&d); err != nil {
+			return apperr.Wrap(err, "scan consent states")
+		}
+		if err := fn(d.record()); err != nil {
+			return err
+		}
+	}
+	return apperr.Wrap(cur.Err(), "scan consent states")
+}
+
+// EachChainHead calls fn with the highest event number of every subject.
+func (s *Store) EachChainHead(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
+	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000).
+		SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}))
+	if err != nil {
+		return apperr.Wrap(err, "scan consent events")
+	}
+	defer cur.Close(ctx)
+	type key struct{ m, s string }
+	heads := make(map[key]int64)
+	for cur.Next(ctx) {
+		var d struct {
+			MerchantID string `bson:"merchant_id"`
+			SubjectID  string `bson:"subject_id"`
+			Seq        int64  `bson:"seq"`
+		}
+		if err := cur.Decode(&d); err != nil {
+			return apperr.Wrap(err, "scan consent events")
+		}
+		k := key{d.MerchantID, d.SubjectID}
+		heads[k] = max(heads[k], d.Seq)
+	}
+	if err := cur.Err(); err != nil {
+		return apperr.Wrap(err, "scan consent events")
+	}
+	for k, seq := range heads {
+		if err := fn(k.m, k.s, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
