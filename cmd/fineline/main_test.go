@@ -209,3 +209,40 @@ func TestHelpExplainsEverySetting(t *testing.T) {
 		t.Fatalf("bad --addr exited %d, want 2", code)
 	}
 }
+
+func TestStartAfterACrashRollsTheLedgerForward(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, dir)
+	key := keyPattern.FindString(s.stdout.String())
+	for _, state := range []string{"granted", "withdrawn"} {
+		if code, body := s.call(t, "PUT", "/v1/subjects/dave/consents/newsletter", key, fmt.Sprintf(`{"state":%q}`, state)); code != 201 {
+			t.Fatalf("%d %s", code, body)
+		}
+	}
+	s.stop()
+
+	// Make it look as if the process died after appending dave's events and
+	// before writing his projection: no projection, no clean-shutdown mark.
+	st := storetest.OpenDir(t, dir)
+	ctx := context.Background()
+	db := st.Database()
+	if res, err := db.Collection("consent_states").DeleteMany(ctx, bson.D{{Key: "subject_id", Value: "dave"}}); err != nil || res.DeletedCount != 1 {
+		t.Fatalf("delete projection: %v %v", res, err)
+	}
+	if res, err := db.Collection("seeds").DeleteOne(ctx, bson.D{{Key: "_id", Value: "clean-shutdown"}}); err != nil || res.DeletedCount != 1 {
+		t.Fatalf("the clean stop left no mark: %v %v", res, err)
+	}
+	if err := st.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	s = startServer(t, dir)
+	code, body := s.call(t, "GET", "/v1/check?subject=dave&purpose=newsletter", key, "")
+	if code != 200 || !strings.Contains(body, `"reason":"withdrawn"`) {
+		t.Fatalf("after the crash the withdrawal is lost: %d %s", code, body)
+	}
+	code, body = s.call(t, "POST", "/v1/check", key, `{"purpose":"newsletter","subjects":["dave","alice"]}`)
+	if code != 200 || !strings.Contains(body, `{"subject":"dave","allowed":false,"reason":"withdrawn"}`) {
+		t.Fatalf("batch after the crash: %d %s", code, body)
+	}
+}
