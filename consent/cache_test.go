@@ -14,7 +14,7 @@ import (
 )
 
 // instance is one app instance's Ledger over a shared store.
-func instance(t *testing.T, st *store.Store, opts consent.Options) *consent.Ledger {
+func instance(t testing.TB, st *store.Store, opts consent.Options) *consent.Ledger {
 	t.Helper()
 	ns := &notices.Service{Store: st, Now: time.Now}
 	return consent.NewLedger(st, consent.NewCachedPurposes(st, time.Second, time.Now), st, ns, time.Now, storetest.Logger(), opts)

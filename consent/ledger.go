@@ -121,6 +121,12 @@ type Ledger struct {
 	// lagging is set when a projection could not be saved after its event:
 	// the next start must then sweep the ledger.
 	lagging atomic.Bool
+
+	// With Exclusive, projections are written behind: the cache is the
+	// current state, and dirty holds what the store has yet to get.
+	dirtyMu sync.Mutex
+	dirty   map[string]Record
+	kick    chan struct{}
 }
 
 // NewLedger wires a Ledger.
@@ -128,8 +134,34 @@ func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource
 	l := &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log, opts: opts}
 	if opts.CacheSize > 0 {
 		l.cache = newStateCache(opts.CacheSize)
+		if opts.Exclusive {
+			l.dirty = make(map[string]Record)
+			l.kick = make(chan struct{}, 1)
+		}
 	}
 	return l
+}
+
+// saveProjection stores rec as the subject's projection: at once, or with
+// Exclusive, by the write-behind loop (see WriteBehind).
+func (l *Ledger) saveProjection(ctx context.Context, rec Record) {
+	if l.dirty != nil {
+		l.dirtyMu.Lock()
+		k := cacheKey(rec.MerchantID, rec.SubjectID)
+		if cur, ok := l.dirty[k]; !ok || cur.Seq < rec.Seq {
+			l.dirty[k] = rec
+		}
+		l.dirtyMu.Unlock()
+		select {
+		case l.kick <- struct{}{}:
+		default:
+		}
+		return
+	}
+	if err := l.store.SaveRecord(ctx, rec); err != nil {
+		l.lagging.Store(true)
+		l.log.WarnContext(ctx, "consent projection not advanced; it will roll forward on next read", "seq", rec.Seq, "err", err)
+	}
 }
 
 // fresh reports whether cached records may answer now.
@@ -178,8 +210,18 @@ func (l *Ledger) forget(merchantID, subjectID string) {
 }
 
 // ProjectionsComplete reports whether every event this Ledger appended also
-// reached its subject's projection.
-func (l *Ledger) ProjectionsComplete() bool { return !l.lagging.Load() }
+// reached its subject's projection in the store.
+func (l *Ledger) ProjectionsComplete() bool {
+	if l.lagging.Load() {
+		return false
+	}
+	if l.dirty == nil {
+		return true
+	}
+	l.dirtyMu.Lock()
+	defer l.dirtyMu.Unlock()
+	return len(l.dirty) == 0
+}
 
 // maxAppendAttempts bounds retries when another instance appends to the
 // same subject's chain at the same moment.
@@ -285,10 +327,7 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 	// behind the ledger, which the next read rolls forward.
 	next := rec.Apply(e)
 	l.remember(next)
-	if err := l.store.SaveRecord(ctx, next); err != nil {
-		l.lagging.Store(true)
-		l.log.WarnContext(ctx, "consent projection not advanced; it will roll forward on next read", "seq", e.Seq, "err", err)
-	}
+	l.saveProjection(ctx, next)
 	if c.IdempotencyKey != "" {
 		if err := l.store.CompleteIdempotencyKey(ctx, c.MerchantID, c.IdempotencyKey, e.Seq); err != nil {
 			l.log.WarnContext(ctx, "idempotency key not completed; a retry finds the event in the chain", "err", err)
@@ -419,10 +458,7 @@ func (l *Ledger) current(ctx context.Context, merchantID, subjectID string) (Rec
 		rolled = true
 	}
 	if rolled {
-		if err := l.store.SaveRecord(ctx, rec); err != nil {
-			l.lagging.Store(true)
-			l.log.WarnContext(ctx, "rolled-forward projection not saved", "seq", rec.Seq, "err", err)
-		}
+		l.saveProjection(ctx, rec)
 	}
 	return rec, nil
 }

@@ -160,6 +160,9 @@ func chunks(ids []string, n int) func(func([]string) bool) {
 
 // EachRecord calls fn for every stored projection.
 func (s *Store) EachRecord(ctx context.Context, fn func(consent.Record) error) error {
+	if s.embedded != nil && !s.scanViaDriver {
+		return s.embedded.eachRecordInFile(ctx, fn)
+	}
 	cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000))
 	if err != nil {
 		return apperr.Wrap(err, "scan consent states")
@@ -179,6 +182,9 @@ func (s *Store) EachRecord(ctx context.Context, fn func(consent.Record) error) e
 
 // EachChainHead calls fn with the highest event number of every subject.
 func (s *Store) EachChainHead(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
+	if s.embedded != nil && !s.scanViaDriver {
+		return s.embedded.eachChainHeadInFile(ctx, fn)
+	}
 	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000).
 		SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}))
 	if err != nil {

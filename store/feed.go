@@ -53,11 +53,8 @@ const cleanMark = "clean-shutdown"
 // TakeCleanMark reports whether the previous run shut down cleanly, and
 // removes the mark so that a crash of this run is noticed by the next.
 func (s *Store) TakeCleanMark(ctx context.Context) (bool, error) {
-	res, err := s.db.Collection(collSeeds).DeleteOne(ctx, bson.D{{Key: "_id", Value: cleanMark}})
-	if err != nil {
-		return false, apperr.Wrap(err, "take clean-shutdown mark")
-	}
-	return res.DeletedCount == 1, nil
+	deleted, err := s.deleteByID(ctx, collSeeds, cleanMark)
+	return deleted, apperr.Wrap(err, "take clean-shutdown mark")
 }
 
 // MarkClean leaves the clean-shutdown mark.

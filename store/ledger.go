@@ -44,7 +44,10 @@ func (s *Store) AppendEvent(ctx context.Context, e consent.Event) error {
 	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
 		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash}
-	_, err := s.db.Collection(collEvents).InsertOne(ctx, d)
+	if s.appender != nil {
+		return s.appender.append(ctx, d)
+	}
+	err := s.insertOne(ctx, collEvents, d)
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "event %d exists", e.Seq)
 	}
@@ -103,10 +106,7 @@ func (d recordDoc) record() consent.Record {
 // embedded server (which scans for such filters and updates non-atomically)
 // it is a read and a replace by _id under an in-process lock.
 func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
-	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt}
-	for k, v := range rec.Purposes {
-		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At}
-	}
+	d := toRecordDoc(rec)
 	coll := s.db.Collection(collRecords)
 	if s.embedded != nil {
 		defer s.casLock(d.ID)()
@@ -124,7 +124,7 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 		if stored >= d.Seq {
 			return nil
 		}
-		if err := replaceByID(ctx, coll, d.ID, d); err != nil {
+		if err := s.replaceByID(ctx, collRecords, d.ID, d); err != nil {
 			return apperr.Wrap(err, "save consent state")
 		}
 		s.setSavedSeq(d.ID, d.Seq)
@@ -135,6 +135,14 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 		return nil // the stored projection is already at or past rec.Seq
 	}
 	return apperr.Wrap(err, "save consent state")
+}
+
+func toRecordDoc(rec consent.Record) recordDoc {
+	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt}
+	for k, v := range rec.Purposes {
+		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At}
+	}
+	return d
 }
 
 type idempotencyDoc struct {
@@ -151,7 +159,7 @@ type idempotencyDoc struct {
 func (s *Store) ClaimIdempotencyKey(ctx context.Context, c consent.IdempotencyClaim) (consent.IdempotencyClaim, bool, error) {
 	coll := s.db.Collection(collIdempotency)
 	d := idempotencyDoc{ID: id(c.MerchantID, c.Key), MerchantID: c.MerchantID, Key: c.Key, Fingerprint: c.Fingerprint, SubjectID: c.SubjectID, CreatedAt: c.CreatedAt}
-	_, err := coll.InsertOne(ctx, d)
+	err := s.insertOne(ctx, collIdempotency, d)
 	if err == nil {
 		return c, true, nil
 	}
@@ -167,6 +175,46 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c consent.IdempotencyCl
 
 // CompleteIdempotencyKey records the event the key's request produced.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key string, seq int64) error {
-	_, err := s.db.Collection(collIdempotency).UpdateOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, key)}}, bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: seq}}}})
+	_, err := s.updateByID(ctx, collIdempotency, id(merchantID, key), bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: seq}}}})
 	return apperr.Wrap(err, "complete idempotency key")
+}
+
+// Import inserts whole chains at once: subjects, their events and their
+// projections, as computed by the caller. It is for loading consent
+// histories in bulk (and seeding benchmarks) into subjects that have no
+// events yet; a duplicate anywhere fails the batch.
+func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events []consent.Event, recs []consent.Record) error {
+	var docs []any
+	for _, sub := range subjects {
+		docs = append(docs, subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt})
+	}
+	if err := s.insertMany(ctx, collSubjects, docs); err != nil {
+		return err
+	}
+	docs = docs[:0]
+	for _, e := range events {
+		docs = append(docs, eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
+			Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
+			RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash})
+	}
+	if err := s.insertMany(ctx, collEvents, docs); err != nil {
+		return err
+	}
+	docs = docs[:0]
+	for _, rec := range recs {
+		docs = append(docs, toRecordDoc(rec))
+	}
+	return s.insertMany(ctx, collRecords, docs)
+}
+
+func (s *Store) insertMany(ctx context.Context, coll string, docs []any) error {
+	if len(docs) == 0 {
+		return nil
+	}
+	defer s.writing()()
+	_, err := s.db.Collection(coll).InsertMany(ctx, docs)
+	if mongo.IsDuplicateKeyError(err) {
+		return apperr.New(apperr.Conflict, "import: a document of %s exists already", coll)
+	}
+	return apperr.Wrap(err, "import into %s", coll)
 }

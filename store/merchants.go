@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -46,12 +45,12 @@ func (d merchantDoc) merchant() merchants.Merchant {
 // the two leaves an unreachable merchant document and a free slug.
 func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error {
 	doc := merchantDoc{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt}
-	if _, err := s.db.Collection(collMerchants).InsertOne(ctx, doc); err != nil {
+	if err := s.insertOne(ctx, collMerchants, doc); err != nil {
 		return apperr.Wrap(err, "create merchant")
 	}
-	_, err := s.db.Collection(collSlugs).InsertOne(ctx, slugDoc{Slug: m.Slug, MerchantID: m.ID})
+	err := s.insertOne(ctx, collSlugs, slugDoc{Slug: m.Slug, MerchantID: m.ID})
 	if mongo.IsDuplicateKeyError(err) {
-		if _, derr := s.db.Collection(collMerchants).DeleteOne(ctx, bson.D{{Key: "_id", Value: m.ID}}); derr != nil {
+		if _, derr := s.deleteByID(ctx, collMerchants, m.ID); derr != nil {
 			s.log.WarnContext(ctx, "orphan merchant document left after slug conflict", "merchant_id", m.ID, "err", derr)
 		}
 		return apperr.New(apperr.Conflict, "slug %q is taken", m.Slug).WithDetail("slug_taken")
@@ -83,7 +82,7 @@ func (s *Store) CreateKey(ctx context.Context, k merchants.APIKey) error {
 	for i, sc := range k.Scopes {
 		scopes[i] = string(sc)
 	}
-	_, err := s.db.Collection(collAPIKeys).InsertOne(ctx, apiKeyDoc{ID: k.ID, MerchantID: k.MerchantID, Name: k.Name, Hash: k.Hash, Scopes: scopes, CreatedAt: k.CreatedAt})
+	err := s.insertOne(ctx, collAPIKeys, apiKeyDoc{ID: k.ID, MerchantID: k.MerchantID, Name: k.Name, Hash: k.Hash, Scopes: scopes, CreatedAt: k.CreatedAt})
 	return apperr.Wrap(err, "create key")
 }
 
@@ -135,9 +134,6 @@ func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Ti
 	if !k.RevokedAt.IsZero() {
 		return nil
 	}
-	_, err = s.db.Collection(collAPIKeys).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
-	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-		return apperr.Wrap(err, "revoke key")
-	}
-	return nil
+	_, err = s.updateByID(ctx, collAPIKeys, id, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
+	return apperr.Wrap(err, "revoke key")
 }

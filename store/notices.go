@@ -47,7 +47,7 @@ func (s *Store) PutVersion(ctx context.Context, v notices.Version) error {
 	for l, t := range v.Texts {
 		d.Texts[l] = noticeTextDoc(t)
 	}
-	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collNotices), d.ID, d), "save notice version")
+	return apperr.Wrap(s.replaceByID(ctx, collNotices, d.ID, d), "save notice version")
 }
 
 // Version returns one notice version: a point read.
@@ -84,5 +84,5 @@ func (s *Store) Latest(ctx context.Context, merchantID string) (int, error) {
 
 // SetLatest records the newest published version number.
 func (s *Store) SetLatest(ctx context.Context, merchantID string, number int) error {
-	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collNoticeHeads), merchantID, noticeHeadDoc{MerchantID: merchantID, Latest: number}), "save notice head")
+	return apperr.Wrap(s.replaceByID(ctx, collNoticeHeads, merchantID, noticeHeadDoc{MerchantID: merchantID, Latest: number}), "save notice head")
 }

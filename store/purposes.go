@@ -43,7 +43,7 @@ func (s *Store) CreatePurpose(ctx context.Context, p consent.Purpose) error {
 	for l, t := range p.Texts {
 		d.Texts[l] = textDoc(t)
 	}
-	_, err := s.db.Collection(collPurposes).InsertOne(ctx, d)
+	err := s.insertOne(ctx, collPurposes, d)
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "purpose %q already exists", p.Key).WithDetail("purpose_exists")
 	}

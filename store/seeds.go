@@ -30,5 +30,5 @@ func (s *Store) Seeded(ctx context.Context, name string) (bool, error) {
 
 // MarkSeeded records that the named seed completed.
 func (s *Store) MarkSeeded(ctx context.Context, name string, at time.Time) error {
-	return apperr.Wrap(replaceByID(ctx, s.db.Collection(collSeeds), name, seedDoc{Name: name, At: at}), "write seed mark")
+	return apperr.Wrap(s.replaceByID(ctx, collSeeds, name, seedDoc{Name: name, At: at}), "write seed mark")
 }

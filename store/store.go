@@ -60,11 +60,20 @@ type Store struct {
 	// projection this process wrote, sparing a read before every write.
 	savedMu sync.Mutex
 	saved   map[string]int64
+	writeMu sync.Mutex
+	// appender group-commits events on the embedded store; nil on MongoDB.
+	appender *appender
+	// scanViaDriver makes whole-collection scans go through the server even
+	// on the embedded store (tests compare both ways).
+	scanViaDriver bool
 }
 
 // Open connects to the configured store, starting the embedded one if no
 // URI is given, and ensures every collection and index exists.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Store{log: cfg.Logger}
 	uri := cfg.URI
 	if uri == "" {
@@ -103,6 +112,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			_ = s.Close(context.Background())
 			return nil, err
 		}
+		s.appender = newAppender(s)
 	}
 	return s, nil
 }
@@ -124,6 +134,10 @@ func (s *Store) Ping(ctx context.Context) error {
 // Close disconnects and stops the embedded server.
 func (s *Store) Close(ctx context.Context) error {
 	var err error
+	if s.appender != nil {
+		s.appender.stop()
+		s.appender = nil
+	}
 	if s.client != nil {
 		err = s.client.Disconnect(ctx)
 	}
@@ -175,7 +189,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 				return fmt.Errorf("create collection %s: %w", name, err)
 			}
 		}
-		if len(models) == 0 {
+		if len(models) == 0 || s.embedded != nil {
+			// The embedded server answers only {_id} from an index: a
+			// secondary index there would cost every write and serve no read.
 			continue
 		}
 		specs, err := s.db.Collection(name).Indexes().ListSpecifications(ctx)
@@ -207,14 +223,56 @@ func indexName(m mongo.IndexModel) string {
 	return strings.Join(parts, "_")
 }
 
+// writing takes the embedded store's writer lock and returns its release.
+// SQLite lets one writer in at a time and makes the others sleep and retry;
+// queueing them here instead keeps writes from stalling each other. Reads
+// are not affected. On MongoDB it does nothing.
+func (s *Store) writing() func() {
+	if s.embedded == nil {
+		return func() {}
+	}
+	s.writeMu.Lock()
+	return s.writeMu.Unlock
+}
+
+// insertOne inserts doc into coll.
+func (s *Store) insertOne(ctx context.Context, coll string, doc any) error {
+	defer s.writing()()
+	_, err := s.db.Collection(coll).InsertOne(ctx, doc)
+	return err
+}
+
+// updateByID applies update to the document with _id id and reports
+// whether one matched.
+func (s *Store) updateByID(ctx context.Context, coll, id string, update bson.D) (bool, error) {
+	defer s.writing()()
+	res, err := s.db.Collection(coll).UpdateOne(ctx, bson.D{{Key: "_id", Value: id}}, update)
+	if err != nil {
+		return false, err
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// deleteByID deletes the document with _id id and reports whether there was one.
+func (s *Store) deleteByID(ctx context.Context, coll, id string) (bool, error) {
+	defer s.writing()()
+	res, err := s.db.Collection(coll).DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err != nil {
+		return false, err
+	}
+	return res.DeletedCount == 1, nil
+}
+
 // replaceByID stores doc under _id, inserting it if absent. The embedded
 // server's upsert is a read then an insert, so two at once can meet a
 // duplicate key: then the document exists and a plain replace finishes.
-func replaceByID(ctx context.Context, coll *mongo.Collection, id string, doc any) error {
+func (s *Store) replaceByID(ctx context.Context, coll, id string, doc any) error {
+	defer s.writing()()
+	c := s.db.Collection(coll)
 	filter := bson.D{{Key: "_id", Value: id}}
-	_, err := coll.ReplaceOne(ctx, filter, doc, options.Replace().SetUpsert(true))
+	_, err := c.ReplaceOne(ctx, filter, doc, options.Replace().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
-		_, err = coll.ReplaceOne(ctx, filter, doc)
+		_, err = c.ReplaceOne(ctx, filter, doc)
 	}
 	return err
 }

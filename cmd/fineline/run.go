@@ -34,6 +34,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 2
 		}
 		return verifyLedger(ctx, args[1:], getenv, stdout, stderr)
+	case "bench":
+		return bench(ctx, args, stdout, stderr)
+	case "bench-ceiling":
+		return benchCeiling(ctx, args, stderr)
 	case "help":
 		_, _ = parseConfig("fineline", []string{"--help"}, getenv, stderr)
 		return 0
@@ -158,6 +162,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Warn("shutdown", "err", err)
 		return 0
 	}
+	if err := a.ledger.Flush(shutCtx); err != nil {
+		log.Warn("projections not all written; the next start sweeps the ledger", "err", err)
+	}
 	if a.store.Embedded() && a.ledger.ProjectionsComplete() {
 		if err := a.store.MarkClean(shutCtx, time.Now()); err != nil {
 			log.Warn("clean-shutdown mark not written; the next start sweeps the ledger", "err", err)
@@ -193,6 +200,7 @@ func warmUp(ctx context.Context, a *app, cfg config, log *slog.Logger) error {
 	}
 	log.Info("consent state loaded", "subjects", rep.Records, "swept", sweep, "rolled_forward", rep.RolledForward,
 		"complete", rep.Complete, "ms", time.Since(start).Milliseconds())
+	go a.ledger.WriteBehind(ctx)
 	if !a.store.Embedded() {
 		go a.ledger.Follow(ctx, a.store, consent.FollowOptions{Interval: cfg.PollInterval, Overlap: 2 * time.Second, Since: time.Now().Add(-recoveryWindow)})
 	}

@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/store"
+)
+
+// benchOptions tune `fineline bench`.
+type benchOptions struct {
+	subjects    int
+	duration    time.Duration
+	connections int
+	dataDir     string
+}
+
+// bench seeds a fresh data directory with realistic consent histories,
+// starts Fineline and a bare gin endpoint (the ceiling) as child processes of
+// this binary, drives both over loopback and prints one table.
+func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fineline bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var o benchOptions
+	fs.IntVar(&o.subjects, "subjects", 100_000, "subjects to seed (about five ledger events each)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "length of each load phase")
+	fs.IntVar(&o.connections, "connections", 32, "concurrent connections of the load generator")
+	fs.StringVar(&o.dataDir, "data-dir", "", "fresh directory to seed (default: a new temporary directory, removed afterwards)")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if o.subjects < 1 || o.connections < 1 || o.duration <= 0 {
+		fmt.Fprintln(stderr, "fineline bench: --subjects, --connections and --duration must be positive")
+		return 2
+	}
+	if err := runBench(ctx, o, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "fineline bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
+	if o.dataDir == "" {
+		dir, err := os.MkdirTemp("", "fineline-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		o.dataDir = dir
+	} else if entries, err := os.ReadDir(o.dataDir); err == nil && len(entries) > 0 {
+		return fmt.Errorf("%s is not empty; the benchmark needs a fresh data directory", o.dataDir)
+	}
+	fmt.Fprintf(stderr, "seeding %d subjects into %s ...\n", o.subjects, o.dataDir)
+	seedStart := time.Now()
+	key, ids, events, err := seedBench(ctx, o.dataDir, o.subjects)
+	if err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	fmt.Fprintf(stderr, "seeded %d subjects and %d events in %v\n", len(ids), events, time.Since(seedStart).Round(time.Second))
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	ceilingAddr, serverAddr := freeLoopback(), freeLoopback()
+	ceiling, err := startChild(ctx, self, []string{"bench-ceiling", "--addr", ceilingAddr}, nil, "http://"+ceilingAddr+"/ping")
+	if err != nil {
+		return fmt.Errorf("start the ceiling endpoint: %w", err)
+	}
+	defer ceiling.stop()
+	// The seed leaves no clean-shutdown mark, so this start also sweeps the
+	// whole ledger: the slowest start there is.
+	startBegan := time.Now()
+	server, err := startChild(ctx, self, []string{"serve"}, []string{
+		"FINELINE_DATA_DIR=" + o.dataDir, "FINELINE_ADDR=" + serverAddr, "FINELINE_DEMO=false",
+	}, "http://"+serverAddr+"/readyz")
+	if err != nil {
+		return fmt.Errorf("start fineline: %w", err)
+	}
+	defer server.stop()
+	startup := time.Since(startBegan)
+	fmt.Fprintf(stderr, "fineline ready in %v\n", startup.Round(time.Millisecond))
+
+	base := "http://" + serverAddr
+	auth := http.Header{"Authorization": {"Bearer " + key}}
+	rng := rand.New(rand.NewPCG(1, 2))
+
+	fmt.Fprintln(stderr, "load: bare gin endpoint ...")
+	bare := attack(o, func() vegeta.Target { return vegeta.Target{Method: "GET", URL: "http://" + ceilingAddr + "/ping"} })
+	fmt.Fprintln(stderr, "load: single checks ...")
+	single := attack(o, func() vegeta.Target {
+		return vegeta.Target{Method: "GET", URL: base + "/v1/check?purpose=newsletter&subject=" + ids[rng.IntN(len(ids))], Header: auth}
+	})
+	fmt.Fprintln(stderr, "load: batch checks ...")
+	batch10k, err := timeBatches(base, key, ids, rng, 10_000, 10)
+	if err != nil {
+		return err
+	}
+	batch100k, err := timeBatches(base, key, ids, rng, 10_000, 10)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "load: grant/withdraw writes ...")
+	states := []string{`{"state":"granted"}`, `{"state":"withdrawn"}`}
+	jsonAuth := http.Header{"Authorization": {"Bearer " + key}, "Content-Type": {"application/json"}}
+	writes := attack(o, func() vegeta.Target {
+		return vegeta.Target{Method: "PUT", URL: base + "/v1/subjects/" + ids[rng.IntN(len(ids))] + "/consents/newsletter", Body: []byte(states[rng.IntN(2)]), Header: jsonAuth}
+	})
+	fmt.Fprintln(stderr, "load: checks right after withdrawals ...")
+	stale, tried, err := staleAfterWithdrawal(base, key, ids, rng, 1000)
+	if err != nil {
+		return err
+	}
+	peak := server.peakMemory()
+
+	for name, m := range map[string]*vegeta.Metrics{"bare": bare, "single check": single, "writes": writes} {
+		if m.Success < 0.999 {
+			return fmt.Errorf("%s: only %.2f%% of requests succeeded (status codes %v, errors %v)", name, 100*m.Success, m.StatusCodes, first(m.Errors, 3))
+		}
+	}
+	cpu := cpuModel()
+	fmt.Fprintf(stdout, "\nFineline benchmark: %d subjects, %d ledger events, embedded store; %s, %d cores; %d connections, %v a phase\n\n",
+		len(ids), events, cpu, runtime.NumCPU(), o.connections, o.duration)
+	fmt.Fprintf(stdout, "| measure | result | goal |\n|---|---|---|\n")
+	fmt.Fprintf(stdout, "| start-up, ledger swept (%d subjects, %d events) | %.1f s | < 15 s |\n", len(ids), events, startup.Seconds())
+	fmt.Fprintf(stdout, "| bare gin endpoint (ceiling) | %.0f req/s, p50 %v, p99 %v | |\n", bare.Throughput, ms(bare.Latencies.P50), ms(bare.Latencies.P99))
+	fmt.Fprintf(stdout, "| single check | %.0f req/s, p50 %v, p99 %v | |\n", single.Throughput, ms(single.Latencies.P50), ms(single.Latencies.P99))
+	fmt.Fprintf(stdout, "| single check / bare endpoint | %.2f | ≥ 0.6 |\n", single.Throughput/bare.Throughput)
+	fmt.Fprintf(stdout, "| batch check of 10,000 subjects | %.1f ms a call (mean of 10) | ≤ 100 ms |\n", float64(batch10k.Microseconds())/10/1000)
+	fmt.Fprintf(stdout, "| 100,000 subjects in 10 calls | %.0f ms in all | ≤ 1 s |\n", float64(batch100k.Microseconds())/1000)
+	fmt.Fprintf(stdout, "| grant/withdraw writes | %.0f writes/s, p50 %v, p99 %v | ≥ 1,000/s |\n", writes.Throughput, ms(writes.Latencies.P50), ms(writes.Latencies.P99))
+	fmt.Fprintf(stdout, "| stale checks right after a withdrawal (same instance) | %d of %d | 0 |\n", stale, tried)
+	fmt.Fprintf(stdout, "| peak server memory (VmHWM) | %d MiB | |\n", peak>>20)
+	return nil
+}
+
+func first(s []string, n int) []string { return s[:min(n, len(s))] }
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }
+
+func attack(o benchOptions, next func() vegeta.Target) *vegeta.Metrics {
+	a := vegeta.NewAttacker(vegeta.Workers(uint64(o.connections)), vegeta.MaxWorkers(uint64(o.connections)),
+		vegeta.Connections(o.connections), vegeta.MaxConnections(o.connections), vegeta.KeepAlive(true), vegeta.Timeout(30*time.Second))
+	targeter := func(t *vegeta.Target) error { *t = next(); return nil }
+	var m vegeta.Metrics
+	for res := range a.Attack(targeter, vegeta.Rate{Freq: 0}, o.duration, "") {
+		m.Add(res)
+	}
+	m.Close()
+	return &m
+}
+
+// timeBatches sends calls batch checks of size subjects each, one after
+// another, and returns the total time.
+func timeBatches(base, key string, ids []string, rng *rand.Rand, size, calls int) (time.Duration, error) {
+	var total time.Duration
+	for range calls {
+		subjects := make([]string, size)
+		for i := range subjects {
+			subjects[i] = ids[rng.IntN(len(ids))]
+		}
+		body, _ := json.Marshal(map[string]any{"purpose": "newsletter", "subjects": subjects})
+		req, _ := http.NewRequest("POST", base+"/v1/check", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		start := time.Now()
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		_, err = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+		total += time.Since(start)
+		if err != nil || res.StatusCode != 200 {
+			return 0, fmt.Errorf("batch check: status %d %v", res.StatusCode, err)
+		}
+	}
+	return total, nil
+}
+
+// staleAfterWithdrawal grants, withdraws, then at once checks n subjects,
+// and counts checks that still allow.
+func staleAfterWithdrawal(base, key string, ids []string, rng *rand.Rand, n int) (stale, tried int, err error) {
+	call := func(method, url, body string) (string, error) {
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if res.StatusCode >= 300 {
+			return "", fmt.Errorf("%s %s: %d %s", method, url, res.StatusCode, b)
+		}
+		return string(b), err
+	}
+	for range n {
+		id := ids[rng.IntN(len(ids))]
+		url := base + "/v1/subjects/" + id + "/consents/newsletter"
+		if _, err := call("PUT", url, `{"state":"granted"}`); err != nil {
+			return 0, 0, err
+		}
+		if _, err := call("PUT", url, `{"state":"withdrawn"}`); err != nil {
+			return 0, 0, err
+		}
+		body, err := call("GET", base+"/v1/check?purpose=newsletter&subject="+id, "")
+		if err != nil {
+			return 0, 0, err
+		}
+		tried++
+		if strings.Contains(body, `"allowed":true`) {
+			stale++
+		}
+	}
+	return stale, tried, nil
+}
+
+func freeLoopback() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:18080"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+type child struct {
+	cmd *exec.Cmd
+}
+
+// startChild runs this binary with args and waits until ready answers 200.
+func startChild(ctx context.Context, self string, args, env []string, ready string) (*child, error) {
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd}
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		res, err := http.Get(ready)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return c, nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.stop()
+	return nil, fmt.Errorf("%s not ready after 5 minutes", ready)
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// peakMemory reads the child's peak resident set size from /proc.
+func (c *child) peakMemory() int64 {
+	f, err := os.Open(filepath.Join("/proc", fmt.Sprint(c.cmd.Process.Pid), "status"))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var kb int64
+		if _, err := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOARCH
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+// benchCeiling serves a bare gin endpoint: the most any handler in this
+// binary could answer on this machine.
+func benchCeiling(ctx context.Context, args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("fineline bench-ceiling", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:18081", "address to serve on")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	gin.SetMode(gin.ReleaseMode)
+	r := gin.New()
+	r.GET("/ping", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"ok": true}) })
+	srv := &http.Server{Addr: *addr, Handler: r, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Shutdown(context.Background()) }()
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// seedBench creates a merchant with the demo purposes and n subjects with
+// one to nine events each, written straight into the store as whole chains.
+func seedBench(ctx context.Context, dir string, n int) (key string, ids []string, events int, err error) {
+	st, err := store.Open(ctx, store.Config{DataDir: dir, Logger: newLogger(io.Discard, nil)})
+	if err != nil {
+		return "", nil, 0, err
+	}
+	defer st.Close(context.WithoutCancel(ctx))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	clock := func() time.Time { return now }
+	ms := &merchants.Service{Store: st, Now: clock}
+	m, _, key, err := ms.Create(ctx, merchants.NewMerchant{Slug: "bench-shop", Name: "Bench Shop"})
+	if err != nil {
+		return "", nil, 0, err
+	}
+	if _, err := (&notices.Service{Store: st, Now: clock}).PublishFirst(ctx, m.ID, nil, ""); err != nil {
+		return "", nil, 0, err
+	}
+	ps := &consent.Purposes{Store: st, Now: clock}
+	var keys []string
+	for _, p := range demo.Purposes() {
+		p.MerchantID = m.ID
+		if _, err := ps.Create(ctx, p); err != nil {
+			return "", nil, 0, err
+		}
+		keys = append(keys, p.Key)
+	}
+	rng := rand.New(rand.NewPCG(7, 11))
+	channels := []consent.Channel{consent.ChannelCenter, consent.ChannelWidget, consent.ChannelAPI, consent.ChannelImport}
+	statesFor := []consent.State{consent.Granted, consent.Granted, consent.Withdrawn, consent.Denied}
+	const batch = 2000
+	for lo := 0; lo < n; lo += batch {
+		var (
+			subs []consent.Subject
+			evs  []consent.Event
+			recs []consent.Record
+		)
+		for i := lo; i < min(lo+batch, n); i++ {
+			id := fmt.Sprintf("cust-%07d", i)
+			ids = append(ids, id)
+			created := now.Add(-time.Duration(rng.IntN(365*24)) * time.Hour)
+			subs = append(subs, consent.Subject{MerchantID: m.ID, ID: id, Locale: consent.Locales()[rng.IntN(4)], CreatedAt: created, UpdatedAt: created})
+			rec := consent.Record{MerchantID: m.ID, SubjectID: id}
+			at := created
+			for range 1 + rng.IntN(9) {
+				at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
+				e := consent.Event{MerchantID: m.ID, SubjectID: id, Seq: rec.Seq + 1, Purpose: keys[rng.IntN(len(keys))],
+					State: statesFor[rng.IntN(len(statesFor))], NoticeVersion: 1, Channel: channels[rng.IntN(len(channels))],
+					Actor: "import", RecordedAt: at, PrevHash: rec.HeadHash}
+				e.Hash = e.ComputeHash()
+				evs = append(evs, e)
+				rec = rec.Apply(e)
+			}
+			recs = append(recs, rec)
+		}
+		if err := st.Import(ctx, subs, evs, recs); err != nil {
+			return "", nil, 0, err
+		}
+		events += len(evs)
+	}
+	return key, ids, events, nil
+}

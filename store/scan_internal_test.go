@@ -1,0 +1,67 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fineline/fineline/consent"
+)
+
+// TestFileScansMatchDriverScans checks the embedded store's direct file
+// reads against the same scans through the server, on the same data.
+func TestFileScansMatchDriverScans(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	at := time.Date(2026, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
+	for i := range 30 {
+		rec := consent.Record{MerchantID: "mer_a", SubjectID: fmt.Sprintf("s-%02d", i)}
+		for seq := int64(1); seq <= int64(1+i%4); seq++ {
+			e := consent.Event{MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: seq, Purpose: []string{"newsletter", "ünïcode_ok", "recs"}[seq%3],
+				State: consent.Granted, NoticeVersion: 2, Channel: consent.ChannelCenter, Actor: `quote " and \ backslash`, RecordedAt: at.Add(time.Duration(seq) * time.Hour), PrevHash: rec.HeadHash}
+			e.Hash = e.ComputeHash()
+			if err := s.AppendEvent(ctx, e); err != nil {
+				t.Fatal(err)
+			}
+			rec = rec.Apply(e)
+		}
+		if i%5 != 0 { // some subjects have events but no projection
+			if err := s.SaveRecord(ctx, rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	collect := func() ([]consent.Record, []string) {
+		var recs []consent.Record
+		if err := s.EachRecord(ctx, func(r consent.Record) error { recs = append(recs, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		var heads []string
+		if err := s.EachChainHead(ctx, func(m, sub string, seq int64) error { heads = append(heads, fmt.Sprint(m, "/", sub, "/", seq)); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		sort.Slice(recs, func(i, j int) bool { return recs[i].SubjectID < recs[j].SubjectID })
+		sort.Strings(heads)
+		return recs, heads
+	}
+	fileRecs, fileHeads := collect()
+	s.scanViaDriver = true
+	driverRecs, driverHeads := collect()
+	if len(fileRecs) != 24 || len(fileHeads) != 30 {
+		t.Fatalf("file scan found %d records and %d heads, want 24 and 30", len(fileRecs), len(fileHeads))
+	}
+	if diff := cmp.Diff(driverRecs, fileRecs); diff != "" {
+		t.Errorf("records differ (-driver +file):\n%s", diff)
+	}
+	if diff := cmp.Diff(driverHeads, fileHeads); diff != "" {
+		t.Errorf("chain heads differ (-driver +file):\n%s", diff)
+	}
+}
