@@ -186,3 +186,53 @@ func TestCacheCapStillAnswersCorrectly(t *testing.T) {
 		}
 	}
 }
+
+func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	l := instance(t, e.store, consent.Options{Exclusive: true, CacheSize: 1000})
+	if _, err := l.Warm(ctx, e.store, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []consent.State{consent.Granted, consent.Withdrawn, consent.Granted} {
+		if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: s, Channel: consent.ChannelAPI}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l.ProjectionsComplete() {
+		t.Fatal("projections reported complete before they were written")
+	}
+	if got := checkReason(t, l, "c1"); got != consent.ReasonGranted {
+		t.Fatalf("the cache answers %s before the projection is written", got)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !l.ProjectionsComplete() {
+		t.Fatal("projections incomplete after Flush")
+	}
+	rec, err := e.store.Record(ctx, merchant, "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Seq != 3 || rec.Purposes["newsletter"].State != consent.Granted {
+		t.Fatalf("stored projection at seq %d (%s), want 3 (granted)", rec.Seq, rec.Purposes["newsletter"].State)
+	}
+
+	// The write-behind loop does the same on its own.
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.WriteBehind(runCtx); close(done) }()
+	if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.ProjectionsComplete() && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if rec, err := e.store.Record(ctx, merchant, "c1"); err != nil || rec.Seq != 4 {
+		t.Fatalf("write-behind loop left the projection at %d (%v)", rec.Seq, err)
+	}
+}

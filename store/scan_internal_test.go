@@ -45,7 +45,10 @@ func TestFileScansMatchDriverScans(t *testing.T) {
 			t.Fatal(err)
 		}
 		var heads []string
-		if err := s.EachChainHead(ctx, func(m, sub string, seq int64) error { heads = append(heads, fmt.Sprint(m, "/", sub, "/", seq)); return nil }); err != nil {
+		if err := s.EachChainHead(ctx, func(m, sub string, seq int64) error {
+			heads = append(heads, fmt.Sprint(m, "/", sub, "/", seq))
+			return nil
+		}); err != nil {
 			t.Fatal(err)
 		}
 		sort.Slice(recs, func(i, j int) bool { return recs[i].SubjectID < recs[j].SubjectID })

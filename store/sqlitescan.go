@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -84,30 +86,55 @@ func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.Record)
 	return apperr.Wrap(rows.Err(), "scan consent states")
 }
 
-// eachChainHeadInFile reads the highest event number of every subject.
+// eachChainHeadInFile reads the highest event number of every subject. It
+// walks the _id expression index in order, without decoding documents:
+// event ids are "<merchant>/<subject>/<seq, zero-padded>", so each subject's
+// events are adjacent and the last of a run is its head.
 func (e *embedded) eachChainHeadInFile(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
 	db, table, err := e.openFile(ctx, collEvents)
 	if err != nil {
 		return apperr.Wrap(err, "scan consent events")
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', max(_ferretdb_sjson->>'$.seq')
-		FROM %q GROUP BY 1, 2`, table))
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$._id' FROM %q INDEXED BY %q ORDER BY _ferretdb_sjson->'$._id'`, table, table+"_fl_id_path"))
 	if err != nil {
 		return apperr.Wrap(err, "scan consent events")
 	}
 	defer rows.Close()
+	var (
+		prefix string
+		head   int64
+	)
+	flush := func() error {
+		if prefix == "" {
+			return nil
+		}
+		m, s, _ := strings.Cut(prefix, "/")
+		return fn(m, s, head)
+	}
 	for rows.Next() {
-		var (
-			m, s string
-			seq  int64
-		)
-		if err := rows.Scan(&m, &s, &seq); err != nil {
+		var id string
+		if err := rows.Scan(&id); err != nil {
 			return apperr.Wrap(err, "scan consent events")
 		}
-		if err := fn(m, s, seq); err != nil {
-			return err
+		i := strings.LastIndexByte(id, '/')
+		if i < 0 {
+			return apperr.Wrap(fmt.Errorf("event id %q", id), "scan consent events")
 		}
+		seq, err := strconv.ParseInt(id[i+1:], 10, 64)
+		if err != nil {
+			return apperr.Wrap(err, "scan consent events")
+		}
+		if id[:i] != prefix {
+			if err := flush(); err != nil {
+				return err
+			}
+			prefix = id[:i]
+		}
+		head = seq
 	}
-	return apperr.Wrap(rows.Err(), "scan consent events")
+	if err := rows.Err(); err != nil {
+		return apperr.Wrap(err, "scan consent events")
+	}
+	return flush()
 }
