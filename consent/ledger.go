@@ -124,9 +124,10 @@ type Ledger struct {
 
 	// With Exclusive, projections are written behind: the cache is the
 	// current state, and dirty holds what the store has yet to get.
-	dirtyMu sync.Mutex
-	dirty   map[string]Record
-	kick    chan struct{}
+	writeBehind bool
+	dirtyMu     sync.Mutex
+	dirty       map[string]Record
+	kick        chan struct{}
 }
 
 // NewLedger wires a Ledger.
@@ -135,6 +136,7 @@ func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource
 	if opts.CacheSize > 0 {
 		l.cache = newStateCache(opts.CacheSize)
 		if opts.Exclusive {
+			l.writeBehind = true
 			l.dirty = make(map[string]Record)
 			l.kick = make(chan struct{}, 1)
 		}
@@ -145,7 +147,7 @@ func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource
 // saveProjection stores rec as the subject's projection: at once, or with
 // Exclusive, by the write-behind loop (see WriteBehind).
 func (l *Ledger) saveProjection(ctx context.Context, rec Record) {
-	if l.dirty != nil {
+	if l.writeBehind {
 		l.dirtyMu.Lock()
 		k := cacheKey(rec.MerchantID, rec.SubjectID)
 		if cur, ok := l.dirty[k]; !ok || cur.Seq < rec.Seq {
@@ -215,7 +217,7 @@ func (l *Ledger) ProjectionsComplete() bool {
 	if l.lagging.Load() {
 		return false
 	}
-	if l.dirty == nil {
+	if !l.writeBehind {
 		return true
 	}
 	l.dirtyMu.Lock()

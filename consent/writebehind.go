@@ -11,7 +11,7 @@ import (
 // crash leaves projections behind the ledger, which the sweep at the next
 // start rolls forward (see Warm).
 func (l *Ledger) WriteBehind(ctx context.Context) {
-	if l.dirty == nil {
+	if !l.writeBehind {
 		return
 	}
 	for {
@@ -38,7 +38,7 @@ func (l *Ledger) WriteBehind(ctx context.Context) {
 // Flush writes every dirty projection now; at shutdown, before the clean
 // mark.
 func (l *Ledger) Flush(ctx context.Context) error {
-	if l.dirty == nil {
+	if !l.writeBehind {
 		return nil
 	}
 	for {
