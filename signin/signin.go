@@ -1,0 +1,213 @@
+// Package signin lets shoppers into the preference center: single-use magic
+// links sent by email (stored only as a hash), signed "manage your
+// preferences" links a merchant puts in its own emails, and the session
+// that follows (a JWT in an HttpOnly cookie, revocable at sign-out).
+package signin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/fineline/fineline/apperr"
+)
+
+// Lifetimes.
+const (
+	LinkTTL           = 15 * time.Minute
+	SessionTTL        = 12 * time.Hour
+	PreferenceLinkTTL = 7 * 24 * time.Hour
+)
+
+// Audiences of the tokens this package signs; each parse pins its own.
+const (
+	audSession        = "center-session"
+	audPreferenceLink = "preference-link"
+)
+
+// LinkToken is a stored magic link: the hash of its secret, never the secret.
+type LinkToken struct {
+	Hash       string
+	MerchantID string
+	SubjectID  string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+}
+
+// Store persists link tokens and ended sessions.
+type Store interface {
+	// SaveLinkToken stores a new link token.
+	SaveLinkToken(ctx context.Context, t LinkToken) error
+	// LinkToken returns a link token by hash; NotFound if absent.
+	LinkToken(ctx context.Context, hash string) (LinkToken, error)
+	// UseLinkToken marks a token used; false if it was used before. It must
+	// be atomic: of two concurrent uses, one wins.
+	UseLinkToken(ctx context.Context, hash string, at time.Time) (bool, error)
+	// EndSession records that session id ended; it stays refused until expires.
+	EndSession(ctx context.Context, id string, expires time.Time) error
+	// SessionEnded reports whether session id was ended.
+	SessionEnded(ctx context.Context, id string) (bool, error)
+}
+
+// Service issues and checks links and sessions.
+type Service struct {
+	Store Store
+	// Key signs sessions and preference links (HMAC-SHA256).
+	Key []byte
+	// Issuer is the center's base URL.
+	Issuer string
+	Now    func() time.Time
+}
+
+// Session is a signed-in shopper.
+type Session struct {
+	ID         string
+	MerchantID string
+	SubjectID  string
+	ExpiresAt  time.Time
+}
+
+func random(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand does not fail on Linux
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashToken(t string) string {
+	sum := sha256.Sum256([]byte(t))
+	return hex.EncodeToString(sum[:])
+}
+
+// NewLink creates a single-use sign-in link secret for the subject.
+func (s *Service) NewLink(ctx context.Context, merchantID, subjectID string) (string, error) {
+	secret := random(32)
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	err := s.Store.SaveLinkToken(ctx, LinkToken{Hash: hashToken(secret), MerchantID: merchantID, SubjectID: subjectID, CreatedAt: now, ExpiresAt: now.Add(LinkTTL)})
+	return secret, err
+}
+
+// Link errors, by detail: link_invalid, link_expired, link_used.
+func linkError(detail string) error {
+	return apperr.New(apperr.Invalid, "this sign-in link cannot be used").WithDetail(detail)
+}
+
+// UseLink consumes a link secret for the merchant and returns its subject.
+func (s *Service) UseLink(ctx context.Context, merchantID, secret string) (string, error) {
+	if len(secret) != 43 {
+		return "", linkError("link_invalid")
+	}
+	h := hashToken(secret)
+	t, err := s.Store.LinkToken(ctx, h)
+	if apperr.Is(err, apperr.NotFound) || (err == nil && t.MerchantID != merchantID) {
+		return "", linkError("link_invalid")
+	}
+	if err != nil {
+		return "", err
+	}
+	now := s.Now()
+	if !now.Before(t.ExpiresAt) {
+		return "", linkError("link_expired")
+	}
+	first, err := s.Store.UseLinkToken(ctx, h, now.UTC())
+	if err != nil {
+		return "", err
+	}
+	if !first {
+		return "", linkError("link_used")
+	}
+	return t.SubjectID, nil
+}
+
+type claims struct {
+	Merchant string `json:"mer"`
+	jwt.RegisteredClaims
+}
+
+func (s *Service) sign(aud, merchantID, subjectID, id string, ttl time.Duration) (string, time.Time, error) {
+	now := s.Now().UTC()
+	exp := now.Add(ttl)
+	c := claims{Merchant: merchantID, RegisteredClaims: jwt.RegisteredClaims{
+		Issuer: s.Issuer, Subject: subjectID, Audience: jwt.ClaimStrings{aud}, ID: id,
+		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
+	}}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.Key)
+	return tok, exp, err
+}
+
+// maxToken caps what we are willing to parse.
+const maxToken = 2048
+
+func (s *Service) parse(aud, merchantID, token string) (claims, error) {
+	var c claims
+	if len(token) > maxToken {
+		return c, errors.New("token too long")
+	}
+	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return s.Key, nil },
+		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(s.Issuer), jwt.WithAudience(aud),
+		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second), jwt.WithTimeFunc(s.Now))
+	if err != nil {
+		return c, err
+	}
+	if c.Merchant != merchantID || c.Subject == "" {
+		return c, errors.New("token is for another merchant")
+	}
+	return c, nil
+}
+
+// NewSession signs a session for the subject; the string goes in a cookie.
+func (s *Service) NewSession(merchantID, subjectID string) (string, Session, error) {
+	id := random(16)
+	tok, exp, err := s.sign(audSession, merchantID, subjectID, id, SessionTTL)
+	return tok, Session{ID: id, MerchantID: merchantID, SubjectID: subjectID, ExpiresAt: exp}, err
+}
+
+// ErrNoSession means the request carries no valid session for the merchant.
+var ErrNoSession = apperr.New(apperr.Unauthorized, "not signed in").WithDetail("no_session")
+
+// ParseSession checks a session cookie for the merchant: signature, issuer,
+// audience, expiry, and that it was not ended.
+func (s *Service) ParseSession(ctx context.Context, merchantID, token string) (Session, error) {
+	c, err := s.parse(audSession, merchantID, token)
+	if err != nil || c.ID == "" {
+		return Session{}, ErrNoSession
+	}
+	ended, err := s.Store.SessionEnded(ctx, c.ID)
+	if err != nil {
+		return Session{}, err
+	}
+	if ended {
+		return Session{}, ErrNoSession
+	}
+	return Session{ID: c.ID, MerchantID: c.Merchant, SubjectID: c.Subject, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// End ends a session before its expiry.
+func (s *Service) End(ctx context.Context, sess Session) error {
+	return s.Store.EndSession(ctx, sess.ID, sess.ExpiresAt)
+}
+
+// NewPreferenceLink signs a 7-day link secret a merchant can put in its
+// emails; it signs the subject in without an email round trip.
+func (s *Service) NewPreferenceLink(merchantID, subjectID string) (string, time.Time, error) {
+	return s.sign(audPreferenceLink, merchantID, subjectID, random(12), PreferenceLinkTTL)
+}
+
+// UsePreferenceLink checks a preference link for the merchant and returns its subject.
+func (s *Service) UsePreferenceLink(merchantID, token string) (string, error) {
+	c, err := s.parse(audPreferenceLink, merchantID, token)
+	if errors.Is(err, jwt.ErrTokenExpired) {
+		return "", linkError("link_expired")
+	}
+	if err != nil {
+		return "", linkError("link_invalid")
+	}
+	return c.Subject, nil
+}

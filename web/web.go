@@ -1,0 +1,112 @@
+// Package web holds the shopper-facing pages: templates, styles, the small
+// script that enhances them, and the emails they send, all embedded. Pages
+// are parsed once at start; a missing or broken template fails the start.
+package web
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	htmltemplate "html/template"
+	"io"
+	"io/fs"
+	texttemplate "text/template"
+)
+
+//go:embed templates/*.html
+var templateFiles embed.FS
+
+//go:embed static
+var staticFiles embed.FS
+
+//go:embed mail
+var mailFiles embed.FS
+
+// Static returns the files served under /static/.
+func Static() fs.FS {
+	sub, err := fs.Sub(staticFiles, "static")
+	if err != nil {
+		panic(err) // the directory is embedded above
+	}
+	return sub
+}
+
+// Pages renders the center's pages.
+type Pages struct {
+	pages map[string]*htmltemplate.Template
+}
+
+// PageNames lists every page template.
+func PageNames() []string {
+	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error"}
+}
+
+// LoadPages parses the layout with each page.
+func LoadPages() (*Pages, error) {
+	p := &Pages{pages: map[string]*htmltemplate.Template{}}
+	for _, name := range PageNames() {
+		t, err := htmltemplate.New(name).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse page %s: %w", name, err)
+		}
+		p.pages[name] = t
+	}
+	return p, nil
+}
+
+// Render writes page name with data, rendering to a buffer first so that a
+// template error never leaves half a page.
+func (p *Pages) Render(w io.Writer, name string, data any) error {
+	t, ok := p.pages[name]
+	if !ok {
+		return fmt.Errorf("no page %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// Mails renders emails: a plain-text and an HTML body per message.
+type Mails struct {
+	text map[string]*texttemplate.Template
+	html map[string]*htmltemplate.Template
+}
+
+// MailNames lists every email.
+func MailNames() []string { return []string{"signin"} }
+
+// LoadMails parses every email's two bodies.
+func LoadMails() (*Mails, error) {
+	m := &Mails{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
+	for _, name := range MailNames() {
+		t, err := texttemplate.ParseFS(mailFiles, "mail/"+name+".txt")
+		if err != nil {
+			return nil, fmt.Errorf("parse mail %s: %w", name, err)
+		}
+		h, err := htmltemplate.ParseFS(mailFiles, "mail/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse mail %s: %w", name, err)
+		}
+		m.text[name], m.html[name] = t, h
+	}
+	return m, nil
+}
+
+// Render returns the text and HTML bodies of email name.
+func (m *Mails) Render(name string, data any) (text, html string, err error) {
+	t, ok := m.text[name]
+	if !ok {
+		return "", "", fmt.Errorf("no mail %q", name)
+	}
+	var tb, hb bytes.Buffer
+	if err := t.Execute(&tb, data); err != nil {
+		return "", "", fmt.Errorf("render mail %s: %w", name, err)
+	}
+	if err := m.html[name].Execute(&hb, data); err != nil {
+		return "", "", fmt.Errorf("render mail %s: %w", name, err)
+	}
+	return tb.String(), hb.String(), nil
+}
