@@ -28,6 +28,9 @@ type SubjectStore interface {
 	// CreateSubject inserts s unless the merchant has that subject already;
 	// it reports whether it inserted.
 	CreateSubject(ctx context.Context, s Subject) (bool, error)
+	// SubjectByEmail returns the merchant's subject with this email
+	// (compared case-insensitively); NotFound if none.
+	SubjectByEmail(ctx context.Context, merchantID, email string) (Subject, error)
 }
 
 // SubjectUpdate is what a merchant may set on a subject. Nil fields keep
@@ -85,6 +88,15 @@ func (s *Subjects) Put(ctx context.Context, merchantID, id string, u SubjectUpda
 		return Subject{}, false, err
 	}
 	return cur, created, nil
+}
+
+// ByEmail returns the merchant's subject with this email.
+func (s *Subjects) ByEmail(ctx context.Context, merchantID, email string) (Subject, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if !ValidEmail(email) {
+		return Subject{}, apperr.New(apperr.Invalid, "email is not a valid address").WithDetail("invalid_email")
+	}
+	return s.Store.SubjectByEmail(ctx, merchantID, email)
 }
 
 // Get returns one subject of the merchant.

@@ -13,6 +13,7 @@ import (
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/web"
 )
 
 // Pinger reports whether the store is reachable.
@@ -33,6 +34,10 @@ type API struct {
 	// TrustedProxies are the addresses whose X-Forwarded-For is believed.
 	TrustedProxies []string
 	Log            *slog.Logger
+	// Center serves the shopper pages; nil serves the API only.
+	Center *Center
+
+	cop *http.CrossOriginProtection
 }
 
 // New builds the HTTP handler with every route.
@@ -45,6 +50,7 @@ func New(a *API) (http.Handler, error) {
 	r.HandleMethodNotAllowed = true
 	r.Use(withRequestID, a.recoverPanics, a.logRequests, securityHeaders)
 	r.NoRoute(a.handle(notFoundRoute))
+	a.cop = http.NewCrossOriginProtection()
 	r.NoMethod(a.handle(methodNotAllowed))
 
 	// Public.
@@ -75,8 +81,38 @@ func New(a *API) (http.Handler, error) {
 	read.GET("/check", a.handle(a.check))
 	v1.POST("/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.checkMany))
 
+	if a.Center != nil {
+		write.POST("/subjects/:subject/preference-links", a.handle(a.createPreferenceLink))
+		a.centerRoutes(r)
+	}
+
 	adm.GET("/api-keys", a.handle(a.listKeys))
 	adm.POST("/api-keys", a.handle(a.createKey))
 	adm.DELETE("/api-keys/:id", a.handle(a.revokeKey))
 	return r, nil
+}
+
+// centerRoutes lists the shopper pages: public ones, then those that need a
+// session. Every POST passes the cross-origin guard.
+func (a *API) centerRoutes(r *gin.Engine) {
+	r.GET("/.well-known/jwks.json", a.jwks)
+	static := r.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600"); c.Next() })
+	static.StaticFS("/", http.FS(web.Static()))
+
+	center := r.Group("/c/:slug", centerHeaders, limitBody(maxBody), a.withMerchant)
+	center.GET("/", a.centerHome)
+	center.GET("/signin/sent", a.linkSent)
+	center.GET("/link", a.showLink("link"))
+	center.GET("/p", a.showLink("p"))
+	post := center.Group("", a.crossOriginGuard)
+	post.POST("/signin", a.requestLink)
+	post.POST("/link", a.useLink)
+	post.POST("/p", a.usePreferenceLink)
+	post.POST("/signout", a.signOut)
+
+	in := center.Group("", a.requireSession)
+	in.GET("/preferences", a.preferences)
+	in.GET("/receipts/:id", a.showReceipt)
+	in.GET("/receipts/:id/download", a.downloadReceipt)
+	in.POST("/preferences", a.crossOriginGuard, a.savePreferences)
 }

@@ -19,12 +19,15 @@ type keyLookup struct {
 // within the TTL.
 type CachedStore struct {
 	Store
-	keys *ttlcache.Cache[string, keyLookup]
+	keys  *ttlcache.Cache[string, keyLookup]
+	slugs *ttlcache.Cache[string, Merchant]
+	byID  *ttlcache.Cache[string, Merchant]
 }
 
 // NewCachedStore wraps s.
 func NewCachedStore(s Store, ttl time.Duration, now func() time.Time) *CachedStore {
-	return &CachedStore{Store: s, keys: ttlcache.New[string, keyLookup](ttl, 100_000, now)}
+	return &CachedStore{Store: s, keys: ttlcache.New[string, keyLookup](ttl, 100_000, now),
+		slugs: ttlcache.New[string, Merchant](ttl, 10_000, now), byID: ttlcache.New[string, Merchant](ttl, 10_000, now)}
 }
 
 // Key returns a key, from the cache when it can (unknown ids included).
@@ -43,6 +46,31 @@ func (c *CachedStore) Key(ctx context.Context, id string) (APIKey, error) {
 		c.keys.Put(id, keyLookup{})
 	}
 	return k, err
+}
+
+// MerchantBySlug returns a merchant by slug, from the cache when it can:
+// every page of the center starts with it.
+func (c *CachedStore) MerchantBySlug(ctx context.Context, slug string) (Merchant, error) {
+	if m, ok := c.slugs.Get(slug); ok {
+		return m, nil
+	}
+	m, err := c.Store.MerchantBySlug(ctx, slug)
+	if err == nil {
+		c.slugs.Put(slug, m)
+	}
+	return m, err
+}
+
+// Merchant returns a merchant by id, from the cache when it can.
+func (c *CachedStore) Merchant(ctx context.Context, id string) (Merchant, error) {
+	if m, ok := c.byID.Get(id); ok {
+		return m, nil
+	}
+	m, err := c.Store.Merchant(ctx, id)
+	if err == nil {
+		c.byID.Put(id, m)
+	}
+	return m, err
 }
 
 // CreateKey stores k and forgets any cached miss for its id.

@@ -63,6 +63,18 @@ func (s *Service) VersionInForce(ctx context.Context, merchantID string) (int, e
 	return s.Store.Latest(ctx, merchantID)
 }
 
+// Current returns the version in force; NotFound if none is published.
+func (s *Service) Current(ctx context.Context, merchantID string) (Version, error) {
+	n, err := s.Store.Latest(ctx, merchantID)
+	if err != nil {
+		return Version{}, err
+	}
+	if n == 0 {
+		return Version{}, apperr.New(apperr.NotFound, "no notice published")
+	}
+	return s.Store.Version(ctx, merchantID, n)
+}
+
 // PublishFirst publishes version 1 with texts, effective now. It is what a
 // new merchant starts with; later versions go through the full lifecycle.
 func (s *Service) PublishFirst(ctx context.Context, merchantID string, texts map[string]Summary, policyURL string) (Version, error) {

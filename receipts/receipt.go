@@ -203,7 +203,7 @@ func (r Receipt) Validate() error {
 	if u, err := url.Parse(r.PolicyURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return invalid("policyUrl must be an absolute http(s) URL")
 	}
-	if len(r.Services) == 0 {
+	if len(r.Services) == 0 && !r.recordsOnlyRefusals() {
 		return invalid("services needs at least one service")
 	}
 	for i, s := range r.Services {
@@ -236,6 +236,22 @@ func (r Receipt) Validate() error {
 		}
 	}
 	return nil
+}
+
+// recordsOnlyRefusals reports whether the receipt records decisions none of
+// which grants anything (a shopper who switched everything off): Kantara
+// lists the purposes consented to, so its services are then empty, and the
+// fineline claim says what was withdrawn or denied.
+func (r Receipt) recordsOnlyRefusals() bool {
+	if len(r.Fineline.States) == 0 {
+		return false
+	}
+	for _, s := range r.Fineline.States {
+		if s.State == "granted" {
+			return false
+		}
+	}
+	return true
 }
 
 // NewID returns a fresh random receipt id: 22 URL-safe characters (16 bytes

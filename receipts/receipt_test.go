@@ -212,3 +212,16 @@ func TestNewID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestReceiptOfWithdrawalsNeedsNoService(t *testing.T) {
+	r := Receipt{Version: Version, Jurisdiction: "EU", ConsentTimestamp: 1, CollectionMethod: "web form", ConsentReceiptID: NewID(),
+		PIIPrincipalID: "p", PIIControllers: []PIIController{{PIIController: "Shop", Contact: "privacy"}}, PolicyURL: "https://shop.example/privacy",
+		Fineline: Extension{States: []PurposeState{{Purpose: "newsletter", State: "withdrawn", Seq: 2}}}}
+	if err := r.Validate(); err != nil {
+		t.Fatalf("a receipt that only records a withdrawal: %v", err)
+	}
+	r.Fineline.States = append(r.Fineline.States, PurposeState{Purpose: "recs", State: "granted", Seq: 3})
+	if err := r.Validate(); err == nil {
+		t.Fatal("a receipt with a grant but no service passed")
+	}
+}

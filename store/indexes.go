@@ -8,17 +8,22 @@ import (
 
 // Collection names.
 const (
-	collMerchants   = "merchants"
-	collSlugs       = "merchant_slugs"
-	collAPIKeys     = "api_keys"
-	collPurposes    = "purposes"
-	collSubjects    = "subjects"
-	collEvents      = "consent_events"
-	collRecords     = "consent_states"
-	collIdempotency = "idempotency_keys"
-	collNotices     = "notices"
-	collNoticeHeads = "notice_heads"
-	collSeeds       = "seeds"
+	collMerchants     = "merchants"
+	collSlugs         = "merchant_slugs"
+	collAPIKeys       = "api_keys"
+	collPurposes      = "purposes"
+	collSubjects      = "subjects"
+	collEvents        = "consent_events"
+	collRecords       = "consent_states"
+	collIdempotency   = "idempotency_keys"
+	collNotices       = "notices"
+	collNoticeHeads   = "notice_heads"
+	collSeeds         = "seeds"
+	collLinkTokens    = "signin_links"
+	collLinkUses      = "signin_link_uses"
+	collEndedSessions = "ended_sessions"
+	collSubjectEmails = "subject_emails"
+	collReceipts      = "receipts"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -52,5 +57,14 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		},
 		collNoticeHeads: nil,
 		collSeeds:       nil,
+		collLinkTokens: {
+			{Keys: bson.D{{Key: "expires_at", Value: 1}}},
+		},
+		collLinkUses:      nil,
+		collEndedSessions: nil,
+		collSubjectEmails: nil,
+		collReceipts: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "created_at", Value: 1}}},
+		},
 	}
 }

@@ -37,12 +37,18 @@ func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (cons
 // PutSubject creates or replaces a subject.
 func (s *Store) PutSubject(ctx context.Context, sub consent.Subject) error {
 	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
+	if err := s.indexEmail(ctx, sub); err != nil {
+		return err
+	}
 	return apperr.Wrap(s.replaceByID(ctx, collSubjects, d.ID, d), "save subject")
 }
 
 // CreateSubject inserts the subject unless it exists; it reports whether it did.
 func (s *Store) CreateSubject(ctx context.Context, sub consent.Subject) (bool, error) {
 	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
+	if err := s.indexEmail(ctx, sub); err != nil {
+		return false, err
+	}
 	err := s.insertOne(ctx, collSubjects, d)
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil

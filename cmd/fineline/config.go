@@ -27,6 +27,10 @@ type config struct {
 	CacheSubjects  int
 	CacheBound     time.Duration
 	PollInterval   time.Duration
+	SMTPURL        string
+	MailFrom       string
+	SigningKey     string
+	Jurisdiction   string
 }
 
 const usage = `Fineline: a hosted preference and consent center.
@@ -50,6 +54,11 @@ Environment only (kept out of flags so they never show in a process list):
   MONGODB_URI            use this MongoDB deployment instead of the embedded store
                          (production: a replica set; write concern majority is the default)
   FINELINE_ADMIN_TOKEN   bearer token for the operator API (/admin/v1/...); unset disables it
+  SMTP_URL               send email over SMTP, e.g. smtp://user:pass@host:587 (smtps:// for implicit TLS);
+                         unset writes each email as an .eml file under <data dir>/outbox/
+  FINELINE_SIGNING_KEY   base64 Ed25519 seed that signs receipts and sessions; required with MONGODB_URI
+                         (every instance needs the same key); unset with the embedded store generates
+                         <data dir>/signing.key
 `
 
 func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -68,6 +77,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.BaseURL, "base-url", env("FINELINE_BASE_URL", ""), "public URL of this server, used in links (default http://<addr>) [FINELINE_BASE_URL]")
 	fs.StringVar(&proxies, "trusted-proxies", env("FINELINE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed; none by default [FINELINE_TRUSTED_PROXIES]")
 	fs.StringVar(&level, "log-level", env("FINELINE_LOG_LEVEL", "info"), "debug, info, warn or error [FINELINE_LOG_LEVEL]")
+	fs.StringVar(&cfg.MailFrom, "mail-from", env("FINELINE_MAIL_FROM", "Fineline <no-reply@localhost>"), "sender of the emails Fineline sends [FINELINE_MAIL_FROM]")
+	fs.StringVar(&cfg.Jurisdiction, "jurisdiction", env("FINELINE_JURISDICTION", "EU"), "jurisdiction named in consent receipts [FINELINE_JURISDICTION]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
 	var cacheSubjects, cacheBound, pollInterval string
 	fs.StringVar(&cacheSubjects, "cache-subjects", env("FINELINE_CACHE_SUBJECTS", "1000000"), "most subjects whose consent state is held in memory; 0 turns the cache off [FINELINE_CACHE_SUBJECTS]")
@@ -87,6 +98,11 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	cfg.MongoURI = getenv("MONGODB_URI")
 	cfg.AdminToken = getenv("FINELINE_ADMIN_TOKEN")
+	cfg.SMTPURL = getenv("SMTP_URL")
+	cfg.SigningKey = getenv("FINELINE_SIGNING_KEY")
+	if cfg.MongoURI != "" && cfg.SigningKey == "" {
+		return config{}, errors.New("FINELINE_SIGNING_KEY is required with MONGODB_URI: every instance must sign with the same key")
+	}
 	if err = cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
 	}

@@ -122,9 +122,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
+	center, err := newCenter(cfg, a.store, log)
+	if err != nil {
+		log.Error("cannot set up the preference center", "err", err)
+		return 1
+	}
 	h, err := handlers.New(&handlers.API{
 		Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices,
-		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log,
+		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log, Center: center,
 	})
 	if err != nil {
 		log.Error("cannot build the HTTP handler", "err", err)
@@ -213,6 +218,7 @@ func printWelcome(w io.Writer, base string, seeded demo.Result) {
 	fmt.Fprintf(w, "\nFineline is running at %s\n", base)
 	fmt.Fprintf(w, "  API reference (OpenAPI):  %s/v1/openapi.json\n", base)
 	fmt.Fprintf(w, "  Health:                   %s/healthz  %s/readyz\n", base, base)
+	fmt.Fprintf(w, "  Demo preference center:   %s/c/%s/  (sign in as alice@example.com; the email lands in the outbox)\n", base, demo.Slug)
 	if seeded.Seeded {
 		fmt.Fprintf(w, "\nSeeded the demo merchant %q (slug %s).\n", seeded.Merchant.Name, seeded.Merchant.Slug)
 		fmt.Fprintf(w, "Its API key is shown this once; keep it:\n\n  %s\n\n", seeded.APIKey)

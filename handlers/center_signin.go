@@ -1,0 +1,177 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/mail"
+)
+
+type signinPage struct {
+	page
+	Email, Message, Error string
+}
+
+// centerHome shows the sign-in form, or the choices when signed in.
+func (a *API) centerHome(c *gin.Context) {
+	if _, err := a.Center.Signin.ParseSession(c.Request.Context(), merchant(c).ID, cookieValue(c, cookieSess)); err == nil {
+		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences")
+		return
+	}
+	p := signinPage{page: a.newPage(c)}
+	if c.Query("signed_out") == "1" {
+		p.Message = p.L.T("signed_out")
+	}
+	a.render(c, http.StatusOK, "signin", p)
+}
+
+// requestLink emails a sign-in link if the address belongs to a subject of
+// the merchant. The answer is the same either way (no enumeration), and
+// the lookup and the mail happen after it, so timing tells nothing either.
+func (a *API) requestLink(c *gin.Context) {
+	p := signinPage{page: a.newPage(c), Email: c.PostForm("email")}
+	email := p.Email
+	if !consent.ValidEmail(email) {
+		p.Error = p.L.T("email_invalid")
+		a.render(c, http.StatusBadRequest, "signin", p)
+		return
+	}
+	if !a.Center.ClientLimit.Allow(c.ClientIP()) || !a.Center.EmailLimit.Allow(merchant(c).ID+"/"+email) {
+		p.Error = p.L.T("err_rate_limited")
+		a.render(c, http.StatusTooManyRequests, "signin", p)
+		return
+	}
+	m, lang := merchant(c), p.L.Lang
+	ctx := context.WithoutCancel(c.Request.Context())
+	rid := requestID(c)
+	go func() {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		if err := a.sendLink(ctx, m.ID, m.Slug, m.Name, email, lang); err != nil && !apperr.Is(err, apperr.NotFound) {
+			a.Log.ErrorContext(ctx, "sign-in link not sent", "request_id", rid, "err", err)
+		}
+	}()
+	c.Redirect(http.StatusSeeOther, basePath(c)+"signin/sent")
+}
+
+func (a *API) sendLink(ctx context.Context, merchantID, slug, merchantName, email, lang string) error {
+	sub, err := a.Subjects.ByEmail(ctx, merchantID, email)
+	if err != nil {
+		return err
+	}
+	secret, err := a.Center.Signin.NewLink(ctx, merchantID, sub.ID)
+	if err != nil {
+		return err
+	}
+	if sub.Locale != "" {
+		lang = sub.Locale
+	}
+	l := a.Center.Locales.For(lang)
+	data := struct {
+		L            any
+		MerchantName string
+		Link         string
+	}{L: l, MerchantName: merchantName, Link: a.Center.BaseURL + "/c/" + slug + "/link?t=" + url.QueryEscape(secret)}
+	text, html, err := a.Center.Mails.Render("signin", data)
+	if err != nil {
+		return err
+	}
+	return a.Center.Mailer.Send(ctx, mail.Message{To: sub.Email, Subject: l.Tf("mail_signin_subject", "Merchant", merchantName), Text: text, HTML: html})
+}
+
+func (a *API) linkSent(c *gin.Context) {
+	a.render(c, http.StatusOK, "signin_sent", a.newPage(c))
+}
+
+type linkPage struct {
+	page
+	Action, Token string
+}
+
+// showLink asks for a press of a button before using a link: mail scanners
+// fetch links, but do not submit forms.
+func (a *API) showLink(action string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		t := c.Query("t")
+		if t == "" || len(t) > 2048 {
+			a.renderError(c, apperr.New(apperr.Invalid, "no link").WithDetail("link_invalid"))
+			return
+		}
+		a.render(c, http.StatusOK, "link", linkPage{page: a.newPage(c), Action: basePath(c) + action, Token: t})
+	}
+}
+
+// useLink signs in with a magic link.
+func (a *API) useLink(c *gin.Context) {
+	subject, err := a.Center.Signin.UseLink(c.Request.Context(), merchant(c).ID, c.PostForm("token"))
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
+	a.startSession(c, subject)
+}
+
+// usePreferenceLink signs in with a merchant's signed preference link.
+func (a *API) usePreferenceLink(c *gin.Context) {
+	subject, err := a.Center.Signin.UsePreferenceLink(merchant(c).ID, c.PostForm("token"))
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
+	a.startSession(c, subject)
+}
+
+func (a *API) startSession(c *gin.Context, subject string) {
+	tok, sess, err := a.Center.Signin.NewSession(merchant(c).ID, subject)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: tok, Path: basePath(c), Expires: sess.ExpiresAt,
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
+	c.Redirect(http.StatusSeeOther, basePath(c)+"preferences")
+}
+
+// signOut ends the session on the server and drops the cookie.
+func (a *API) signOut(c *gin.Context) {
+	sess, err := a.Center.Signin.ParseSession(c.Request.Context(), merchant(c).ID, cookieValue(c, cookieSess))
+	if err == nil {
+		if err := a.Center.Signin.End(c.Request.Context(), sess); err != nil {
+			a.renderError(c, err)
+			return
+		}
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: "", Path: basePath(c), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
+	c.Redirect(http.StatusSeeOther, basePath(c)+"?signed_out=1")
+}
+
+type preferenceLinkJSON struct {
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// createPreferenceLink returns a signed 7-day link to the subject's choices,
+// for the merchant's own emails.
+func (a *API) createPreferenceLink(c *gin.Context) error {
+	ctx := c.Request.Context()
+	sub, err := a.Subjects.Get(ctx, merchantID(c), c.Param("subject"))
+	if err != nil {
+		return err
+	}
+	m, err := a.Merchants.Store.Merchant(ctx, merchantID(c))
+	if err != nil {
+		return err
+	}
+	tok, exp, err := a.Center.Signin.NewPreferenceLink(m.ID, sub.ID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, preferenceLinkJSON{URL: a.Center.BaseURL + "/c/" + m.Slug + "/p?t=" + url.QueryEscape(tok), ExpiresAt: exp})
+	return nil
+}
