@@ -27,6 +27,7 @@ const testAdminToken = "operator-token-for-tests"
 
 // testEnv is the whole API over a real embedded store, with two merchants.
 type testEnv struct {
+	api    *API
 	t      *testing.T
 	srv    *httptest.Server
 	store  *store.Store
@@ -51,11 +52,15 @@ func newTestEnv(t *testing.T) *testEnv {
 		AdminToken: testAdminToken,
 		Log:        storetest.Logger(),
 	}
+	srv := httptest.NewUnstartedServer(nil)
+	srv.Start()
+	api.Center = newTestCenter(t, st, srv.URL)
 	h, err := New(api)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{t: t, srv: httptest.NewServer(h), store: st}
+	srv.Config.Handler = h
+	e := &testEnv{t: t, srv: srv, store: st, api: api}
 	t.Cleanup(e.srv.Close)
 	for i, slug := range []string{"shop-a", "shop-b"} {
 		m, _, secret, err := api.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: slug})
@@ -281,6 +286,11 @@ func TestTenantIsolation(t *testing.T) {
 	if d.Allowed {
 		t.Fatal("merchant_id in the query crossed tenants")
 	}
+	// B cannot make a preference link into A's subject.
+	e.mustStatus(e.do("POST", "/v1/subjects/a-only-subject/preference-links", e.keyA, ""), 404)
+	e.mustStatus(e.do("PUT", "/v1/subjects/a-only-subject", e.keyA, `{}`), 201)
+	e.mustStatus(e.do("POST", "/v1/subjects/a-only-subject/preference-links", e.keyB, ""), 404)
+	e.mustStatus(e.do("POST", "/v1/subjects/a-only-subject/preference-links", e.keyA, ""), 201)
 	// B cannot revoke A's keys.
 	var keys struct {
 		APIKeys []struct{ ID string } `json:"api_keys"`

@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/mail"
+	"github.com/fineline/fineline/ratelimit"
+	"github.com/fineline/fineline/receipts"
+	"github.com/fineline/fineline/signin"
+	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/store/storetest"
+	"github.com/fineline/fineline/web"
+)
+
+// newTestCenter wires the preference center as production does, with fresh
+// keys, mail written to an outbox in a temporary directory, and st for its
+// records.
+func newTestCenter(t testing.TB, st *store.Store, baseURL string) *Center {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := locales.NewBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := web.LoadPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mails, err := web.LoadMails()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := mail.New(mail.Config{From: "Fineline <no-reply@localhost>", OutboxDir: t.TempDir(), Logger: storetest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hmacKey := make([]byte, 32)
+	if _, err := rand.Read(hmacKey); err != nil {
+		t.Fatal(err)
+	}
+	return &Center{
+		Locales: bundle, Pages: pages, Mails: mails, Mailer: mailer,
+		Signin:   &signin.Service{Store: st, Key: hmacKey, Issuer: baseURL, Now: time.Now},
+		Signer:   receipts.NewSigner(key, baseURL, time.Now),
+		Receipts: st, BaseURL: baseURL, Jurisdiction: "EU",
+		EmailLimit: ratelimit.New(time.Minute, 3, 1000, time.Now), ClientLimit: ratelimit.New(time.Minute, 100, 1000, time.Now),
+	}
+}
