@@ -10,15 +10,9 @@ import (
 )
 
 type purposeJSON struct {
-	Key            string                  `json:"key"`
-	Texts          map[string]consent.Text `json:"texts"`
-	DefaultLocale  string                  `json:"default_locale"`
-	DataCategories []string                `json:"data_categories"`
-	Sensitive      bool                    `json:"sensitive"`
-	SaleOrShare    bool                    `json:"sale_or_share"`
-	LegalBasis     string                  `json:"legal_basis"`
-	Default        string                  `json:"default"`
-	CreatedAt      time.Time               `json:"created_at"`
+	createPurposeRequest
+	Default   string    `json:"default"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 func toPurposeJSON(p consent.Purpose) purposeJSON {
@@ -26,8 +20,8 @@ func toPurposeJSON(p consent.Purpose) purposeJSON {
 	if cats == nil {
 		cats = []string{}
 	}
-	return purposeJSON{Key: p.Key, Texts: p.Texts, DefaultLocale: p.DefaultLocale, DataCategories: cats,
-		Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare, LegalBasis: string(p.LegalBasis), Default: "off", CreatedAt: p.CreatedAt}
+	return purposeJSON{createPurposeRequest: createPurposeRequest{Key: p.Key, Texts: p.Texts, DefaultLocale: p.DefaultLocale, DataCategories: cats,
+		Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare, LegalBasis: string(p.LegalBasis)}, Default: "off", CreatedAt: p.CreatedAt}
 }
 
 type createPurposeRequest struct {

@@ -86,11 +86,7 @@ type recordDoc struct {
 
 // Record returns the subject's projection: a point read.
 func (s *Store) Record(ctx context.Context, merchantID, subjectID string) (consent.Record, error) {
-	var d recordDoc
-	if err := s.db.Collection(collRecords).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, subjectID)}}).Decode(&d); err != nil {
-		return consent.Record{}, notFound(err, "consent state")
-	}
-	return d.record(), nil
+	return findOne(ctx, s, collRecords, id(merchantID, subjectID), "consent state", recordDoc.record)
 }
 
 func (d recordDoc) record() consent.Record {

@@ -6,7 +6,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/merchants"
@@ -60,11 +59,7 @@ func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error 
 
 // Merchant returns a merchant by id.
 func (s *Store) Merchant(ctx context.Context, id string) (merchants.Merchant, error) {
-	var d merchantDoc
-	if err := s.db.Collection(collMerchants).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
-		return merchants.Merchant{}, notFound(err, "merchant")
-	}
-	return d.merchant(), nil
+	return findOne(ctx, s, collMerchants, id, "merchant", merchantDoc.merchant)
 }
 
 // MerchantBySlug returns a merchant by slug: two point reads.
@@ -96,29 +91,12 @@ func (d apiKeyDoc) key() merchants.APIKey {
 
 // Key returns a key by id.
 func (s *Store) Key(ctx context.Context, id string) (merchants.APIKey, error) {
-	var d apiKeyDoc
-	if err := s.db.Collection(collAPIKeys).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
-		return merchants.APIKey{}, notFound(err, "key")
-	}
-	return d.key(), nil
+	return findOne(ctx, s, collAPIKeys, id, "key", apiKeyDoc.key)
 }
 
 // Keys lists a merchant's keys, oldest first.
 func (s *Store) Keys(ctx context.Context, merchantID string) ([]merchants.APIKey, error) {
-	cur, err := s.db.Collection(collAPIKeys).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}},
-		options.Find().SetSort(bson.D{{Key: "created_at", Value: 1}}))
-	if err != nil {
-		return nil, apperr.Wrap(err, "list keys")
-	}
-	var docs []apiKeyDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list keys")
-	}
-	out := make([]merchants.APIKey, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.key())
-	}
-	return out, nil
+	return listByMerchant(ctx, s, collAPIKeys, merchantID, "created_at", apiKeyDoc.key)
 }
 
 // RevokeKey marks one of the merchant's keys revoked (keeping the first

@@ -4,9 +4,7 @@ import (
 	"context"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
@@ -62,27 +60,10 @@ func (d purposeDoc) purpose() consent.Purpose {
 
 // Purpose returns one purpose: a point read.
 func (s *Store) Purpose(ctx context.Context, merchantID, key string) (consent.Purpose, error) {
-	var d purposeDoc
-	if err := s.db.Collection(collPurposes).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, key)}}).Decode(&d); err != nil {
-		return consent.Purpose{}, notFound(err, "purpose")
-	}
-	return d.purpose(), nil
+	return findOne(ctx, s, collPurposes, id(merchantID, key), "purpose", purposeDoc.purpose)
 }
 
 // Purposes lists the merchant's purposes by key.
 func (s *Store) Purposes(ctx context.Context, merchantID string) ([]consent.Purpose, error) {
-	cur, err := s.db.Collection(collPurposes).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}},
-		options.Find().SetSort(bson.D{{Key: "key", Value: 1}}))
-	if err != nil {
-		return nil, apperr.Wrap(err, "list purposes")
-	}
-	var docs []purposeDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list purposes")
-	}
-	out := make([]consent.Purpose, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.purpose())
-	}
-	return out, nil
+	return listByMerchant(ctx, s, collPurposes, merchantID, "key", purposeDoc.purpose)
 }

@@ -277,6 +277,36 @@ func (s *Store) replaceByID(ctx context.Context, coll, id string, doc any) error
 	return err
 }
 
+// findOne reads the document with _id id into a D (a point read) and maps
+// it with conv; NotFound names what.
+func findOne[D, T any](ctx context.Context, s *Store, coll, id, what string, conv func(D) T) (T, error) {
+	var d D
+	if err := s.db.Collection(coll).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&d); err != nil {
+		var zero T
+		return zero, notFound(err, what)
+	}
+	return conv(d), nil
+}
+
+// listByMerchant reads a merchant's documents of coll, sorted by the field
+// sortBy, and maps each with conv.
+func listByMerchant[D, T any](ctx context.Context, s *Store, coll, merchantID, sortBy string, conv func(D) T) ([]T, error) {
+	cur, err := s.db.Collection(coll).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}},
+		options.Find().SetSort(bson.D{{Key: sortBy, Value: 1}}))
+	if err != nil {
+		return nil, apperr.Wrap(err, "list %s", coll)
+	}
+	var docs []D
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, apperr.Wrap(err, "list %s", coll)
+	}
+	out := make([]T, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, conv(d))
+	}
+	return out, nil
+}
+
 func id(parts ...string) string { return strings.Join(parts, "/") }
 
 func notFound(err error, what string) error {

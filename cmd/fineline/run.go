@@ -83,20 +83,33 @@ func open(ctx context.Context, cfg config, attach bool, log *slog.Logger, stderr
 	}, nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := parseConfig("fineline serve", args, getenv, stderr)
+// setup parses the command's configuration and opens the store; a non-zero
+// code means the command ends with it.
+func setup(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, attach bool) (config, *slog.Logger, *app, int) {
+	cfg, err := parseConfig(name, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		return 0
+		return cfg, nil, nil, -1
 	}
 	if err != nil {
 		fmt.Fprintln(stderr, "fineline:", err)
-		return 2
+		return cfg, nil, nil, 2
 	}
 	log := newLogger(stderr, cfg.LogLevel)
-	a, err := open(ctx, cfg, false, log, stderr)
+	a, err := open(ctx, cfg, attach, log, stderr)
 	if err != nil {
-		log.Error("cannot open the store", "err", err)
-		return 1
+		fmt.Fprintln(stderr, "fineline: cannot open the store:", err)
+		return cfg, nil, nil, 1
+	}
+	return cfg, log, a, 0
+}
+
+// exitCode turns setup's code into the command's exit status.
+func exitCode(code int) int { return max(code, 0) }
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cfg, log, a, code := setup(ctx, "fineline serve", args, getenv, stderr, false)
+	if code != 0 {
+		return exitCode(code)
 	}
 	defer func() {
 		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -116,6 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var seeded demo.Result
 	if cfg.Demo {
 		seeder := &demo.Seeder{Marks: a.store, Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices, Now: time.Now}
+		var err error
 		if seeded, err = seeder.Seed(ctx); err != nil {
 			log.Error("cannot seed the demo merchant", "err", err)
 			return 1
@@ -228,19 +242,9 @@ func printWelcome(w io.Writer, base string, seeded demo.Result) {
 }
 
 func verifyLedger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
-	cfg, err := parseConfig("fineline ledger verify", args, getenv, stderr)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "fineline:", err)
-		return 2
-	}
-	log := newLogger(stderr, cfg.LogLevel)
-	a, err := open(ctx, cfg, true, log, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, "fineline: cannot open the store:", err)
-		return 2
+	_, _, a, code := setup(ctx, "fineline ledger verify", args, getenv, stderr, true)
+	if code != 0 {
+		return exitCode(code)
 	}
 	defer a.store.Close(context.WithoutCancel(ctx))
 	rep, err := a.ledger.VerifyAll(ctx)
