@@ -60,7 +60,7 @@ feed:
 // parallel point reads on the embedded store.
 func (s *Store) Records(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.Record, error) {
 	out := make(map[string]consent.Record, len(subjectIDs))
-	if s.embedded != nil {
+	if s.local {
 		var mu sync.Mutex
 		err := inParallel(ctx, subjectIDs, func(ctx context.Context, sid string) error {
 			rec, err := s.Record(ctx, merchantID, sid)
@@ -107,7 +107,7 @@ func (s *Store) Pending(ctx context.Context, merchantID string, heads map[string
 		mu  sync.Mutex
 		out []string
 	)
-	if s.embedded != nil {
+	if s.local {
 		err := inParallel(ctx, ids, func(ctx context.Context, sid string) error {
 			_, err := s.Event(ctx, merchantID, sid, heads[sid]+1)
 			if apperr.Is(err, apperr.NotFound) {
@@ -160,7 +160,7 @@ func chunks(ids []string, n int) func(func([]string) bool) {
 
 // EachRecord calls fn for every stored projection.
 func (s *Store) EachRecord(ctx context.Context, fn func(consent.Record) error) error {
-	if s.embedded != nil && !s.scanViaDriver {
+	if s.local && !s.scanViaDriver {
 		return s.embedded.eachRecordInFile(ctx, fn)
 	}
 	cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000))
@@ -182,7 +182,7 @@ func (s *Store) EachRecord(ctx context.Context, fn func(consent.Record) error) e
 
 // EachChainHead calls fn with the highest event number of every subject.
 func (s *Store) EachChainHead(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
-	if s.embedded != nil && !s.scanViaDriver {
+	if s.local && !s.scanViaDriver {
 		return s.embedded.eachChainHeadInFile(ctx, fn)
 	}
 	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000).

@@ -104,7 +104,7 @@ func (d recordDoc) record() consent.Record {
 func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 	d := toRecordDoc(rec)
 	coll := s.db.Collection(collRecords)
-	if s.embedded != nil {
+	if s.local {
 		defer s.casLock(d.ID)()
 		stored, known := s.savedSeq(d.ID)
 		if !known {

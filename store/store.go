@@ -42,6 +42,9 @@ type Config struct {
 	Attach bool
 	// Logger receives the embedded server's warnings and errors.
 	Logger *slog.Logger
+	// remote makes the embedded store behave as MongoDB does for Fineline
+	// (no single-process shortcuts), so tests can run those code paths.
+	remote bool
 }
 
 // Store is an open connection to the database and, for the embedded store,
@@ -50,7 +53,11 @@ type Store struct {
 	client   *mongo.Client
 	db       *mongo.Database
 	embedded *embedded // nil with MONGODB_URI
-	log      *slog.Logger
+	// local is true on the embedded store, which one process owns: writes
+	// are queued in-process, events group-committed, scans read its file,
+	// compare-and-set is a read and a replace under an in-process lock.
+	local bool
+	log   *slog.Logger
 	// casLocks serialize compare-and-set writes on the embedded server, which
 	// answers a filter other than {_id} by scanning, and does not update
 	// atomically. The data directory is locked to this process, so an
@@ -82,6 +89,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			return nil, err
 		}
 		s.embedded = e
+		s.local = !cfg.remote
 		uri = e.uri
 	}
 	opts := options.Client().ApplyURI(uri).SetAppName("fineline").SetTimeout(30 * time.Second)
@@ -112,7 +120,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			_ = s.Close(context.Background())
 			return nil, err
 		}
-		s.appender = newAppender(s)
+		if s.local {
+			s.appender = newAppender(s)
+		}
 	}
 	return s, nil
 }
@@ -189,7 +199,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 				return fmt.Errorf("create collection %s: %w", name, err)
 			}
 		}
-		if len(models) == 0 || s.embedded != nil {
+		if len(models) == 0 || s.local {
 			// The embedded server answers only {_id} from an index: a
 			// secondary index there would cost every write and serve no read.
 			continue
@@ -228,7 +238,7 @@ func indexName(m mongo.IndexModel) string {
 // queueing them here instead keeps writes from stalling each other. Reads
 // are not affected. On MongoDB it does nothing.
 func (s *Store) writing() func() {
-	if s.embedded == nil {
+	if !s.local {
 		return func() {}
 	}
 	s.writeMu.Lock()

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/notices"
+)
+
+// TestMongoDBCodePaths runs the code Fineline uses on MongoDB (compare-and-
+// set in the update filter, $in bulk reads, one insert per event, the
+// ledger poll) against the embedded server, which accepts the same
+// commands, so those paths are tested although no MongoDB runs here.
+func TestMongoDBCodePaths(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), remote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	if s.local || s.appender != nil {
+		t.Fatal("remote mode still takes single-process shortcuts")
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ns := &notices.Service{Store: s, Now: time.Now}
+	if _, err := ns.PublishFirst(ctx, "mer_r", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	ps := &consent.Purposes{Store: s, Now: time.Now}
+	if _, err := ps.Create(ctx, consent.Purpose{MerchantID: "mer_r", Key: "newsletter", Texts: map[string]consent.Text{"en": {Name: "News", Statement: "We email you news twice a month."}}}); err != nil {
+		t.Fatal(err)
+	}
+	opts := consent.Options{Bound: time.Second, CacheSize: 1000}
+	a := consent.NewLedger(s, s, s, ns, time.Now, log, opts)
+	b := consent.NewLedger(s, s, s, ns, time.Now, log, opts)
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, l := range []*consent.Ledger{a, b} {
+		go l.Follow(runCtx, s, consent.FollowOptions{Interval: 50 * time.Millisecond, Overlap: time.Second, Since: time.Now().Add(-time.Minute)})
+	}
+
+	// Concurrent writes from two instances to one subject all land in order.
+	const writes = 30
+	var wg sync.WaitGroup
+	errs := make(chan error, writes)
+	for i := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l := a
+			if i%2 == 1 {
+				l = b
+			}
+			state := consent.Granted
+			if i%3 == 0 {
+				state = consent.Withdrawn
+			}
+			_, err := l.Record(ctx, consent.Change{MerchantID: "mer_r", SubjectID: "busy", Purpose: "newsletter", State: state, Channel: consent.ChannelAPI, Actor: fmt.Sprint(i)})
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := a.VerifySubject(ctx, "mer_r", "busy")
+	if err != nil || n != writes {
+		t.Fatalf("%d events (%v), want %d", n, err, writes)
+	}
+	rec, err := s.Record(ctx, "mer_r", "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.Event(ctx, "mer_r", "busy", writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Seq != writes || rec.HeadHash != last.Hash {
+		t.Fatalf("projection at %d, want %d: the compare-and-set let an older state win", rec.Seq, writes)
+	}
+
+	// Bulk reads by $in agree with point reads; a projection behind its
+	// ledger is reported pending.
+	for i := range 5 {
+		if _, err := a.Record(ctx, consent.Change{MerchantID: "mer_r", SubjectID: fmt.Sprint("s", i), Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	behind := consent.Event{MerchantID: "mer_r", SubjectID: "s0", Seq: 2, Purpose: "newsletter", State: consent.Withdrawn, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}
+	prev, _ := s.Event(ctx, "mer_r", "s0", 1)
+	behind.PrevHash = prev.Hash
+	behind.Hash = behind.ComputeHash()
+	if err := s.AppendEvent(ctx, behind); err != nil {
+		t.Fatal(err)
+	}
+	ids := []string{"s0", "s1", "s2", "s3", "s4", "nobody"}
+	recs, err := s.Records(ctx, "mer_r", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 5 || recs["s3"].Seq != 1 {
+		t.Fatalf("bulk read: %d records", len(recs))
+	}
+	heads := map[string]int64{}
+	for _, id := range ids {
+		heads[id] = recs[id].Seq
+	}
+	pending, err := s.Pending(ctx, "mer_r", heads)
+	if err != nil || !slices.Equal(pending, []string{"s0"}) {
+		t.Fatalf("pending: %v %v, want [s0]", pending, err)
+	}
+	ds, err := b.CheckMany(ctx, "mer_r", "newsletter", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ds[0].Reason != consent.ReasonWithdrawn || ds[1].Reason != consent.ReasonGranted || ds[5].Reason != consent.ReasonNoRecord {
+		t.Fatalf("batch over bulk reads: %s %s %s", ds[0].Reason, ds[1].Reason, ds[5].Reason)
+	}
+
+	// A withdrawal on A reaches B through the ledger poll.
+	if d, err := b.Check(ctx, "mer_r", "s1", "newsletter"); err != nil || !d.Allowed {
+		t.Fatalf("B before: %+v %v", d, err)
+	}
+	if _, err := a.Record(ctx, consent.Change{MerchantID: "mer_r", SubjectID: "s1", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(opts.Bound)
+	for {
+		d, err := b.Check(ctx, "mer_r", "s1", "newsletter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !d.Allowed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("B still allows after the bound")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
