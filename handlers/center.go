@@ -156,13 +156,14 @@ func (a *API) newPage(c *gin.Context) page {
 		p.SignedIn = true
 	}
 	for _, code := range locales.Supported() {
-		q := url.Values{}
-		for k, v := range c.Request.URL.Query() {
-			q[k] = v
+		// A page answering a POST (a refused form, a refused link) has no
+		// address of its own to come back to: switch on the center's home.
+		target, q := basePath(c), url.Values{}
+		if c.Request.Method == http.MethodGet {
+			target, q = c.Request.URL.Path, c.Request.URL.Query()
 		}
 		q.Set("lang", code)
-		p.Languages = append(p.Languages, langLink{Code: code, Name: locales.Name(code), Current: code == l.Lang,
-			URL: c.Request.URL.Path + "?" + q.Encode()})
+		p.Languages = append(p.Languages, langLink{Code: code, Name: locales.Name(code), Current: code == l.Lang, URL: target + "?" + q.Encode()})
 	}
 	return p
 }

@@ -1,0 +1,1423 @@
+package handlers
+
+// Browser tests of the hosted preference center: a real Chromium drives the
+// real handler over HTTP, with a real embedded store and a real SMTP server
+// that catches the sign-in mails. One browser serves every subtest of
+// TestBrowser; each subtest gets its own server, store and browser contexts
+// (so no cookie leaks from one to the next).
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	netmail "net/mail"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+	"github.com/emersion/go-smtp"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/mail"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/ratelimit"
+	"github.com/fineline/fineline/receipts"
+	"github.com/fineline/fineline/signin"
+	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/store/storetest"
+	"github.com/fineline/fineline/web"
+)
+
+// btSlug is the merchant every browser test signs in to.
+const btSlug = "corner-shop"
+
+// btStepTimeout bounds one action of a browser tab.
+const btStepTimeout = 15 * time.Second
+
+// TestBrowser runs the shopper's journeys through the preference center in
+// headless Chromium. Without a browser it skips, except under CI, where a
+// missing browser is a failure.
+func TestBrowser(t *testing.T) {
+	browser := btStartBrowser(t)
+	t.Run("SignInSaveAndReceipt", func(t *testing.T) { btTestSignInSaveAndReceipt(t, browser) })
+	t.Run("TurnEverythingOff", func(t *testing.T) { btTestTurnEverythingOff(t, browser) })
+	t.Run("Language", func(t *testing.T) { btTestLanguage(t, browser) })
+	t.Run("WithoutJavaScript", func(t *testing.T) { btTestWithoutJavaScript(t, browser) })
+	t.Run("LinksRefused", func(t *testing.T) { btTestLinksRefused(t, browser) })
+	t.Run("OtherSubject", func(t *testing.T) { btTestOtherSubject(t, browser) })
+	t.Run("CrossOriginPost", func(t *testing.T) { btTestCrossOriginPost(t, browser) })
+	t.Run("Accessibility", func(t *testing.T) { btTestAccessibility(t, browser) })
+}
+
+// btTestSignInSaveAndReceipt: email link sign-in, switches, save, the saved
+// notice, the receipt page, the signed download verified against the JWKS,
+// and the ledger events behind it.
+func btTestSignInSaveAndReceipt(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-ann", "Ann@Example.com")
+	en := e.loc("en")
+	tab := e.newTab("en", true)
+	tab.signIn("ann@example.com")
+
+	if got := tab.text("h1"); got != en.T("prefs_title") {
+		t.Fatalf("preferences h1 = %q, want %q", got, en.T("prefs_title"))
+	}
+	ps, err := e.api.Purposes.List(context.Background(), e.merchant.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wantKeys []string
+	for _, p := range ps {
+		wantKeys = append(wantKeys, p.Key)
+	}
+	if len(wantKeys) != len(demo.Purposes()) {
+		t.Fatalf("%d purposes stored, want %d", len(wantKeys), len(demo.Purposes()))
+	}
+	if diff := cmp.Diff(wantKeys, btEval[[]string](tab, `[...document.querySelectorAll("section.card input[type=checkbox][name=on]")].map(b => b.value)`)); diff != "" {
+		t.Fatalf("one switch per purpose, in order (-want +got):\n%s", diff)
+	}
+	if on := tab.checkedKeys(); len(on) != 0 {
+		t.Fatalf("switches on before any choice: %v", on)
+	}
+	// The sensitive purpose is marked, visibly, and only it.
+	if diff := cmp.Diff([]string{"wellness_tips"}, btEval[[]string](tab, `[...document.querySelectorAll("section.card.sensitive input[name=on]")].map(b => b.value)`)); diff != "" {
+		t.Fatalf("cards marked sensitive (-want +got):\n%s", diff)
+	}
+	if !btEval[bool](tab, `(() => { const b = document.querySelector("section.card.sensitive .badge"); return !!b && b.getClientRects().length > 0 && getComputedStyle(b).visibility === "visible"; })()`) {
+		t.Fatal("the sensitive card shows no visible badge")
+	}
+	if got := tab.text(`section.card.sensitive .badge`); got != en.T("sensitive_badge") {
+		t.Fatalf("sensitive badge = %q, want %q", got, en.T("sensitive_badge"))
+	}
+	if got := tab.text(`section.card.sensitive .explain`); got != en.T("sensitive_explain") {
+		t.Fatalf("sensitive explanation = %q", got)
+	}
+	if n := btEval[int](tab, `document.querySelectorAll("section.card .badge").length`); n != 1 {
+		t.Fatalf("%d sensitive badges, want 1", n)
+	}
+
+	// Switch three purposes on: two by their input, one by its label text.
+	tab.click(`#p-newsletter`)
+	tab.click(`label[for="p-recommendations"] .switch-text`)
+	tab.click(`#p-wellness_tips`)
+	if got := tab.text(`#unsaved`); got != "You have 3 unsaved changes." {
+		t.Fatalf("unsaved counter = %q", got)
+	}
+	if diff := cmp.Diff([]string{"newsletter", "recommendations", "wellness_tips"}, tab.checkedKeys()); diff != "" {
+		t.Fatalf("switches after clicks (-want +got):\n%s", diff)
+	}
+	resp := tab.submit(`button[name=action][value=save]`)
+	id := btReceiptIDFrom(t, resp, e.base)
+
+	if got := tab.text(`#saved h2`); got != en.T("saved_title") {
+		t.Fatalf("saved notice title = %q", got)
+	}
+	wantChanges := []string{"Newsletter: switched on", "Personal recommendations: switched on", "Wellness tips: switched on"}
+	if diff := cmp.Diff(wantChanges, tab.texts(`#saved li`)); diff != "" {
+		t.Fatalf("saved notice lists the changes (-want +got):\n%s", diff)
+	}
+	if got := btEval[string](tab, `document.activeElement && document.activeElement.id`); got != "saved" {
+		t.Fatalf("focus after saving is on %q, want the saved notice", got)
+	}
+	if diff := cmp.Diff([]string{"newsletter", "recommendations", "wellness_tips"}, tab.checkedKeys()); diff != "" {
+		t.Fatalf("switches after saving (-want +got):\n%s", diff)
+	}
+	if got := btEval[string](tab, `document.querySelector("#p-newsletter").closest("section").querySelector(".meta").textContent`); !strings.HasPrefix(got, "On since ") {
+		t.Fatalf("newsletter status after saving: %q", got)
+	}
+
+	// The receipt page.
+	resp = tab.submit(`#saved a`)
+	if resp.Status != 200 || !strings.HasSuffix(resp.URL, "/c/"+btSlug+"/receipts/"+id) {
+		t.Fatalf("receipt link: %d %s", resp.Status, resp.URL)
+	}
+	if got := tab.text("h1"); got != en.T("receipt_title") {
+		t.Fatalf("receipt h1 = %q", got)
+	}
+	wantRows := [][]string{ // in the order of the purposes' keys
+		{"Birthday reward", "Not chosen (off)"},
+		{"Newsletter", "Allowed"},
+		{"Offers from partners", "Not chosen (off)"},
+		{"Personal recommendations", "Allowed"},
+		{"Wellness tips", "Allowed"},
+	}
+	rows := btEval[[][]string](tab, `[...document.querySelectorAll("table.receipt tbody tr")].map(r => [r.querySelector("th").textContent.trim(), r.querySelector("td").textContent.trim()])`)
+	if diff := cmp.Diff(wantRows, rows); diff != "" {
+		t.Fatalf("receipt rows (-want +got):\n%s", diff)
+	}
+	if body := tab.text("main"); !strings.Contains(body, id) {
+		t.Fatalf("receipt page does not show its number %s:\n%s", id, body)
+	}
+
+	// The signed download, fetched with the browser's session cookie.
+	href := tab.attr(`a[download]`, "href")
+	if href != "/c/"+btSlug+"/receipts/"+id+"/download" {
+		t.Fatalf("download link = %q", href)
+	}
+	sess := tab.cookie("fl_session")
+	if sess == nil {
+		t.Fatal("no fl_session cookie after signing in")
+	}
+	if !sess.HTTPOnly || sess.SameSite != network.CookieSameSiteLax || sess.Path != "/c/"+btSlug+"/" {
+		t.Fatalf("session cookie: httpOnly=%v sameSite=%q path=%q", sess.HTTPOnly, sess.SameSite, sess.Path)
+	}
+	dl := e.get(href, sess)
+	if dl.status != 200 || dl.header.Get("Content-Type") != "application/jwt" ||
+		dl.header.Get("Content-Disposition") != `attachment; filename="consent-receipt-`+id+`.jwt"` {
+		t.Fatalf("download: %d %v", dl.status, dl.header)
+	}
+	if anon := e.get(href, nil); anon.status == 200 || bytes.Contains(anon.body, dl.body) {
+		t.Fatalf("download without a session answered %d", anon.status)
+	}
+	jwks := e.get("/.well-known/jwks.json", nil)
+	if jwks.status != 200 {
+		t.Fatalf("jwks: %d", jwks.status)
+	}
+	rec, err := receipts.Verify(string(dl.body), jwks.body, e.base)
+	if err != nil {
+		t.Fatalf("the downloaded receipt does not verify against the published JWKS: %v", err)
+	}
+	if rec.ConsentReceiptID != id || rec.PIIPrincipalID != "cust-ann" || rec.Fineline.Merchant != e.merchant.ID || rec.Language != "en" || rec.Jurisdiction != "EU" {
+		t.Fatalf("receipt header: id=%q subject=%q merchant=%q lang=%q jurisdiction=%q", rec.ConsentReceiptID, rec.PIIPrincipalID, rec.Fineline.Merchant, rec.Language, rec.Jurisdiction)
+	}
+	gotStates := map[string]string{}
+	for _, s := range rec.Fineline.States {
+		gotStates[s.Purpose] = s.State + "/" + s.Channel
+	}
+	if diff := cmp.Diff(map[string]string{"newsletter": "granted/center", "recommendations": "granted/center", "wellness_tips": "granted/center"}, gotStates); diff != "" {
+		t.Fatalf("receipt states (-want +got):\n%s", diff)
+	}
+	if !rec.Sensitive || !slices.Contains(rec.SPICat, "health") {
+		t.Fatalf("receipt of a sensitive grant: sensitive=%v spiCat=%v", rec.Sensitive, rec.SPICat)
+	}
+	if len(rec.Services) != 1 || len(rec.Services[0].Purposes) != 3 {
+		t.Fatalf("receipt services: %+v", rec.Services)
+	}
+
+	// The ledger holds exactly these three decisions, from the center.
+	events := e.events(e.merchant, "cust-ann")
+	got := map[string]string{}
+	for _, ev := range events {
+		if ev.Channel != consent.ChannelCenter || !strings.HasPrefix(ev.Actor, "session:") {
+			t.Fatalf("event %d: channel %q actor %q", ev.Seq, ev.Channel, ev.Actor)
+		}
+		got[ev.Purpose] = string(ev.State)
+	}
+	if len(events) != 3 {
+		t.Fatalf("%d events, want 3: %+v", len(events), events)
+	}
+	if diff := cmp.Diff(map[string]string{"newsletter": "granted", "recommendations": "granted", "wellness_tips": "granted"}, got); diff != "" {
+		t.Fatalf("ledger (-want +got):\n%s", diff)
+	}
+	if d := e.check(e.merchant, "cust-ann", "wellness_tips"); !d.Allowed {
+		t.Fatalf("check after granting wellness_tips: %+v", d)
+	}
+
+	// Signing out ends the session on the server, not just in the browser.
+	resp = tab.submit(`form.signout button`)
+	if resp.Status != 200 || btPath(resp.URL) != "/c/"+btSlug+"/" || tab.text(`main .notice p`) != en.T("signed_out") {
+		t.Fatalf("sign out: %d %s", resp.Status, resp.URL)
+	}
+	if c := tab.cookie("fl_session"); c != nil {
+		t.Fatal("the session cookie survived signing out")
+	}
+	if r := e.get("/c/"+btSlug+"/preferences", sess); r.status == 200 {
+		t.Fatal("the session still opens the preferences page after signing out")
+	}
+}
+
+// btTestTurnEverythingOff: the all-off button withdraws every grant, even
+// with a switch turned on in the page, and the check API then refuses.
+func btTestTurnEverythingOff(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-cat", "cat@example.com")
+	for _, p := range []string{"newsletter", "partner_sharing"} {
+		if _, err := e.api.Ledger.Record(context.Background(), consent.Change{MerchantID: e.merchant.ID, SubjectID: "cust-cat", Purpose: p,
+			State: consent.Granted, Channel: consent.ChannelAPI, Actor: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tab := e.newTab("en", true)
+	tab.signIn("cat@example.com")
+	if diff := cmp.Diff([]string{"newsletter", "partner_sharing"}, tab.checkedKeys()); diff != "" {
+		t.Fatalf("switches show the recorded grants (-want +got):\n%s", diff)
+	}
+	// A switch turned on in the page must not be granted by "everything off".
+	tab.click(`#p-birthday_reward`)
+	tab.submit(`button[name=action][value=all_off]`)
+	if diff := cmp.Diff([]string{"Newsletter: switched off", "Offers from partners: switched off"}, tab.texts(`#saved li`)); diff != "" {
+		t.Fatalf("saved notice after turning everything off (-want +got):\n%s", diff)
+	}
+	if on := tab.checkedKeys(); len(on) != 0 {
+		t.Fatalf("switches still on after turning everything off: %v", on)
+	}
+	for _, c := range []struct {
+		purpose string
+		reason  consent.Reason
+	}{{"newsletter", consent.ReasonWithdrawn}, {"partner_sharing", consent.ReasonWithdrawn}, {"birthday_reward", consent.ReasonNoRecord}, {"wellness_tips", consent.ReasonNoRecord}} {
+		if d := e.check(e.merchant, "cust-cat", c.purpose); d.Allowed || d.Reason != c.reason {
+			t.Errorf("check %s after turning everything off: allowed=%v reason=%q, want reason %q", c.purpose, d.Allowed, d.Reason, c.reason)
+		}
+	}
+	events := e.events(e.merchant, "cust-cat")
+	if len(events) != 4 {
+		t.Fatalf("%d events, want 2 grants and 2 withdrawals: %+v", len(events), events)
+	}
+	for _, ev := range events[2:] {
+		if ev.State != consent.Withdrawn || ev.Channel != consent.ChannelCenter {
+			t.Fatalf("event %d: %s %s via %s", ev.Seq, ev.Purpose, ev.State, ev.Channel)
+		}
+	}
+}
+
+// btTestLanguage: the switcher changes <html lang> and the text, the choice
+// sticks through a cookie, and Accept-Language alone picks the language.
+func btTestLanguage(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	en, de, fr, es := e.loc("en"), e.loc("de"), e.loc("fr"), e.loc("es")
+	for _, l := range []*locales.Localizer{de, fr, es} {
+		if l.T("signin_title") == en.T("signin_title") {
+			t.Fatalf("%s sign-in title is the English one: the test would prove nothing", l.Lang)
+		}
+	}
+	home := "/c/" + btSlug + "/"
+	tab := e.newTab("en", true)
+	tab.open(home)
+	tab.wantLang("en", en.T("signin_title"))
+	if c := tab.cookie("fl_lang"); c != nil {
+		t.Fatalf("fl_lang set without a choice: %q", c.Value)
+	}
+
+	resp := tab.submit(`nav.langs a[hreflang="de"]`)
+	if resp.Status != 200 {
+		t.Fatalf("switch to German: %d", resp.Status)
+	}
+	tab.wantLang("de", de.T("signin_title"))
+	if got := tab.text(`label[for=email]`); got != de.T("email_label") {
+		t.Fatalf("German email label = %q", got)
+	}
+	if got := tab.attr(`nav.langs`, "aria-label"); got != de.T("language_switcher") {
+		t.Fatalf("switcher label = %q", got)
+	}
+	if got := btEval[[]string](tab, `[...document.querySelectorAll('nav.langs a[aria-current="true"]')].map(a => a.hreflang)`); !slices.Equal(got, []string{"de"}) {
+		t.Fatalf("current language links: %v", got)
+	}
+	c := tab.cookie("fl_lang")
+	if c == nil || c.Value != "de" || !c.HTTPOnly {
+		t.Fatalf("fl_lang cookie after choosing German: %+v", c)
+	}
+
+	// The cookie wins over the browser's English on the next pages, a
+	// form post included.
+	tab.open(home)
+	tab.wantLang("de", de.T("signin_title"))
+	tab.do(chromedp.SendKeys(chromedp.ID("email"), "not-an-address"))
+	if resp := tab.submit(`form.panel button[type=submit]`); resp.Status != 400 {
+		t.Fatalf("invalid address: %d", resp.Status)
+	}
+	tab.wantLang("de", de.T("signin_title"))
+	if got := tab.text(`#form-error`); got != de.T("email_invalid") {
+		t.Fatalf("German form error = %q", got)
+	}
+
+	// The switcher on a page that answered a POST must lead to a page too.
+	href := tab.attr(`nav.langs a[hreflang="fr"]`, "href")
+	if resp := tab.submit(`nav.langs a[hreflang="fr"]`); resp.Status != 200 {
+		t.Errorf("the language switcher on the sign-in page shown after POST /signin links to GET %s, which answers %d %s", href, resp.Status, resp.MimeType)
+	}
+	tab.open(home)
+	tab.submit(`nav.langs a[hreflang="fr"]`)
+	tab.wantLang("fr", fr.T("signin_title"))
+	tab.open(home)
+	tab.wantLang("fr", fr.T("signin_title"))
+
+	// Accept-Language alone, in fresh browser contexts without the cookie.
+	for _, c := range []struct{ header, want string }{
+		{"es-ES,es;q=0.9,en;q=0.5", "es"},
+		{"de-CH", "de"},
+		{"ja, fr;q=0.8", "fr"},
+		{"ja", "en"},
+	} {
+		tab := e.newTab(c.header, true)
+		tab.open(home)
+		tab.wantLang(c.want, e.loc(c.want).T("signin_title"))
+		if ck := tab.cookie("fl_lang"); ck != nil {
+			t.Fatalf("Accept-Language %q set fl_lang=%q", c.header, ck.Value)
+		}
+	}
+
+	// Signed in, the choices speak the language too, purpose texts included.
+	e.subject(e.merchant, "cust-hal", "hal@example.com")
+	tab = e.newTab("de-DE,de;q=0.9", true)
+	tab.signIn("hal@example.com")
+	tab.wantLang("de", de.T("prefs_title"))
+	var wantNames []string
+	for _, p := range btSortedPurposes() {
+		wantNames = append(wantNames, p.TextFor("de").Name)
+	}
+	if diff := cmp.Diff(wantNames, tab.texts(`section.card h2`)); diff != "" {
+		t.Fatalf("German purpose names (-want +got):\n%s", diff)
+	}
+	if got := tab.text(`section.card.sensitive .badge`); got != de.T("sensitive_badge") {
+		t.Fatalf("German sensitive badge = %q", got)
+	}
+}
+
+// btSortedPurposes are the demo purposes in the order the center lists
+// them: by key.
+func btSortedPurposes() []consent.Purpose {
+	ps := demo.Purposes()
+	slices.SortFunc(ps, func(a, b consent.Purpose) int { return strings.Compare(a.Key, b.Key) })
+	return ps
+}
+
+// btTestWithoutJavaScript: with scripts off, the shopper signs in, saves and
+// sees the result; only forms and links are used.
+func btTestWithoutJavaScript(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-dan", "dan@example.com")
+	tab := e.newTab("en", false)
+	tab.signIn("dan@example.com")
+	tab.click(`#p-birthday_reward`)
+	if _, hidden := tab.attrOK(`#unsaved`, "hidden"); !hidden {
+		t.Fatal("the unsaved-changes counter appeared: center.js ran, JavaScript is not off")
+	}
+	tab.submit(`button[name=action][value=save]`)
+	if _, ok := tab.attrOK(`#saved`, "tabindex"); ok {
+		t.Fatal("center.js moved focus to the notice: JavaScript is not off")
+	}
+	if diff := cmp.Diff([]string{"Birthday reward: switched on"}, tab.texts(`#saved li`)); diff != "" {
+		t.Fatalf("saved notice without JavaScript (-want +got):\n%s", diff)
+	}
+	if _, ok := tab.attrOK(`#p-birthday_reward`, "checked"); !ok {
+		t.Fatal("birthday_reward is not rendered on after saving")
+	}
+	if _, ok := tab.attrOK(`#p-newsletter`, "checked"); ok {
+		t.Fatal("newsletter is rendered on, but was never switched on")
+	}
+	resp := tab.submit(`#saved a`)
+	if resp.Status != 200 || tab.text("h1") != e.loc("en").T("receipt_title") {
+		t.Fatalf("receipt without JavaScript: %d %q", resp.Status, tab.text("h1"))
+	}
+	events := e.events(e.merchant, "cust-dan")
+	if len(events) != 1 || events[0].Purpose != "birthday_reward" || events[0].State != consent.Granted || events[0].Channel != consent.ChannelCenter {
+		t.Fatalf("ledger without JavaScript: %+v", events)
+	}
+}
+
+// btTestLinksRefused: a link works once, expires after 15 minutes, only for
+// its merchant, and a made-up token is refused. No refusal signs anyone in.
+func btTestLinksRefused(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	en := e.loc("en")
+	e.subject(e.merchant, "cust-eve", "eve@example.com")
+
+	// First use works, even after the page was shown twice (mail scanners
+	// fetch links; only the button press uses it).
+	tab := e.newTab("en", true)
+	link := tab.requestLink("eve@example.com")
+	tab.open(link)
+	tab.open(link)
+	if resp := tab.submit(`form.panel button[type=submit]`); resp.Status != 200 || !strings.HasSuffix(btPath(resp.URL), "/preferences") {
+		t.Fatalf("first use of a link: %d %s", resp.Status, resp.URL)
+	}
+
+	// Second use, from another browser: 410 and "already used".
+	other := e.newTab("en", true)
+	other.wantRefused(link, 410, en.T("err_link_used"))
+
+	// Expired: 15 minutes pass between the mail and the press.
+	late := e.newTab("en", true)
+	link = late.requestLink("eve@example.com")
+	late.open(link)
+	e.clock.Advance(signin.LinkTTL + time.Minute)
+	late.wantRefused(link, 410, en.T("err_link_expired"))
+
+	// A made-up token of the right shape, and one of the wrong shape.
+	forged := e.newTab("en", true)
+	fake := make([]byte, 32)
+	if _, err := rand.Read(fake); err != nil {
+		t.Fatal(err)
+	}
+	forged.wantRefused(e.base+"/c/"+btSlug+"/link?t="+base64.RawURLEncoding.EncodeToString(fake), 404, en.T("err_link_invalid"))
+	forged.wantRefused(e.base+"/c/"+btSlug+"/link?t=abc", 404, en.T("err_link_invalid"))
+
+	// A real link of another merchant, used on this merchant's center.
+	shopB := e.addMerchant("other-shop", "Other Shop")
+	e.subject(shopB, "cust-eve", "eve@example.com")
+	n := e.mail.count("eve@example.com")
+	if resp := e.postForm("/c/other-shop/signin", url.Values{"email": {"eve@example.com"}}); resp.status != http.StatusSeeOther {
+		t.Fatalf("sign-in request at the other shop: %d", resp.status)
+	}
+	otherLink := e.mail.waitLink(t, "eve@example.com", n+1)
+	if !strings.Contains(otherLink, "/c/other-shop/link?") {
+		t.Fatalf("other shop's link: %s", otherLink)
+	}
+	forged.wantRefused(strings.Replace(otherLink, "/c/other-shop/", "/c/"+btSlug+"/", 1), 404, en.T("err_link_invalid"))
+}
+
+// btTestOtherSubject: a signed-in subject sees and changes only its own
+// choices and receipts.
+func btTestOtherSubject(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-ann", "ann@example.com")
+	e.subject(e.merchant, "cust-bob", "bob@example.com")
+
+	ann := e.newTab("en", true)
+	ann.signIn("ann@example.com")
+	ann.click(`#p-newsletter`)
+	annID := btReceiptIDFrom(t, ann.submit(`button[name=action][value=save]`), e.base)
+	annReceipt, err := e.api.Center.Receipts.Receipt(context.Background(), annID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	annEvents := e.events(e.merchant, "cust-ann")
+
+	bob := e.newTab("en", true)
+	bob.signIn("bob@example.com")
+	if on := bob.checkedKeys(); len(on) != 0 {
+		t.Fatalf("Bob's page shows switches on: %v", on)
+	}
+	notFound := e.loc("en").T("err_not_found_title")
+	for _, p := range []string{"receipts/" + annID, "receipts/" + annID + "/download", "preferences?receipt=" + annID} {
+		resp := bob.open("/c/" + btSlug + "/" + p)
+		html := bob.html()
+		if resp.Status != 404 || bob.text("h1") != notFound {
+			t.Errorf("Bob GET %s: %d %q, want 404 %q", p, resp.Status, bob.text("h1"), notFound)
+		}
+		if strings.Contains(html, annReceipt.Token) || strings.Contains(html, "cust-ann") || strings.Contains(html, "ann@example.com") {
+			t.Errorf("Bob GET %s shows Ann's data", p)
+		}
+	}
+	// Bob's session cookie on a plain client does no better.
+	if r := e.get("/c/"+btSlug+"/receipts/"+annID+"/download", bob.cookie("fl_session")); r.status != 404 || bytes.Contains(r.body, []byte(annReceipt.Token)) {
+		t.Fatalf("Bob downloading Ann's receipt: %d", r.status)
+	}
+
+	bob.open("/c/" + btSlug + "/preferences")
+	bob.click(`#p-partner_sharing`)
+	bob.submit(`button[name=action][value=save]`)
+	bob.submit(`button[name=action][value=all_off]`)
+	bobEvents := e.events(e.merchant, "cust-bob")
+	if len(bobEvents) != 2 || bobEvents[0].State != consent.Granted || bobEvents[1].State != consent.Withdrawn {
+		t.Fatalf("Bob's ledger: %+v", bobEvents)
+	}
+	if diff := cmp.Diff(annEvents, e.events(e.merchant, "cust-ann")); diff != "" {
+		t.Fatalf("Bob's posts changed Ann's ledger (-before +after):\n%s", diff)
+	}
+	if d := e.check(e.merchant, "cust-ann", "newsletter"); !d.Allowed {
+		t.Fatalf("Ann's newsletter after Bob turned everything off: %+v", d)
+	}
+}
+
+// btTestCrossOriginPost: a form on another origin that posts "turn
+// everything off" with the shopper's cookie is refused with 403.
+func btTestCrossOriginPost(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-fay", "fay@example.com")
+	tab := e.newTab("en", true)
+	tab.signIn("fay@example.com")
+	tab.click(`#p-newsletter`)
+	tab.submit(`button[name=action][value=save]`)
+	before := e.events(e.merchant, "cust-fay")
+
+	target := e.base + "/c/" + btSlug + "/preferences"
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Win a prize</title>
+<form method="post" action="%s"><input type="hidden" name="action" value="all_off"><input type="hidden" name="shown" value="newsletter">
+<button id="go" type="submit">Claim</button></form></html>`, target)
+	}))
+	t.Cleanup(evil.Close)
+	if evil.URL == e.base || !strings.HasPrefix(evil.URL, "http://127.0.0.1:") {
+		t.Fatalf("the other origin %s must differ from %s", evil.URL, e.base)
+	}
+	tab.open(evil.URL)
+	resp := tab.submit(`#go`)
+	// 403, not 401: the SameSite=Lax cookie went along (same site, other
+	// port), so it is the cross-origin guard that refused.
+	if resp.Status != 403 {
+		t.Fatalf("cross-origin form post answered %d at %s, want 403", resp.Status, resp.URL)
+	}
+	if got := tab.text(".alert p"); got != e.loc("en").T("err_cross_origin") {
+		t.Fatalf("cross-origin refusal says %q", got)
+	}
+	if diff := cmp.Diff(before, e.events(e.merchant, "cust-fay")); diff != "" {
+		t.Fatalf("the cross-origin post changed the ledger (-before +after):\n%s", diff)
+	}
+
+	// A plain client with the shopper's cookie and a foreign Origin.
+	sess := tab.cookie("fl_session")
+	if sess == nil {
+		t.Fatal("no session cookie")
+	}
+	form := url.Values{"action": {"all_off"}, "shown": {"newsletter"}}
+	if r := e.postForm("/c/"+btSlug+"/preferences", form, sess, "Origin", "http://evil.example"); r.status != 403 {
+		t.Fatalf("POST with Origin http://evil.example: %d, want 403", r.status)
+	}
+	if r := e.postForm("/c/"+btSlug+"/preferences", form, sess, "Sec-Fetch-Site", "cross-site"); r.status != 403 {
+		t.Fatalf("POST with Sec-Fetch-Site cross-site: %d, want 403", r.status)
+	}
+	if diff := cmp.Diff(before, e.events(e.merchant, "cust-fay")); diff != "" {
+		t.Fatalf("the refused posts changed the ledger (-before +after):\n%s", diff)
+	}
+	if d := e.check(e.merchant, "cust-fay", "newsletter"); !d.Allowed {
+		t.Fatalf("newsletter after refused posts: %+v", d)
+	}
+	// Control: the same client and cookie from the same origin are let in
+	// (a save that changes nothing), so the refusals above were the guard's.
+	if r := e.postForm("/c/"+btSlug+"/preferences", url.Values{"action": {"save"}, "shown": {"newsletter"}, "on": {"newsletter"}}, sess, "Origin", e.base); r.status != http.StatusSeeOther {
+		t.Fatalf("same-origin POST: %d, want 303", r.status)
+	}
+}
+
+// btTestAccessibility runs axe-core on the sign-in, link, preferences and
+// receipt pages and fails on any violation.
+func btTestAccessibility(t *testing.T, browser context.Context) {
+	axe := btAxeSource(t)
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-gus", "gus@example.com")
+	tab := e.newTab("en", true)
+	home := "/c/" + btSlug + "/"
+
+	tab.open(home)
+	tab.axe(axe, "sign-in page")
+	link := tab.requestLink("gus@example.com")
+	tab.open(link)
+	tab.axe(axe, "link page")
+	tab.submit(`form.panel button[type=submit]`)
+	tab.axe(axe, "preferences page")
+	tab.click(`#p-newsletter`)
+	tab.click(`#p-wellness_tips`)
+	tab.axe(axe, "preferences page with unsaved changes")
+	tab.submit(`button[name=action][value=save]`)
+	tab.axe(axe, "preferences page after saving")
+	tab.submit(`#saved a`)
+	tab.axe(axe, "receipt page")
+}
+
+// --- the browser ---
+
+// btStartBrowser starts one headless Chromium for all subtests and stops it
+// when the test ends.
+func btStartBrowser(t *testing.T) context.Context {
+	t.Helper()
+	path := ""
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("no Chromium found on PATH; CI must install it (apt-get install -y chromium)")
+		}
+		t.Skip("no Chromium found on PATH")
+	}
+	dir := t.TempDir()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(path),
+		chromedp.Env("TMPDIR="+dir),
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-quic", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancel := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start Chromium %s: %v", path, err)
+	}
+	return ctx
+}
+
+// btTab is one browser tab in its own browser context (its own cookies).
+type btTab struct {
+	t   *testing.T
+	e   *btEnv
+	ctx context.Context
+}
+
+// newTab opens a tab in a fresh browser context that sends acceptLanguage,
+// with page scripts on or off.
+func (e *btEnv) newTab(acceptLanguage string, script bool) *btTab {
+	t := e.t
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(e.browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	b := &btTab{t: t, e: e, ctx: ctx}
+	sctx, scancel := b.step()
+	defer scancel()
+	if _, err := chromedp.Call(sctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Accept-Language": acceptLanguage}}); err != nil {
+		t.Fatalf("set Accept-Language: %v", err)
+	}
+	if !script {
+		if _, err := chromedp.Call(sctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+			t.Fatalf("turn JavaScript off: %v", err)
+		}
+	}
+	return b
+}
+
+// step bounds one action in the tab, so that a missing element fails the
+// test in seconds.
+func (b *btTab) step() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(b.ctx, btStepTimeout)
+}
+
+func (b *btTab) url(pathOrURL string) string {
+	if strings.HasPrefix(pathOrURL, "http") {
+		return pathOrURL
+	}
+	return b.e.base + pathOrURL
+}
+
+func (b *btTab) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %v (at %s)", err, b.location())
+	}
+}
+
+// open loads a page and returns its response.
+func (b *btTab) open(pathOrURL string) *network.Response {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(b.url(pathOrURL)))
+	if err != nil {
+		b.t.Fatalf("open %s: %v", pathOrURL, err)
+	}
+	return resp
+}
+
+// submit clicks what sel matches (a button or a link) and returns the
+// response of the page that loads.
+func (b *btTab) submit(sel string) *network.Response {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
+	if err != nil {
+		b.t.Fatalf("click %s: %v (at %s)", sel, err, b.location())
+	}
+	if resp == nil {
+		b.t.Fatalf("click %s loaded no page (at %s)", sel, b.location())
+	}
+	return resp
+}
+
+func (b *btTab) click(sel string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.CSS(sel)))
+}
+
+// text returns the visible text of the first match of sel.
+func (b *btTab) text(sel string) string {
+	b.t.Helper()
+	v := btEval[*string](b, `(e => e && e.innerText)(document.querySelector(`+btJSString(sel)+`))`)
+	if v == nil {
+		b.t.Fatalf("no %s on %s", sel, b.location())
+	}
+	return strings.TrimSpace(*v)
+}
+
+// texts returns the text content of every match of sel, spaces collapsed.
+func (b *btTab) texts(sel string) []string {
+	b.t.Helper()
+	return btEval[[]string](b, `[...document.querySelectorAll(`+btJSString(sel)+`)].map(e => e.textContent.replace(/\s+/g, " ").trim())`)
+}
+
+// attrOK returns an attribute of the first match of sel and whether it is
+// there.
+func (b *btTab) attrOK(sel, name string) (string, bool) {
+	b.t.Helper()
+	v := btEval[*[2]any](b, `(e => e && [e.getAttribute(`+btJSString(name)+`), e.hasAttribute(`+btJSString(name)+`)])(document.querySelector(`+btJSString(sel)+`))`)
+	if v == nil {
+		b.t.Fatalf("no %s on %s", sel, b.location())
+	}
+	val, _ := v[0].(string)
+	ok, _ := v[1].(bool)
+	return val, ok
+}
+
+func (b *btTab) attr(sel, name string) string {
+	b.t.Helper()
+	v, _ := b.attrOK(sel, name)
+	return v
+}
+
+func (b *btTab) html() string {
+	b.t.Helper()
+	return btEval[string](b, `document.documentElement.outerHTML`)
+}
+
+func (b *btTab) location() string {
+	ctx, cancel := b.step()
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Location())
+	if err != nil {
+		return "?"
+	}
+	return s
+}
+
+// checkedKeys lists the purposes whose switch is on in the page now.
+func (b *btTab) checkedKeys() []string {
+	b.t.Helper()
+	return btEval[[]string](b, `[...document.querySelectorAll("input[type=checkbox][name=on]:checked")].map(b => b.value)`)
+}
+
+// cookie returns the browser's cookie for the center by name, or nil.
+func (b *btTab) cookie(name string) *network.Cookie {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	res, err := chromedp.Call(ctx, network.GetCookies, network.GetCookiesParams{URLs: []string{b.e.base + "/c/" + btSlug + "/"}})
+	if err != nil {
+		b.t.Fatalf("cookies: %v", err)
+	}
+	for _, c := range res.Cookies {
+		if c.Name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// wantLang checks <html lang> and the h1.
+func (b *btTab) wantLang(lang, h1 string) {
+	b.t.Helper()
+	if got := b.attr("html", "lang"); got != lang {
+		b.t.Fatalf("<html lang=%q>, want %q (at %s)", got, lang, b.location())
+	}
+	if got := b.text("h1"); got != h1 {
+		b.t.Fatalf("h1 = %q, want %q", got, h1)
+	}
+}
+
+// requestLink asks for a sign-in link on the page and returns the link
+// from the mail that arrives.
+func (b *btTab) requestLink(email string) string {
+	b.t.Helper()
+	n := b.e.mail.count(email)
+	b.open("/c/" + btSlug + "/")
+	b.do(chromedp.SendKeys(chromedp.ID("email"), email))
+	resp := b.submit(`form.panel button[type=submit]`)
+	if resp.Status != 200 || !strings.HasSuffix(btPath(resp.URL), "/c/"+btSlug+"/signin/sent") {
+		b.t.Fatalf("asking for a link: %d %s", resp.Status, resp.URL)
+	}
+	if got, want := b.text("h1"), b.e.loc(b.attr("html", "lang")).T("sent_title"); got != want {
+		b.t.Fatalf("after asking for a link h1 = %q, want %q", got, want)
+	}
+	return b.e.mail.waitLink(b.t, email, n+1)
+}
+
+// signIn goes from the sign-in form through the mailed link to the
+// preferences page.
+func (b *btTab) signIn(email string) {
+	b.t.Helper()
+	link := b.requestLink(email)
+	if !strings.HasPrefix(link, b.e.base+"/c/"+btSlug+"/link?t=") {
+		b.t.Fatalf("mailed link %q does not lead to this center", link)
+	}
+	if resp := b.open(link); resp.Status != 200 {
+		b.t.Fatalf("link page: %d", resp.Status)
+	}
+	if got, want := b.text(`form.panel button[type=submit]`), b.e.loc(b.attr("html", "lang")).T("link_button"); got != want {
+		b.t.Fatalf("link page button = %q, want %q", got, want)
+	}
+	resp := b.submit(`form.panel button[type=submit]`)
+	if resp.Status != 200 || !strings.HasSuffix(btPath(resp.URL), "/c/"+btSlug+"/preferences") {
+		b.t.Fatalf("signing in landed on %d %s", resp.Status, resp.URL)
+	}
+	if b.cookie("fl_session") == nil {
+		b.t.Fatal("signed in without a session cookie")
+	}
+}
+
+// wantRefused opens a link page, presses the button and expects a refusal
+// with status and message, and no session.
+func (b *btTab) wantRefused(link string, status int64, message string) {
+	b.t.Helper()
+	b.open(link)
+	resp := b.submit(`form.panel button[type=submit]`)
+	if resp.Status != status {
+		b.t.Fatalf("link %s answered %d, want %d", link, resp.Status, status)
+	}
+	if got := b.text(".alert p"); got != message {
+		b.t.Fatalf("refusal says %q, want %q", got, message)
+	}
+	if c := b.cookie("fl_session"); c != nil {
+		b.t.Fatal("a refused link set a session cookie")
+	}
+	if r := b.open("/c/" + btSlug + "/preferences"); r.Status == 200 {
+		b.t.Fatal("the preferences page opens after a refused link")
+	}
+}
+
+// axe runs axe-core on the page and fails the test with every violation.
+func (b *btTab) axe(source []byte, page string) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](string(source))); err != nil {
+		b.t.Fatalf("inject axe-core into the %s: %v", page, err)
+	}
+	type node struct {
+		Target  []any  `json:"target"`
+		HTML    string `json:"html"`
+		Summary string `json:"failureSummary"`
+	}
+	type violation struct {
+		ID     string `json:"id"`
+		Impact string `json:"impact"`
+		Help   string `json:"help"`
+		Nodes  []node `json:"nodes"`
+	}
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[[]byte](`axe.run(document, {resultTypes: ["violations"]}).then(r => ({violations: r.violations, passes: r.passes.length}))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("axe.run on the %s: %v", page, err)
+	}
+	var res struct {
+		Violations []violation `json:"violations"`
+		Passes     int         `json:"passes"`
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		b.t.Fatalf("axe results: %v: %s", err, raw)
+	}
+	if res.Passes < 10 {
+		b.t.Fatalf("axe passed only %d rules on the %s: it did not really run", res.Passes, page)
+	}
+	for _, v := range res.Violations {
+		var sb strings.Builder
+		fmt.Fprintf(&sb, "axe on the %s: %s (%s): %s", page, v.ID, v.Impact, v.Help)
+		for _, n := range v.Nodes {
+			fmt.Fprintf(&sb, "\n    target %v: %s\n      %s", n.Target, n.HTML, strings.ReplaceAll(n.Summary, "\n", "\n      "))
+		}
+		b.t.Error(sb.String())
+	}
+}
+
+// btEval evaluates a JavaScript expression in the tab.
+func btEval[T any](b *btTab, js string) T {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v", js, err)
+	}
+	return v
+}
+
+// btAxeSource reads axe.min.js from FINELINE_AXE_JS or .ci/node_modules
+// (.ci/axe.sh installs it). Missing, it skips, except under CI.
+func btAxeSource(t *testing.T) []byte {
+	t.Helper()
+	path := os.Getenv("FINELINE_AXE_JS")
+	if path == "" {
+		path = filepath.Join("..", ".ci", "node_modules", "axe-core", "axe.min.js")
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("axe-core not found (%v): run .ci/axe.sh", err)
+		}
+		t.Skipf("axe-core not found (%v): run .ci/axe.sh or set FINELINE_AXE_JS", err)
+	}
+	return b
+}
+
+// --- the server and its store ---
+
+// btEnv is the whole center on a real store behind an httptest server, with
+// an SMTP server catching its mail and a clock tests can move.
+type btEnv struct {
+	t        *testing.T
+	api      *API
+	base     string
+	merchant merchants.Merchant
+	mail     *btMailbox
+	clock    *btClock
+	browser  context.Context
+}
+
+func btNewEnv(t *testing.T, browser context.Context) *btEnv {
+	t.Helper()
+	logs := &btLog{}
+	t.Cleanup(func() {
+		if s := logs.String(); t.Failed() && s != "" {
+			t.Logf("server log:\n%s", s)
+		}
+	})
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	st := storetest.Open(t)
+	box := btStartSMTP(t)
+	clock := &btClock{}
+	srv := httptest.NewUnstartedServer(nil)
+	base := "http://" + srv.Listener.Addr().String()
+	ns := &notices.Service{Store: st, Now: time.Now}
+	api := &API{
+		Merchants: &merchants.Service{Store: st, Now: time.Now},
+		Purposes:  &consent.Purposes{Store: st, Now: time.Now},
+		Subjects:  &consent.Subjects{Store: st, Now: time.Now},
+		Ledger:    consent.NewLedger(st, st, st, ns, time.Now, logger, consent.Options{}),
+		Notices:   ns,
+		Store:     st,
+		Log:       logger,
+		Center:    btNewCenter(t, st, logger, base, box.smtpURL, clock.Now),
+	}
+	h, err := New(api)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Config.Handler = h
+	srv.Start()
+	t.Cleanup(srv.Close)
+	e := &btEnv{t: t, api: api, base: base, mail: box, clock: clock, browser: browser}
+	e.merchant = e.addMerchant(btSlug, "Corner Shop")
+	return e
+}
+
+// btNewCenter wires the center as cmd/fineline does, with keys made here.
+func btNewCenter(t *testing.T, st *store.Store, logger *slog.Logger, base, smtpURL string, now func() time.Time) *Center {
+	t.Helper()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sessionKey := make([]byte, 32)
+	if _, err := rand.Read(sessionKey); err != nil {
+		t.Fatal(err)
+	}
+	bundle, err := locales.NewBundle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pages, err := web.LoadPages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mails, err := web.LoadMails()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mailer, err := mail.New(mail.Config{SMTPURL: smtpURL, From: "Corner Shop <no-reply@corner-shop.example>", Logger: logger, Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Center{
+		Locales: bundle, Pages: pages, Mails: mails, Mailer: mailer,
+		Signin:       &signin.Service{Store: st, Key: sessionKey, Issuer: base, Now: now},
+		Signer:       receipts.NewSigner(key, base, time.Now),
+		Receipts:     st,
+		BaseURL:      base,
+		Jurisdiction: "EU",
+		EmailLimit:   ratelimit.New(5*time.Minute, 3, 100_000, time.Now),
+		ClientLimit:  ratelimit.New(time.Minute, 20, 100_000, time.Now),
+	}
+}
+
+// addMerchant creates a merchant with a published notice and the demo
+// purposes.
+func (e *btEnv) addMerchant(slug, name string) merchants.Merchant {
+	e.t.Helper()
+	ctx := context.Background()
+	m, _, _, err := e.api.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: name, DefaultLocale: "en"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.api.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, p := range demo.Purposes() {
+		p.MerchantID = m.ID
+		if _, err := e.api.Purposes.Create(ctx, p); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return m
+}
+
+func (e *btEnv) subject(m merchants.Merchant, id, email string) {
+	e.t.Helper()
+	if _, _, err := e.api.Subjects.Put(context.Background(), m.ID, id, consent.SubjectUpdate{Email: &email}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *btEnv) loc(lang string) *locales.Localizer { return e.api.Center.Locales.For(lang) }
+
+func (e *btEnv) events(m merchants.Merchant, subject string) []consent.Event {
+	e.t.Helper()
+	evs, _, err := e.api.Ledger.Events(context.Background(), m.ID, subject, 0, consent.MaxPage)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return evs
+}
+
+func (e *btEnv) check(m merchants.Merchant, subject, purpose string) consent.Decision {
+	e.t.Helper()
+	d, err := e.api.Ledger.Check(context.Background(), m.ID, subject, purpose)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return d
+}
+
+// btResponse is what a plain HTTP client got.
+type btResponse struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+var btClient = &http.Client{
+	Timeout:       10 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+func (e *btEnv) send(req *http.Request, cookie *network.Cookie, headers []string) btResponse {
+	e.t.Helper()
+	if cookie != nil {
+		req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	res, err := btClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return btResponse{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// get fetches a path of the center, with a browser's cookie if given.
+func (e *btEnv) get(path string, cookie *network.Cookie) btResponse {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, e.base+path, nil)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return e.send(req, cookie, nil)
+}
+
+// postForm posts a form like a browser of the same origin would, unless
+// headers (name, value, ...) say otherwise; a nil cookie sends none.
+func (e *btEnv) postForm(path string, form url.Values, cookieAndHeaders ...any) btResponse {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.base+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	var cookie *network.Cookie
+	var headers []string
+	for _, v := range cookieAndHeaders {
+		switch v := v.(type) {
+		case *network.Cookie:
+			cookie = v
+		case string:
+			headers = append(headers, v)
+		}
+	}
+	return e.send(req, cookie, headers)
+}
+
+// btClock is the sign-in service's clock: the real time plus an offset.
+type btClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *btClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *btClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.off += d
+}
+
+// btLog collects the server's log lines, shown when a test fails.
+type btLog struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *btLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *btLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+// --- the mail ---
+
+// btMailbox is an in-process SMTP server that keeps every message.
+type btMailbox struct {
+	smtpURL string
+	mu      sync.Mutex
+	msgs    []btMessage
+}
+
+type btMessage struct {
+	to   []string
+	data []byte
+}
+
+func btStartSMTP(t *testing.T) *btMailbox {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := &btMailbox{smtpURL: "smtp://" + l.Addr().String() + "?starttls=none"}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &btSMTPSession{box: box}, nil }))
+	srv.Domain = "localhost"
+	srv.ReadTimeout = 10 * time.Second
+	srv.WriteTimeout = 10 * time.Second
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(l) }()
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("close SMTP server: %v", err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+			t.Errorf("SMTP server: %v", err)
+		}
+	})
+	return box
+}
+
+// count returns how many messages went to addr so far.
+func (m *btMailbox) count(addr string) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for _, msg := range m.msgs {
+		if slices.Contains(msg.to, addr) {
+			n++
+		}
+	}
+	return n
+}
+
+// nth returns the n-th (from 1) message to addr, if it came.
+func (m *btMailbox) nth(addr string, n int) ([]byte, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, msg := range m.msgs {
+		if slices.Contains(msg.to, addr) {
+			if n--; n == 0 {
+				return msg.data, true
+			}
+		}
+	}
+	return nil, false
+}
+
+var btLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/c/[a-z0-9-]+/link\?t=[A-Za-z0-9_%.\-]+`)
+
+// waitLink waits for the n-th message to addr and returns the sign-in link
+// of its plain-text part.
+func (m *btMailbox) waitLink(t *testing.T, addr string, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		raw, ok := m.nth(addr, n)
+		if ok {
+			msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+			if err != nil {
+				t.Fatalf("mail to %s: %v", addr, err)
+			}
+			if to := msg.Header.Get("To"); !strings.Contains(to, addr) {
+				t.Fatalf("mail To: %q, want %s", to, addr)
+			}
+			text, err := btTextPart(msg.Header, msg.Body)
+			if err != nil {
+				t.Fatalf("mail to %s: %v", addr, err)
+			}
+			link := btLinkRE.FindString(text)
+			if link == "" {
+				t.Fatalf("no sign-in link in the text part:\n%s", text)
+			}
+			return link
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no mail #%d to %s within 10s", n, addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type btSMTPSession struct {
+	box *btMailbox
+	to  []string
+}
+
+func (s *btSMTPSession) Mail(string, *smtp.MailOptions) error { return nil }
+
+func (s *btSMTPSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	s.to = append(s.to, strings.ToLower(to))
+	return nil
+}
+
+func (s *btSMTPSession) Data(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	s.box.mu.Lock()
+	defer s.box.mu.Unlock()
+	s.box.msgs = append(s.box.msgs, btMessage{to: s.to, data: b})
+	return nil
+}
+
+func (s *btSMTPSession) Reset()        { s.to = nil }
+func (s *btSMTPSession) Logout() error { return nil }
+
+// btTextPart returns the decoded text/plain part of a message, looking
+// inside multipart bodies.
+func btTextPart(h interface{ Get(string) string }, body io.Reader) (string, error) {
+	ct := h.Get("Content-Type")
+	if ct == "" {
+		ct = "text/plain"
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			// NextPart decodes quoted-printable itself and drops the header;
+			// btTextPart below handles what is left.
+			if s, err := btTextPart(p.Header, p); err != nil || s != "" {
+				return s, err
+			}
+		}
+	}
+	if mt != "text/plain" {
+		return "", nil
+	}
+	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, btNoNewlines{body})
+	}
+	b, err := io.ReadAll(body)
+	return string(b), err
+}
+
+// btNoNewlines drops line breaks from base64 text.
+type btNoNewlines struct{ r io.Reader }
+
+func (n btNoNewlines) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	j := 0
+	for _, c := range p[:k] {
+		if c != '\r' && c != '\n' {
+			p[j] = c
+			j++
+		}
+	}
+	return j, err
+}
+
+// --- small helpers ---
+
+// btReceiptIDFrom checks that a save landed on the preferences page with a
+// receipt and returns the receipt's id.
+func btReceiptIDFrom(t *testing.T, resp *network.Response, base string) string {
+	t.Helper()
+	u, err := url.Parse(resp.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := u.Query().Get("receipt")
+	if resp.Status != 200 || !strings.HasPrefix(resp.URL, base+"/c/"+btSlug+"/preferences?") || len(id) != 22 {
+		t.Fatalf("saving landed on %d %s, want the preferences page with a receipt", resp.Status, resp.URL)
+	}
+	return id
+}
+
+// btPath is the path of a URL.
+func btPath(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return u.Path
+}
+
+// btJSString quotes s as a JavaScript string literal.
+func btJSString(s string) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		panic(err) // a string always marshals
+	}
+	return string(b)
+}
