@@ -962,7 +962,7 @@ func btAxeSource(t *testing.T) []byte {
 		if os.Getenv("CI") != "" {
 			t.Fatalf("axe-core not found (%v): run .ci/axe.sh", err)
 		}
-		t.Skipf("axe-core not found (%v): run .ci/axe.sh or set FINELINE_AXE_JS", err)
+		t.Skipf("axe-core not found (%v): npm install --no-save --prefix .ci axe-core@4.14.1, or set FINELINE_AXE_JS", err)
 	}
 	return b
 }
