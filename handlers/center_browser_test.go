@@ -950,7 +950,7 @@ func btEval[T any](b *btTab, js string) T {
 }
 
 // btAxeSource reads axe.min.js from FINELINE_AXE_JS or .ci/node_modules
-// (.ci/axe.sh installs it). Missing, it skips, except under CI.
+// (.ci/run installs it). Missing, it skips, except under CI.
 func btAxeSource(t *testing.T) []byte {
 	t.Helper()
 	path := os.Getenv("FINELINE_AXE_JS")
@@ -960,7 +960,7 @@ func btAxeSource(t *testing.T) []byte {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		if os.Getenv("CI") != "" {
-			t.Fatalf("axe-core not found (%v): run .ci/axe.sh", err)
+			t.Fatalf("axe-core not found (%v): .ci/run installs it into .ci/node_modules", err)
 		}
 		t.Skipf("axe-core not found (%v): npm install --no-save --prefix .ci axe-core@4.14.1, or set FINELINE_AXE_JS", err)
 	}
