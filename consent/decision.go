@@ -12,6 +12,9 @@ const (
 	ReasonWithdrawn         Reason = "withdrawn"
 	ReasonNoRecord          Reason = "no_record"
 	ReasonReconsentRequired Reason = "reconsent_required"
+	// ReasonReconsentDue allows: the notice changed materially, and consent
+	// under the old version counts until ReconsentBy.
+	ReasonReconsentDue Reason = "reconsent_due"
 	ReasonGPCOptOut         Reason = "gpc_opt_out"
 	ReasonSubjectErased     Reason = "subject_erased"
 )
@@ -24,11 +27,16 @@ type Decision struct {
 	Reason        Reason
 	NoticeVersion int       // notice version the deciding event was recorded under; 0 without one
 	Since         time.Time // when the deciding event was recorded; zero without one
+	// ReconsentBy is, for reconsent_due and reconsent_required, when
+	// consent under the old notice stops (or stopped) counting.
+	ReconsentBy time.Time
 }
 
-// Decide derives a decision from a subject's record. It is default deny:
-// only an explicit granted event for this very purpose allows.
-func Decide(rec Record, p Purpose) Decision {
+// Decide derives a decision from a subject's record under the merchant's
+// terms at now. It is default deny: only an explicit granted event for this
+// very purpose allows, and only while no material change of the notice
+// since that event has passed its deadline.
+func Decide(rec Record, p Purpose, t Terms, now time.Time) Decision {
 	d := Decision{SubjectID: rec.SubjectID, Purpose: p.Key, Reason: ReasonNoRecord}
 	ps, ok := rec.Purposes[p.Key]
 	if !ok {
@@ -38,6 +46,14 @@ func Decide(rec Record, p Purpose) Decision {
 	switch ps.State {
 	case Granted:
 		d.Allowed, d.Reason = true, ReasonGranted
+		if req, ok := t.Requirement(p.Key, now); ok && ps.NoticeVersion < req.Number {
+			d.ReconsentBy = req.Deadline
+			if now.Before(req.Deadline) {
+				d.Reason = ReasonReconsentDue
+			} else {
+				d.Allowed, d.Reason = false, ReasonReconsentRequired
+			}
+		}
 	case Withdrawn:
 		d.Reason = ReasonWithdrawn
 		if ps.Channel == ChannelGPC {

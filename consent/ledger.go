@@ -44,10 +44,10 @@ type LedgerStore interface {
 	Pending(ctx context.Context, merchantID string, heads map[string]int64) ([]string, error)
 }
 
-// NoticeSource tells which notice version is in force for a merchant.
+// NoticeSource tells a merchant's published notice versions.
 type NoticeSource interface {
-	// VersionInForce returns the number of the notice version in force, 0 if none.
-	VersionInForce(ctx context.Context, merchantID string) (int, error)
+	// Terms returns the merchant's published versions (none: zero Terms).
+	Terms(ctx context.Context, merchantID string) (Terms, error)
 }
 
 // IdempotencyClaim ties a merchant's Idempotency-Key to the one request it
@@ -75,6 +75,10 @@ type Change struct {
 	// ExplicitOptIn must be true to grant a sensitive purpose: the caller
 	// vouches that the subject ticked this very purpose themselves.
 	ExplicitOptIn bool
+	// NoticeVersion is the published version the subject decided under,
+	// when they were shown one (re-accepting changed terms before they take
+	// effect); 0 records the version in force.
+	NoticeVersion int
 }
 
 // Result is what recording a change produced.
@@ -282,9 +286,16 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 			return res, err
 		}
 	}
-	version, err := l.notices.VersionInForce(ctx, c.MerchantID)
+	terms, err := l.notices.Terms(ctx, c.MerchantID)
 	if err != nil {
 		return Result{}, err
+	}
+	version := terms.InForce(l.now())
+	if c.NoticeVersion != 0 {
+		if !terms.Has(c.NoticeVersion) || c.NoticeVersion < version {
+			return Result{}, apperr.New(apperr.Invalid, "notice version %d is not a published version at or after the one in force", c.NoticeVersion).WithDetail("invalid_notice_version")
+		}
+		version = c.NoticeVersion
 	}
 
 	unlock := l.lock(c.MerchantID, c.SubjectID)
@@ -335,7 +346,7 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 			l.log.WarnContext(ctx, "idempotency key not completed; a retry finds the event in the chain", "err", err)
 		}
 	}
-	return Result{Event: e, Decision: Decide(next, p)}, nil
+	return Result{Event: e, Decision: Decide(next, p, terms, l.now())}, nil
 }
 
 func (l *Ledger) ensureSubject(ctx context.Context, merchantID, subjectID string) error {
@@ -375,6 +386,10 @@ func fingerprint(c Change) string {
 func (l *Ledger) claim(ctx context.Context, c Change, p Purpose) (res Result, done bool, err error) {
 	now := l.now().UTC().Truncate(time.Millisecond)
 	claim := IdempotencyClaim{MerchantID: c.MerchantID, Key: c.IdempotencyKey, Fingerprint: fingerprint(c), SubjectID: c.SubjectID, CreatedAt: now}
+	terms, err := l.notices.Terms(ctx, c.MerchantID)
+	if err != nil {
+		return Result{}, false, err
+	}
 	prev, created, err := l.store.ClaimIdempotencyKey(ctx, claim)
 	if err != nil || created {
 		return Result{}, false, err
@@ -408,7 +423,7 @@ func (l *Ledger) claim(ctx context.Context, c Change, p Purpose) (res Result, do
 	if err != nil {
 		return Result{}, true, err
 	}
-	return Result{Event: e, Decision: Decide(rec, p), Replayed: true}, true, nil
+	return Result{Event: e, Decision: Decide(rec, p, terms, l.now()), Replayed: true}, true, nil
 }
 
 // findByIdempotencyKey scans back from the head of the chain (at most 100
@@ -477,6 +492,21 @@ func (l *Ledger) State(ctx context.Context, merchantID, subjectID string) (Recor
 	return l.lookup(ctx, merchantID, subjectID)
 }
 
+// DecideAll decides each purpose for a subject's record, under the
+// merchant's terms now.
+func (l *Ledger) DecideAll(ctx context.Context, merchantID string, rec Record, ps []Purpose) ([]Decision, error) {
+	terms, err := l.notices.Terms(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	now := l.now()
+	out := make([]Decision, len(ps))
+	for i, p := range ps {
+		out[i] = Decide(rec, p, terms, now)
+	}
+	return out, nil
+}
+
 // Check decides whether the merchant may use the subject's data for purpose.
 // An unknown subject is no_record; an unknown purpose is an Invalid error.
 func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose string) (Decision, error) {
@@ -487,11 +517,15 @@ func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose strin
 	if err != nil {
 		return Decision{}, err
 	}
+	terms, err := l.notices.Terms(ctx, merchantID)
+	if err != nil {
+		return Decision{}, err
+	}
 	rec, err := l.lookup(ctx, merchantID, subjectID)
 	if err != nil {
 		return Decision{}, err
 	}
-	return Decide(rec, p), nil
+	return Decide(rec, p, terms, l.now()), nil
 }
 
 // MaxBatch is the most subjects one batch check may name.
@@ -514,6 +548,11 @@ func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subj
 	if err != nil {
 		return nil, err
 	}
+	terms, err := l.notices.Terms(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	now := l.now()
 	out := make([]Decision, len(subjectIDs))
 	fresh := l.fresh()
 	noRecordOnMiss := fresh && l.opts.Exclusive && l.warm.Load() && l.cache.complete()
@@ -522,11 +561,11 @@ func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subj
 	for i, id := range subjectIDs {
 		if fresh {
 			if rec, ok := l.cache.get(cacheKey(merchantID, id)); ok {
-				out[i] = Decide(rec, p)
+				out[i] = Decide(rec, p, terms, now)
 				continue
 			}
 			if noRecordOnMiss {
-				out[i] = Decide(Record{MerchantID: merchantID, SubjectID: id}, p)
+				out[i] = Decide(Record{MerchantID: merchantID, SubjectID: id}, p, terms, now)
 				continue
 			}
 		}
@@ -544,7 +583,7 @@ func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subj
 	}
 	for i, id := range subjectIDs {
 		if rec, ok := recs[id]; ok {
-			out[i] = Decide(rec, p)
+			out[i] = Decide(rec, p, terms, now)
 		}
 	}
 	return out, nil

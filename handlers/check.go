@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -27,9 +28,10 @@ type checkManyRequest struct {
 }
 
 type batchDecisionJSON struct {
-	Subject string `json:"subject"`
-	Allowed bool   `json:"allowed"`
-	Reason  string `json:"reason"`
+	Subject     string     `json:"subject"`
+	Allowed     bool       `json:"allowed"`
+	Reason      string     `json:"reason"`
+	ReconsentBy *time.Time `json:"reconsent_by,omitempty"`
 }
 
 func (a *API) checkMany(c *gin.Context) error {
@@ -44,6 +46,10 @@ func (a *API) checkMany(c *gin.Context) error {
 	out := make([]batchDecisionJSON, len(ds))
 	for i, d := range ds {
 		out[i] = batchDecisionJSON{Subject: d.SubjectID, Allowed: d.Allowed, Reason: string(d.Reason)}
+		if !d.ReconsentBy.IsZero() {
+			by := d.ReconsentBy
+			out[i].ReconsentBy = &by
+		}
 	}
 	c.JSON(http.StatusOK, gin.H{"purpose": req.Purpose, "decisions": out})
 	return nil

@@ -40,6 +40,8 @@ type decisionJSON struct {
 	Reason        string     `json:"reason"`
 	NoticeVersion int        `json:"notice_version,omitempty"`
 	Since         *time.Time `json:"since,omitempty"`
+	// ReconsentBy is set with reconsent_due and reconsent_required.
+	ReconsentBy *time.Time `json:"reconsent_by,omitempty"`
 }
 
 func toDecisionJSON(d consent.Decision) decisionJSON {
@@ -47,6 +49,10 @@ func toDecisionJSON(d consent.Decision) decisionJSON {
 	if !d.Since.IsZero() {
 		since := d.Since
 		out.Since = &since
+	}
+	if !d.ReconsentBy.IsZero() {
+		by := d.ReconsentBy
+		out.ReconsentBy = &by
 	}
 	return out
 }
@@ -105,9 +111,13 @@ func (a *API) listConsents(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	ds, err := a.Ledger.DecideAll(ctx, merchantID(c), rec, ps)
+	if err != nil {
+		return err
+	}
 	out := make([]consentStateJSON, 0, len(ps))
-	for _, p := range ps {
-		d := consent.Decide(rec, p)
+	for i, p := range ps {
+		d := ds[i]
 		row := consentStateJSON{Purpose: p.Key, Allowed: d.Allowed, Reason: string(d.Reason), Sensitive: p.Sensitive}
 		if st, ok := rec.Purposes[p.Key]; ok {
 			at := st.At

@@ -4,36 +4,45 @@ import (
 	"context"
 	"time"
 
+	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/ttlcache"
 )
 
-// CachedStore is a Store that reads each merchant's newest published version
-// number at most once per TTL: every consent write asks for it.
+// CachedStore is a Store that reads each merchant's head at most once per
+// TTL: every consent check asks for it. A publication through this
+// instance is seen at once; one through another instance within the TTL.
 type CachedStore struct {
 	Store
-	latest *ttlcache.Cache[string, int]
+	heads *ttlcache.Cache[string, Head]
 }
 
 // NewCachedStore wraps s.
 func NewCachedStore(s Store, ttl time.Duration, now func() time.Time) *CachedStore {
-	return &CachedStore{Store: s, latest: ttlcache.New[string, int](ttl, 100_000, now)}
+	return &CachedStore{Store: s, heads: ttlcache.New[string, Head](ttl, 100_000, now)}
 }
 
-// Latest returns the newest published version number, from the cache when it can.
-func (c *CachedStore) Latest(ctx context.Context, merchantID string) (int, error) {
-	if n, ok := c.latest.Get(merchantID); ok {
-		return n, nil
+// Head returns the merchant's index, from the cache when it can.
+func (c *CachedStore) Head(ctx context.Context, merchantID string) (Head, error) {
+	if h, ok := c.heads.Get(merchantID); ok {
+		return h, nil
 	}
-	n, err := c.Store.Latest(ctx, merchantID)
+	h, err := c.Store.Head(ctx, merchantID)
 	if err == nil {
-		c.latest.Put(merchantID, n)
+		c.heads.Put(merchantID, h)
 	}
-	return n, err
+	return h, err
 }
 
-// SetLatest records the newest version and forgets the cached one.
-func (c *CachedStore) SetLatest(ctx context.Context, merchantID string, number int) error {
-	err := c.Store.SetLatest(ctx, merchantID, number)
-	c.latest.Delete(merchantID)
+// NoteCreated updates the head and forgets the cached one.
+func (c *CachedStore) NoteCreated(ctx context.Context, merchantID string, number int) error {
+	err := c.Store.NoteCreated(ctx, merchantID, number)
+	c.heads.Delete(merchantID)
+	return err
+}
+
+// NotePublished updates the head and forgets the cached one.
+func (c *CachedStore) NotePublished(ctx context.Context, merchantID string, p consent.PublishedVersion) error {
+	err := c.Store.NotePublished(ctx, merchantID, p)
+	c.heads.Delete(merchantID)
 	return err
 }

@@ -8,8 +8,10 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/notices"
 )
 
@@ -32,57 +34,151 @@ type noticeDoc struct {
 	CreatedAt   time.Time                `bson:"created_at"`
 	PublishedAt time.Time                `bson:"published_at,omitempty"`
 	EffectiveAt time.Time                `bson:"effective_at,omitempty"`
+	Deadline    time.Time                `bson:"deadline,omitempty"`
 }
 
 func noticeID(merchantID string, n int) string { return id(merchantID, fmt.Sprintf("%06d", n)) }
 
-// PutVersion creates or replaces a notice version.
-func (s *Store) PutVersion(ctx context.Context, v notices.Version) error {
+func toNoticeDoc(v notices.Version) noticeDoc {
 	d := noticeDoc{ID: noticeID(v.MerchantID, v.Number), MerchantID: v.MerchantID, Number: v.Number, Status: string(v.Status),
 		Texts: map[string]noticeTextDoc{}, PolicyURL: v.PolicyURL, Material: v.Material, Purposes: v.Purposes,
-		CreatedAt: v.CreatedAt, PublishedAt: v.PublishedAt, EffectiveAt: v.EffectiveAt}
+		CreatedAt: v.CreatedAt, PublishedAt: v.PublishedAt, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline}
 	if d.Purposes == nil {
 		d.Purposes = []string{}
 	}
 	for l, t := range v.Texts {
 		d.Texts[l] = noticeTextDoc(t)
 	}
+	return d
+}
+
+// CreateVersion inserts a new version; Conflict if the number is taken.
+func (s *Store) CreateVersion(ctx context.Context, v notices.Version) error {
+	err := s.insertOne(ctx, collNotices, toNoticeDoc(v))
+	if mongo.IsDuplicateKeyError(err) {
+		return apperr.New(apperr.Conflict, "version %d exists", v.Number)
+	}
+	return apperr.Wrap(err, "create notice version")
+}
+
+// PutVersion replaces a notice version.
+func (s *Store) PutVersion(ctx context.Context, v notices.Version) error {
+	d := toNoticeDoc(v)
 	return apperr.Wrap(s.replaceByID(ctx, collNotices, d.ID, d), "save notice version")
+}
+
+// DeleteVersion removes a notice version.
+func (s *Store) DeleteVersion(ctx context.Context, merchantID string, number int) error {
+	_, err := s.deleteByID(ctx, collNotices, noticeID(merchantID, number))
+	return apperr.Wrap(err, "delete notice version")
 }
 
 // Version returns one notice version: a point read.
 func (s *Store) Version(ctx context.Context, merchantID string, number int) (notices.Version, error) {
-	var d noticeDoc
-	if err := s.db.Collection(collNotices).FindOne(ctx, bson.D{{Key: "_id", Value: noticeID(merchantID, number)}}).Decode(&d); err != nil {
-		return notices.Version{}, notFound(err, "notice version")
-	}
+	return findOne(ctx, s, collNotices, noticeID(merchantID, number), "notice version", noticeDoc.version)
+}
+
+func (d noticeDoc) version() notices.Version {
 	v := notices.Version{MerchantID: d.MerchantID, Number: d.Number, Status: notices.Status(d.Status), Texts: map[string]notices.Summary{},
-		PolicyURL: d.PolicyURL, Material: d.Material, Purposes: d.Purposes, CreatedAt: d.CreatedAt.UTC(), PublishedAt: d.PublishedAt.UTC(), EffectiveAt: d.EffectiveAt.UTC()}
+		PolicyURL: d.PolicyURL, Material: d.Material, Purposes: d.Purposes, CreatedAt: d.CreatedAt.UTC(), PublishedAt: d.PublishedAt.UTC(),
+		EffectiveAt: d.EffectiveAt.UTC(), Deadline: d.Deadline.UTC()}
 	for l, t := range d.Texts {
 		v.Texts[l] = notices.Summary(t)
 	}
-	return v, nil
+	if v.Deadline.IsZero() {
+		v.Deadline = v.EffectiveAt
+	}
+	return v
 }
 
+type publishedDoc struct {
+	Number      int       `bson:"number"`
+	Material    bool      `bson:"material"`
+	Purposes    []string  `bson:"purposes"`
+	EffectiveAt time.Time `bson:"effective_at"`
+	Deadline    time.Time `bson:"deadline"`
+}
+
+// noticeHeadDoc indexes a merchant's versions under the merchant's id.
 type noticeHeadDoc struct {
-	MerchantID string `bson:"_id"`
-	Latest     int    `bson:"latest"`
+	MerchantID string         `bson:"_id"`
+	Highest    int            `bson:"highest"`
+	Published  []publishedDoc `bson:"published"`
+	// Latest is the single number kept before publication records existed.
+	Latest int `bson:"latest,omitempty"`
 }
 
-// Latest returns the newest published version number, 0 if none.
-func (s *Store) Latest(ctx context.Context, merchantID string) (int, error) {
+func (s *Store) head(ctx context.Context, merchantID string) (noticeHeadDoc, bool, error) {
 	var d noticeHeadDoc
 	err := s.db.Collection(collNoticeHeads).FindOne(ctx, bson.D{{Key: "_id", Value: merchantID}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
-		return 0, nil
+		return noticeHeadDoc{MerchantID: merchantID}, false, nil
 	}
-	if err != nil {
-		return 0, apperr.Wrap(err, "read notice head")
-	}
-	return d.Latest, nil
+	return d, err == nil, apperr.Wrap(err, "read notice head")
 }
 
-// SetLatest records the newest published version number.
-func (s *Store) SetLatest(ctx context.Context, merchantID string, number int) error {
-	return apperr.Wrap(s.replaceByID(ctx, collNoticeHeads, merchantID, noticeHeadDoc{MerchantID: merchantID, Latest: number}), "save notice head")
+// Head returns the merchant's index of notice versions: a point read.
+func (s *Store) Head(ctx context.Context, merchantID string) (notices.Head, error) {
+	d, _, err := s.head(ctx, merchantID)
+	if err != nil {
+		return notices.Head{}, err
+	}
+	h := notices.Head{Highest: max(d.Highest, d.Latest)}
+	seen := map[int]bool{}
+	for _, p := range d.Published {
+		if seen[p.Number] {
+			continue
+		}
+		seen[p.Number] = true
+		h.Published = append(h.Published, consent.PublishedVersion{Number: p.Number, Material: p.Material, Purposes: p.Purposes, EffectiveAt: p.EffectiveAt.UTC(), Deadline: p.Deadline.UTC()})
+	}
+	// A head written before publication records existed knows only its
+	// latest number: read those versions once.
+	if len(h.Published) == 0 && d.Latest > 0 {
+		for n := 1; n <= d.Latest; n++ {
+			v, err := s.Version(ctx, merchantID, n)
+			if apperr.Is(err, apperr.NotFound) {
+				continue
+			}
+			if err != nil {
+				return notices.Head{}, err
+			}
+			if v.Status == notices.Published {
+				h.Published = append(h.Published, consent.PublishedVersion{Number: n, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+			}
+		}
+	}
+	return h, nil
+}
+
+// NoteCreated raises the head's highest version number.
+func (s *Store) NoteCreated(ctx context.Context, merchantID string, number int) error {
+	defer s.writing()()
+	c := s.db.Collection(collNoticeHeads)
+	filter := bson.D{{Key: "_id", Value: merchantID}}
+	update := bson.D{{Key: "$max", Value: bson.D{{Key: "highest", Value: number}}}}
+	_, err := c.UpdateOne(ctx, filter, update, options.UpdateOne().SetUpsert(true))
+	if mongo.IsDuplicateKeyError(err) {
+		_, err = c.UpdateOne(ctx, filter, update)
+	}
+	return apperr.Wrap(err, "note notice version")
+}
+
+// NotePublished appends a publication to the head unless it is there.
+func (s *Store) NotePublished(ctx context.Context, merchantID string, p consent.PublishedVersion) error {
+	d, _, err := s.head(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	for _, q := range d.Published {
+		if q.Number == p.Number {
+			return nil
+		}
+	}
+	entry := publishedDoc{Number: p.Number, Material: p.Material, Purposes: p.Purposes, EffectiveAt: p.EffectiveAt, Deadline: p.Deadline}
+	if entry.Purposes == nil {
+		entry.Purposes = []string{}
+	}
+	_, err = s.updateByID(ctx, collNoticeHeads, merchantID, bson.D{{Key: "$push", Value: bson.D{{Key: "published", Value: entry}}}})
+	return apperr.Wrap(err, "note notice publication")
 }

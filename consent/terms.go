@@ -1,0 +1,52 @@
+package consent
+
+import (
+	"slices"
+	"time"
+)
+
+// PublishedVersion is what decisions need to know of a published notice
+// version.
+type PublishedVersion struct {
+	Number int
+	// Material versions make consent given under older versions stop
+	// counting for Purposes, from Deadline (EffectiveAt plus any grace).
+	Material    bool
+	Purposes    []string
+	EffectiveAt time.Time
+	Deadline    time.Time
+}
+
+// Terms are a merchant's published notice versions.
+type Terms struct {
+	Published []PublishedVersion
+}
+
+// InForce returns the number of the newest version in effect at now, 0 if none.
+func (t Terms) InForce(now time.Time) int {
+	n := 0
+	for _, v := range t.Published {
+		if !v.EffectiveAt.After(now) && v.Number > n {
+			n = v.Number
+		}
+	}
+	return n
+}
+
+// Has reports whether version n was published.
+func (t Terms) Has(n int) bool {
+	return slices.ContainsFunc(t.Published, func(v PublishedVersion) bool { return v.Number == n })
+}
+
+// Requirement returns the newest material version in effect at now that
+// affects purpose: consent given under an older version needs renewing.
+func (t Terms) Requirement(purpose string, now time.Time) (PublishedVersion, bool) {
+	var best PublishedVersion
+	found := false
+	for _, v := range t.Published {
+		if v.Material && !v.EffectiveAt.After(now) && slices.Contains(v.Purposes, purpose) && (!found || v.Number > best.Number) {
+			best, found = v, true
+		}
+	}
+	return best, found
+}
