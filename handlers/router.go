@@ -78,6 +78,14 @@ func New(a *API) (http.Handler, error) {
 	read.GET("/subjects/:subject/consents", a.handle(a.listConsents))
 	read.GET("/subjects/:subject/events", a.handle(a.listEvents))
 
+	read.GET("/notices", a.handle(a.listNotices))
+	read.GET("/notices/current", a.handle(a.currentNotice))
+	read.GET("/notices/:version", a.handle(a.getNotice))
+	adm.POST("/notices", a.handle(a.createNotice))
+	adm.PUT("/notices/:version", a.handle(a.updateNotice))
+	adm.DELETE("/notices/:version", a.handle(a.discardNotice))
+	adm.POST("/notices/:version/publish", a.handle(a.publishNotice))
+
 	read.GET("/check", a.handle(a.check))
 	v1.POST("/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.checkMany))
 

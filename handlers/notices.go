@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/notices"
+)
+
+type noticeJSON struct {
+	Version     int                        `json:"version"`
+	Status      string                     `json:"status"`
+	Texts       map[string]notices.Summary `json:"texts"`
+	PolicyURL   string                     `json:"policy_url,omitempty"`
+	Material    bool                       `json:"material"`
+	Purposes    []string                   `json:"purposes"`
+	CreatedAt   time.Time                  `json:"created_at"`
+	PublishedAt *time.Time                 `json:"published_at,omitempty"`
+	EffectiveAt *time.Time                 `json:"effective_at,omitempty"`
+	// ReconsentBy is when consent under older versions stops counting for
+	// the affected purposes (effective time plus grace period).
+	ReconsentBy *time.Time `json:"reconsent_by,omitempty"`
+}
+
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func toNoticeJSON(v notices.Version) noticeJSON {
+	out := noticeJSON{Version: v.Number, Status: string(v.Status), Texts: v.Texts, PolicyURL: v.PolicyURL, Material: v.Material,
+		Purposes: v.Purposes, CreatedAt: v.CreatedAt, PublishedAt: timePtr(v.PublishedAt), EffectiveAt: timePtr(v.EffectiveAt)}
+	if out.Purposes == nil {
+		out.Purposes = []string{}
+	}
+	if v.Material {
+		out.ReconsentBy = timePtr(v.Deadline)
+	}
+	return out
+}
+
+type noticeRequest struct {
+	Texts     map[string]notices.Summary `json:"texts"`
+	PolicyURL string                     `json:"policy_url"`
+	Material  bool                       `json:"material"`
+	Purposes  []string                   `json:"purposes"`
+}
+
+func (r noticeRequest) content() notices.Content {
+	return notices.Content{Texts: r.Texts, PolicyURL: r.PolicyURL, Material: r.Material, Purposes: r.Purposes}
+}
+
+// knownPurposes tells whether a key is one of the merchant's purposes.
+func (a *API) knownPurposes(c *gin.Context) (func(string) bool, error) {
+	ps, err := a.Purposes.List(c.Request.Context(), merchantID(c))
+	if err != nil {
+		return nil, err
+	}
+	keys := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		keys[p.Key] = true
+	}
+	return func(k string) bool { return keys[k] }, nil
+}
+
+func versionParam(c *gin.Context) (int, error) {
+	n, err := strconv.Atoi(c.Param("version"))
+	if err != nil || n < 1 {
+		return 0, apperr.New(apperr.NotFound, "no such notice version")
+	}
+	return n, nil
+}
+
+func (a *API) createNotice(c *gin.Context) error {
+	var req noticeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	known, err := a.knownPurposes(c)
+	if err != nil {
+		return err
+	}
+	v, err := a.Notices.Create(c.Request.Context(), merchantID(c), req.content(), known)
+	if err != nil {
+		return err
+	}
+	c.Header("Location", "/v1/notices/"+strconv.Itoa(v.Number))
+	c.JSON(http.StatusCreated, toNoticeJSON(v))
+	return nil
+}
+
+func (a *API) updateNotice(c *gin.Context) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	var req noticeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	known, err := a.knownPurposes(c)
+	if err != nil {
+		return err
+	}
+	v, err := a.Notices.Update(c.Request.Context(), merchantID(c), n, req.content(), known)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toNoticeJSON(v))
+	return nil
+}
+
+func (a *API) discardNotice(c *gin.Context) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	if err := a.Notices.Discard(c.Request.Context(), merchantID(c), n); err != nil {
+		return err
+	}
+	c.Status(http.StatusNoContent)
+	return nil
+}
+
+type publishRequest struct {
+	// EffectiveAt is when the version takes effect; absent: now.
+	EffectiveAt *time.Time `json:"effective_at"`
+	// GracePeriodDays keeps consent under older versions counting this
+	// many days after the effective time.
+	GracePeriodDays int `json:"grace_period_days"`
+}
+
+func (a *API) publishNotice(c *gin.Context) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	var req publishRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	var at time.Time
+	if req.EffectiveAt != nil {
+		at = *req.EffectiveAt
+	}
+	if req.GracePeriodDays < 0 || req.GracePeriodDays > 366 {
+		return apperr.New(apperr.Invalid, "grace_period_days must be between 0 and 366").WithDetail("invalid_grace_period")
+	}
+	v, err := a.Notices.Publish(c.Request.Context(), merchantID(c), n, at, time.Duration(req.GracePeriodDays)*24*time.Hour)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toNoticeJSON(v))
+	return nil
+}
+
+func (a *API) listNotices(c *gin.Context) error {
+	vs, err := a.Notices.List(c.Request.Context(), merchantID(c))
+	if err != nil {
+		return err
+	}
+	out := make([]noticeJSON, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, toNoticeJSON(v))
+	}
+	c.JSON(http.StatusOK, gin.H{"notices": out})
+	return nil
+}
+
+func (a *API) getNotice(c *gin.Context) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	v, err := a.Notices.Get(c.Request.Context(), merchantID(c), n)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toNoticeJSON(v))
+	return nil
+}
+
+func (a *API) currentNotice(c *gin.Context) error {
+	v, err := a.Notices.Current(c.Request.Context(), merchantID(c))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toNoticeJSON(v))
+	return nil
+}
