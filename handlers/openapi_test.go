@@ -355,6 +355,25 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("GET", "/v1/subjects/cust_1/events?after=-1", admin, nil, nil, 400)
 	c.expect("GET", "/v1/subjects/cust_2/events", admin, nil, nil, 404)
 
+	// Notices.
+	draft := obj{"texts": obj{"en": obj{"summary": "We now share purchases with a delivery partner."}}, "material": true, "purposes": []string{"newsletter"}}
+	c.expect("POST", "/v1/notices", admin, draft, nil, 201)
+	c.expect("POST", "/v1/notices", admin, obj{"texts": obj{"en": obj{"summary": "Too short"}}}, nil, 400)
+	c.expect("PUT", "/v1/notices/2", admin, obj{"texts": obj{"en": obj{"summary": "We now share purchases with two partners."}}, "material": true, "purposes": []string{"newsletter"}}, nil, 200)
+	c.expect("GET", "/v1/notices/2", admin, nil, nil, 200)
+	c.expect("GET", "/v1/notices/7", admin, nil, nil, 404)
+	c.expect("POST", "/v1/notices/2/publish", admin, obj{"grace_period_days": 14}, nil, 200)
+	wantCode(c.expect("PUT", "/v1/notices/2", admin, draft, nil, 409), "notice_published")
+	wantCode(c.expect("DELETE", "/v1/notices/2", admin, nil, nil, 409), "notice_published")
+	c.expect("POST", "/v1/notices", admin, draft, nil, 201)
+	c.expect("DELETE", "/v1/notices/3", admin, nil, nil, 204)
+	c.expect("GET", "/v1/notices", admin, nil, nil, 200)
+	c.expect("GET", "/v1/notices/current", admin, nil, nil, 200)
+	w = c.expect("GET", "/v1/check?subject=cust_1&purpose=newsletter", admin, nil, nil, 200)
+	if !strings.Contains(w.Body.String(), `"reason":"reconsent_due"`) {
+		t.Errorf("check during the grace period: %s", w.Body)
+	}
+
 	// Checks.
 	c.expect("GET", "/v1/check?subject=cust_1&purpose=newsletter", admin, nil, nil, 200)
 	c.expect("GET", "/v1/check?subject=cust_9&purpose=newsletter", admin, nil, nil, 200)
