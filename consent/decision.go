@@ -14,9 +14,9 @@ const (
 	ReasonReconsentRequired Reason = "reconsent_required"
 	// ReasonReconsentDue allows: the notice changed materially, and consent
 	// under the old version counts until ReconsentBy.
-	ReasonReconsentDue Reason = "reconsent_due"
-	ReasonGPCOptOut         Reason = "gpc_opt_out"
-	ReasonSubjectErased     Reason = "subject_erased"
+	ReasonReconsentDue  Reason = "reconsent_due"
+	ReasonGPCOptOut     Reason = "gpc_opt_out"
+	ReasonSubjectErased Reason = "subject_erased"
 )
 
 // Decision answers "may the merchant use this subject's data for this purpose now?".
