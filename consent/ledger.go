@@ -492,6 +492,15 @@ func (l *Ledger) State(ctx context.Context, merchantID, subjectID string) (Recor
 	return l.lookup(ctx, merchantID, subjectID)
 }
 
+// AwaitingReview lists what the subject is asked to re-accept.
+func (l *Ledger) AwaitingReview(ctx context.Context, merchantID string, rec Record) ([]Awaiting, error) {
+	terms, err := l.notices.Terms(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	return terms.AwaitingReview(rec), nil
+}
+
 // DecideAll decides each purpose for a subject's record, under the
 // merchant's terms now.
 func (l *Ledger) DecideAll(ctx context.Context, merchantID string, rec Record, ps []Purpose) ([]Decision, error) {

@@ -2,6 +2,7 @@ package consent
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -49,4 +50,38 @@ func (t Terms) Requirement(purpose string, now time.Time) (PublishedVersion, boo
 		}
 	}
 	return best, found
+}
+
+// Awaiting is a purpose the subject granted under a notice version that a
+// published material version replaces: the subject is asked to re-accept.
+type Awaiting struct {
+	Purpose string
+	// Accepted is the version the subject's grant was recorded under.
+	Accepted int
+	// Version is the newest published material version for the purpose
+	// (possibly not in effect yet).
+	Version PublishedVersion
+}
+
+// AwaitingReview lists the subject's granted purposes whose consent a
+// published material version (in effect or announced) asks to renew.
+func (t Terms) AwaitingReview(rec Record) []Awaiting {
+	var out []Awaiting
+	for key, ps := range rec.Purposes {
+		if ps.State != Granted {
+			continue
+		}
+		var newest PublishedVersion
+		found := false
+		for _, v := range t.Published {
+			if v.Material && slices.Contains(v.Purposes, key) && v.Number > ps.NoticeVersion && (!found || v.Number > newest.Number) {
+				newest, found = v, true
+			}
+		}
+		if found {
+			out = append(out, Awaiting{Purpose: key, Accepted: ps.NoticeVersion, Version: newest})
+		}
+	}
+	slices.SortFunc(out, func(a, b Awaiting) int { return strings.Compare(a.Purpose, b.Purpose) })
+	return out
 }

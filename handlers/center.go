@@ -101,6 +101,15 @@ func (a *API) requireSession(c *gin.Context) {
 	c.Next()
 }
 
+// optionalSession loads the session when there is one, for pages anyone
+// may read that show the signed-in shopper a little more.
+func (a *API) optionalSession(c *gin.Context) {
+	if sess, err := a.Center.Signin.ParseSession(c.Request.Context(), merchant(c).ID, cookieValue(c, cookieSess)); err == nil {
+		c.Set(ctxSession, sess)
+	}
+	c.Next()
+}
+
 func cookieValue(c *gin.Context, name string) string {
 	v, err := c.Cookie(name)
 	if err != nil || len(v) > 4096 {
@@ -144,6 +153,8 @@ type page struct {
 	Base         string
 	Languages    []langLink
 	SignedIn     bool
+	// Awaiting shows the banner: changed terms wait for the shopper.
+	Awaiting bool
 }
 
 func (a *API) newPage(c *gin.Context) page {
@@ -152,8 +163,13 @@ func (a *API) newPage(c *gin.Context) page {
 	if p.MerchantName == "" {
 		p.MerchantName = "Fineline"
 	}
-	if _, ok := session(c); ok {
+	if sess, ok := session(c); ok {
 		p.SignedIn = true
+		aw, err := a.awaiting(c, sess.SubjectID)
+		if err != nil {
+			a.Log.WarnContext(c.Request.Context(), "changed-terms banner unavailable", "request_id", requestID(c), "err", err)
+		}
+		p.Awaiting = len(aw) > 0
 	}
 	for _, code := range locales.Supported() {
 		// A page answering a POST (a refused form, a refused link) has no

@@ -119,6 +119,10 @@ func (a *API) centerRoutes(r *gin.Engine) {
 	post.POST("/signout", a.signOut)
 
 	in := center.Group("", a.requireSession)
+	center.GET("/notices", a.optionalSession, a.noticeVersions)
+	center.GET("/notices/:version", a.optionalSession, a.noticeVersion)
+	in.GET("/review", a.review)
+	in.POST("/review", a.crossOriginGuard, a.saveReview)
 	in.GET("/preferences", a.preferences)
 	in.GET("/receipts/:id", a.showReceipt)
 	in.GET("/receipts/:id/download", a.downloadReceipt)

@@ -11,6 +11,8 @@ import (
 	"io"
 	"io/fs"
 	texttemplate "text/template"
+
+	"github.com/yuin/goldmark"
 )
 
 //go:embed templates/*.html
@@ -38,7 +40,7 @@ type Pages struct {
 
 // PageNames lists every page template.
 func PageNames() []string {
-	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error"}
+	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice"}
 }
 
 // LoadPages parses the layout with each page.
@@ -109,4 +111,18 @@ func (m *Mails) Render(name string, data any) (text, html string, err error) {
 		return "", "", fmt.Errorf("render mail %s: %w", name, err)
 	}
 	return tb.String(), hb.String(), nil
+}
+
+// markdown renders merchant-written Markdown. Raw HTML in the source is
+// dropped and dangerous link schemes (javascript:, ...) are neutralised:
+// goldmark does both unless told it is unsafe, which it is not here.
+var markdown = goldmark.New()
+
+// Markdown renders src as safe HTML.
+func Markdown(src string) htmltemplate.HTML {
+	var buf bytes.Buffer
+	if err := markdown.Convert([]byte(src), &buf); err != nil {
+		return htmltemplate.HTML(htmltemplate.HTMLEscapeString(src))
+	}
+	return htmltemplate.HTML(buf.String()) // #nosec: goldmark escapes text and drops raw HTML
 }
