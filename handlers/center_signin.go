@@ -91,7 +91,7 @@ func (a *API) linkSent(c *gin.Context) {
 
 type linkPage struct {
 	page
-	Action, Token string
+	Action, Token, Next string
 }
 
 // showLink asks for a press of a button before using a link: mail scanners
@@ -103,7 +103,11 @@ func (a *API) showLink(action string) gin.HandlerFunc {
 			a.renderError(c, apperr.New(apperr.Invalid, "no link").WithDetail("link_invalid"))
 			return
 		}
-		a.render(c, http.StatusOK, "link", linkPage{page: a.newPage(c), Action: basePath(c) + action, Token: t})
+		next := ""
+		if c.Query("next") == "review" {
+			next = "review"
+		}
+		a.render(c, http.StatusOK, "link", linkPage{page: a.newPage(c), Action: basePath(c) + action, Token: t, Next: next})
 	}
 }
 
@@ -135,7 +139,11 @@ func (a *API) startSession(c *gin.Context, subject string) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: tok, Path: basePath(c), Expires: sess.ExpiresAt,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
-	c.Redirect(http.StatusSeeOther, basePath(c)+"preferences")
+	next := "preferences"
+	if c.PostForm("next") == "review" {
+		next = "review"
+	}
+	c.Redirect(http.StatusSeeOther, basePath(c)+next)
 }
 
 // signOut ends the session on the server and drops the cookie.

@@ -156,6 +156,11 @@ func (a *API) publishNotice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if v.Material && a.Announcer != nil {
+		if err := a.Announcer.Schedule(c.Request.Context(), merchantID(c), v.Number); err != nil {
+			return err
+		}
+	}
 	c.JSON(http.StatusOK, toNoticeJSON(v))
 	return nil
 }
@@ -192,5 +197,32 @@ func (a *API) currentNotice(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, toNoticeJSON(v))
+	return nil
+}
+
+type announcementJSON struct {
+	Version int  `json:"version"`
+	Built   bool `json:"built"`
+	Queued  int  `json:"queued"`
+	Sent    int  `json:"sent"`
+	Failed  int  `json:"failed"`
+	Skipped int  `json:"skipped"`
+}
+
+// noticeAnnouncement reports how the announcement of a material version
+// is going.
+func (a *API) noticeAnnouncement(c *gin.Context) error {
+	n, err := versionParam(c)
+	if err != nil {
+		return err
+	}
+	if a.Announcer == nil {
+		return apperr.New(apperr.NotFound, "this version was not announced")
+	}
+	p, err := a.Announcer.Progress(c.Request.Context(), merchantID(c), n)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, announcementJSON{Version: n, Built: p.Built, Queued: p.Queued, Sent: p.Sent, Failed: p.Failed, Skipped: p.Skipped})
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
+	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
@@ -369,6 +370,11 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("DELETE", "/v1/notices/3", admin, nil, nil, 204)
 	c.expect("GET", "/v1/notices", admin, nil, nil, 200)
 	c.expect("GET", "/v1/notices/current", admin, nil, nil, 200)
+	w = c.expect("GET", "/v1/notices/2/announcement", admin, nil, nil, 200)
+	if !strings.Contains(w.Body.String(), `"version":2`) {
+		t.Errorf("announcement: %s", w.Body)
+	}
+	c.expect("GET", "/v1/notices/1/announcement", admin, nil, nil, 404)
 	w = c.expect("GET", "/v1/check?subject=cust_1&purpose=newsletter", admin, nil, nil, 200)
 	if !strings.Contains(w.Body.String(), `"reason":"reconsent_due"`) {
 		t.Errorf("check during the grace period: %s", w.Body)
@@ -577,6 +583,7 @@ func newOATestAPI(t *testing.T) (*API, *store.Store) {
 		Store:      st,
 		AdminToken: oaAdminToken,
 		Center:     newTestCenter(t, st, "http://localhost"),
+		Announcer:  &announce.Worker{Store: st, Now: now},
 		Log:        log,
 	}, st
 }

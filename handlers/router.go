@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
@@ -19,6 +20,12 @@ import (
 // Pinger reports whether the store is reachable.
 type Pinger interface {
 	Ping(ctx context.Context) error
+}
+
+// Announcer queues announcements of published versions and counts them.
+type Announcer interface {
+	Schedule(ctx context.Context, merchantID string, version int) error
+	Progress(ctx context.Context, merchantID string, version int) (announce.Progress, error)
 }
 
 // API holds what the handlers need.
@@ -36,6 +43,9 @@ type API struct {
 	Log            *slog.Logger
 	// Center serves the shopper pages; nil serves the API only.
 	Center *Center
+	// Announcer queues and reports the announcement of material changes;
+	// nil announces nothing.
+	Announcer Announcer
 
 	cop *http.CrossOriginProtection
 }
@@ -85,6 +95,7 @@ func New(a *API) (http.Handler, error) {
 	adm.PUT("/notices/:version", a.handle(a.updateNotice))
 	adm.DELETE("/notices/:version", a.handle(a.discardNotice))
 	adm.POST("/notices/:version/publish", a.handle(a.publishNotice))
+	read.GET("/notices/:version/announcement", a.handle(a.noticeAnnouncement))
 
 	read.GET("/check", a.handle(a.check))
 	v1.POST("/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.checkMany))

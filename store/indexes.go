@@ -24,6 +24,9 @@ const (
 	collEndedSessions = "ended_sessions"
 	collSubjectEmails = "subject_emails"
 	collReceipts      = "receipts"
+	collCampaigns     = "announcement_campaigns"
+	collItems         = "announcements"
+	collQueue         = "announcement_queue"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -60,7 +63,16 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collLinkTokens: {
 			{Keys: bson.D{{Key: "expires_at", Value: 1}}},
 		},
-		collLinkUses:      nil,
+		collLinkUses: nil,
+		collCampaigns: {
+			{Keys: bson.D{{Key: "built", Value: 1}}},
+		},
+		collItems: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "version", Value: 1}, {Key: "state", Value: 1}}},
+		},
+		collQueue: {
+			{Keys: bson.D{{Key: "next_at", Value: 1}}},
+		},
 		collEndedSessions: nil,
 		collSubjectEmails: nil,
 		collReceipts: {

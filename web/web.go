@@ -78,7 +78,7 @@ type Mails struct {
 }
 
 // MailNames lists every email.
-func MailNames() []string { return []string{"signin"} }
+func MailNames() []string { return []string{"signin", "announce"} }
 
 // LoadMails parses every email's two bodies.
 func LoadMails() (*Mails, error) {

@@ -31,6 +31,7 @@ type config struct {
 	MailFrom       string
 	SigningKey     string
 	Jurisdiction   string
+	AnnounceRate   float64
 }
 
 const usage = `Fineline: a hosted preference and consent center.
@@ -79,6 +80,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&level, "log-level", env("FINELINE_LOG_LEVEL", "info"), "debug, info, warn or error [FINELINE_LOG_LEVEL]")
 	fs.StringVar(&cfg.MailFrom, "mail-from", env("FINELINE_MAIL_FROM", "Fineline <no-reply@localhost>"), "sender of the emails Fineline sends [FINELINE_MAIL_FROM]")
 	fs.StringVar(&cfg.Jurisdiction, "jurisdiction", env("FINELINE_JURISDICTION", "EU"), "jurisdiction named in consent receipts [FINELINE_JURISDICTION]")
+	fs.Float64Var(&cfg.AnnounceRate, "announce-rate", envFloat(getenv, "FINELINE_ANNOUNCE_RATE", 5), "emails a second each instance sends when announcing changed terms [FINELINE_ANNOUNCE_RATE]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
 	var cacheSubjects, cacheBound, pollInterval string
 	fs.StringVar(&cacheSubjects, "cache-subjects", env("FINELINE_CACHE_SUBJECTS", "1000000"), "most subjects whose consent state is held in memory; 0 turns the cache off [FINELINE_CACHE_SUBJECTS]")
@@ -113,6 +115,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	default:
 		return config{}, errors.New("--demo must be true or false")
 	}
+	if cfg.AnnounceRate <= 0 || cfg.AnnounceRate > 1000 {
+		return config{}, errors.New("--announce-rate must be between 0 and 1000 emails a second")
+	}
 	if cfg.CacheSubjects, err = strconv.Atoi(cacheSubjects); err != nil || cfg.CacheSubjects < 0 {
 		return config{}, errors.New("--cache-subjects must be a whole number, 0 or more")
 	}
@@ -142,4 +147,18 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		return config{}, errors.New("FINELINE_ADMIN_TOKEN must be at least 16 characters")
 	}
 	return cfg, nil
+}
+
+// envFloat reads a number from the environment, or def; a malformed value
+// becomes 0, which validation then refuses.
+func envFloat(getenv func(string) string, key string, def float64) float64 {
+	v := getenv(key)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return 0
+	}
+	return f
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/handlers"
@@ -141,9 +142,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Error("cannot set up the preference center", "err", err)
 		return 1
 	}
+	announcer := &announce.Worker{
+		Store: a.store, Scan: a.store, Ledger: a.ledger, Subjects: a.subjects, Merchants: a.merchants.Store, Notices: a.notices,
+		Signin: center.Signin, Locales: center.Locales, Mails: center.Mails, Mailer: center.Mailer, BaseURL: cfg.BaseURL,
+		PerSecond: cfg.AnnounceRate, Lease: 2 * time.Minute, MaxAttempts: 6, Poll: 2 * time.Second, Now: time.Now, Log: log,
+	}
+	go announcer.Run(ctx)
 	h, err := handlers.New(&handlers.API{
 		Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices,
-		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log, Center: center,
+		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log, Center: center, Announcer: announcer,
 	})
 	if err != nil {
 		log.Error("cannot build the HTTP handler", "err", err)
