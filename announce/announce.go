@@ -55,6 +55,18 @@ type Item struct {
 type Progress struct {
 	Built                         bool
 	Queued, Sent, Failed, Skipped int
+	// Failures are the failed items (at most MaxFailures), with why.
+	Failures []Failure
+}
+
+// MaxFailures bounds the failures Progress lists.
+const MaxFailures = 100
+
+// Failure is a subject the announcement could not reach.
+type Failure struct {
+	SubjectID string
+	Attempts  int
+	Reason    string
 }
 
 // Store persists campaigns and items.

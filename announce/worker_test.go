@@ -268,6 +268,9 @@ func TestFailedSendsAreRetriedThenEndAsFailed(t *testing.T) {
 	if p.Sent != 1 || p.Failed != 1 {
 		t.Fatalf("progress %+v, want 1 sent and 1 failed", p)
 	}
+	if len(p.Failures) != 1 || p.Failures[0].SubjectID != "bad" || p.Failures[0].Attempts != 3 || p.Failures[0].Reason == "" || strings.Contains(p.Failures[0].Reason, "bounce@example.com") {
+		t.Fatalf("failure report %+v: want subject bad, 3 attempts, a reason without the address", p.Failures)
+	}
 	if box.count["ok@example.com"] != 1 {
 		t.Fatalf("ok@example.com got %d messages", box.count["ok@example.com"])
 	}

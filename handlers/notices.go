@@ -201,12 +201,19 @@ func (a *API) currentNotice(c *gin.Context) error {
 }
 
 type announcementJSON struct {
-	Version int  `json:"version"`
-	Built   bool `json:"built"`
-	Queued  int  `json:"queued"`
-	Sent    int  `json:"sent"`
-	Failed  int  `json:"failed"`
-	Skipped int  `json:"skipped"`
+	Version  int           `json:"version"`
+	Built    bool          `json:"built"`
+	Queued   int           `json:"queued"`
+	Sent     int           `json:"sent"`
+	Failed   int           `json:"failed"`
+	Skipped  int           `json:"skipped"`
+	Failures []failureJSON `json:"failures"`
+}
+
+type failureJSON struct {
+	Subject  string `json:"subject"`
+	Attempts int    `json:"attempts"`
+	Reason   string `json:"reason"`
 }
 
 // noticeAnnouncement reports how the announcement of a material version
@@ -223,6 +230,10 @@ func (a *API) noticeAnnouncement(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, announcementJSON{Version: n, Built: p.Built, Queued: p.Queued, Sent: p.Sent, Failed: p.Failed, Skipped: p.Skipped})
+	out := announcementJSON{Version: n, Built: p.Built, Queued: p.Queued, Sent: p.Sent, Failed: p.Failed, Skipped: p.Skipped, Failures: []failureJSON{}}
+	for _, f := range p.Failures {
+		out.Failures = append(out.Failures, failureJSON{Subject: f.SubjectID, Attempts: f.Attempts, Reason: f.Reason})
+	}
+	c.JSON(http.StatusOK, out)
 	return nil
 }

@@ -212,12 +212,15 @@ func (s *Store) Progress(ctx context.Context, merchantID string, version int) (a
 		return announce.Progress{}, err
 	}
 	cur, err := s.db.Collection(collItems).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}, {Key: "version", Value: version}},
-		options.Find().SetProjection(bson.D{{Key: "state", Value: 1}}))
+		options.Find().SetProjection(bson.D{{Key: "state", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "attempts", Value: 1}, {Key: "reason", Value: 1}}))
 	if err != nil {
 		return announce.Progress{}, apperr.Wrap(err, "count announcements")
 	}
 	var docs []struct {
-		State string `bson:"state"`
+		State     string `bson:"state"`
+		SubjectID string `bson:"subject_id"`
+		Attempts  int    `bson:"attempts"`
+		Reason    string `bson:"reason"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
 		return announce.Progress{}, apperr.Wrap(err, "count announcements")
@@ -231,6 +234,9 @@ func (s *Store) Progress(ctx context.Context, merchantID string, version int) (a
 			p.Sent++
 		case announce.Failed:
 			p.Failed++
+			if len(p.Failures) < announce.MaxFailures {
+				p.Failures = append(p.Failures, announce.Failure{SubjectID: d.SubjectID, Attempts: d.Attempts, Reason: d.Reason})
+			}
 		default:
 			p.Skipped++
 		}
