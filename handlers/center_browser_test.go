@@ -75,6 +75,10 @@ func TestBrowser(t *testing.T) {
 	t.Run("OtherSubject", func(t *testing.T) { btTestOtherSubject(t, browser) })
 	t.Run("CrossOriginPost", func(t *testing.T) { btTestCrossOriginPost(t, browser) })
 	t.Run("Accessibility", func(t *testing.T) { btTestAccessibility(t, browser) })
+	t.Run("ReviewChangedTerms", func(t *testing.T) { btTestReviewChangedTerms(t, browser) })
+	t.Run("ReviewNoAnswer", func(t *testing.T) { btTestReviewNoAnswer(t, browser) })
+	t.Run("PastVersions", func(t *testing.T) { btTestPastVersions(t, browser) })
+	t.Run("ReviewAccessibility", func(t *testing.T) { btTestReviewAccessibility(t, browser) })
 }
 
 // btTestSignInSaveAndReceipt: email link sign-in, switches, save, the saved
@@ -622,6 +626,592 @@ func btTestAccessibility(t *testing.T, browser context.Context) {
 	tab.axe(axe, "preferences page after saving")
 	tab.submit(`#saved a`)
 	tab.axe(axe, "receipt page")
+}
+
+// btTestReviewChangedTerms: a material change with no grace period stops a
+// grant under the older notice from counting; the signed-in shopper sees
+// the banner, reads the summary and the paragraph diff, accepts one
+// purpose again and declines the other, and the ledger, the decisions and
+// a signed receipt follow.
+func btTestReviewChangedTerms(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	en := e.loc("en")
+	e.subject(e.merchant, "cust-ivy", "ivy@example.com")
+	terms := e.changedTerms("cust-ivy", "newsletter", "partner_sharing")
+	ctx := context.Background()
+
+	// Both grants stopped counting, for a single check and a batch alike.
+	for _, p := range []string{"newsletter", "partner_sharing"} {
+		d := e.check(e.merchant, "cust-ivy", p)
+		if d.Allowed || d.Reason != consent.ReasonReconsentRequired || d.NoticeVersion != terms.accepted.Number || !d.ReconsentBy.Equal(terms.changed.Deadline) {
+			t.Errorf("check %s after the material version %d: allowed=%v reason=%q version=%d by=%v, want reconsent_required under version %d by %v",
+				p, terms.changed.Number, d.Allowed, d.Reason, d.NoticeVersion, d.ReconsentBy, terms.accepted.Number, terms.changed.Deadline)
+		}
+		ds, err := e.api.Ledger.CheckMany(ctx, e.merchant.ID, p, []string{"cust-ivy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].Allowed || ds[0].Reason != consent.ReasonReconsentRequired {
+			t.Errorf("batch check %s after the material version: %+v, want reconsent_required", p, ds)
+		}
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	if r := e.get("/c/"+btSlug+"/review", nil); r.status == 200 {
+		t.Fatal("the review page opens without a session")
+	}
+
+	tab := e.newTab("en", true)
+	tab.signIn("ivy@example.com")
+	review := "/c/" + btSlug + "/review"
+	tab.wantBanner(en, review)
+	// The banner is on every page while something awaits, public ones too.
+	tab.open("/c/" + btSlug + "/notices")
+	tab.wantBanner(en, review)
+	tab.open("/c/" + btSlug + "/preferences")
+	resp := tab.submit(`div.banner a`)
+	if resp.Status != 200 || btPath(resp.URL) != review {
+		t.Fatalf("banner link: %d %s, want 200 %s", resp.Status, resp.URL, review)
+	}
+	if got := tab.text("h1"); got != en.T("review_title") {
+		t.Fatalf("review h1 = %q, want %q", got, en.T("review_title"))
+	}
+
+	// The summary comes first, then the diff, then the answers.
+	if got := btEval[[]string](tab, `[...document.querySelectorAll("main h2")].map(h => h.id).filter(id => id)`); !slices.Equal(got, []string{"summary-h", "diff-h"}) {
+		t.Fatalf("review sections in order: %v, want the summary, then the diff", got)
+	}
+	if !btEval[bool](tab, `(() => {
+		const s = document.getElementById("summary-h"), d = document.querySelector(".diff"), f = document.querySelector("main form[action$='/review']");
+		return !!(s && d && f) && !!(s.compareDocumentPosition(d) & Node.DOCUMENT_POSITION_FOLLOWING) && !!(d.compareDocumentPosition(f) & Node.DOCUMENT_POSITION_FOLLOWING);
+	})()`) {
+		t.Fatal("the summary does not come before the diff, or the diff before the form")
+	}
+	if got := tab.text(`#summary-h + p`); got != terms.changed.Texts["en"].Summary {
+		t.Fatalf("summary = %q, want %q", got, terms.changed.Texts["en"].Summary)
+	}
+	if got, want := tab.text(`#summary-h ~ p.meta`), en.Tf("review_passed", "When", formatTime(terms.changed.Deadline)); got != want {
+		t.Errorf("deadline note = %q, want %q", got, want)
+	}
+	if got, want := tab.text(`#diff-h`), en.Tf("review_diff", "Old", terms.accepted.Number, "New", terms.changed.Number); got != want {
+		t.Errorf("diff heading = %q, want %q", got, want)
+	}
+	if diff := cmp.Diff(terms.wantDiff(en), tab.diffRows()); diff != "" {
+		t.Fatalf("paragraph diff (-want +got):\n%s", diff)
+	}
+	// Marked for the eye too, not only by a class.
+	type paraStyle struct {
+		Background string `json:"bg"`
+		Border     string `json:"border"`
+		Decoration string `json:"decoration"`
+	}
+	styles := btEval[map[string]paraStyle](tab, `Object.fromEntries(["same", "added", "removed"].map(c => {
+		const s = getComputedStyle(document.querySelector(".diff .para." + c));
+		return [c, {bg: s.backgroundColor, border: s.borderLeftColor, decoration: s.textDecorationLine}];
+	}))`)
+	if s := styles["added"]; s.Background == styles["same"].Background || s.Border == styles["same"].Border {
+		t.Errorf("the added paragraph looks like an unchanged one: %+v vs %+v", s, styles["same"])
+	}
+	if s := styles["removed"]; s.Background == styles["same"].Background || s.Background == styles["added"].Background || !strings.Contains(s.Decoration, "line-through") {
+		t.Errorf("the removed paragraph is not marked apart: %+v (same %+v, added %+v)", s, styles["same"], styles["added"])
+	}
+	full := fmt.Sprintf("/c/%s/notices/%d", btSlug, terms.changed.Number)
+	if got := btEval[[]string](tab, `[...document.querySelectorAll("main a")].filter(a => a.textContent.trim() === `+btJSString(en.T("review_full_text"))+`).map(a => a.getAttribute("href"))`); !slices.Equal(got, []string{full}) {
+		t.Errorf("full-text links: %v, want [%s]", got, full)
+	}
+	if r := e.get(full, nil); r.status != 200 {
+		t.Errorf("GET %s: %d", full, r.status)
+	}
+
+	// Both affected purposes, and only they, each with two equal choices.
+	if diff := cmp.Diff([]string{"Newsletter", "Offers from partners"}, tab.texts(`main form fieldset legend`)); diff != "" {
+		t.Fatalf("purposes to review (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"answer-newsletter", "answer-partner_sharing"}, btEval[[]string](tab, `[...new Set([...document.querySelectorAll("main form input[type=radio]")].map(r => r.name))]`)); diff != "" {
+		t.Fatalf("radio groups (-want +got):\n%s", diff)
+	}
+	if got := tab.attr(`main form input[type=hidden][name=version]`, "value"); got != fmt.Sprint(terms.changed.Number) {
+		t.Fatalf("form version = %q, want %d", got, terms.changed.Number)
+	}
+	for _, k := range []string{"newsletter", "partner_sharing"} {
+		tab.wantEqualChoices(en, k)
+	}
+
+	before := len(e.events(e.merchant, "cust-ivy"))
+	tab.click(`#accept-newsletter`)
+	tab.click(`label[for="decline-partner_sharing"]`)
+	resp = tab.submit(`main form[action$="/review"] button[type=submit]`)
+	id := btReceiptIDFrom(t, resp, e.base)
+	want := []string{en.Tf("change_on", "Name", "Newsletter"), en.Tf("change_off", "Name", "Offers from partners")}
+	if diff := cmp.Diff(want, tab.texts(`#saved li`)); diff != "" {
+		t.Errorf("saved notice after the review (-want +got):\n%s", diff)
+	}
+	if btEval[bool](tab, `document.querySelector(".banner") !== null`) {
+		t.Error("the banner is still shown after answering every change")
+	}
+	if diff := cmp.Diff([]string{"newsletter"}, tab.checkedKeys()); diff != "" {
+		t.Errorf("switches after the review (-want +got):\n%s", diff)
+	}
+	tab.open(review)
+	if got := tab.text(`main .notice p`); got != en.T("review_nothing") {
+		t.Errorf("review page after answering: %q, want %q", got, en.T("review_nothing"))
+	}
+
+	// The decisions and the ledger.
+	if d := e.check(e.merchant, "cust-ivy", "newsletter"); !d.Allowed || d.Reason != consent.ReasonGranted || d.NoticeVersion != terms.changed.Number || !d.ReconsentBy.IsZero() {
+		t.Errorf("newsletter after accepting again: %+v, want allowed, granted under version %d", d, terms.changed.Number)
+	}
+	if d := e.check(e.merchant, "cust-ivy", "partner_sharing"); d.Allowed || d.Reason != consent.ReasonWithdrawn {
+		t.Errorf("partner_sharing after declining: %+v, want withdrawn", d)
+	}
+	for p, allowed := range map[string]bool{"newsletter": true, "partner_sharing": false} {
+		ds, err := e.api.Ledger.CheckMany(ctx, e.merchant.ID, p, []string{"cust-ivy"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ds) != 1 || ds[0].Allowed != allowed {
+			t.Errorf("batch check %s after the review: %+v, want allowed=%v", p, ds, allowed)
+		}
+	}
+	events := e.events(e.merchant, "cust-ivy")
+	if len(events) != before+2 {
+		t.Fatalf("%d events after the review, want %d: %+v", len(events), before+2, events)
+	}
+	type row struct {
+		Purpose string
+		State   consent.State
+		Version int
+		Channel consent.Channel
+	}
+	var got []row
+	for _, ev := range events[before:] {
+		if !strings.HasPrefix(ev.Actor, "session:") {
+			t.Errorf("event %d actor %q, want the session", ev.Seq, ev.Actor)
+		}
+		got = append(got, row{ev.Purpose, ev.State, ev.NoticeVersion, ev.Channel})
+	}
+	wantRows := []row{
+		{"newsletter", consent.Granted, terms.changed.Number, consent.ChannelCenter},
+		{"partner_sharing", consent.Withdrawn, terms.changed.Number, consent.ChannelCenter},
+	}
+	if diff := cmp.Diff(wantRows, got); diff != "" {
+		t.Errorf("events of the review (-want +got):\n%s", diff)
+	}
+
+	// The receipt: kept, signed, and verifiable against the JWKS.
+	issued, err := e.api.Center.Receipts.Receipt(ctx, id)
+	if err != nil {
+		t.Fatalf("receipt %s: %v", id, err)
+	}
+	if issued.SubjectID != "cust-ivy" || issued.MerchantID != e.merchant.ID {
+		t.Fatalf("receipt %s belongs to %s/%s", id, issued.MerchantID, issued.SubjectID)
+	}
+	dl := e.get("/c/"+btSlug+"/receipts/"+id+"/download", tab.cookie("fl_session"))
+	if dl.status != 200 {
+		t.Fatalf("receipt download: %d", dl.status)
+	}
+	jwks := e.get("/.well-known/jwks.json", nil)
+	rec, err := receipts.Verify(string(dl.body), jwks.body, e.base)
+	if err != nil {
+		t.Fatalf("the review's receipt does not verify against the JWKS: %v", err)
+	}
+	states := map[string]string{}
+	for _, s := range rec.Fineline.States {
+		states[s.Purpose] = fmt.Sprintf("%s/%s/v%d", s.State, s.Channel, s.NoticeVersion)
+	}
+	v := terms.changed.Number
+	if diff := cmp.Diff(map[string]string{"newsletter": fmt.Sprintf("granted/center/v%d", v), "partner_sharing": fmt.Sprintf("withdrawn/center/v%d", v)}, states); diff != "" {
+		t.Errorf("receipt states (-want +got):\n%s", diff)
+	}
+	if rec.ConsentReceiptID != id || rec.PIIPrincipalID != "cust-ivy" || len(rec.Services) != 1 || len(rec.Services[0].Purposes) != 1 {
+		t.Errorf("receipt: id=%q subject=%q services=%+v, want one service with the one purpose accepted", rec.ConsentReceiptID, rec.PIIPrincipalID, rec.Services)
+	}
+}
+
+// btTestReviewNoAnswer: answers missing from the review form (the browser's
+// own check bypassed) bring back the page with a localized error and
+// record nothing, whether none or only some purposes were answered.
+func btTestReviewNoAnswer(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	en, de := e.loc("en"), e.loc("de")
+	if de.T("review_incomplete") == en.T("review_incomplete") {
+		t.Fatal("the German review error is the English one: the test would prove nothing")
+	}
+	e.subject(e.merchant, "cust-kim", "kim@example.com")
+	terms := e.changedTerms("cust-kim", "newsletter", "partner_sharing")
+	before := e.events(e.merchant, "cust-kim")
+
+	tab := e.newTab("de-DE,de;q=0.9", true)
+	tab.signIn("kim@example.com")
+	review := "/c/" + btSlug + "/review"
+	tab.wantBanner(de, review)
+	tab.submit(`div.banner a`)
+	tab.wantLang("de", de.T("review_title"))
+	if got := tab.text(`#summary-h + p`); got != terms.changed.Texts["de"].Summary {
+		t.Fatalf("German summary = %q, want %q", got, terms.changed.Texts["de"].Summary)
+	}
+	// The browser refuses an empty form by itself...
+	if btEval[bool](tab, `document.querySelector("main form[action$='/review']").checkValidity()`) {
+		t.Fatal("the review form is valid with no answer: the radios are not required")
+	}
+	// ... so take that check away, as an older browser or a script would.
+	const unrequire = `document.querySelectorAll("main form [required]").forEach(i => i.removeAttribute("required")); document.querySelector("main form[action$='/review']").checkValidity()`
+
+	for _, c := range []struct {
+		name  string
+		click []string
+	}{
+		{"no answer", nil},
+		{"one of two answered", []string{`#accept-newsletter`}},
+	} {
+		tab.open(review)
+		for _, sel := range c.click {
+			tab.click(sel)
+		}
+		if !btEval[bool](tab, unrequire) {
+			t.Fatalf("%s: the form is still invalid after removing required", c.name)
+		}
+		resp := tab.submit(`main form[action$="/review"] button[type=submit]`)
+		if resp.Status != 400 || btPath(resp.URL) != review {
+			t.Errorf("%s: %d %s, want 400 at %s", c.name, resp.Status, resp.URL, review)
+		}
+		tab.wantLang("de", de.T("review_title"))
+		if got := tab.text(`main .alert[role=alert] p`); got != de.T("review_incomplete") {
+			t.Errorf("%s: error = %q, want %q", c.name, got, de.T("review_incomplete"))
+		}
+		if n := btEval[int](tab, `document.querySelectorAll("main form fieldset").length`); n != 2 {
+			t.Errorf("%s: the page with the error asks about %d purposes, want 2", c.name, n)
+		}
+		if diff := cmp.Diff(before, e.events(e.merchant, "cust-kim")); diff != "" {
+			t.Fatalf("%s: the incomplete form changed the ledger (-before +after):\n%s", c.name, diff)
+		}
+		for _, p := range []string{"newsletter", "partner_sharing"} {
+			if d := e.check(e.merchant, "cust-kim", p); d.Reason != consent.ReasonReconsentRequired {
+				t.Errorf("%s: check %s = %q, want reconsent_required", c.name, p, d.Reason)
+			}
+		}
+	}
+	tab.wantBanner(de, review)
+}
+
+// btTestPastVersions: anyone can read the published versions, newest first,
+// each with its full Markdown text as HTML, in their language; drafts stay
+// hidden, and raw HTML in a merchant's text never becomes markup.
+func btTestPastVersions(t *testing.T, browser context.Context) {
+	e := btNewEnv(t, browser)
+	en, de := e.loc("en"), e.loc("de")
+	if de.T("notices_title") != "Versionen der Datenschutzerklärung" {
+		t.Fatalf("German notices title = %q", de.T("notices_title"))
+	}
+	v2 := e.publish(notices.Content{Texts: map[string]notices.Summary{
+		"en": {Summary: "We wrote out our full privacy notice; nothing changes in what needs your consent.", Text: "## What we collect\n\n" +
+			"Your name, your address and what you buy, to deliver your orders.\n\n" +
+			"<script>window.btPwned = true; document.title = \"pwned\";</script>\n\n" +
+			"We keep it for *six years*, as tax law asks. <img src=x onerror=\"window.btPwned = true\"> [Details](javascript:window.btPwned=true)\n\n" +
+			"## Your choices\n\nYou can switch any use off at any time."},
+		"de": {Summary: "Wir haben unsere vollständige Datenschutzerklärung ausgeschrieben; wofür du einwilligen musst, ändert sich nicht.", Text: "## Was wir erheben\n\n" +
+			"Deinen Namen, deine Adresse und was du kaufst, um deine Bestellungen zu liefern.\n\n" +
+			"## Deine Wahl\n\nDu kannst jede Nutzung jederzeit ausschalten."},
+	}}, 0)
+	v3 := e.publish(notices.Content{Material: true, Purposes: []string{"newsletter"}, Texts: map[string]notices.Summary{
+		"en": {Summary: "The newsletter now also tells you about events in our shops.", Text: "## Newsletter\n\nNews, sales and events in our shops."},
+		"de": {Summary: "Der Newsletter informiert dich jetzt auch über Veranstaltungen in unseren Läden.", Text: "## Newsletter\n\nNeuheiten, Angebote und Veranstaltungen in unseren Läden."},
+	}}, 30*24*time.Hour)
+	draft := e.draft(notices.Content{Texts: map[string]notices.Summary{
+		"en": {Summary: "Unpublished draft: we might start selling your data.", Text: "## Draft\n\nNot for anyone's eyes yet."},
+	}})
+	if v2.Number != 2 || v3.Number != 3 || draft.Number != 4 || draft.Status != notices.Draft {
+		t.Fatalf("versions %d, %d and draft %d (%s), want 2, 3 and draft 4", v2.Number, v3.Number, draft.Number, draft.Status)
+	}
+	first, err := e.api.Notices.Get(context.Background(), e.merchant.ID, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := "/c/" + btSlug + "/notices"
+
+	// The list, signed out, in English.
+	tab := e.newTab("en", true)
+	if resp := tab.open(list); resp.Status != 200 {
+		t.Fatalf("GET %s: %d", list, resp.Status)
+	}
+	tab.wantLang("en", en.T("notices_title"))
+	if btEval[bool](tab, `document.querySelector(".banner") !== null`) {
+		t.Error("a banner is shown to a shopper who is not signed in")
+	}
+	type item struct{ Title, Href, Meta, Summary string }
+	items := func() []item {
+		return btEval[[]item](tab, `[...document.querySelectorAll("ul.versions > li")].map(li => ({
+			Title: li.querySelector("h2").textContent.trim(), Href: li.querySelector("h2 a").getAttribute("href"),
+			Meta: li.querySelector(".meta").textContent.trim(), Summary: li.querySelector(".meta + p").textContent.trim()}))`)
+	}
+	wantItems := func(l *locales.Localizer) []item {
+		var out []item
+		for _, v := range []notices.Version{v3, v2, first} {
+			meta := l.Tf("notice_effective", "When", formatTime(v.EffectiveAt))
+			if v.Material {
+				meta += " · " + l.T("notice_material")
+			}
+			out = append(out, item{l.Tf("notice_title", "N", v.Number), fmt.Sprintf("%s/%d", list, v.Number), meta, textFor(v, l.Lang).Summary})
+		}
+		return out
+	}
+	if diff := cmp.Diff(wantItems(en), items()); diff != "" {
+		t.Fatalf("published versions, newest first (-want +got):\n%s", diff)
+	}
+	if strings.Contains(tab.html(), draft.Texts["en"].Summary) {
+		t.Fatal("the notices list shows the draft's summary")
+	}
+
+	// One version: the full text as HTML, the raw HTML in it dropped.
+	resp := tab.submit(`ul.versions a[href$="/notices/2"]`)
+	if resp.Status != 200 || btPath(resp.URL) != list+"/2" {
+		t.Fatalf("version 2: %d %s", resp.Status, resp.URL)
+	}
+	tab.wantLang("en", en.Tf("notice_title", "N", 2))
+	if got := tab.text(`#sum-h + p`); got != v2.Texts["en"].Summary {
+		t.Errorf("version 2 summary = %q", got)
+	}
+	if diff := cmp.Diff([]string{"What we collect", "Your choices"}, tab.texts(`section.fulltext h2`)); diff != "" {
+		t.Errorf("full-text headings (-want +got):\n%s", diff)
+	}
+	wantParas := []string{"Your name, your address and what you buy, to deliver your orders.", "We keep it for six years, as tax law asks. Details", "You can switch any use off at any time."}
+	if diff := cmp.Diff(wantParas, tab.texts(`section.fulltext p`)); diff != "" {
+		t.Errorf("full-text paragraphs (-want +got):\n%s", diff)
+	}
+	if got := tab.text(`section.fulltext p em`); got != "six years" {
+		t.Errorf("emphasis rendered as %q", got)
+	}
+	if got := tab.attr(`section.fulltext`, "aria-label"); got != en.T("review_full_text") {
+		t.Errorf("full text region label = %q", got)
+	}
+	type injected struct {
+		Scripts []string `json:"scripts"`
+		Inside  int      `json:"inside"`
+		Pwned   bool     `json:"pwned"`
+		Title   string   `json:"title"`
+	}
+	got := btEval[injected](tab, `({scripts: [...document.scripts].map(s => s.getAttribute("src") || "inline"),
+		inside: document.querySelectorAll("section.fulltext script, section.fulltext img, section.fulltext [onerror], section.fulltext a[href^='javascript:' i]").length,
+		pwned: window.btPwned === true, title: document.title})`)
+	if !slices.Equal(got.Scripts, []string{"/static/center.js"}) || got.Inside != 0 || got.Pwned || got.Title == "pwned" {
+		t.Errorf("raw HTML in the notice text became markup: %+v", got)
+	}
+	if r := e.get(list+"/2", nil); r.status != 200 || bytes.Contains(r.body, []byte("<script>window")) || bytes.Contains(r.body, []byte("onerror")) || bytes.Contains(r.body, []byte("javascript:")) {
+		t.Errorf("GET %s: %d, raw HTML in the page:\n%s", list+"/2", r.status, r.body)
+	}
+
+	// A draft, and versions that do not exist, are not found.
+	for _, n := range []string{"4", "5", "0", "x"} {
+		r := e.get(list+"/"+n, nil)
+		if r.status != 404 || bytes.Contains(r.body, []byte(draft.Texts["en"].Summary)) || bytes.Contains(r.body, []byte("Not for anyone")) {
+			t.Errorf("GET %s/%s: %d, want 404 without the draft", list, n, r.status)
+		}
+	}
+	if resp := tab.open(list + "/4"); resp.Status != 404 || tab.text("h1") != en.T("err_not_found_title") {
+		t.Errorf("draft version page in the browser: %d %q", resp.Status, tab.text("h1"))
+	}
+
+	// In German, chosen by ?lang=de.
+	tab.open(list + "?lang=de")
+	tab.wantLang("de", "Versionen der Datenschutzerklärung")
+	if got, want := tab.text(`main p.lead`), de.Tf("notices_lead", "Merchant", "Corner Shop"); got != want {
+		t.Errorf("German lead = %q, want %q", got, want)
+	}
+	if diff := cmp.Diff(wantItems(de), items()); diff != "" {
+		t.Errorf("German list (-want +got):\n%s", diff)
+	}
+	tab.submit(`ul.versions a[href$="/notices/2"]`)
+	tab.wantLang("de", de.Tf("notice_title", "N", 2))
+	if diff := cmp.Diff([]string{"Was wir erheben", "Deine Wahl"}, tab.texts(`section.fulltext h2`)); diff != "" {
+		t.Errorf("German full-text headings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"Deinen Namen, deine Adresse und was du kaufst, um deine Bestellungen zu liefern.", "Du kannst jede Nutzung jederzeit ausschalten."}, tab.texts(`section.fulltext p`)); diff != "" {
+		t.Errorf("German full-text paragraphs (-want +got):\n%s", diff)
+	}
+	if got := tab.attr(`section.fulltext`, "aria-label"); got != de.T("review_full_text") {
+		t.Errorf("German full text region label = %q", got)
+	}
+}
+
+// btTestReviewAccessibility runs axe-core on the pages of a change of
+// terms: preferences with the banner, the review page (also with its
+// error), the notices list and one notice; any violation fails.
+func btTestReviewAccessibility(t *testing.T, browser context.Context) {
+	axe := btAxeSource(t)
+	e := btNewEnv(t, browser)
+	e.subject(e.merchant, "cust-lou", "lou@example.com")
+	terms := e.changedTerms("cust-lou", "newsletter", "partner_sharing")
+	tab := e.newTab("en", true)
+	tab.signIn("lou@example.com")
+	tab.wantBanner(e.loc("en"), "/c/"+btSlug+"/review")
+	tab.axe(axe, "preferences page with the changed-terms banner")
+	tab.submit(`div.banner a`)
+	tab.wantBanner(e.loc("en"), "/c/"+btSlug+"/review")
+	tab.axe(axe, "review page")
+	if !btEval[bool](tab, `document.querySelectorAll("main form [required]").forEach(i => i.removeAttribute("required")); document.querySelector("main form[action$='/review']").checkValidity()`) {
+		t.Fatal("the review form is still invalid after removing required")
+	}
+	if resp := tab.submit(`main form[action$="/review"] button[type=submit]`); resp.Status != 400 {
+		t.Fatalf("incomplete review: %d, want 400", resp.Status)
+	}
+	tab.axe(axe, "review page with its error")
+	tab.open("/c/" + btSlug + "/notices")
+	tab.axe(axe, "notices list")
+	tab.open(fmt.Sprintf("/c/%s/notices/%d", btSlug, terms.changed.Number))
+	tab.axe(axe, "notice page")
+	tab.open(fmt.Sprintf("/c/%s/notices/%d", btSlug, terms.accepted.Number))
+	tab.axe(axe, "notice page with a longer text")
+}
+
+// btTerms is a change of terms awaiting a subject's review.
+type btTerms struct {
+	// accepted is the version the subject granted under; changed is the
+	// material version that replaced it.
+	accepted, changed notices.Version
+	// kept, removed, added and last are the paragraphs of the English
+	// texts: accepted is kept+removed+last, changed is kept+added+last.
+	kept           []string
+	removed, added string
+	last           string
+}
+
+// changedTerms publishes a non-material version with a full text, has the
+// subject grant purposes under it (through the API), then publishes a
+// material version affecting them with one paragraph replaced, in effect
+// now with no grace period.
+func (e *btEnv) changedTerms(subject string, purposes ...string) btTerms {
+	e.t.Helper()
+	ctx := context.Background()
+	tm := btTerms{
+		kept: []string{"## Who we are", "Corner Shop sells groceries online and delivers them to your door.",
+			"## What we do with your data", "We email you the newsletter about twice a month, and only if you allow it."},
+		removed: "We never share your email address with anyone.",
+		added:   "We share your email address with our delivery partners, so they can send you their own offers.",
+		last:    "You can switch any use off at any time, in this preference center.",
+	}
+	deKept := []string{"## Wer wir sind", "Corner Shop verkauft Lebensmittel online und liefert sie bis an deine Tür.",
+		"## Was wir mit deinen Daten tun", "Wir schicken dir den Newsletter etwa zweimal im Monat, und nur, wenn du es erlaubst."}
+	deLast := "Du kannst jede Nutzung jederzeit in diesem Präferenzcenter ausschalten."
+	join := func(kept []string, more ...string) string {
+		return strings.Join(append(slices.Clone(kept), more...), "\n\n")
+	}
+	tm.accepted = e.publish(notices.Content{Texts: map[string]notices.Summary{
+		"en": {Summary: "We wrote out our full privacy notice; nothing changes in what needs your consent.", Text: join(tm.kept, tm.removed, tm.last)},
+		"de": {Summary: "Wir haben unsere vollständige Datenschutzerklärung ausgeschrieben; nichts ändert sich.", Text: join(deKept, "Wir geben deine E-Mail-Adresse an niemanden weiter.", deLast)},
+	}}, 0)
+	for _, p := range purposes {
+		res, err := e.api.Ledger.Record(ctx, consent.Change{MerchantID: e.merchant.ID, SubjectID: subject, Purpose: p,
+			State: consent.Granted, Channel: consent.ChannelAPI, Actor: "test"})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if d := res.Decision; !d.Allowed || d.Reason != consent.ReasonGranted || d.NoticeVersion != tm.accepted.Number {
+			e.t.Fatalf("grant of %s under version %d: %+v", p, tm.accepted.Number, d)
+		}
+	}
+	tm.changed = e.publish(notices.Content{Material: true, Purposes: purposes, Texts: map[string]notices.Summary{
+		"en": {Summary: "We now share your email address with delivery partners for their own offers, if you allow it.", Text: join(tm.kept, tm.added, tm.last)},
+		"de": {Summary: "Wir geben deine E-Mail-Adresse jetzt an Lieferpartner für eigene Angebote weiter, wenn du es erlaubst.",
+			Text: join(deKept, "Wir geben deine E-Mail-Adresse an unsere Lieferpartner weiter, damit sie dir eigene Angebote schicken.", deLast)},
+	}}, 0)
+	return tm
+}
+
+// wantDiff is the English review diff of the change: class, tag, text.
+func (tm btTerms) wantDiff(l *locales.Localizer) [][]string {
+	var out [][]string
+	plain := func(p string) string { return strings.TrimPrefix(p, "## ") }
+	for _, p := range tm.kept {
+		out = append(out, []string{"para same", "", plain(p)})
+	}
+	return append(out,
+		[]string{"para removed", l.T("diff_removed"), tm.removed},
+		[]string{"para added", l.T("diff_added"), tm.added},
+		[]string{"para same", "", tm.last})
+}
+
+// draft creates a notice version and leaves it a draft.
+func (e *btEnv) draft(c notices.Content) notices.Version {
+	e.t.Helper()
+	known := func(k string) bool {
+		return slices.ContainsFunc(demo.Purposes(), func(p consent.Purpose) bool { return p.Key == k })
+	}
+	v, err := e.api.Notices.Create(context.Background(), e.merchant.ID, c, known)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// publish creates a notice version and publishes it, in effect now, with
+// grace for consent under older versions.
+func (e *btEnv) publish(c notices.Content, grace time.Duration) notices.Version {
+	e.t.Helper()
+	v, err := e.api.Notices.Publish(context.Background(), e.merchant.ID, e.draft(c).Number, time.Time{}, grace)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return v
+}
+
+// wantBanner checks the changed-terms banner: its text and its link.
+func (b *btTab) wantBanner(l *locales.Localizer, review string) {
+	b.t.Helper()
+	if n := btEval[int](b, `document.querySelectorAll("div.banner").length`); n != 1 {
+		b.t.Fatalf("%d changed-terms banners on %s, want 1", n, b.location())
+	}
+	if got := b.text(`div.banner p`); got != l.T("banner_text") {
+		b.t.Errorf("banner text = %q, want %q", got, l.T("banner_text"))
+	}
+	if got, text := b.attr(`div.banner a`, "href"), b.text(`div.banner a`); got != review || text != l.T("banner_link") {
+		b.t.Fatalf("banner link %q %q, want %q %q", got, text, review, l.T("banner_link"))
+	}
+}
+
+// diffRows lists the review diff's paragraphs: class, tag and text.
+func (b *btTab) diffRows() [][]string {
+	b.t.Helper()
+	return btEval[[][]string](b, `[...document.querySelectorAll(".diff .para")].map(p => {
+		const c = p.cloneNode(true), tag = c.querySelector(".tag");
+		if (tag) tag.remove();
+		return [p.className, tag ? tag.textContent.trim() : "", c.textContent.replace(/\s+/g, " ").trim()];
+	})`)
+}
+
+// wantEqualChoices checks a purpose's two answers: radios of one group,
+// labelled, neither chosen, and neither given more weight than the other.
+func (b *btTab) wantEqualChoices(l *locales.Localizer, key string) {
+	b.t.Helper()
+	type side struct {
+		Type, Name, Value, Label, Input, LabelStyle string
+		Checked                                     bool
+	}
+	got := btEval[[]*side](b, `["accept", "decline"].map(a => {
+		const i = document.getElementById(a + "-" + `+btJSString(key)+`);
+		if (!i) return null;
+		const lab = document.querySelector("label[for='" + i.id + "']");
+		const st = (e, box) => { const s = getComputedStyle(e), r = e.getBoundingClientRect();
+			return [s.fontSize, s.fontWeight, s.color, s.backgroundColor, s.borderWidth, s.opacity].concat(box ? [Math.round(r.width), Math.round(r.height)] : []).join(" "); };
+		return {Type: i.type, Name: i.name, Value: i.value, Checked: i.checked, Label: lab ? lab.textContent.trim() : "",
+			Input: st(i, true), LabelStyle: lab ? st(lab, false) : ""};
+	})`)
+	if len(got) != 2 || got[0] == nil || got[1] == nil {
+		b.t.Fatalf("purpose %s: no #accept-%[1]s and #decline-%[1]s", key)
+	}
+	a, d := got[0], got[1]
+	want := [2]side{
+		{Type: "radio", Name: "answer-" + key, Value: "accept", Label: l.T("review_accept")},
+		{Type: "radio", Name: "answer-" + key, Value: "decline", Label: l.T("review_decline")},
+	}
+	for i, s := range []*side{a, d} {
+		if s.Type != want[i].Type || s.Name != want[i].Name || s.Value != want[i].Value || s.Label != want[i].Label || s.Checked {
+			b.t.Errorf("purpose %s choice %d: %+v, want %+v, not chosen", key, i, *s, want[i])
+		}
+	}
+	if a.Input != d.Input || a.LabelStyle != d.LabelStyle {
+		b.t.Errorf("purpose %s: the answers differ in weight: accept %q/%q, decline %q/%q", key, a.Input, a.LabelStyle, d.Input, d.LabelStyle)
+	}
 }
 
 // --- the browser ---
