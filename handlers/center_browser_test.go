@@ -706,10 +706,18 @@ func btTestReviewChangedTerms(t *testing.T, browser context.Context) {
 		Border     string `json:"border"`
 		Decoration string `json:"decoration"`
 	}
+	// The strike-through sits on the removed text, not on its "Removed" tag.
 	styles := btEval[map[string]paraStyle](tab, `Object.fromEntries(["same", "added", "removed"].map(c => {
-		const s = getComputedStyle(document.querySelector(".diff .para." + c));
-		return [c, {bg: s.backgroundColor, border: s.borderLeftColor, decoration: s.textDecorationLine}];
+		const p = document.querySelector(".diff .para." + c);
+		const s = getComputedStyle(p);
+		const text = p.querySelector(":scope > :not(.tag)");
+		return [c, {bg: s.backgroundColor, border: s.borderLeftColor, decoration: getComputedStyle(text).textDecorationLine}];
 	}))`)
+	// A line-through on the block would strike its tag too (decorations
+	// propagate to children whatever the children's own style says).
+	if block := btEval[string](tab, `getComputedStyle(document.querySelector(".diff .para.removed")).textDecorationLine`); strings.Contains(block, "line-through") {
+		t.Errorf("the whole removed block is struck through, its \"Removed\" tag with it")
+	}
 	if s := styles["added"]; s.Background == styles["same"].Background || s.Border == styles["same"].Border {
 		t.Errorf("the added paragraph looks like an unchanged one: %+v vs %+v", s, styles["same"])
 	}

@@ -40,17 +40,28 @@ func (a *API) preferences(c *gin.Context) {
 		a.renderError(c, err)
 		return
 	}
+	ds, err := a.Ledger.DecideAll(ctx, m.ID, rec, ps)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
 	p := prefsPage{page: a.newPage(c)}
 	l := p.L
-	for _, pur := range ps {
+	for i, pur := range ps {
 		t := pur.TextFor(l.Lang)
 		v := purposeView{Key: pur.Key, Name: t.Name, Statement: t.Statement, Data: categories(l, pur), SwitchLabel: l.T("allow_purpose"), Sensitive: pur.Sensitive}
 		st, ok := rec.Purposes[pur.Key]
+		// A switch shows what is allowed now: consent that changed terms
+		// have paused is off until the shopper gives it again.
+		v.On = ds[i].Allowed
 		switch {
 		case !ok:
 			v.Status = l.T("status_never")
+		case ds[i].Reason == consent.ReasonReconsentRequired:
+			v.Status = l.Tf("status_paused", "When", formatTime(ds[i].ReconsentBy))
+		case ds[i].Reason == consent.ReasonReconsentDue:
+			v.Status = l.Tf("status_due", "When", formatTime(ds[i].ReconsentBy))
 		case st.State == consent.Granted:
-			v.On = true
 			v.Status = l.Tf("status_on", "When", formatTime(st.At), "Version", st.NoticeVersion)
 		default:
 			v.Status = l.Tf("status_off", "When", formatTime(st.At), "Version", st.NoticeVersion)
@@ -121,13 +132,24 @@ func (a *API) savePreferences(c *gin.Context) {
 		a.renderError(c, err)
 		return
 	}
+	ds, err := a.Ledger.DecideAll(ctx, m.ID, rec, ps)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
 	var changes []receipts.Change
-	for _, p := range ps {
+	for i, p := range ps {
 		if !slices.Contains(shown, p.Key) && action != "all_off" {
 			continue // not on the page the shopper saw: leave it alone
 		}
 		want := action == "save" && slices.Contains(on, p.Key)
-		has := rec.Purposes[p.Key].State == consent.Granted
+		// "Has" is what the page showed: allowed now. Switching on a purpose
+		// whose consent changed terms paused grants it under the new terms;
+		// "turn everything off" also withdraws paused consent.
+		has := ds[i].Allowed
+		if action == "all_off" {
+			has = rec.Purposes[p.Key].State == consent.Granted
+		}
 		if want == has {
 			continue
 		}

@@ -40,7 +40,11 @@ type diffPara struct {
 	HTML   template.HTML
 }
 
-type reviewPurpose struct{ Key, Name, Statement string }
+type reviewPurpose struct {
+	Key, Name, Statement string
+	// Answer is the shopper's choice when the form comes back incomplete.
+	Answer string
+}
 
 type reviewPage struct {
 	page
@@ -148,6 +152,9 @@ func (a *API) saveReview(c *gin.Context) {
 				return
 			}
 			p.Error = p.L.T("review_incomplete")
+			for i := range p.Purposes {
+				p.Purposes[i].Answer = c.Request.PostForm.Get("answer-" + p.Purposes[i].Key)
+			}
 			a.render(c, http.StatusBadRequest, "review", p)
 			return
 		}
