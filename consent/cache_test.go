@@ -3,6 +3,7 @@ package consent_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -234,5 +235,47 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 	<-done
 	if rec, err := e.store.Record(ctx, merchant, "c1"); err != nil || rec.Seq != 4 {
 		t.Fatalf("write-behind loop left the projection at %d (%v)", rec.Seq, err)
+	}
+}
+
+// slowSave is the real store with projection writes that take a while, so
+// a flush can be under way when shutdown asks for one.
+type slowSave struct{ *store.Store }
+
+func (s slowSave) SaveRecord(ctx context.Context, rec consent.Record) error {
+	time.Sleep(20 * time.Millisecond)
+	return s.Store.SaveRecord(ctx, rec)
+}
+
+func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ns := &notices.Service{Store: e.store, Now: time.Now}
+	l := consent.NewLedger(slowSave{e.store}, e.store, e.store, ns, time.Now, storetest.Logger(), consent.Options{Exclusive: true, CacheSize: 1000})
+	if _, err := l.Warm(ctx, e.store, false); err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.WriteBehind(runCtx); close(done) }()
+	for i := range 10 {
+		if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: fmt.Sprint("s", i), Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(30 * time.Millisecond) // the loop is now writing its batch
+	stop()                            // shutdown: the loop's context ends mid-batch
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !l.ProjectionsComplete() {
+		t.Fatal("projections incomplete after Flush")
+	}
+	<-done
+	for i := range 10 {
+		rec, err := e.store.Record(ctx, merchant, fmt.Sprint("s", i))
+		if err != nil || rec.Seq != 1 {
+			t.Fatalf("s%d: projection missing after Flush returned (%v): a clean mark now would lose it", i, err)
+		}
 	}
 }

@@ -129,9 +129,13 @@ type Ledger struct {
 	// With Exclusive, projections are written behind: the cache is the
 	// current state, and dirty holds what the store has yet to get.
 	writeBehind bool
-	dirtyMu     sync.Mutex
-	dirty       map[string]Record
-	kick        chan struct{}
+	// flushMu makes one flush at a time: Flush at shutdown waits for a
+	// batch the write-behind loop is writing, so the clean mark never comes
+	// before the last projection.
+	flushMu sync.Mutex
+	dirtyMu sync.Mutex
+	dirty   map[string]Record
+	kick    chan struct{}
 }
 
 // NewLedger wires a Ledger.

@@ -20,7 +20,9 @@ func (l *Ledger) WriteBehind(ctx context.Context) {
 			return
 		case <-l.kick:
 		}
-		if err := l.flushOnce(ctx); err != nil && ctx.Err() == nil {
+		// A batch once taken is written to the end, even when ctx ends
+		// half-way: Flush waits for it rather than finding it missing.
+		if err := l.flushOnce(context.WithoutCancel(ctx)); err != nil && ctx.Err() == nil {
 			l.log.WarnContext(ctx, "projections not written; retrying", "err", err)
 			select {
 			case <-ctx.Done():
@@ -56,6 +58,8 @@ func (l *Ledger) Flush(ctx context.Context) error {
 
 // flushOnce takes the dirty set and writes it; what fails goes back.
 func (l *Ledger) flushOnce(ctx context.Context) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
 	l.dirtyMu.Lock()
 	batch := l.dirty
 	l.dirty = make(map[string]Record, len(batch))
