@@ -129,6 +129,9 @@ func (w *Worker) build(ctx context.Context, c Campaign) error {
 	if err != nil {
 		return err
 	}
+	if !terms.Has(c.Version) {
+		return nil // this instance does not see the publication yet: build on a later step
+	}
 	err = w.Scan.EachRecord(ctx, func(rec consent.Record) error {
 		if rec.MerchantID != c.MerchantID {
 			return nil

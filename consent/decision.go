@@ -46,7 +46,7 @@ func Decide(rec Record, p Purpose, t Terms, now time.Time) Decision {
 	switch ps.State {
 	case Granted:
 		d.Allowed, d.Reason = true, ReasonGranted
-		if req, ok := t.Requirement(p.Key, now); ok && ps.NoticeVersion < req.Number {
+		if req, ok := t.Requirement(p.Key, ps.NoticeVersion, now); ok {
 			d.ReconsentBy = req.Deadline
 			if now.Before(req.Deadline) {
 				d.Reason = ReasonReconsentDue

@@ -205,6 +205,16 @@ func (l *Ledger) lookup(ctx context.Context, merchantID, subjectID string) (Reco
 	return rec, err
 }
 
+// refreshWith puts a record just read from the store into the cache, over
+// whatever it held.
+func (l *Ledger) refreshWith(rec Record) {
+	if l.cache != nil {
+		k := cacheKey(rec.MerchantID, rec.SubjectID)
+		l.cache.invalidate(k, rec.Seq, time.Now())
+		l.cache.put(k, rec, time.Now())
+	}
+}
+
 // remember writes rec through to the cache.
 func (l *Ledger) remember(rec Record) {
 	if l.cache != nil {
@@ -212,11 +222,23 @@ func (l *Ledger) remember(rec Record) {
 	}
 }
 
-// forget drops a subject from the cache.
-func (l *Ledger) forget(merchantID, subjectID string) {
-	if l.cache != nil {
-		l.cache.invalidate(cacheKey(merchantID, subjectID), 1<<62, time.Now())
+// refresh reloads a subject into the cache from the store after a write
+// whose outcome is unknown. If even that fails, the cache stops treating a
+// miss as "no record" and this subject is read from the store next time.
+func (l *Ledger) refresh(ctx context.Context, merchantID, subjectID string) {
+	if l.cache == nil {
+		return
 	}
+	k := cacheKey(merchantID, subjectID)
+	rec, err := l.current(ctx, merchantID, subjectID)
+	if err != nil {
+		l.cache.invalidate(k, 1<<62, time.Now())
+		l.cache.distrust()
+		l.log.WarnContext(ctx, "consent state not reloaded after an uncertain write", "err", err)
+		return
+	}
+	l.cache.invalidate(k, 1<<62, time.Now())
+	l.cache.put(k, rec, time.Now())
 }
 
 // ProjectionsComplete reports whether every event this Ledger appended also
@@ -318,7 +340,6 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 		if attempt == 0 {
 			rec, err = l.lookup(ctx, c.MerchantID, c.SubjectID)
 		} else {
-			l.forget(c.MerchantID, c.SubjectID)
 			rec, err = l.current(ctx, c.MerchantID, c.SubjectID)
 		}
 		if err != nil {
@@ -336,6 +357,9 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 			continue // another instance took this seq; roll forward and retry
 		}
 		if err != nil {
+			// The event may have landed all the same: the cache must not
+			// keep answering from the head it had.
+			l.refresh(context.WithoutCancel(ctx), c.MerchantID, c.SubjectID)
 			return Result{}, err
 		}
 		break
@@ -427,6 +451,7 @@ func (l *Ledger) claim(ctx context.Context, c Change, p Purpose) (res Result, do
 	if err != nil {
 		return Result{}, true, err
 	}
+	l.refreshWith(rec)
 	return Result{Event: e, Decision: Decide(rec, p, terms, l.now()), Replayed: true}, true, nil
 }
 

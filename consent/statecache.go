@@ -77,6 +77,13 @@ func (c *stateCache) prune(before time.Time) {
 	}
 }
 
+// distrust marks the cache as not holding every subject.
+func (c *stateCache) distrust() {
+	c.mu.Lock()
+	c.overflowed = true
+	c.mu.Unlock()
+}
+
 func (c *stateCache) complete() bool {
 	c.mu.RLock()
 	defer c.mu.RUnlock()

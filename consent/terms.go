@@ -39,17 +39,20 @@ func (t Terms) Has(n int) bool {
 	return slices.ContainsFunc(t.Published, func(v PublishedVersion) bool { return v.Number == n })
 }
 
-// Requirement returns the newest material version in effect at now that
-// affects purpose: consent given under an older version needs renewing.
-func (t Terms) Requirement(purpose string, now time.Time) (PublishedVersion, bool) {
-	var best PublishedVersion
+// Requirement returns, among the material versions in effect at now that
+// affect purpose and are newer than accepted (the version the consent was
+// given under), the one whose deadline comes first: once any of them has
+// passed its deadline, that consent no longer counts, whatever grace a
+// later version gives.
+func (t Terms) Requirement(purpose string, accepted int, now time.Time) (PublishedVersion, bool) {
+	var first PublishedVersion
 	found := false
 	for _, v := range t.Published {
-		if v.Material && !v.EffectiveAt.After(now) && slices.Contains(v.Purposes, purpose) && (!found || v.Number > best.Number) {
-			best, found = v, true
+		if v.Material && v.Number > accepted && !v.EffectiveAt.After(now) && slices.Contains(v.Purposes, purpose) && (!found || v.Deadline.Before(first.Deadline)) {
+			first, found = v, true
 		}
 	}
-	return best, found
+	return first, found
 }
 
 // Awaiting is a purpose the subject granted under a notice version that a

@@ -129,20 +129,24 @@ func (a *API) saveReview(c *gin.Context) {
 		a.renderError(c, apperr.New(apperr.Invalid, "unreadable form"))
 		return
 	}
-	version, err := strconv.Atoi(c.Request.PostForm.Get("version"))
-	if err != nil {
-		a.renderError(c, apperr.New(apperr.Invalid, "no version"))
-		return
-	}
 	aw, err := a.awaiting(c, sess.SubjectID)
 	if err != nil {
 		a.renderError(c, err)
 		return
 	}
+	inForce, err := a.Notices.VersionInForce(ctx, m.ID)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
+	// Every purpose that awaits an answer is answered, whichever version
+	// it awaits; accepting records the version the shopper was shown when
+	// it is not in force yet, else the version in force (newer or equal).
 	answers := map[string]string{}
+	versions := map[string]int{}
 	for _, w := range aw {
-		if w.Version.Number != version {
-			continue
+		if w.Version.Number > inForce {
+			versions[w.Purpose] = w.Version.Number
 		}
 		ans := c.Request.PostForm.Get("answer-" + w.Purpose)
 		if ans != "accept" && ans != "decline" {
@@ -173,7 +177,7 @@ func (a *API) saveReview(c *gin.Context) {
 	for _, k := range keys {
 		ch := consent.Change{MerchantID: m.ID, SubjectID: sess.SubjectID, Purpose: k, Channel: consent.ChannelCenter, Actor: "session:" + sess.ID}
 		if answers[k] == "accept" {
-			ch.State, ch.NoticeVersion, ch.ExplicitOptIn = consent.Granted, version, true
+			ch.State, ch.NoticeVersion, ch.ExplicitOptIn = consent.Granted, versions[k], true
 		} else {
 			ch.State = consent.Withdrawn
 		}

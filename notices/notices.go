@@ -257,11 +257,16 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	if grace < 0 || grace > MaxGrace {
 		return Version{}, apperr.New(apperr.Invalid, "the grace period must be between 0 and 366 days").WithDetail("invalid_grace_period")
 	}
-	v, err := s.draft(ctx, merchantID, number)
+	h, err := s.Store.Head(ctx, merchantID)
 	if err != nil {
 		return Version{}, err
 	}
-	h, err := s.Store.Head(ctx, merchantID)
+	if v, err := s.Get(ctx, merchantID, number); err == nil && v.Status == Published &&
+		!slices.ContainsFunc(h.Published, func(p consent.PublishedVersion) bool { return p.Number == number }) {
+		// A publication that stopped half-way: finish it.
+		return v, s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+	}
+	v, err := s.draft(ctx, merchantID, number)
 	if err != nil {
 		return Version{}, err
 	}

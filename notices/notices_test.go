@@ -229,3 +229,46 @@ func conflict(err error, detail string) bool {
 	var ae *apperr.Error
 	return errors.As(err, &ae) && ae.Code == apperr.Conflict && ae.Detail == detail
 }
+
+func TestALaterGracePeriodDoesNotReviveLapsedConsent(t *testing.T) {
+	e := newEnv(t)
+	e.grant(t, "ann", "newsletter", 0)
+	e.publish(t, true, []string{"newsletter"}, time.Time{}, 30*24*time.Hour)
+	e.clk.add(35 * 24 * time.Hour)
+	if d := e.reason(t, "ann", "newsletter"); d.Reason != consent.ReasonReconsentRequired {
+		t.Fatalf("day 35: %+v", d)
+	}
+	e.publish(t, true, []string{"newsletter"}, e.clk.Now().Add(5*24*time.Hour), 30*24*time.Hour)
+	e.clk.add(10 * 24 * time.Hour)
+	if d := e.reason(t, "ann", "newsletter"); d.Allowed || d.Reason != consent.ReasonReconsentRequired {
+		t.Fatalf("day 45, after a later material version with its own grace: %+v (lapsed consent revived)", d)
+	}
+}
+
+func TestAPublicationThatStoppedHalfWayCanBeFinished(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	v, err := e.notices.Create(ctx, m, notices.Content{Texts: map[string]notices.Summary{"en": {Summary: "A change to the newsletter."}}, Material: true, Purposes: []string{"newsletter"}},
+		func(string) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The version document says published, but the index decisions read
+	// never heard of it (the process died in between).
+	v.Status, v.EffectiveAt, v.Deadline, v.PublishedAt = notices.Published, e.clk.Now(), e.clk.Now(), e.clk.Now()
+	if err := e.notices.Store.PutVersion(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.notices.VersionInForce(ctx, m); n != 1 {
+		t.Fatalf("in force before the retry: %d", n)
+	}
+	if _, err := e.notices.Publish(ctx, m, v.Number, time.Time{}, 0); err != nil {
+		t.Fatalf("retrying the publication: %v", err)
+	}
+	if n, _ := e.notices.VersionInForce(ctx, m); n != v.Number {
+		t.Fatalf("in force after the retry: %d", n)
+	}
+	if _, err := e.notices.Publish(ctx, m, v.Number, time.Time{}, 0); !conflict(err, "notice_published") {
+		t.Fatalf("publishing a complete publication again: %v", err)
+	}
+}

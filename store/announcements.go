@@ -177,14 +177,15 @@ func (s *Store) ClaimItem(ctx context.Context, it announce.Item, owner string, n
 		if err := s.db.Collection(collItems).FindOne(ctx, bson.D{{Key: "_id", Value: iid}}).Decode(&d); err != nil {
 			return false, notFound(err, "announcement")
 		}
-		if d.State != string(announce.Queued) || d.LeaseUntil.After(now) {
+		if d.State != string(announce.Queued) || d.LeaseUntil.After(now) || d.NextAt.After(now) || d.Attempts != it.Attempts {
 			return false, nil
 		}
 		matched, err := s.updateByID(ctx, collItems, iid, set)
 		return matched, apperr.Wrap(err, "claim announcement")
 	}
 	res, err := s.db.Collection(collItems).UpdateOne(ctx, bson.D{{Key: "_id", Value: iid}, {Key: "state", Value: string(announce.Queued)},
-		{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}}, set)
+		{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "next_at", Value: bson.D{{Key: "$lte", Value: now}}},
+		{Key: "attempts", Value: it.Attempts}}, set)
 	if err != nil {
 		return false, apperr.Wrap(err, "claim announcement")
 	}

@@ -54,14 +54,9 @@ func (a *appender) append(ctx context.Context, d eventDoc) error {
 		return ctx.Err()
 	}
 	a.mu.RUnlock()
-	select {
-	case err := <-req.done:
-		return err
-	case <-ctx.Done():
-		// The insert may still land: the ledger treats it like any write
-		// whose answer was lost, and the next read rolls it forward.
-		return ctx.Err()
-	}
+	// Once queued, the insert happens whatever the caller's context does:
+	// wait for its answer rather than leave the caller unsure.
+	return <-req.done
 }
 
 func (a *appender) stop() {

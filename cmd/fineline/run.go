@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/fineline/fineline/announce"
@@ -56,6 +57,8 @@ type app struct {
 	subjects  *consent.Subjects
 	ledger    *consent.Ledger
 	notices   *notices.Service
+	// background counts the workers serve started.
+	background sync.WaitGroup
 }
 
 func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
@@ -147,7 +150,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Signin: center.Signin, Locales: center.Locales, Mails: center.Mails, Mailer: center.Mailer, BaseURL: cfg.BaseURL,
 		PerSecond: cfg.AnnounceRate, Lease: 2 * time.Minute, MaxAttempts: 6, Poll: 2 * time.Second, Now: time.Now, Log: log,
 	}
-	go announcer.Run(ctx)
+	a.background.Add(1)
+	go func() { defer a.background.Done(); announcer.Run(ctx) }()
 	h, err := handlers.New(&handlers.API{
 		Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices,
 		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log, Center: center, Announcer: announcer,
@@ -186,8 +190,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
 		log.Warn("shutdown", "err", err)
-		return 0
 	}
+	// The background workers finish what they started (a batch of
+	// projections, an email) before the store closes.
+	a.background.Wait()
 	if err := a.ledger.Flush(shutCtx); err != nil {
 		log.Warn("projections not all written; the next start sweeps the ledger", "err", err)
 	}
@@ -212,7 +218,10 @@ func warmUp(ctx context.Context, a *app, cfg config, log *slog.Logger) error {
 		return nil
 	}
 	start := time.Now()
-	sweep := false
+	// On MongoDB no instance can know that all others stopped cleanly, so
+	// every start sweeps: a projection another instance failed to save is
+	// rolled forward here rather than trusted.
+	sweep := true
 	if a.store.Embedded() {
 		clean, err := a.store.TakeCleanMark(ctx)
 		if err != nil {
@@ -226,7 +235,8 @@ func warmUp(ctx context.Context, a *app, cfg config, log *slog.Logger) error {
 	}
 	log.Info("consent state loaded", "subjects", rep.Records, "swept", sweep, "rolled_forward", rep.RolledForward,
 		"complete", rep.Complete, "ms", time.Since(start).Milliseconds())
-	go a.ledger.WriteBehind(ctx)
+	a.background.Add(1)
+	go func() { defer a.background.Done(); a.ledger.WriteBehind(ctx) }()
 	if !a.store.Embedded() {
 		go a.ledger.Follow(ctx, a.store, consent.FollowOptions{Interval: cfg.PollInterval, Overlap: 2 * time.Second, Since: time.Now().Add(-recoveryWindow)})
 	}
