@@ -9,6 +9,9 @@ type PurposeState struct {
 	NoticeVersion int
 	Channel       Channel
 	At            time.Time
+	// GPCSeq is the event that recorded a Global Privacy Control signal for
+	// this purpose, 0 if none: a grant after it is the shopper opting in again.
+	GPCSeq int64
 }
 
 // Record is a subject's current consent state, derived from the ledger: the
@@ -36,6 +39,10 @@ func (r Record) Apply(e Event) Record {
 	for k, v := range r.Purposes {
 		n.Purposes[k] = v
 	}
-	n.Purposes[e.Purpose] = PurposeState{State: e.State, Seq: e.Seq, NoticeVersion: e.NoticeVersion, Channel: e.Channel, At: e.RecordedAt}
+	gpc := r.Purposes[e.Purpose].GPCSeq
+	if e.Channel == ChannelGPC {
+		gpc = e.Seq
+	}
+	n.Purposes[e.Purpose] = PurposeState{State: e.State, Seq: e.Seq, NoticeVersion: e.NoticeVersion, Channel: e.Channel, At: e.RecordedAt, GPCSeq: gpc}
 	return n
 }

@@ -98,6 +98,10 @@ func (a *API) requireSession(c *gin.Context) {
 		return
 	}
 	c.Set(ctxSession, sess)
+	if err := a.honourGPC(c, sess.SubjectID); err != nil {
+		a.renderError(c, err)
+		return
+	}
 	c.Next()
 }
 
@@ -106,6 +110,10 @@ func (a *API) requireSession(c *gin.Context) {
 func (a *API) optionalSession(c *gin.Context) {
 	if sess, err := a.Center.Signin.ParseSession(c.Request.Context(), merchant(c).ID, cookieValue(c, cookieSess)); err == nil {
 		c.Set(ctxSession, sess)
+		if err := a.honourGPC(c, sess.SubjectID); err != nil {
+			a.renderError(c, err)
+			return
+		}
 	}
 	c.Next()
 }
@@ -253,4 +261,38 @@ func categories(l *locales.Localizer, p consent.Purpose) string {
 		names = append(names, l.Category(k))
 	}
 	return strings.Join(names, ", ")
+}
+
+// honourGPC applies a Global Privacy Control signal (Sec-GPC: 1) from the
+// signed-in shopper: every sale/share purpose not already withdrawn is
+// withdrawn (channel gpc), unless a signal was recorded for it before and
+// the shopper has opted in again since, which is their explicit choice.
+func (a *API) honourGPC(c *gin.Context, subjectID string) error {
+	if c.GetHeader("Sec-GPC") != "1" {
+		return nil
+	}
+	ctx := c.Request.Context()
+	m := merchant(c)
+	ps, err := a.Purposes.List(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	rec, err := a.Ledger.State(ctx, m.ID, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, p := range ps {
+		if !p.SaleOrShare {
+			continue
+		}
+		st, ok := rec.Purposes[p.Key]
+		if ok && (st.GPCSeq > 0 || st.State == consent.Withdrawn) {
+			continue
+		}
+		if _, err := a.Ledger.Record(ctx, consent.Change{MerchantID: m.ID, SubjectID: subjectID, Purpose: p.Key, State: consent.Withdrawn,
+			Channel: consent.ChannelGPC, Actor: "gpc-signal"}); err != nil {
+			return err
+		}
+	}
+	return nil
 }

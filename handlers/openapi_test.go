@@ -320,6 +320,8 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 		t.Errorf("preference link: %s", w.Body)
 	}
 	c.expect("POST", "/v1/subjects/cust_404/preference-links", admin, nil, nil, 404)
+	c.expect("GET", "/v1/subjects/cust_1/unsubscribe-headers?purpose=newsletter", admin, nil, nil, 200)
+	c.expect("GET", "/v1/subjects/cust_1/unsubscribe-headers?purpose=never_made", admin, nil, nil, 400)
 	c.expect("GET", "/v1/subjects/cust_2", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/subjects/-cust", admin, nil, nil, 400), "invalid_subject")
 

@@ -102,6 +102,7 @@ func New(a *API) (http.Handler, error) {
 
 	if a.Center != nil {
 		write.POST("/subjects/:subject/preference-links", a.handle(a.createPreferenceLink))
+		read.GET("/subjects/:subject/unsubscribe-headers", a.handle(a.unsubscribeHeaders))
 		a.centerRoutes(r)
 	}
 
@@ -115,6 +116,13 @@ func New(a *API) (http.Handler, error) {
 // session. Every POST passes the cross-origin guard.
 func (a *API) centerRoutes(r *gin.Engine) {
 	r.GET("/.well-known/jwks.json", a.jwks)
+	r.GET("/.well-known/gpc.json", gpcPolicy)
+	// One-click unsubscribe: the token is the authority, and mail providers
+	// post without cookies or Origin, so there is no session and no
+	// cross-origin guard here (RFC 8058).
+	unsub := r.Group("/u", centerHeaders, limitBody(maxBody))
+	unsub.GET("/:token", a.showUnsubscribe)
+	unsub.POST("/:token", a.oneClickUnsubscribe)
 	static := r.Group("/static", func(c *gin.Context) { c.Header("Cache-Control", "public, max-age=3600"); c.Next() })
 	static.StaticFS("/", http.FS(web.Static()))
 

@@ -167,3 +167,26 @@ func TestSessionsArePinnedAndEndable(t *testing.T) {
 		t.Fatalf("preference link after 7 days: %v", err)
 	}
 }
+
+func TestUnsubscribeTokensAreSignedAndScoped(t *testing.T) {
+	s, _ := newService(t)
+	u := signin.Unsubscribe{MerchantID: "mer_a", SubjectID: "alice", Purpose: "newsletter"}
+	tok := s.UnsubscribeToken(u)
+	got, err := s.ParseUnsubscribe(tok)
+	if err != nil || got != u {
+		t.Fatalf("round trip: %+v %v", got, err)
+	}
+	other := s.UnsubscribeToken(signin.Unsubscribe{MerchantID: "mer_a", SubjectID: "bob", Purpose: "newsletter"})
+	p, m, _ := strings.Cut(tok, ".")
+	p2, _, _ := strings.Cut(other, ".")
+	for name, bad := range map[string]string{"swapped payload": p2 + "." + m, "cut mac": p + "." + m[:10], "no dot": p, "empty": "", "garbage": "!!.??"} {
+		if _, err := s.ParseUnsubscribe(bad); err == nil {
+			t.Errorf("%s accepted", name)
+		}
+	}
+	// A session key does not make unsubscribe tokens.
+	sess, _, _ := s.NewSession("mer_a", "alice")
+	if _, err := s.ParseUnsubscribe(sess); err == nil {
+		t.Error("a session token passed as an unsubscribe token")
+	}
+}

@@ -71,6 +71,7 @@ type purposeStateDoc struct {
 	NoticeVersion int       `bson:"notice_version"`
 	Channel       string    `bson:"channel"`
 	At            time.Time `bson:"at"`
+	GPCSeq        int64     `bson:"gpc_seq,omitempty"`
 }
 
 // recordDoc is a subject's consent state projection, under "<merchant>/<subject>".
@@ -92,7 +93,7 @@ func (s *Store) Record(ctx context.Context, merchantID, subjectID string) (conse
 func (d recordDoc) record() consent.Record {
 	rec := consent.Record{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC()}
 	for k, v := range d.Purposes {
-		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC()}
+		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC(), GPCSeq: v.GPCSeq}
 	}
 	return rec
 }
@@ -136,7 +137,7 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 func toRecordDoc(rec consent.Record) recordDoc {
 	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt}
 	for k, v := range rec.Purposes {
-		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At}
+		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At, GPCSeq: v.GPCSeq}
 	}
 	return d
 }

@@ -44,6 +44,7 @@ type filePurposeState struct {
 	NoticeVersion int    `json:"notice_version"`
 	Channel       string `json:"channel"`
 	At            int64  `json:"at"`
+	GPCSeq        int64  `json:"gpc_seq"`
 }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
@@ -77,7 +78,7 @@ func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.Record)
 		rec.UpdatedAt = fromMillis(updatedAt)
 		rec.Purposes = make(map[string]consent.PurposeState, len(ps))
 		for k, v := range ps {
-			rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: fromMillis(v.At)}
+			rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: fromMillis(v.At), GPCSeq: v.GPCSeq}
 		}
 		if err := fn(rec); err != nil {
 			return err

@@ -40,7 +40,7 @@ type Pages struct {
 
 // PageNames lists every page template.
 func PageNames() []string {
-	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice"}
+	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice", "unsubscribe"}
 }
 
 // LoadPages parses the layout with each page.
