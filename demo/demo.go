@@ -107,10 +107,14 @@ func (s *Seeder) seedShopper(ctx context.Context, merchantID string) error {
 
 func noticeTexts() map[string]notices.Summary {
 	return map[string]notices.Summary{
-		"en": {Summary: "Demo Shop uses your data only for what you switch on: a newsletter, recommendations, a birthday reward, partner offers and wellness tips. Everything is off until you choose."},
-		"es": {Summary: "Demo Shop solo usa tus datos para lo que actives: boletín, recomendaciones, regalo de cumpleaños, ofertas de socios y consejos de bienestar. Todo está desactivado hasta que elijas."},
-		"de": {Summary: "Demo Shop nutzt deine Daten nur für das, was du einschaltest: Newsletter, Empfehlungen, Geburtstagsgeschenk, Partnerangebote und Wohlfühltipps. Alles ist aus, bis du wählst."},
-		"fr": {Summary: "Demo Shop n'utilise vos données que pour ce que vous activez : newsletter, recommandations, cadeau d'anniversaire, offres partenaires et conseils bien-être. Tout est désactivé jusqu'à votre choix."},
+		"en": {Summary: "Demo Shop uses your data only for what you switch on: a newsletter, recommendations, a birthday reward, partner offers and wellness tips. Everything is off until you choose.",
+			Text: "# Privacy notice\n\nDemo Shop uses your data only for the purposes you switch on in the preference center.\n\nWe keep your choices with the time and the version of this notice you saw, and you can change them at any time.\n\nWe never sell your data. Offers from partners are only sent if you switch them on.\n\nWrite to privacy@demo-shop.example with any question."},
+		"es": {Summary: "Demo Shop solo usa tus datos para lo que actives: boletín, recomendaciones, regalo de cumpleaños, ofertas de socios y consejos de bienestar. Todo está desactivado hasta que elijas.",
+			Text: "# Aviso de privacidad\n\nDemo Shop solo usa tus datos para los fines que actives en el centro de preferencias.\n\nGuardamos tus elecciones con la fecha y la versión de este aviso que viste, y puedes cambiarlas cuando quieras.\n\nNunca vendemos tus datos. Las ofertas de socios solo se envían si las activas.\n\nEscribe a privacy@demo-shop.example si tienes cualquier pregunta."},
+		"de": {Summary: "Demo Shop nutzt deine Daten nur für das, was du einschaltest: Newsletter, Empfehlungen, Geburtstagsgeschenk, Partnerangebote und Wohlfühltipps. Alles ist aus, bis du wählst.",
+			Text: "# Datenschutzhinweis\n\nDemo Shop nutzt deine Daten nur für die Zwecke, die du im Einstellungscenter einschaltest.\n\nWir speichern deine Entscheidungen mit Zeitpunkt und der Version dieses Hinweises, die du gesehen hast, und du kannst sie jederzeit ändern.\n\nWir verkaufen deine Daten nie. Partnerangebote kommen nur, wenn du sie einschaltest.\n\nSchreib bei Fragen an privacy@demo-shop.example."},
+		"fr": {Summary: "Demo Shop n'utilise vos données que pour ce que vous activez : newsletter, recommandations, cadeau d'anniversaire, offres partenaires et conseils bien-être. Tout est désactivé jusqu'à votre choix.",
+			Text: "# Politique de confidentialité\n\nDemo Shop n'utilise vos données que pour les finalités que vous activez dans le centre de préférences.\n\nNous conservons vos choix avec la date et la version de cette politique que vous avez vue, et vous pouvez les modifier à tout moment.\n\nNous ne vendons jamais vos données. Les offres de partenaires ne sont envoyées que si vous les activez.\n\nÉcrivez à privacy@demo-shop.example pour toute question."},
 	}
 }
 

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
@@ -56,7 +57,7 @@ func (a *API) createMerchant(c *gin.Context) error {
 		return err
 	}
 	if _, err := a.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
-		return err
+		return errors.Join(err, a.Merchants.Abandon(ctx, m))
 	}
 	c.JSON(http.StatusCreated, gin.H{
 		"merchant": merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt},

@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"errors"
 	"regexp"
 	"slices"
 	"strings"
@@ -72,6 +73,8 @@ type Store interface {
 	Keys(ctx context.Context, merchantID string) ([]APIKey, error)
 	// RevokeKey sets the key's RevokedAt; NotFound if the merchant has no such key.
 	RevokeKey(ctx context.Context, merchantID, id string, at time.Time) error
+	// DeleteMerchant removes a merchant and frees its slug.
+	DeleteMerchant(ctx context.Context, m Merchant) error
 }
 
 // Service creates merchants and keys and authenticates keys.
@@ -117,9 +120,24 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	}
 	k, secret, err := s.CreateKey(ctx, m.ID, "first key", AllScopes())
 	if err != nil {
-		return Merchant{}, APIKey{}, "", err
+		return Merchant{}, APIKey{}, "", errors.Join(err, s.Abandon(ctx, m))
 	}
 	return m, k, secret, nil
+}
+
+// Abandon undoes a merchant whose onboarding failed half-way: its keys
+// are revoked and its slug freed, so the operator can simply retry.
+func (s *Service) Abandon(ctx context.Context, m Merchant) error {
+	keys, err := s.Store.Keys(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := s.Store.RevokeKey(ctx, m.ID, k.ID, s.now()); err != nil {
+			return err
+		}
+	}
+	return s.Store.DeleteMerchant(ctx, m)
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Millisecond) }

@@ -57,6 +57,20 @@ func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error 
 	return apperr.Wrap(err, "claim slug")
 }
 
+// DeleteMerchant frees the slug (if it still points at m) and removes the
+// merchant document.
+func (s *Store) DeleteMerchant(ctx context.Context, m merchants.Merchant) error {
+	var sd slugDoc
+	err := s.db.Collection(collSlugs).FindOne(ctx, bson.D{{Key: "_id", Value: m.Slug}}).Decode(&sd)
+	if err == nil && sd.MerchantID == m.ID {
+		if _, err := s.deleteByID(ctx, collSlugs, m.Slug); err != nil {
+			return apperr.Wrap(err, "free slug")
+		}
+	}
+	_, err = s.deleteByID(ctx, collMerchants, m.ID)
+	return apperr.Wrap(err, "delete merchant")
+}
+
 // Merchant returns a merchant by id.
 func (s *Store) Merchant(ctx context.Context, id string) (merchants.Merchant, error) {
 	return findOne(ctx, s, collMerchants, id, "merchant", merchantDoc.merchant)
