@@ -321,6 +321,11 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	}
 	c.expect("POST", "/v1/subjects/cust_404/preference-links", admin, nil, nil, 404)
 	c.expect("GET", "/v1/subjects/cust_1/unsubscribe-headers?purpose=newsletter", admin, nil, nil, 200)
+	c.expect("PUT", "/v1/widget-settings", admin, obj{"allowed_origins": []string{"https://shop.example"}}, nil, 200)
+	c.expect("PUT", "/v1/widget-settings", admin, obj{"allowed_origins": []string{"not an origin"}}, nil, 400)
+	c.expect("GET", "/v1/widget-settings", admin, nil, nil, 200)
+	c.expect("POST", "/v1/widget-sessions", admin, obj{"subject": "cust_1"}, nil, 201)
+	c.expect("POST", "/v1/widget-sessions", admin, obj{"subject": "cust_404"}, nil, 404)
 	c.expect("GET", "/v1/subjects/cust_1/unsubscribe-headers?purpose=never_made", admin, nil, nil, 400)
 	c.expect("GET", "/v1/subjects/cust_2", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/subjects/-cust", admin, nil, nil, 400), "invalid_subject")

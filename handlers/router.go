@@ -103,6 +103,9 @@ func New(a *API) (http.Handler, error) {
 	if a.Center != nil {
 		write.POST("/subjects/:subject/preference-links", a.handle(a.createPreferenceLink))
 		read.GET("/subjects/:subject/unsubscribe-headers", a.handle(a.unsubscribeHeaders))
+		write.POST("/widget-sessions", a.handle(a.createWidgetSession))
+		adm.GET("/widget-settings", a.handle(a.getWidgetSettings))
+		adm.PUT("/widget-settings", a.handle(a.putWidgetSettings))
 		a.centerRoutes(r)
 	}
 
@@ -117,6 +120,14 @@ func New(a *API) (http.Handler, error) {
 func (a *API) centerRoutes(r *gin.Engine) {
 	r.GET("/.well-known/jwks.json", a.jwks)
 	r.GET("/.well-known/gpc.json", gpcPolicy)
+	r.GET("/widget.js", widgetScript)
+	w := r.Group("/w/v1/:slug", limitBody(maxBody), a.widgetCORS)
+	w.OPTIONS("/config")
+	w.OPTIONS("/state")
+	w.OPTIONS("/consents")
+	w.GET("/config", a.handle(a.widgetConfig))
+	w.GET("/state", a.widgetSubject, a.handle(a.getWidgetState))
+	w.PUT("/consents", a.widgetSubject, a.handle(a.putWidgetConsents))
 	// One-click unsubscribe: the token is the authority, and mail providers
 	// post without cookies or Origin, so there is no session and no
 	// cross-origin guard here (RFC 8058).

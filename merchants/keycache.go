@@ -86,3 +86,15 @@ func (c *CachedStore) RevokeKey(ctx context.Context, merchantID, id string, at t
 	c.keys.Delete(id)
 	return err
 }
+
+// SetAllowedOrigins stores the origins and forgets the cached merchant.
+func (c *CachedStore) SetAllowedOrigins(ctx context.Context, id string, origins []string) error {
+	m, err := c.Store.Merchant(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = c.Store.SetAllowedOrigins(ctx, id, origins)
+	c.byID.Delete(id)
+	c.slugs.Delete(m.Slug)
+	return err
+}

@@ -10,6 +10,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -38,7 +39,10 @@ type Merchant struct {
 	Slug          string
 	Name          string
 	DefaultLocale string
-	CreatedAt     time.Time
+	// AllowedOrigins are the sites (scheme://host[:port]) whose pages may
+	// embed the consent widget.
+	AllowedOrigins []string
+	CreatedAt      time.Time
 }
 
 // APIKey is a stored key: everything but the secret.
@@ -75,6 +79,8 @@ type Store interface {
 	RevokeKey(ctx context.Context, merchantID, id string, at time.Time) error
 	// DeleteMerchant removes a merchant and frees its slug.
 	DeleteMerchant(ctx context.Context, m Merchant) error
+	// SetAllowedOrigins replaces the merchant's widget origins.
+	SetAllowedOrigins(ctx context.Context, id string, origins []string) error
 }
 
 // Service creates merchants and keys and authenticates keys.
@@ -256,4 +262,24 @@ func randomToken(n int) string {
 		i++
 	}
 	return string(out)
+}
+
+// MaxOrigins bounds a merchant's widget origins.
+const MaxOrigins = 20
+
+// SetAllowedOrigins validates and stores the sites that may embed the widget.
+func (s *Service) SetAllowedOrigins(ctx context.Context, merchantID string, origins []string) ([]string, error) {
+	if len(origins) > MaxOrigins {
+		return nil, apperr.New(apperr.Invalid, "at most %d origins", MaxOrigins)
+	}
+	out := make([]string, 0, len(origins))
+	for _, o := range origins {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, apperr.New(apperr.Invalid, "origin %q must be scheme://host[:port], e.g. https://shop.example", o).WithDetail("invalid_origin")
+		}
+		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
+	}
+	out = slices.Compact(slices.Sorted(slices.Values(out)))
+	return out, s.Store.SetAllowedOrigins(ctx, merchantID, out)
 }

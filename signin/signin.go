@@ -29,7 +29,11 @@ const (
 const (
 	audSession        = "center-session"
 	audPreferenceLink = "preference-link"
+	audWidget         = "widget"
 )
+
+// WidgetTTL is how long a widget token lives: a merchant mints one per page view.
+const WidgetTTL = time.Hour
 
 // LinkToken is a stored magic link: the hash of its secret, never the secret.
 type LinkToken struct {
@@ -208,6 +212,22 @@ func (s *Service) UsePreferenceLink(merchantID, token string) (string, error) {
 	}
 	if err != nil {
 		return "", linkError("link_invalid")
+	}
+	return c.Subject, nil
+}
+
+// NewWidgetToken signs a short-lived token that lets the consent widget on
+// a merchant's page read and write one subject's choices.
+func (s *Service) NewWidgetToken(merchantID, subjectID string) (string, time.Time, error) {
+	return s.sign(audWidget, merchantID, subjectID, random(12), WidgetTTL)
+}
+
+// ParseWidgetToken checks a widget token for the merchant (algorithm,
+// issuer, audience, expiry) and returns its subject.
+func (s *Service) ParseWidgetToken(merchantID, token string) (string, error) {
+	c, err := s.parse(audWidget, merchantID, token)
+	if err != nil {
+		return "", apperr.New(apperr.Unauthorized, "the widget token is invalid, expired, or for another merchant").WithDetail("invalid_widget_token")
 	}
 	return c.Subject, nil
 }

@@ -14,11 +14,12 @@ import (
 var _ merchants.Store = (*Store)(nil)
 
 type merchantDoc struct {
-	ID            string    `bson:"_id"`
-	Slug          string    `bson:"slug"`
-	Name          string    `bson:"name"`
-	DefaultLocale string    `bson:"default_locale"`
-	CreatedAt     time.Time `bson:"created_at"`
+	ID             string    `bson:"_id"`
+	Slug           string    `bson:"slug"`
+	Name           string    `bson:"name"`
+	DefaultLocale  string    `bson:"default_locale"`
+	AllowedOrigins []string  `bson:"allowed_origins,omitempty"`
+	CreatedAt      time.Time `bson:"created_at"`
 }
 
 type slugDoc struct {
@@ -37,7 +38,7 @@ type apiKeyDoc struct {
 }
 
 func (d merchantDoc) merchant() merchants.Merchant {
-	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, CreatedAt: d.CreatedAt}
+	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, AllowedOrigins: d.AllowedOrigins, CreatedAt: d.CreatedAt}
 }
 
 // CreateMerchant stores the merchant, then claims its slug. A crash between
@@ -128,4 +129,16 @@ func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Ti
 	}
 	_, err = s.updateByID(ctx, collAPIKeys, id, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
 	return apperr.Wrap(err, "revoke key")
+}
+
+// SetAllowedOrigins replaces the merchant's widget origins.
+func (s *Store) SetAllowedOrigins(ctx context.Context, merchantID string, origins []string) error {
+	if origins == nil {
+		origins = []string{}
+	}
+	matched, err := s.updateByID(ctx, collMerchants, merchantID, bson.D{{Key: "$set", Value: bson.D{{Key: "allowed_origins", Value: origins}}}})
+	if err == nil && !matched {
+		return apperr.New(apperr.NotFound, "merchant not found")
+	}
+	return apperr.Wrap(err, "set allowed origins")
 }

@@ -1,0 +1,336 @@
+package handlers
+
+import (
+	"io/fs"
+	"net/http"
+	"regexp"
+	"slices"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/web"
+)
+
+// The consent widget runs on merchants' own sites and calls /w/v1/{slug}/...
+// Only pages from the merchant's allowed origins get an answer (CORS), and
+// only they can use a widget token.
+
+var deviceIDPattern = regexp.MustCompile(`^[A-Za-z0-9-]{8,64}$`)
+
+const ctxWidgetSubject = "fineline.widget_subject"
+
+// widgetCORS resolves the merchant and refuses any origin it did not allow.
+func (a *API) widgetCORS(c *gin.Context) {
+	slug := c.Param("slug")
+	if !merchants.ValidSlug(slug) {
+		a.writeError(c, apperr.New(apperr.NotFound, "no such merchant"))
+		return
+	}
+	m, err := a.Merchants.Store.MerchantBySlug(c.Request.Context(), slug)
+	if err != nil {
+		a.writeError(c, err)
+		return
+	}
+	origin := c.GetHeader("Origin")
+	if origin == "" || !slices.Contains(m.AllowedOrigins, origin) {
+		a.writeError(c, apperr.New(apperr.Forbidden, "this site is not allowed to use the widget").WithDetail("origin_not_allowed"))
+		return
+	}
+	h := c.Writer.Header()
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Add("Vary", "Origin")
+	h.Set("Access-Control-Allow-Methods", "GET, PUT")
+	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Fineline-Device, X-Fineline-GPC")
+	h.Set("Access-Control-Max-Age", "600")
+	if c.Request.Method == http.MethodOptions {
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	c.Set(ctxMerchant, m)
+	lang := a.Center.Locales.Pick(c.Query("lang"), "", c.GetHeader("Accept-Language"))
+	c.Set(ctxLocalizer, a.Center.Locales.For(lang))
+	c.Next()
+}
+
+// widgetSubject names who the widget speaks for: the subject of a widget
+// token, or an anonymous device ("device:<id>").
+func (a *API) widgetSubject(c *gin.Context) {
+	m := merchant(c)
+	if token, ok := bearer(c); ok {
+		subject, err := a.Center.Signin.ParseWidgetToken(m.ID, token)
+		if err != nil {
+			a.writeError(c, err)
+			return
+		}
+		c.Set(ctxWidgetSubject, subject)
+	} else {
+		dev := c.GetHeader("X-Fineline-Device")
+		if !deviceIDPattern.MatchString(dev) {
+			a.writeError(c, apperr.New(apperr.Unauthorized, "send a widget token or a device id").WithDetail("unauthorized"))
+			return
+		}
+		c.Set(ctxWidgetSubject, "device:"+dev)
+	}
+	if c.GetHeader("Sec-GPC") == "1" || c.GetHeader("X-Fineline-GPC") == "1" {
+		if err := a.ensureSubject(c, c.GetString(ctxWidgetSubject)); err != nil {
+			a.writeError(c, err)
+			return
+		}
+		c.Request.Header.Set("Sec-GPC", "1")
+		if err := a.honourGPC(c, c.GetString(ctxWidgetSubject)); err != nil {
+			a.writeError(c, err)
+			return
+		}
+	}
+	c.Next()
+}
+
+func (a *API) ensureSubject(c *gin.Context, subjectID string) error {
+	_, _, err := a.Subjects.Put(c.Request.Context(), merchant(c).ID, subjectID, consent.SubjectUpdate{})
+	return err
+}
+
+type widgetPurposeJSON struct {
+	Key         string `json:"key"`
+	Name        string `json:"name"`
+	Statement   string `json:"statement"`
+	Sensitive   bool   `json:"sensitive"`
+	SaleOrShare bool   `json:"sale_or_share"`
+}
+
+// widgetConfig gives the widget the merchant's purposes and its texts in
+// the page's language.
+func (a *API) widgetConfig(c *gin.Context) error {
+	l := localizer(c)
+	ps, err := a.Purposes.List(c.Request.Context(), merchant(c).ID)
+	if err != nil {
+		return err
+	}
+	out := make([]widgetPurposeJSON, 0, len(ps))
+	for _, p := range ps {
+		t := p.TextFor(l.Lang)
+		out = append(out, widgetPurposeJSON{Key: p.Key, Name: t.Name, Statement: t.Statement, Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare})
+	}
+	texts := map[string]string{}
+	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved"} {
+		texts[k] = l.T("widget_" + k)
+	}
+	c.JSON(http.StatusOK, gin.H{"lang": l.Lang, "purposes": out, "texts": texts})
+	return nil
+}
+
+type widgetDecisionJSON struct {
+	State   string `json:"state,omitempty"`
+	Allowed bool   `json:"allowed"`
+	Reason  string `json:"reason"`
+}
+
+type widgetStateJSON struct {
+	Consents   map[string]widgetDecisionJSON `json:"consents"`
+	ReceiptURL *string                       `json:"receipt_url"`
+}
+
+func (a *API) widgetState(c *gin.Context, receiptURL *string) error {
+	ctx := c.Request.Context()
+	m := merchant(c)
+	subject := c.GetString(ctxWidgetSubject)
+	rec, err := a.Ledger.State(ctx, m.ID, subject)
+	if apperr.Is(err, apperr.NotFound) {
+		rec, err = consent.Record{MerchantID: m.ID, SubjectID: subject}, nil
+	}
+	if err != nil {
+		return err
+	}
+	ps, err := a.Purposes.List(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	ds, err := a.Ledger.DecideAll(ctx, m.ID, rec, ps)
+	if err != nil {
+		return err
+	}
+	out := widgetStateJSON{Consents: map[string]widgetDecisionJSON{}, ReceiptURL: receiptURL}
+	for i, p := range ps {
+		st := rec.Purposes[p.Key]
+		out.Consents[p.Key] = widgetDecisionJSON{State: string(st.State), Allowed: ds[i].Allowed, Reason: string(ds[i].Reason)}
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (a *API) getWidgetState(c *gin.Context) error { return a.widgetState(c, nil) }
+
+type widgetChoicesRequest struct {
+	Choices  map[string]consent.State `json:"choices"`
+	Explicit []string                 `json:"explicit"`
+}
+
+// putWidgetConsents records the visitor's choices (channel widget). A
+// sensitive purpose is granted only when the visitor switched it on
+// themselves ("explicit"); Accept never lists it.
+func (a *API) putWidgetConsents(c *gin.Context) error {
+	var req widgetChoicesRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.Choices) == 0 || len(req.Choices) > 100 {
+		return apperr.New(apperr.Invalid, "choices must name 1 to 100 purposes").WithDetail("invalid_choices")
+	}
+	ctx := c.Request.Context()
+	m := merchant(c)
+	subject := c.GetString(ctxWidgetSubject)
+	if err := a.ensureSubject(c, subject); err != nil {
+		return err
+	}
+	rec, err := a.Ledger.State(ctx, m.ID, subject)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(req.Choices))
+	for k := range req.Choices {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var changed bool
+	for _, k := range keys {
+		st := req.Choices[k]
+		if cur, ok := rec.Purposes[k]; ok && cur.State == st {
+			continue
+		}
+		if _, err := a.Ledger.Record(ctx, consent.Change{MerchantID: m.ID, SubjectID: subject, Purpose: k, State: st, Channel: consent.ChannelWidget,
+			Actor: "widget", ExplicitOptIn: slices.Contains(req.Explicit, k)}); err != nil {
+			return err
+		}
+		changed = true
+	}
+	var receiptURL *string
+	if changed && !isDevice(subject) {
+		if rec, err = a.Ledger.State(ctx, m.ID, subject); err != nil {
+			return err
+		}
+		ps, err := a.Purposes.List(ctx, m.ID)
+		if err != nil {
+			return err
+		}
+		id, err := a.issueReceipt(c, ps, rec, nil)
+		if err != nil {
+			return err
+		}
+		u := a.Center.BaseURL + basePath(c) + "receipts/" + id
+		receiptURL = &u
+	}
+	return a.widgetState(c, receiptURL)
+}
+
+func isDevice(subject string) bool { return len(subject) > 7 && subject[:7] == "device:" }
+
+type widgetSessionRequest struct {
+	Subject  string `json:"subject"`
+	DeviceID string `json:"device_id"`
+}
+
+// createWidgetSession mints a widget token for one subject. With a device
+// id, the choices that anonymous device made are carried over to the
+// subject for every purpose the subject has not decided.
+func (a *API) createWidgetSession(c *gin.Context) error {
+	var req widgetSessionRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	sub, err := a.Subjects.Get(ctx, merchantID(c), req.Subject)
+	if err != nil {
+		return err
+	}
+	if req.DeviceID != "" {
+		if !deviceIDPattern.MatchString(req.DeviceID) {
+			return apperr.New(apperr.Invalid, "device_id must be 8-64 letters, digits or hyphens").WithDetail("invalid_device")
+		}
+		if err := a.linkDevice(c, sub.ID, "device:"+req.DeviceID); err != nil {
+			return err
+		}
+	}
+	tok, exp, err := a.Center.Signin.NewWidgetToken(merchantID(c), sub.ID)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": exp})
+	return nil
+}
+
+func (a *API) linkDevice(c *gin.Context, subjectID, device string) error {
+	ctx := c.Request.Context()
+	m := merchantID(c)
+	dev, err := a.Ledger.State(ctx, m, device)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	rec, err := a.Ledger.State(ctx, m, subjectID)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(dev.Purposes))
+	for k := range dev.Purposes {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if _, decided := rec.Purposes[k]; decided {
+			continue
+		}
+		d := dev.Purposes[k]
+		if _, err := a.Ledger.Record(ctx, consent.Change{MerchantID: m, SubjectID: subjectID, Purpose: k, State: d.State, Channel: consent.ChannelWidget,
+			Actor: device, ExplicitOptIn: d.State == consent.Granted}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type widgetSettingsJSON struct {
+	AllowedOrigins []string `json:"allowed_origins"`
+}
+
+func (a *API) getWidgetSettings(c *gin.Context) error {
+	m, err := a.Merchants.Store.Merchant(c.Request.Context(), merchantID(c))
+	if err != nil {
+		return err
+	}
+	out := widgetSettingsJSON{AllowedOrigins: m.AllowedOrigins}
+	if out.AllowedOrigins == nil {
+		out.AllowedOrigins = []string{}
+	}
+	c.JSON(http.StatusOK, out)
+	return nil
+}
+
+func (a *API) putWidgetSettings(c *gin.Context) error {
+	var req widgetSettingsJSON
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	origins, err := a.Merchants.SetAllowedOrigins(c.Request.Context(), merchantID(c), req.AllowedOrigins)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, widgetSettingsJSON{AllowedOrigins: origins})
+	return nil
+}
+
+// widgetScript serves the widget, for one script tag on a merchant's page.
+func widgetScript(c *gin.Context) {
+	b, err := fs.ReadFile(web.Static(), "widget.js")
+	if err != nil {
+		c.Status(http.StatusNotFound)
+		return
+	}
+	c.Header("Cache-Control", "public, max-age=300")
+	c.Header("Cross-Origin-Resource-Policy", "cross-origin")
+	c.Data(http.StatusOK, "text/javascript; charset=utf-8", b)
+}
