@@ -56,7 +56,7 @@ type server struct {
 func startServer(t *testing.T, dataDir string) *server {
 	t.Helper()
 	addr := freeAddr(t)
-	env := map[string]string{"FINELINE_ADDR": addr, "FINELINE_DATA_DIR": dataDir, "FINELINE_LOG_LEVEL": "error"}
+	env := map[string]string{"FINELINE_ADDR": addr, "FINELINE_DATA_DIR": dataDir, "FINELINE_LOG_LEVEL": "error", "FINELINE_DEMO_SHOP_ADDR": freeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &syncBuffer{}
 	done := make(chan int, 1)
@@ -244,5 +244,36 @@ func TestStartAfterACrashRollsTheLedgerForward(t *testing.T) {
 	code, body = s.call(t, "POST", "/v1/check", key, `{"purpose":"newsletter","subjects":["dave","alice"]}`)
 	if code != 200 || !strings.Contains(body, `{"subject":"dave","allowed":false,"reason":"withdrawn"}`) {
 		t.Fatalf("batch after the crash: %d %s", code, body)
+	}
+}
+
+func TestDemoShopEmbedsTheWidgetFromAnotherOrigin(t *testing.T) {
+	s := startServer(t, t.TempDir())
+	m := regexp.MustCompile(`Demo shop with the widget: (http://\S+)`).FindStringSubmatch(s.stdout.String())
+	if m == nil {
+		t.Fatalf("no demo shop URL printed:\n%s", s.stdout)
+	}
+	res, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.Contains(string(body), s.base+"/widget.js") || !regexp.MustCompile(`data-token="ey[^"]+"`).Match(body) {
+		t.Fatalf("demo shop page: %d\n%s", res.StatusCode, body)
+	}
+	if !strings.Contains(res.Header.Get("Content-Security-Policy"), "script-src 'self' "+s.base) {
+		t.Fatalf("demo shop CSP: %q", res.Header.Get("Content-Security-Policy"))
+	}
+	origin := strings.TrimSuffix(m[1], "/")
+	req, _ := http.NewRequest("GET", s.base+"/w/v1/demo-shop/config", nil)
+	req.Header.Set("Origin", origin)
+	res, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("the widget API from the demo shop's origin: %d %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -175,7 +176,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
-	printWelcome(stdout, cfg.BaseURL, seeded)
+	shopURL := ""
+	if cfg.Demo && cfg.DemoShopAddr != "" {
+		shop, url, err := startDemoShop(ctx, cfg, a, center, log)
+		if err != nil {
+			log.Warn("demo shop not started", "err", err)
+		} else {
+			shopURL = url
+			defer shop.Close()
+		}
+	}
+	printWelcome(stdout, cfg.BaseURL, shopURL, seeded)
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -245,11 +256,14 @@ func warmUp(ctx context.Context, a *app, cfg config, log *slog.Logger) error {
 
 // printWelcome tells a newcomer what to open. The demo key is printed once,
 // on the start that created it, and never logged.
-func printWelcome(w io.Writer, base string, seeded demo.Result) {
+func printWelcome(w io.Writer, base, shopURL string, seeded demo.Result) {
 	fmt.Fprintf(w, "\nFineline is running at %s\n", base)
 	fmt.Fprintf(w, "  API reference (OpenAPI):  %s/v1/openapi.json\n", base)
 	fmt.Fprintf(w, "  Health:                   %s/healthz  %s/readyz\n", base, base)
 	fmt.Fprintf(w, "  Demo preference center:   %s/c/%s/  (sign in as alice@example.com; the email lands in the outbox)\n", base, demo.Slug)
+	if shopURL != "" {
+		fmt.Fprintf(w, "  Demo shop with the widget: %s  (another origin)\n", shopURL)
+	}
 	if seeded.Seeded {
 		fmt.Fprintf(w, "\nSeeded the demo merchant %q (slug %s).\n", seeded.Merchant.Name, seeded.Merchant.Slug)
 		fmt.Fprintf(w, "Its API key is shown this once; keep it:\n\n  %s\n\n", seeded.APIKey)
@@ -275,4 +289,40 @@ func verifyLedger(ctx context.Context, args []string, getenv func(string) string
 	}
 	fmt.Fprintf(stdout, "OK: %d subjects, %d events, every chain verifies\n", rep.Subjects, rep.Events)
 	return 0
+}
+
+// startDemoShop serves the demo shop page on its own origin, allows that
+// origin for the demo merchant's widget, and mints widget tokens for alice.
+func startDemoShop(ctx context.Context, cfg config, a *app, center *handlers.Center, log *slog.Logger) (*http.Server, string, error) {
+	m, err := a.merchants.Store.MerchantBySlug(ctx, demo.Slug)
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", cfg.DemoShopAddr)
+	if err != nil {
+		return nil, "", err
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	host, _, _ := net.SplitHostPort(cfg.DemoShopAddr)
+	if host == "" {
+		host = "localhost"
+	}
+	shopURL := "http://" + net.JoinHostPort(host, port)
+	origins := append(slices.Clone(m.AllowedOrigins), shopURL, "http://localhost:"+port, "http://127.0.0.1:"+port)
+	if _, err := a.merchants.SetAllowedOrigins(ctx, m.ID, origins); err != nil {
+		ln.Close()
+		return nil, "", err
+	}
+	mint := func() (string, error) {
+		tok, _, err := center.Signin.NewWidgetToken(m.ID, "alice")
+		return tok, err
+	}
+	srv := &http.Server{Handler: demo.ShopHandler(cfg.BaseURL, demo.Slug, mint), ReadHeaderTimeout: 5 * time.Second,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("demo shop stopped", "err", err)
+		}
+	}()
+	return srv, shopURL + "/", nil
 }
