@@ -17,5 +17,15 @@
     });
   }
   document.addEventListener("fineline:change", show);
-  document.addEventListener("DOMContentLoaded", show);
+  document.addEventListener("DOMContentLoaded", function () {
+    show();
+    var button = document.getElementById("privacy-choices");
+    if (button) {
+      button.addEventListener("click", function () {
+        if (window.Fineline && window.Fineline.open) {
+          window.Fineline.open();
+        }
+      });
+    }
+  });
 })();

@@ -153,8 +153,12 @@ func (a *API) widgetState(c *gin.Context, receiptURL *string) error {
 		return err
 	}
 	out := widgetStateJSON{Consents: map[string]widgetDecisionJSON{}, ReceiptURL: receiptURL}
+	// Purposes never decided are left out: the widget opens for them.
 	for i, p := range ps {
-		st := rec.Purposes[p.Key]
+		st, ok := rec.Purposes[p.Key]
+		if !ok {
+			continue
+		}
 		out.Consents[p.Key] = widgetDecisionJSON{State: string(st.State), Allowed: ds[i].Allowed, Reason: string(ds[i].Reason)}
 	}
 	c.JSON(http.StatusOK, out)
