@@ -25,22 +25,27 @@ type prefsPage struct {
 	ReceiptURL string
 }
 
-// preferences shows one card per purpose with the subject's current choice.
-func (a *API) preferences(c *gin.Context) {
+// choices reads the merchant's purposes, the signed-in subject's record
+// and the decision on each purpose now.
+func (a *API) choices(c *gin.Context) ([]consent.Purpose, consent.Record, []consent.Decision, error) {
 	ctx := c.Request.Context()
 	sess, _ := session(c)
 	m := merchant(c)
 	ps, err := a.Purposes.List(ctx, m.ID)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return nil, consent.Record{}, nil, err
 	}
 	rec, err := a.Ledger.State(ctx, m.ID, sess.SubjectID)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return nil, consent.Record{}, nil, err
 	}
 	ds, err := a.Ledger.DecideAll(ctx, m.ID, rec, ps)
+	return ps, rec, ds, err
+}
+
+// preferences shows one card per purpose with the subject's current choice.
+func (a *API) preferences(c *gin.Context) {
+	ps, rec, ds, err := a.choices(c)
 	if err != nil {
 		a.renderError(c, err)
 		return
@@ -112,7 +117,7 @@ func (a *API) savePreferences(c *gin.Context) {
 		a.renderError(c, apperr.New(apperr.Invalid, "unknown action"))
 		return
 	}
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, rec, ds, err := a.choices(c)
 	if err != nil {
 		a.renderError(c, err)
 		return
@@ -126,16 +131,6 @@ func (a *API) savePreferences(c *gin.Context) {
 			a.renderError(c, apperr.New(apperr.Invalid, "unknown purpose in form"))
 			return
 		}
-	}
-	rec, err := a.Ledger.State(ctx, m.ID, sess.SubjectID)
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	ds, err := a.Ledger.DecideAll(ctx, m.ID, rec, ps)
-	if err != nil {
-		a.renderError(c, err)
-		return
 	}
 	var changes []receipts.Change
 	for i, p := range ps {
