@@ -9,7 +9,6 @@ package handlers
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -48,12 +47,10 @@ import (
 	"github.com/fineline/fineline/mail"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
-	"github.com/fineline/fineline/ratelimit"
 	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/signin"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/store/storetest"
-	"github.com/fineline/fineline/web"
 )
 
 // btSlug is the merchant every browser test signs in to.
@@ -1616,43 +1613,14 @@ func btNewEnv(t *testing.T, browser context.Context) *btEnv {
 	return e
 }
 
-// btNewCenter wires the center as cmd/fineline does, with keys made here.
+// btNewCenter wires the center with mail going to a real SMTP server.
 func btNewCenter(t *testing.T, st *store.Store, logger *slog.Logger, base, smtpURL string, now func() time.Time) *Center {
 	t.Helper()
-	_, key, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sessionKey := make([]byte, 32)
-	if _, err := rand.Read(sessionKey); err != nil {
-		t.Fatal(err)
-	}
-	bundle, err := locales.NewBundle()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := web.LoadPages()
-	if err != nil {
-		t.Fatal(err)
-	}
-	mails, err := web.LoadMails()
-	if err != nil {
-		t.Fatal(err)
-	}
 	mailer, err := mail.New(mail.Config{SMTPURL: smtpURL, From: "Corner Shop <no-reply@corner-shop.example>", Logger: logger, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Center{
-		Locales: bundle, Pages: pages, Mails: mails, Mailer: mailer,
-		Signin:       &signin.Service{Store: st, Key: sessionKey, Issuer: base, Now: now},
-		Signer:       receipts.NewSigner(key, base, time.Now),
-		Receipts:     st,
-		BaseURL:      base,
-		Jurisdiction: "EU",
-		EmailLimit:   ratelimit.New(5*time.Minute, 3, 100_000, time.Now),
-		ClientLimit:  ratelimit.New(time.Minute, 20, 100_000, time.Now),
-	}
+	return wireTestCenter(t, st, base, mailer, now)
 }
 
 // addMerchant creates a merchant with a published notice and the demo

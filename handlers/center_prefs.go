@@ -165,6 +165,11 @@ func (a *API) savePreferences(c *gin.Context) {
 		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?saved=1")
 		return
 	}
+	a.receiptAndShow(c, ps, rec, changes)
+}
+
+// receiptAndShow issues a receipt for a save and shows the choices with it.
+func (a *API) receiptAndShow(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change) {
 	id, err := a.issueReceipt(c, ps, rec, changes)
 	if err != nil {
 		a.renderError(c, err)

@@ -197,12 +197,7 @@ func (a *API) saveReview(c *gin.Context) {
 		a.renderError(c, err)
 		return
 	}
-	id, err := a.issueReceipt(c, ps, rec, changes)
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?receipt="+id)
+	a.receiptAndShow(c, ps, rec, changes)
 }
 
 type versionItem struct {

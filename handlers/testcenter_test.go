@@ -16,10 +16,20 @@ import (
 	"github.com/fineline/fineline/web"
 )
 
-// newTestCenter wires the preference center as production does, with fresh
-// keys, mail written to an outbox in a temporary directory, and st for its
-// records.
+// newTestCenter wires the preference center as production does, with mail
+// written to an outbox in a temporary directory.
 func newTestCenter(t testing.TB, st *store.Store, baseURL string) *Center {
+	t.Helper()
+	mailer, err := mail.New(mail.Config{From: "Fineline <no-reply@localhost>", OutboxDir: t.TempDir(), Logger: storetest.Logger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wireTestCenter(t, st, baseURL, mailer, time.Now)
+}
+
+// wireTestCenter builds a Center as cmd/fineline does, with fresh keys,
+// the given mailer, and now as the sign-in clock.
+func wireTestCenter(t testing.TB, st *store.Store, baseURL string, mailer mail.Sender, now func() time.Time) *Center {
 	t.Helper()
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -37,19 +47,15 @@ func newTestCenter(t testing.TB, st *store.Store, baseURL string) *Center {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mailer, err := mail.New(mail.Config{From: "Fineline <no-reply@localhost>", OutboxDir: t.TempDir(), Logger: storetest.Logger()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	hmacKey := make([]byte, 32)
 	if _, err := rand.Read(hmacKey); err != nil {
 		t.Fatal(err)
 	}
 	return &Center{
 		Locales: bundle, Pages: pages, Mails: mails, Mailer: mailer,
-		Signin:   &signin.Service{Store: st, Key: hmacKey, Issuer: baseURL, Now: time.Now},
+		Signin:   &signin.Service{Store: st, Key: hmacKey, Issuer: baseURL, Now: now},
 		Signer:   receipts.NewSigner(key, baseURL, time.Now),
 		Receipts: st, BaseURL: baseURL, Jurisdiction: "EU",
-		EmailLimit: ratelimit.New(time.Minute, 3, 1000, time.Now), ClientLimit: ratelimit.New(time.Minute, 100, 1000, time.Now),
+		EmailLimit: ratelimit.New(5*time.Minute, 3, 100_000, time.Now), ClientLimit: ratelimit.New(time.Minute, 20, 100_000, time.Now),
 	}
 }
