@@ -17,7 +17,14 @@ const (
 	Withdrawn State = "withdrawn"
 )
 
-// Valid reports whether s is one of the recordable states.
+// States of a field event: a value the subject volunteered was stored, or
+// erased. The event names the field, never the value.
+const (
+	Provided State = "provided"
+	Erased   State = "erased"
+)
+
+// Valid reports whether s is one of the states a consent decision records.
 func (s State) Valid() bool { return s == Granted || s == Denied || s == Withdrawn }
 
 // Channel is where a decision was collected.
@@ -31,6 +38,9 @@ const (
 	ChannelGPC         Channel = "gpc"
 	ChannelUnsubscribe Channel = "unsubscribe"
 	ChannelImport      Channel = "import"
+	// ChannelSystem is Fineline acting on its own: erasing a value no
+	// granted purpose needs, found by a sweep.
+	ChannelSystem Channel = "system"
 )
 
 // Event is one decision by one subject on one purpose. Events are appended to
@@ -50,6 +60,10 @@ type Event struct {
 	IdempotencyKey string
 	PrevHash       string
 	Hash           string
+	// Field is set on field events (Provided, Erased): the key of the
+	// volunteered field, with Purpose the purpose it was given for or whose
+	// withdrawal erased it. Field events leave consent state unchanged.
+	Field string
 }
 
 // hashInput fixes the field order of the hashed form.
@@ -65,6 +79,8 @@ type hashInput struct {
 	RecordedAt     string  `json:"recorded_at"`
 	IdempotencyKey string  `json:"idempotency_key"`
 	PrevHash       string  `json:"prev_hash"`
+	// Field is omitted when empty, so consent events hash as they always did.
+	Field string `json:"field,omitempty"`
 }
 
 // ComputeHash returns the hex SHA-256 of the event's canonical form
@@ -74,7 +90,7 @@ func (e Event) ComputeHash() string {
 		MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose,
 		State: e.State, NoticeVersion: e.NoticeVersion, Channel: e.Channel, Actor: e.Actor,
 		RecordedAt:     e.RecordedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
-		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash,
+		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Field: e.Field,
 	})
 	if err != nil {
 		// Marshalling a struct of strings and numbers cannot fail.

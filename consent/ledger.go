@@ -136,6 +136,8 @@ type Ledger struct {
 	dirtyMu sync.Mutex
 	dirty   map[string]Record
 	kick    chan struct{}
+
+	afterWithdraw []func(ctx context.Context, rec Record, e Event) error
 }
 
 // NewLedger wires a Ledger.
@@ -324,33 +326,99 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 		version = c.NoticeVersion
 	}
 
-	unlock := l.lock(c.MerchantID, c.SubjectID)
+	e, next, err := l.appendLocked(ctx, c.MerchantID, c.SubjectID, func(rec Record) Event {
+		return Event{Purpose: c.Purpose, State: c.State, NoticeVersion: version, Channel: c.Channel,
+			Actor: c.Actor, IdempotencyKey: c.IdempotencyKey}
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if c.IdempotencyKey != "" {
+		if err := l.store.CompleteIdempotencyKey(ctx, c.MerchantID, c.IdempotencyKey, e.Seq); err != nil {
+			l.log.WarnContext(ctx, "idempotency key not completed; a retry finds the event in the chain", "err", err)
+		}
+	}
+	if c.State != Granted {
+		for _, fn := range l.afterWithdraw {
+			// Data kept for this purpose goes now, before the caller answers.
+			// A failure is logged; the value stays unreadable (every read
+			// checks the grant) until the next sweep erases it.
+			if err := fn(context.WithoutCancel(ctx), next, e); err != nil {
+				l.log.ErrorContext(ctx, "after-withdrawal step failed; the sweep will finish it", "purpose", e.Purpose, "err", err)
+			}
+		}
+	}
+	return Result{Event: e, Decision: Decide(next, p, terms, l.now())}, nil
+}
+
+// AfterWithdraw registers fn to run after every recorded decision that is
+// not a grant (withdrawal, denial), outside the subject's lock, with the new
+// record. Wire it at start, before serving.
+func (l *Ledger) AfterWithdraw(fn func(ctx context.Context, rec Record, e Event) error) {
+	l.afterWithdraw = append(l.afterWithdraw, fn)
+}
+
+// FieldChange is a volunteered value stored or erased, recorded in the
+// subject's chain by field key and purpose, never by value.
+type FieldChange struct {
+	MerchantID string
+	SubjectID  string
+	Field      string
+	// State is Provided or Erased.
+	State State
+	// Purpose is the purpose the value was given for, or whose withdrawal
+	// erased it.
+	Purpose string
+	Channel Channel
+	Actor   string
+}
+
+// RecordField appends a field event to the subject's chain.
+func (l *Ledger) RecordField(ctx context.Context, c FieldChange) (Event, error) {
+	if err := checkSubjectID(c.SubjectID); err != nil {
+		return Event{}, err
+	}
+	if c.State != Provided && c.State != Erased {
+		return Event{}, apperr.New(apperr.Invalid, "a field event is provided or erased")
+	}
+	if c.Field == "" {
+		return Event{}, apperr.New(apperr.Invalid, "a field event names its field")
+	}
+	e, _, err := l.appendLocked(ctx, c.MerchantID, c.SubjectID, func(rec Record) Event {
+		return Event{Purpose: c.Purpose, State: c.State, NoticeVersion: rec.Purposes[c.Purpose].NoticeVersion, Channel: c.Channel, Actor: c.Actor, Field: c.Field}
+	})
+	return e, err
+}
+
+// appendLocked appends the event build returns for the subject's current
+// record, under the subject's lock, retrying when another writer took the
+// sequence number, and returns it with the new record.
+func (l *Ledger) appendLocked(ctx context.Context, merchantID, subjectID string, build func(Record) Event) (Event, Record, error) {
+	unlock := l.lock(merchantID, subjectID)
 	defer unlock()
 
 	var (
 		rec Record
 		e   Event
+		err error
 	)
 	for attempt := 0; ; attempt++ {
 		if attempt == maxAppendAttempts {
-			return Result{}, apperr.New(apperr.Conflict, "too many concurrent writes for this subject; retry").WithDetail("write_conflict")
+			return Event{}, Record{}, apperr.New(apperr.Conflict, "too many concurrent writes for this subject; retry").WithDetail("write_conflict")
 		}
 		// The cached head is a guess the unique key checks: if another
 		// instance got there first, the insert conflicts and we reload.
 		if attempt == 0 {
-			rec, err = l.lookup(ctx, c.MerchantID, c.SubjectID)
+			rec, err = l.lookup(ctx, merchantID, subjectID)
 		} else {
-			rec, err = l.current(ctx, c.MerchantID, c.SubjectID)
+			rec, err = l.current(ctx, merchantID, subjectID)
 		}
 		if err != nil {
-			return Result{}, err
+			return Event{}, Record{}, err
 		}
-		e = Event{
-			MerchantID: c.MerchantID, SubjectID: c.SubjectID, Seq: rec.Seq + 1,
-			Purpose: c.Purpose, State: c.State, NoticeVersion: version, Channel: c.Channel,
-			Actor: c.Actor, RecordedAt: l.now().UTC().Truncate(time.Millisecond),
-			IdempotencyKey: c.IdempotencyKey, PrevHash: rec.HeadHash,
-		}
+		e = build(rec)
+		e.MerchantID, e.SubjectID, e.Seq = merchantID, subjectID, rec.Seq+1
+		e.RecordedAt, e.PrevHash = l.now().UTC().Truncate(time.Millisecond), rec.HeadHash
 		e.Hash = e.ComputeHash()
 		err = l.store.AppendEvent(ctx, e)
 		if apperr.Is(err, apperr.Conflict) {
@@ -359,8 +427,8 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 		if err != nil {
 			// The event may have landed all the same: the cache must not
 			// keep answering from the head it had.
-			l.refresh(context.WithoutCancel(ctx), c.MerchantID, c.SubjectID)
-			return Result{}, err
+			l.refresh(context.WithoutCancel(ctx), merchantID, subjectID)
+			return Event{}, Record{}, err
 		}
 		break
 	}
@@ -369,12 +437,7 @@ func (l *Ledger) Record(ctx context.Context, c Change) (Result, error) {
 	next := rec.Apply(e)
 	l.remember(next)
 	l.saveProjection(ctx, next)
-	if c.IdempotencyKey != "" {
-		if err := l.store.CompleteIdempotencyKey(ctx, c.MerchantID, c.IdempotencyKey, e.Seq); err != nil {
-			l.log.WarnContext(ctx, "idempotency key not completed; a retry finds the event in the chain", "err", err)
-		}
-	}
-	return Result{Event: e, Decision: Decide(next, p, terms, l.now())}, nil
+	return e, next, nil
 }
 
 func (l *Ledger) ensureSubject(ctx context.Context, merchantID, subjectID string) error {

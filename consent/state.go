@@ -39,6 +39,9 @@ func (r Record) Apply(e Event) Record {
 	for k, v := range r.Purposes {
 		n.Purposes[k] = v
 	}
+	if e.Field != "" {
+		return n // a field event moves the head, not the decisions
+	}
 	gpc := r.Purposes[e.Purpose].GPCSeq
 	if e.Channel == ChannelGPC {
 		gpc = e.Seq

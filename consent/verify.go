@@ -48,7 +48,7 @@ func (l *Ledger) VerifySubject(ctx context.Context, merchantID, subjectID string
 			return broken("prev_hash does not match the previous event's hash")
 		case e.Hash != e.ComputeHash():
 			return broken("hash does not match the event's contents (edited)")
-		case !e.State.Valid():
+		case e.Field == "" && !e.State.Valid(), e.Field != "" && e.State != Provided && e.State != Erased:
 			return broken("unknown state " + string(e.State))
 		}
 		prev = e.Hash

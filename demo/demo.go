@@ -4,12 +4,15 @@ package demo
 
 import (
 	"context"
+	"strconv"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 )
 
 // Slug is the demo merchant's slug.
@@ -31,7 +34,11 @@ type Seeder struct {
 	Subjects  *consent.Subjects
 	Ledger    *consent.Ledger
 	Notices   *notices.Service
-	Now       func() time.Time
+	// Fields and Offers, when set, get the demo's volunteered fields and
+	// birthday offer (seeded once, also into an older demo merchant).
+	Fields *fields.Service
+	Offers *offers.Service
+	Now    func() time.Time
 }
 
 // Result is what a seed did.
@@ -48,8 +55,11 @@ type Result struct {
 // the rest next time and never twice.
 func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 	done, err := s.Marks.Seeded(ctx, Slug)
-	if err != nil || done {
+	if err != nil {
 		return Result{}, err
+	}
+	if done {
+		return Result{}, s.seedValueExchange(ctx)
 	}
 	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
 	var secret string
@@ -88,7 +98,111 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 	if err := s.Marks.MarkSeeded(ctx, Slug, s.Now().UTC()); err != nil {
 		return Result{}, err
 	}
+	if err := s.seedValueExchange(ctx); err != nil {
+		return Result{}, err
+	}
 	return Result{Seeded: true, Merchant: m, APIKey: secret}, nil
+}
+
+// seedValueExchange adds the demo's fields (a birthday, month and day
+// only, for the birthday reward; a shoe size for recommendations) and the
+// birthday offer, once.
+func (s *Seeder) seedValueExchange(ctx context.Context) error {
+	const mark = Slug + "/value-exchange"
+	if s.Fields == nil || s.Offers == nil {
+		return nil
+	}
+	done, err := s.Marks.Seeded(ctx, mark)
+	if err != nil || done {
+		return err
+	}
+	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
+	if err != nil {
+		return err
+	}
+	for _, f := range Fields() {
+		f.MerchantID = m.ID
+		if _, err := s.Fields.Create(ctx, f); err != nil && !apperr.Is(err, apperr.Conflict) {
+			return err
+		}
+	}
+	o := BirthdayOffer()
+	o.MerchantID = m.ID
+	if _, err := s.Offers.Create(ctx, o); err != nil && !apperr.Is(err, apperr.Conflict) {
+		return err
+	}
+	return s.Marks.MarkSeeded(ctx, mark, s.Now().UTC())
+}
+
+// Fields are the demo merchant's volunteered fields.
+func Fields() []fields.Field {
+	sizes := []string{}
+	for n := 35; n <= 48; n++ {
+		sizes = append(sizes, strconv.Itoa(n))
+	}
+	return []fields.Field{
+		{
+			Key: "birthday", Type: fields.TypeDate, OmitYear: true, Purposes: []string{"birthday_reward"},
+			Texts: map[string]fields.Text{
+				"en": {Label: "Your birthday", Explanation: "Only the month and day, to send your birthday reward. We never ask for the year."},
+				"es": {Label: "Tu cumpleaños", Explanation: "Solo el mes y el día, para enviarte tu regalo de cumpleaños. Nunca pedimos el año."},
+				"de": {Label: "Dein Geburtstag", Explanation: "Nur Monat und Tag, um dir dein Geburtstagsgeschenk zu schicken. Nach dem Jahr fragen wir nie."},
+				"fr": {Label: "Votre anniversaire", Explanation: "Seulement le mois et le jour, pour vous envoyer votre cadeau d'anniversaire. Nous ne demandons jamais l'année."},
+			},
+		},
+		{
+			Key: "shoe_size", Type: fields.TypeChoice, Choices: sizes, Purposes: []string{"recommendations"},
+			Texts: map[string]fields.Text{
+				"en": {Label: "Your shoe size (EU)", Explanation: "So the shoes we suggest come in your size."},
+				"es": {Label: "Tu talla de calzado (UE)", Explanation: "Para que los zapatos que te sugerimos estén en tu talla."},
+				"de": {Label: "Deine Schuhgröße (EU)", Explanation: "Damit die Schuhe, die wir dir vorschlagen, in deiner Größe da sind."},
+				"fr": {Label: "Votre pointure (EU)", Explanation: "Pour que les chaussures suggérées existent dans votre pointure."},
+			},
+		},
+	}
+}
+
+// BirthdayOffer is the demo merchant's birthday offer, with its notice of
+// financial incentive.
+func BirthdayOffer() offers.Offer {
+	return offers.Offer{
+		Key: "birthday_treat", Purpose: "birthday_reward", Fields: []string{"birthday"},
+		Birthday: &offers.Birthday{Field: "birthday", On: offers.OnBirthday, ValidDays: 30},
+		Texts: map[string]offers.Text{
+			"en": {Title: "Birthday treat", Reward: "15% off everything, valid for 30 days from your birthday", Notice: offers.Notice{
+				Summary:         "Tell us the month and day of your birthday and we email you a code for 15% off on your birthday.",
+				MaterialTerms:   "One code a year, valid for 30 days from your birthday, for one order, not combinable with other codes. We keep your birthday only while the birthday reward is on.",
+				HowToOptIn:      "Enter your birthday on this card and choose “Yes, join”.",
+				RightToWithdraw: "You can stop at any time by switching off “Birthday reward” in your preferences. We then erase your birthday at once and send no more codes.",
+				ValueEstimate:   "We estimate your birthday is worth about €4 a year to Demo Shop.",
+				ValueMethod:     "The average extra margin from orders placed with birthday codes last year, minus the cost of the discounts, divided by the number of members.",
+			}},
+			"es": {Title: "Regalo de cumpleaños", Reward: "15% de descuento en todo, válido 30 días desde tu cumpleaños", Notice: offers.Notice{
+				Summary:         "Dinos el mes y el día de tu cumpleaños y te enviamos por correo un código del 15% de descuento en tu cumpleaños.",
+				MaterialTerms:   "Un código al año, válido 30 días desde tu cumpleaños, para un pedido y no acumulable. Guardamos tu cumpleaños solo mientras el regalo de cumpleaños esté activado.",
+				HowToOptIn:      "Indica tu cumpleaños en esta tarjeta y elige «Sí, me apunto».",
+				RightToWithdraw: "Puedes dejarlo cuando quieras desactivando «Regalo de cumpleaños» en tus preferencias. Borramos tu cumpleaños al momento y no enviamos más códigos.",
+				ValueEstimate:   "Calculamos que tu cumpleaños vale unos 4 € al año para Demo Shop.",
+				ValueMethod:     "El margen adicional medio de los pedidos con códigos de cumpleaños del año pasado, menos el coste de los descuentos, dividido entre el número de miembros.",
+			}},
+			"de": {Title: "Geburtstagsgeschenk", Reward: "15 % Rabatt auf alles, 30 Tage ab deinem Geburtstag gültig", Notice: offers.Notice{
+				Summary:         "Verrate uns Monat und Tag deines Geburtstags und wir schicken dir an deinem Geburtstag einen Code über 15 % Rabatt.",
+				MaterialTerms:   "Ein Code pro Jahr, 30 Tage ab deinem Geburtstag gültig, für eine Bestellung, nicht kombinierbar. Wir speichern deinen Geburtstag nur, solange das Geburtstagsgeschenk eingeschaltet ist.",
+				HowToOptIn:      "Gib auf dieser Karte deinen Geburtstag an und wähle „Ja, mitmachen“.",
+				RightToWithdraw: "Du kannst jederzeit aufhören, indem du „Geburtstagsgeschenk“ in deinen Einstellungen ausschaltest. Dann löschen wir deinen Geburtstag sofort und schicken keine Codes mehr.",
+				ValueEstimate:   "Wir schätzen, dass dein Geburtstag für Demo Shop etwa 4 € im Jahr wert ist.",
+				ValueMethod:     "Die durchschnittliche Zusatzmarge aus Bestellungen mit Geburtstagscodes im letzten Jahr, abzüglich der Rabatte, geteilt durch die Zahl der Mitglieder.",
+			}},
+			"fr": {Title: "Cadeau d'anniversaire", Reward: "15 % de réduction sur tout, valable 30 jours à partir de votre anniversaire", Notice: offers.Notice{
+				Summary:         "Indiquez-nous le mois et le jour de votre anniversaire et recevez par e-mail un code de 15 % de réduction le jour de votre anniversaire.",
+				MaterialTerms:   "Un code par an, valable 30 jours à partir de votre anniversaire, pour une commande, non cumulable. Nous ne gardons votre anniversaire que tant que le cadeau d'anniversaire est activé.",
+				HowToOptIn:      "Indiquez votre anniversaire sur cette carte et choisissez « Oui, je participe ».",
+				RightToWithdraw: "Vous pouvez arrêter à tout moment en désactivant « Cadeau d'anniversaire » dans vos préférences. Nous effaçons alors aussitôt votre anniversaire et n'envoyons plus de codes.",
+				ValueEstimate:   "Nous estimons que votre anniversaire vaut environ 4 € par an pour Demo Shop.",
+				ValueMethod:     "La marge supplémentaire moyenne des commandes passées avec un code d'anniversaire l'an dernier, moins le coût des réductions, divisée par le nombre de membres.",
+			}},
+		},
+	}
 }
 
 // seedShopper adds one shopper who signed up for the newsletter at checkout.

@@ -52,6 +52,7 @@ func newTestEnv(t *testing.T) *testEnv {
 		AdminToken: testAdminToken,
 		Log:        storetest.Logger(),
 	}
+	wireValueExchange(t, api, st, now)
 	srv := httptest.NewUnstartedServer(nil)
 	srv.Start()
 	api.Center = newTestCenter(t, st, srv.URL)

@@ -233,6 +233,9 @@ func (a *API) renderError(c *gin.Context, err error) {
 		p.Next, p.NextText = p.Base, l.T("next_signin")
 	case detail == "cross_origin":
 		p.Title, p.Message = l.T("err_forbidden_title"), l.T("err_cross_origin")
+	case detail == "invalid_value" || detail == "field_needs_purpose":
+		p.Title, p.Message = l.T("err_field_title"), l.T("err_"+detail)
+		status = http.StatusBadRequest
 	case code == apperr.NotFound:
 		p.Title, p.Message = l.T("err_not_found_title"), l.T("err_not_found")
 	case code == apperr.Invalid || code == apperr.TooLarge:

@@ -1601,6 +1601,7 @@ func btNewEnv(t *testing.T, browser context.Context) *btEnv {
 		Log:       logger,
 		Center:    btNewCenter(t, st, logger, base, box.smtpURL, clock.Now),
 	}
+	wireValueExchange(t, api, st, time.Now)
 	h, err := New(api)
 	if err != nil {
 		t.Fatal(err)

@@ -9,16 +9,21 @@ import (
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/receipts"
 )
 
 type purposeView struct {
 	Key, Name, Statement, Data, SwitchLabel, Status string
 	On, Sensitive                                   bool
+	// Fields are the volunteered fields this purpose needs (each shown
+	// under the first purpose that needs it).
+	Fields []fieldView
 }
 
 type prefsPage struct {
 	page
+	Offers     []offerView
 	Purposes   []purposeView
 	Saved      bool
 	Changes    []string
@@ -52,6 +57,15 @@ func (a *API) preferences(c *gin.Context) {
 	}
 	p := prefsPage{page: a.newPage(c)}
 	l := p.L
+	fs, own, err := a.ownFields(c)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
+	if p.Offers, err = a.offerViews(c, ps, ds, fs, own); err != nil {
+		a.renderError(c, err)
+		return
+	}
 	for i, pur := range ps {
 		t := pur.TextFor(l.Lang)
 		v := purposeView{Key: pur.Key, Name: t.Name, Statement: t.Statement, Data: categories(l, pur), SwitchLabel: l.T("allow_purpose"), Sensitive: pur.Sensitive}
@@ -70,6 +84,11 @@ func (a *API) preferences(c *gin.Context) {
 			v.Status = l.Tf("status_on", "When", formatTime(st.At), "Version", st.NoticeVersion)
 		default:
 			v.Status = l.Tf("status_off", "When", formatTime(st.At), "Version", st.NoticeVersion)
+		}
+		for _, f := range fs {
+			if firstNeeding(ps, f) == pur.Key {
+				v.Fields = append(v.Fields, newFieldView(l, ps, f, own[f.Key]))
+			}
 		}
 		p.Purposes = append(p.Purposes, v)
 	}
@@ -132,6 +151,30 @@ func (a *API) savePreferences(c *gin.Context) {
 			return
 		}
 	}
+	// Volunteered fields are checked against the switches as saved, before
+	// anything is written: a value goes only with a purpose that needs it.
+	willBeOn := func(key string) bool {
+		i := slices.IndexFunc(ps, func(p consent.Purpose) bool { return p.Key == key })
+		if i < 0 || action == "all_off" {
+			return false
+		}
+		if slices.Contains(shown, key) {
+			return slices.Contains(on, key)
+		}
+		return ds[i].Allowed
+	}
+	fs, own, err := a.ownFields(c)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
+	var edits []fieldEdit
+	if action == "save" {
+		if edits, err = a.checkFieldEdits(ctx, form, fs, own, willBeOn); err != nil {
+			a.renderError(c, err)
+			return
+		}
+	}
 	var changes []receipts.Change
 	for i, p := range ps {
 		if !slices.Contains(shown, p.Key) && action != "all_off" {
@@ -161,11 +204,41 @@ func (a *API) savePreferences(c *gin.Context) {
 		rec = rec.Apply(res.Event)
 		changes = append(changes, receipts.Change{Purpose: p.Key, State: string(state)})
 	}
+	if err := a.applyFieldEdits(c, edits); err != nil {
+		a.renderError(c, err)
+		return
+	}
 	if len(changes) == 0 {
 		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?saved=1")
 		return
 	}
 	a.receiptAndShow(c, ps, rec, changes)
+}
+
+// ownFields reads the merchant's fields and the signed-in subject's values.
+func (a *API) ownFields(c *gin.Context) ([]fields.Field, map[string]string, error) {
+	if a.Fields == nil {
+		return nil, nil, nil
+	}
+	ctx := c.Request.Context()
+	sess, _ := session(c)
+	m := merchant(c)
+	fs, err := a.Fields.List(ctx, m.ID)
+	if err != nil {
+		return nil, nil, err
+	}
+	own, err := a.Fields.Own(ctx, m.ID, sess.SubjectID, fs)
+	return fs, own, err
+}
+
+// firstNeeding is the first of the merchant's purposes that needs f.
+func firstNeeding(ps []consent.Purpose, f fields.Field) string {
+	for _, p := range ps {
+		if f.Needs(p.Key) {
+			return p.Key
+		}
+	}
+	return ""
 }
 
 // receiptAndShow issues a receipt for a save and shows the choices with it.

@@ -104,8 +104,8 @@ func (a *API) showLink(action string) gin.HandlerFunc {
 			return
 		}
 		next := ""
-		if c.Query("next") == "review" {
-			next = "review"
+		if q := c.Query("next"); q == "review" || q == "rewards" {
+			next = q
 		}
 		a.render(c, http.StatusOK, "link", linkPage{page: a.newPage(c), Action: basePath(c) + action, Token: t, Next: next})
 	}
@@ -140,8 +140,8 @@ func (a *API) startSession(c *gin.Context, subject string) {
 	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: tok, Path: basePath(c), Expires: sess.ExpiresAt,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
 	next := "preferences"
-	if c.PostForm("next") == "review" {
-		next = "review"
+	if f := c.PostForm("next"); f == "review" || f == "rewards" {
+		next = f
 	}
 	c.Redirect(http.StatusSeeOther, basePath(c)+next)
 }

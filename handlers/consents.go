@@ -26,11 +26,13 @@ type eventJSON struct {
 	IdempotencyKey string    `json:"idempotency_key,omitempty"`
 	PrevHash       string    `json:"prev_hash"`
 	Hash           string    `json:"hash"`
+	// Field names the volunteered field of a provided or erased event.
+	Field string `json:"field,omitempty"`
 }
 
 func toEventJSON(e consent.Event) eventJSON {
 	return eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
-		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash}
+		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field}
 }
 
 type decisionJSON struct {

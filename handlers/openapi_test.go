@@ -20,8 +20,10 @@ import (
 
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/store/storetest"
 )
@@ -139,7 +141,7 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	doc := loadOpenAPI(t)
-	h, err := New(&API{Log: slog.New(slog.DiscardHandler), Center: newTestCenter(t, nil, "http://localhost")})
+	h, err := New(&API{Log: slog.New(slog.DiscardHandler), Center: newTestCenter(t, nil, "http://localhost"), Fields: &fields.Service{}, Offers: &offers.Service{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -581,7 +583,7 @@ func newOATestAPI(t *testing.T) (*API, *store.Store) {
 	log := slog.New(slog.DiscardHandler)
 	now := time.Now
 	ns := &notices.Service{Store: st, Now: now}
-	return &API{
+	a := &API{
 		Merchants:  &merchants.Service{Store: st, Now: now},
 		Purposes:   &consent.Purposes{Store: st, Now: now},
 		Subjects:   &consent.Subjects{Store: st, Now: now},
@@ -592,7 +594,9 @@ func newOATestAPI(t *testing.T) (*API, *store.Store) {
 		Center:     newTestCenter(t, st, "http://localhost"),
 		Announcer:  &announce.Worker{Store: st, Now: now},
 		Log:        log,
-	}, st
+	}
+	wireValueExchange(t, a, st, now)
+	return a, st
 }
 
 // isAPIRoute tells the JSON API's routes from the shopper pages.

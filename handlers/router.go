@@ -12,8 +12,10 @@ import (
 
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/web"
 )
 
@@ -46,6 +48,10 @@ type API struct {
 	// Announcer queues and reports the announcement of material changes;
 	// nil announces nothing.
 	Announcer Announcer
+	// Fields keeps the data shoppers volunteer; Offers the value exchange.
+	// Nil leaves their routes out.
+	Fields *fields.Service
+	Offers *offers.Service
 
 	cop *http.CrossOriginProtection
 }
@@ -99,6 +105,22 @@ func New(a *API) (http.Handler, error) {
 
 	read.GET("/check", a.handle(a.check))
 	v1.POST("/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.checkMany))
+
+	if a.Fields != nil {
+		adm.POST("/fields", a.handle(a.createField))
+		read.GET("/fields", a.handle(a.listFields))
+		read.GET("/fields/:key", a.handle(a.getField))
+		fieldsRead := v1.Group("", a.requireScope(merchants.ScopeFieldsRead), limitBody(maxBody))
+		fieldsRead.GET("/subjects/:subject/fields", a.handle(a.subjectFields))
+	}
+	if a.Offers != nil {
+		adm.POST("/offers", a.handle(a.createOffer))
+		read.GET("/offers", a.handle(a.listOffers))
+		read.GET("/offers/:key", a.handle(a.getOffer))
+		read.GET("/rewards", a.handle(a.listRewards))
+		read.GET("/rewards/:code", a.handle(a.getReward))
+		write.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
+	}
 
 	if a.Center != nil {
 		write.POST("/subjects/:subject/preference-links", a.handle(a.createPreferenceLink))
@@ -157,4 +179,8 @@ func (a *API) centerRoutes(r *gin.Engine) {
 	in.GET("/receipts/:id", a.showReceipt)
 	in.GET("/receipts/:id/download", a.downloadReceipt)
 	in.POST("/preferences", a.crossOriginGuard, a.savePreferences)
+	if a.Offers != nil && a.Fields != nil {
+		in.GET("/rewards", a.rewards)
+		in.POST("/offers/:key", a.crossOriginGuard, a.acceptOffer)
+	}
 }

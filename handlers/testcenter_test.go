@@ -6,13 +6,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/mail"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/ratelimit"
 	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/signin"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/store/storetest"
+	"github.com/fineline/fineline/vault"
 	"github.com/fineline/fineline/web"
 )
 
@@ -58,4 +61,21 @@ func wireTestCenter(t testing.TB, st *store.Store, baseURL string, mailer mail.S
 		Receipts: st, BaseURL: baseURL, Jurisdiction: "EU",
 		EmailLimit: ratelimit.New(5*time.Minute, 3, 100_000, time.Now), ClientLimit: ratelimit.New(time.Minute, 20, 100_000, time.Now),
 	}
+}
+
+// wireValueExchange adds volunteered fields and offers to a test API as
+// cmd/fineline does: a fresh master key, and erasure on withdrawal.
+func wireValueExchange(t testing.TB, a *API, st *store.Store, now func() time.Time) {
+	t.Helper()
+	master := make([]byte, vault.KeySize)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := vault.New(master)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Fields = &fields.Service{Store: st, Purposes: a.Purposes, Ledger: a.Ledger, Keys: keys, Now: now, Log: storetest.Logger()}
+	a.Offers = &offers.Service{Store: st, Purposes: a.Purposes, Fields: a.Fields, Ledger: a.Ledger, Codes: offers.NewCodes(keys.Derive("reward codes")), Now: now}
+	a.Ledger.AfterWithdraw(a.Fields.AfterWithdraw)
 }

@@ -28,10 +28,15 @@ const (
 	ScopeConsentRead  Scope = "consent:read"
 	ScopeConsentWrite Scope = "consent:write"
 	ScopeAdmin        Scope = "admin"
+	// ScopeFieldsRead reads the data shoppers volunteered, for a purpose
+	// that needs it and that they granted.
+	ScopeFieldsRead Scope = "fields:read"
 )
 
 // AllScopes lists every scope, for a merchant's first key.
-func AllScopes() []Scope { return []Scope{ScopeConsentRead, ScopeConsentWrite, ScopeAdmin} }
+func AllScopes() []Scope {
+	return []Scope{ScopeConsentRead, ScopeConsentWrite, ScopeFieldsRead, ScopeAdmin}
+}
 
 // Merchant is a tenant.
 type Merchant struct {

@@ -27,6 +27,13 @@ const (
 	collCampaigns     = "announcement_campaigns"
 	collItems         = "announcements"
 	collQueue         = "announcement_queue"
+	collFields        = "fields"
+	collDataKeys      = "subject_keys"
+	collValues        = "field_values"
+	collOffers        = "offers"
+	collRewards       = "rewards"
+	collRewardCodes   = "reward_codes"
+	collRedemptions   = "reward_redemptions"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -75,6 +82,22 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		},
 		collEndedSessions: nil,
 		collSubjectEmails: nil,
+		collFields: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "key", Value: 1}}},
+		},
+		collDataKeys: nil,
+		collValues: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
+		},
+		collOffers: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "key", Value: 1}}},
+		},
+		collRewards: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}}},
+			{Keys: bson.D{{Key: "mail", Value: 1}, {Key: "mail_next_at", Value: 1}}},
+		},
+		collRewardCodes: nil,
+		collRedemptions: nil,
 		collReceipts: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "created_at", Value: 1}}},
 		},

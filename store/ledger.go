@@ -32,6 +32,7 @@ type eventDoc struct {
 	IdempotencyKey string    `bson:"idempotency_key,omitempty"`
 	PrevHash       string    `bson:"prev_hash"`
 	Hash           string    `bson:"hash"`
+	Field          string    `bson:"field,omitempty"`
 }
 
 func eventID(merchantID, subjectID string, seq int64) string {
@@ -43,7 +44,7 @@ func eventID(merchantID, subjectID string, seq int64) string {
 func (s *Store) AppendEvent(ctx context.Context, e consent.Event) error {
 	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
-		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash}
+		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field}
 	if s.appender != nil {
 		return s.appender.append(ctx, d)
 	}
@@ -62,7 +63,7 @@ func (s *Store) Event(ctx context.Context, merchantID, subjectID string, seq int
 	}
 	return consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
 		NoticeVersion: d.NoticeVersion, Channel: consent.Channel(d.Channel), Actor: d.Actor, RecordedAt: d.RecordedAt.UTC(),
-		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash}, nil
+		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash, Field: d.Field}, nil
 }
 
 type purposeStateDoc struct {
@@ -192,7 +193,7 @@ func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events [
 	for _, e := range events {
 		docs = append(docs, eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 			Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
-			RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash})
+			RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field})
 	}
 	if err := s.insertMany(ctx, collEvents, docs); err != nil {
 		return err

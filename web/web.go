@@ -40,14 +40,14 @@ type Pages struct {
 
 // PageNames lists every page template.
 func PageNames() []string {
-	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice", "unsubscribe"}
+	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice", "unsubscribe", "rewards"}
 }
 
 // LoadPages parses the layout with each page.
 func LoadPages() (*Pages, error) {
 	p := &Pages{pages: map[string]*htmltemplate.Template{}}
 	for _, name := range PageNames() {
-		t, err := htmltemplate.New(name).ParseFS(templateFiles, "templates/layout.html", "templates/"+name+".html")
+		t, err := htmltemplate.New(name).ParseFS(templateFiles, "templates/layout.html", "templates/fields.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
@@ -78,7 +78,7 @@ type Mails struct {
 }
 
 // MailNames lists every email.
-func MailNames() []string { return []string{"signin", "announce"} }
+func MailNames() []string { return []string{"signin", "announce", "reward"} }
 
 // LoadMails parses every email's two bodies.
 func LoadMails() (*Mails, error) {

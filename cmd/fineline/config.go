@@ -30,6 +30,8 @@ type config struct {
 	SMTPURL        string
 	MailFrom       string
 	SigningKey     string
+	MasterKey      string
+	RewardInterval time.Duration
 	Jurisdiction   string
 	AnnounceRate   float64
 	DemoShopAddr   string
@@ -61,6 +63,10 @@ Environment only (kept out of flags so they never show in a process list):
   FINELINE_SIGNING_KEY   base64 Ed25519 seed that signs receipts and sessions; required with MONGODB_URI
                          (every instance needs the same key); unset with the embedded store generates
                          <data dir>/signing.key
+  FINELINE_MASTER_KEY    32 random bytes in base64 (openssl rand -base64 32) that wrap the per-shopper keys
+                         encrypting volunteered data (birthdays...); required with MONGODB_URI; unset with
+                         the embedded store generates <data dir>/master.key (mode 0600). Keep it apart from
+                         database backups: without it the data cannot be read.
 `
 
 func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
@@ -84,7 +90,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.Float64Var(&cfg.AnnounceRate, "announce-rate", envFloat(getenv, "FINELINE_ANNOUNCE_RATE", 5), "emails a second each instance sends when announcing changed terms [FINELINE_ANNOUNCE_RATE]")
 	fs.StringVar(&cfg.DemoShopAddr, "demo-shop-addr", env("FINELINE_DEMO_SHOP_ADDR", "localhost:8081"), "with --demo: where to serve a demo shop page (another origin) that embeds the widget; empty turns it off [FINELINE_DEMO_SHOP_ADDR]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
-	var cacheSubjects, cacheBound, pollInterval string
+	var cacheSubjects, cacheBound, pollInterval, rewardInterval string
+	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "10m"), "how often to look for birthday rewards to issue and email [FINELINE_REWARD_INTERVAL]")
 	fs.StringVar(&cacheSubjects, "cache-subjects", env("FINELINE_CACHE_SUBJECTS", "1000000"), "most subjects whose consent state is held in memory; 0 turns the cache off [FINELINE_CACHE_SUBJECTS]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
 	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
@@ -104,6 +111,13 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	cfg.AdminToken = getenv("FINELINE_ADMIN_TOKEN")
 	cfg.SMTPURL = getenv("SMTP_URL")
 	cfg.SigningKey = getenv("FINELINE_SIGNING_KEY")
+	cfg.MasterKey = getenv("FINELINE_MASTER_KEY")
+	if cfg.MongoURI != "" && cfg.MasterKey == "" {
+		return config{}, errors.New("FINELINE_MASTER_KEY is required with MONGODB_URI: every instance must open volunteered data with the same key")
+	}
+	if cfg.RewardInterval, err = time.ParseDuration(rewardInterval); err != nil || cfg.RewardInterval < time.Second {
+		return config{}, errors.New("--reward-interval must be a duration of at least 1s, such as 10m")
+	}
 	if cfg.MongoURI != "" && cfg.SigningKey == "" {
 		return config{}, errors.New("FINELINE_SIGNING_KEY is required with MONGODB_URI: every instance must sign with the same key")
 	}

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -16,10 +17,13 @@ import (
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/handlers"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/vault"
 )
 
 // run is the whole program; it returns the exit status.
@@ -58,6 +62,8 @@ type app struct {
 	subjects  *consent.Subjects
 	ledger    *consent.Ledger
 	notices   *notices.Service
+	fields    *fields.Service
+	offers    *offers.Service
 	// background counts the workers serve started.
 	background sync.WaitGroup
 }
@@ -76,7 +82,12 @@ func open(ctx context.Context, cfg config, attach bool, log *slog.Logger, stderr
 	// made on another instance reaches this one's answers within it.
 	ns := &notices.Service{Store: notices.NewCachedStore(st, cfg.CacheBound, now), Now: now}
 	ps := consent.NewCachedPurposes(st, cfg.CacheBound, now)
-	return &app{
+	keys, err := masterKey(cfg)
+	if err != nil {
+		_ = st.Close(context.Background())
+		return nil, err
+	}
+	a := &app{
 		store:     st,
 		merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
 		purposes:  &consent.Purposes{Store: ps, Now: now},
@@ -85,7 +96,30 @@ func open(ctx context.Context, cfg config, attach bool, log *slog.Logger, stderr
 			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheSize: cfg.CacheSubjects,
 		}),
 		notices: ns,
-	}, nil
+	}
+	a.fields = &fields.Service{Store: st, Purposes: a.purposes, Ledger: a.ledger, Keys: keys, Now: now, Log: log}
+	a.offers = &offers.Service{Store: st, Purposes: a.purposes, Fields: a.fields, Ledger: a.ledger, Codes: offers.NewCodes(keys.Derive("reward codes")), Now: now}
+	// Volunteered data goes the moment the last purpose needing it does.
+	a.ledger.AfterWithdraw(a.fields.AfterWithdraw)
+	return a, nil
+}
+
+// masterKey is FINELINE_MASTER_KEY, or with the embedded store a key
+// generated once in the data directory (mode 0600).
+func masterKey(cfg config) (*vault.Keyring, error) {
+	var (
+		raw []byte
+		err error
+	)
+	if cfg.MasterKey != "" {
+		raw, err = vault.ParseKey(cfg.MasterKey)
+	} else {
+		raw, err = vault.LoadOrCreate(filepath.Join(cfg.DataDir, "master.key"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return vault.New(raw)
 }
 
 // setup parses the command's configuration and opens the store; a non-zero
@@ -133,7 +167,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	var seeded demo.Result
 	if cfg.Demo {
-		seeder := &demo.Seeder{Marks: a.store, Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices, Now: time.Now}
+		seeder := &demo.Seeder{Marks: a.store, Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices,
+			Fields: a.fields, Offers: a.offers, Now: time.Now}
 		var err error
 		if seeded, err = seeder.Seed(ctx); err != nil {
 			log.Error("cannot seed the demo merchant", "err", err)
@@ -153,8 +188,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	a.background.Add(1)
 	go func() { defer a.background.Done(); announcer.Run(ctx) }()
+	issuer := &offers.Issuer{
+		Offers: a.offers, Fields: a.fields, Subjects: a.subjects, Purposes: a.purposes, Merchants: a.merchants.Store,
+		Signin: center.Signin, Locales: center.Locales, Mails: center.Mails, Mailer: center.Mailer, BaseURL: cfg.BaseURL,
+		Poll: cfg.RewardInterval, Lease: 2 * time.Minute, MaxAttempts: 6, Now: time.Now, Log: log,
+	}
+	a.background.Add(2)
+	go func() { defer a.background.Done(); issuer.Run(ctx) }()
+	go func() { defer a.background.Done(); a.fields.Run(ctx, time.Hour) }()
 	h, err := handlers.New(&handlers.API{
 		Merchants: a.merchants, Purposes: a.purposes, Subjects: a.subjects, Ledger: a.ledger, Notices: a.notices,
+		Fields: a.fields, Offers: a.offers,
 		Store: a.store, AdminToken: cfg.AdminToken, TrustedProxies: cfg.TrustedProxies, Log: log, Center: center, Announcer: announcer,
 	})
 	if err != nil {

@@ -1,0 +1,474 @@
+package fields
+
+import (
+	"context"
+	"errors"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/vault"
+)
+
+// WrappedKey is a subject's data key as stored: wrapped by the master key
+// named by MasterID.
+type WrappedKey struct {
+	MerchantID string
+	SubjectID  string
+	Wrapped    []byte
+	MasterID   string
+	CreatedAt  time.Time
+}
+
+// Value is a stored value: sealed, never in plain text. While Erasing, the
+// sealed value is already gone and the erasure is being recorded.
+type Value struct {
+	MerchantID string
+	SubjectID  string
+	Field      string
+	Sealed     []byte
+	// Purpose is the purpose the value was given for.
+	Purpose   string
+	UpdatedAt time.Time
+	Erasing   bool
+}
+
+// Store persists field definitions, data keys and sealed values.
+type Store interface {
+	// CreateField stores a new field; Conflict if the key exists.
+	CreateField(ctx context.Context, f Field) error
+	// Field returns one field; NotFound if absent.
+	Field(ctx context.Context, merchantID, key string) (Field, error)
+	// Fields lists the merchant's fields in key order.
+	Fields(ctx context.Context, merchantID string) ([]Field, error)
+	// DataKey returns the subject's wrapped data key; NotFound if none.
+	DataKey(ctx context.Context, merchantID, subjectID string) (WrappedKey, error)
+	// CreateDataKey stores k unless the subject has a key already, and
+	// returns the key that is stored.
+	CreateDataKey(ctx context.Context, k WrappedKey) (WrappedKey, error)
+	// Value returns one stored value; NotFound if absent.
+	Value(ctx context.Context, merchantID, subjectID, field string) (Value, error)
+	// PutValue stores or replaces a value.
+	PutValue(ctx context.Context, v Value) error
+	// DeleteValue removes a value; absent is not an error.
+	DeleteValue(ctx context.Context, merchantID, subjectID, field string) error
+	// Values lists the merchant's stored values of one field.
+	Values(ctx context.Context, merchantID, field string) ([]Value, error)
+	// EachValue calls fn for every stored value of every merchant.
+	EachValue(ctx context.Context, fn func(Value) error) error
+}
+
+// Service manages fields and the values shoppers give.
+type Service struct {
+	Store    Store
+	Purposes *consent.Purposes
+	Ledger   *consent.Ledger
+	Keys     *vault.Keyring
+	Now      func() time.Time
+	Log      *slog.Logger
+
+	// locks serialize, per subject, storing and erasing in this process,
+	// so that a value given while its purpose is being withdrawn is not kept.
+	locks [64]sync.Mutex
+}
+
+func (s *Service) lock(merchantID, subjectID string) func() {
+	h := fnv.New32a()
+	h.Write([]byte(merchantID + "/" + subjectID))
+	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Create validates and stores a new field; every purpose it names must exist.
+func (s *Service) Create(ctx context.Context, f Field) (Field, error) {
+	if err := f.Validate(); err != nil {
+		return Field{}, err
+	}
+	for _, p := range f.Purposes {
+		if _, err := s.Purposes.Get(ctx, f.MerchantID, p); err != nil {
+			if apperr.Is(err, apperr.NotFound) {
+				return Field{}, apperr.New(apperr.Invalid, "unknown purpose %q", p).WithDetail("unknown_purpose")
+			}
+			return Field{}, err
+		}
+	}
+	f.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)
+	if err := s.Store.CreateField(ctx, f); err != nil {
+		return Field{}, err
+	}
+	return f, nil
+}
+
+// Get returns one field of the merchant.
+func (s *Service) Get(ctx context.Context, merchantID, key string) (Field, error) {
+	if err := checkKey(key); err != nil {
+		return Field{}, err
+	}
+	return s.Store.Field(ctx, merchantID, key)
+}
+
+// List returns the merchant's fields.
+func (s *Service) List(ctx context.Context, merchantID string) ([]Field, error) {
+	return s.Store.Fields(ctx, merchantID)
+}
+
+// Given is a value to store for a subject.
+type Given struct {
+	MerchantID string
+	SubjectID  string
+	Field      string
+	// Value is the raw input; it is normalized first.
+	Value   string
+	Channel consent.Channel
+	Actor   string
+}
+
+// Check normalizes a value for a field without storing it, so a form can be
+// refused whole before anything is written.
+func (s *Service) Check(f Field, raw string) (string, error) {
+	return f.Normalize(raw, s.Now())
+}
+
+// grantedNeed returns a purpose needing f that the record grants, "" if none.
+func grantedNeed(f Field, rec consent.Record) string {
+	for _, p := range f.Purposes {
+		if rec.Purposes[p].State == consent.Granted {
+			return p
+		}
+	}
+	return ""
+}
+
+// Provide stores a value the subject gave. One of the purposes needing the
+// field must be granted: data is volunteered for a purpose, never on its own.
+func (s *Service) Provide(ctx context.Context, g Given) error {
+	f, err := s.Get(ctx, g.MerchantID, g.Field)
+	if err != nil {
+		return err
+	}
+	v, err := f.Normalize(g.Value, s.Now())
+	if err != nil {
+		return err
+	}
+	defer s.lock(g.MerchantID, g.SubjectID)()
+	rec, err := s.Ledger.State(ctx, g.MerchantID, g.SubjectID)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return err
+	}
+	purpose := grantedNeed(f, rec)
+	if purpose == "" {
+		return apperr.New(apperr.Invalid, "field %q is kept only for a purpose that needs it; grant one of %v first", f.Key, f.Purposes).WithDetail("purpose_not_granted")
+	}
+	if cur, err := s.Store.Value(ctx, g.MerchantID, g.SubjectID, f.Key); err == nil && !cur.Erasing {
+		if old, err := s.open(ctx, cur); err == nil && old == v {
+			return nil // unchanged: nothing to write or record
+		}
+	}
+	key, err := s.dataKey(ctx, g.MerchantID, g.SubjectID)
+	if err != nil {
+		return err
+	}
+	sealed := key.Seal(g.MerchantID, g.SubjectID, f.Key, []byte(v))
+	if err := s.Store.PutValue(ctx, Value{MerchantID: g.MerchantID, SubjectID: g.SubjectID, Field: f.Key, Sealed: sealed, Purpose: purpose,
+		UpdatedAt: s.Now().UTC().Truncate(time.Millisecond)}); err != nil {
+		return err
+	}
+	if _, err := s.Ledger.RecordField(ctx, consent.FieldChange{MerchantID: g.MerchantID, SubjectID: g.SubjectID, Field: f.Key, State: consent.Provided,
+		Purpose: purpose, Channel: g.Channel, Actor: g.Actor}); err != nil {
+		return err
+	}
+	// The purpose may have been withdrawn on another instance meanwhile:
+	// read again, and erase what is no longer needed.
+	rec, err = s.Ledger.State(ctx, g.MerchantID, g.SubjectID)
+	if err != nil {
+		return err
+	}
+	if grantedNeed(f, rec) == "" {
+		return s.eraseLocked(ctx, g.MerchantID, g.SubjectID, f.Key, purpose, g.Channel, "system:purpose_withdrawn")
+	}
+	return nil
+}
+
+// dataKey returns the subject's data key, making one on first use. Two
+// first uses at once both wrap a key; the store keeps one and both use it.
+func (s *Service) dataKey(ctx context.Context, merchantID, subjectID string) (vault.DataKey, error) {
+	wk, err := s.Store.DataKey(ctx, merchantID, subjectID)
+	if apperr.Is(err, apperr.NotFound) {
+		_, wrapped, err := s.Keys.NewDataKey(merchantID, subjectID)
+		if err != nil {
+			return vault.DataKey{}, err
+		}
+		wk, err = s.Store.CreateDataKey(ctx, WrappedKey{MerchantID: merchantID, SubjectID: subjectID, Wrapped: wrapped, MasterID: s.Keys.ID(),
+			CreatedAt: s.Now().UTC().Truncate(time.Millisecond)})
+		if err != nil {
+			return vault.DataKey{}, err
+		}
+	} else if err != nil {
+		return vault.DataKey{}, err
+	}
+	if wk.MasterID != s.Keys.ID() {
+		return vault.DataKey{}, apperr.New(apperr.Internal, "volunteered data was sealed under another master key (id %s, configured %s): set FINELINE_MASTER_KEY to the key in use", wk.MasterID, s.Keys.ID())
+	}
+	return s.Keys.Unwrap(merchantID, subjectID, wk.Wrapped)
+}
+
+func (s *Service) open(ctx context.Context, v Value) (string, error) {
+	key, err := s.dataKey(ctx, v.MerchantID, v.SubjectID)
+	if err != nil {
+		return "", err
+	}
+	b, err := key.Open(v.MerchantID, v.SubjectID, v.Field, v.Sealed)
+	if err != nil {
+		return "", apperr.Wrap(err, "open %s", v.Field)
+	}
+	return string(b), nil
+}
+
+// Own returns the subject's stored values by field key, opened, for the
+// subject's own view in the preference center.
+func (s *Service) Own(ctx context.Context, merchantID, subjectID string, fs []Field) (map[string]string, error) {
+	out := map[string]string{}
+	for _, f := range fs {
+		v, err := s.Store.Value(ctx, merchantID, subjectID, f.Key)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if v.Erasing {
+			continue
+		}
+		plain, err := s.open(ctx, v)
+		if err != nil {
+			return nil, err
+		}
+		out[f.Key] = plain
+	}
+	return out, nil
+}
+
+// Reasons a value is withheld from a merchant.
+const (
+	ReasonNotNeeded  = "not_needed_for_purpose"
+	ReasonNotGranted = "purpose_not_granted"
+	ReasonNotGiven   = "not_provided"
+)
+
+// Disclosed is a value a purpose may use.
+type Disclosed struct {
+	Field Field
+	Value string
+}
+
+// Withheld is a field not disclosed, with why.
+type Withheld struct {
+	Field  string
+	Reason string
+	// Decision is the purpose's decision when Reason is ReasonNotGranted.
+	Decision consent.Reason
+}
+
+// Disclosure is what a merchant may read for one purpose.
+type Disclosure struct {
+	SubjectID string
+	Purpose   string
+	Allowed   bool
+	Fields    []Disclosed
+	Withheld  []Withheld
+}
+
+// ForPurpose returns the subject's values that purpose needs, only if the
+// purpose is allowed now (granted, under terms in force); every other field
+// is withheld with its reason.
+func (s *Service) ForPurpose(ctx context.Context, merchantID, subjectID, purpose string) (Disclosure, error) {
+	d, err := s.Ledger.Check(ctx, merchantID, subjectID, purpose)
+	if err != nil {
+		return Disclosure{}, err
+	}
+	fs, err := s.List(ctx, merchantID)
+	if err != nil {
+		return Disclosure{}, err
+	}
+	out := Disclosure{SubjectID: subjectID, Purpose: purpose, Allowed: d.Allowed, Fields: []Disclosed{}, Withheld: []Withheld{}}
+	for _, f := range fs {
+		switch {
+		case !f.Needs(purpose):
+			out.Withheld = append(out.Withheld, Withheld{Field: f.Key, Reason: ReasonNotNeeded})
+			continue
+		case !d.Allowed:
+			out.Withheld = append(out.Withheld, Withheld{Field: f.Key, Reason: ReasonNotGranted, Decision: d.Reason})
+			continue
+		}
+		v, err := s.Store.Value(ctx, merchantID, subjectID, f.Key)
+		if apperr.Is(err, apperr.NotFound) || (err == nil && v.Erasing) {
+			out.Withheld = append(out.Withheld, Withheld{Field: f.Key, Reason: ReasonNotGiven})
+			continue
+		}
+		if err != nil {
+			return Disclosure{}, err
+		}
+		plain, err := s.open(ctx, v)
+		if err != nil {
+			return Disclosure{}, err
+		}
+		out.Fields = append(out.Fields, Disclosed{Field: f, Value: plain})
+	}
+	return out, nil
+}
+
+// Remove erases a value at the subject's own request.
+func (s *Service) Remove(ctx context.Context, merchantID, subjectID, field string, channel consent.Channel, actor string) error {
+	defer s.lock(merchantID, subjectID)()
+	v, err := s.Store.Value(ctx, merchantID, subjectID, field)
+	if apperr.Is(err, apperr.NotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.eraseLocked(ctx, merchantID, subjectID, field, v.Purpose, channel, actor)
+}
+
+// eraseLocked erases a value in three steps, each safe to crash after: the
+// sealed value is blanked at once, the erasure is recorded in the ledger,
+// then the document goes. A sweep finishes what a crash left marked.
+func (s *Service) eraseLocked(ctx context.Context, merchantID, subjectID, field, purpose string, channel consent.Channel, actor string) error {
+	err := s.Store.PutValue(ctx, Value{MerchantID: merchantID, SubjectID: subjectID, Field: field, Purpose: purpose, Erasing: true,
+		UpdatedAt: s.Now().UTC().Truncate(time.Millisecond)})
+	if err != nil {
+		return err
+	}
+	if _, err := s.Ledger.RecordField(ctx, consent.FieldChange{MerchantID: merchantID, SubjectID: subjectID, Field: field, State: consent.Erased,
+		Purpose: purpose, Channel: channel, Actor: actor}); err != nil {
+		return err
+	}
+	return s.Store.DeleteValue(ctx, merchantID, subjectID, field)
+}
+
+// AfterWithdraw erases, at once, every value of the subject that no granted
+// purpose needs any more. The ledger calls it after a withdrawal or denial.
+func (s *Service) AfterWithdraw(ctx context.Context, rec consent.Record, e consent.Event) error {
+	fs, err := s.List(ctx, rec.MerchantID)
+	if err != nil {
+		return err
+	}
+	defer s.lock(rec.MerchantID, rec.SubjectID)()
+	var errs []error
+	for _, f := range fs {
+		if !f.Needs(e.Purpose) || grantedNeed(f, rec) != "" {
+			continue
+		}
+		_, err := s.Store.Value(ctx, rec.MerchantID, rec.SubjectID, f.Key)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err == nil {
+			err = s.eraseLocked(ctx, rec.MerchantID, rec.SubjectID, f.Key, e.Purpose, e.Channel, "system:purpose_withdrawn")
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Sweep erases every stored value no granted purpose needs, and finishes
+// erasures a crash interrupted. It runs at start and then periodically; it
+// returns how many values it erased.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	var todo []Value
+	err := s.Store.EachValue(ctx, func(v Value) error {
+		todo = append(todo, v)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	fieldsOf := map[string][]Field{}
+	for _, v := range todo {
+		fs, ok := fieldsOf[v.MerchantID]
+		if !ok {
+			if fs, err = s.List(ctx, v.MerchantID); err != nil {
+				return n, err
+			}
+			fieldsOf[v.MerchantID] = fs
+		}
+		i := slices.IndexFunc(fs, func(f Field) bool { return f.Key == v.Field })
+		erase, err := func() (bool, error) {
+			defer s.lock(v.MerchantID, v.SubjectID)()
+			cur, err := s.Store.Value(ctx, v.MerchantID, v.SubjectID, v.Field)
+			if apperr.Is(err, apperr.NotFound) {
+				return false, nil
+			}
+			if err != nil {
+				return false, err
+			}
+			if !cur.Erasing && i >= 0 {
+				rec, err := s.Ledger.State(ctx, v.MerchantID, v.SubjectID)
+				if err != nil && !apperr.Is(err, apperr.NotFound) {
+					return false, err
+				}
+				if grantedNeed(fs[i], rec) != "" {
+					return false, nil
+				}
+			}
+			return true, s.eraseLocked(ctx, v.MerchantID, v.SubjectID, v.Field, cur.Purpose, consent.ChannelSystem, "system:sweep")
+		}()
+		if err != nil {
+			return n, err
+		}
+		if erase {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Run sweeps every interval until ctx ends.
+func (s *Service) Run(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+			s.Log.WarnContext(ctx, "fields: sweep failed", "err", err)
+		} else if n > 0 {
+			s.Log.InfoContext(ctx, "fields: erased values no granted purpose needs", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ValueFor returns the subject's value of one field for one purpose, under
+// the rule the merchant API follows: only when the purpose needs the field
+// and is allowed now. ok is false when the value is withheld or absent.
+func (s *Service) ValueFor(ctx context.Context, merchantID, subjectID, field, purpose string) (string, bool, error) {
+	f, err := s.Get(ctx, merchantID, field)
+	if err != nil {
+		return "", false, err
+	}
+	if !f.Needs(purpose) {
+		return "", false, nil
+	}
+	d, err := s.Ledger.Check(ctx, merchantID, subjectID, purpose)
+	if err != nil || !d.Allowed {
+		return "", false, err
+	}
+	v, err := s.Store.Value(ctx, merchantID, subjectID, field)
+	if apperr.Is(err, apperr.NotFound) || (err == nil && v.Erasing) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	plain, err := s.open(ctx, v)
+	return plain, err == nil, err
+}

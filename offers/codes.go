@@ -1,0 +1,160 @@
+package offers
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base32"
+	"strings"
+	"time"
+)
+
+// Codes derives coupon codes. A code is 12 bytes in Crockford's base32, 20
+// characters shown in groups of four: 7 bytes derived from the merchant's
+// code key, offer, subject and period, then a 5-byte tag (HMAC of the
+// first 7 under the merchant's key). Codes are unguessable (a made-up code
+// passes the tag check with odds of 1 in 2^40), the same reward always
+// gets the same code (so issuing twice cannot hand out two), and a code is
+// checked by its tag alone, before any lookup.
+type Codes struct{ secret []byte }
+
+// NewCodes returns a code maker keyed by secret (32 bytes derived from the
+// master key).
+func NewCodes(secret []byte) *Codes { return &Codes{secret: secret} }
+
+const (
+	bodyLen = 7
+	tagLen  = 5
+	// CodeLen is a code's length without separators.
+	CodeLen = 20
+)
+
+var crockford = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
+
+func (c *Codes) merchantKey(merchantID string) []byte {
+	m := hmac.New(sha256.New, c.secret)
+	m.Write([]byte("reward codes\x00" + merchantID))
+	return m.Sum(nil)
+}
+
+func tag(key, body []byte) []byte {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("tag\x00"))
+	m.Write(body)
+	return m.Sum(nil)[:tagLen]
+}
+
+// For returns the code of a reward, without separators.
+func (c *Codes) For(merchantID, offer, subjectID, period string) string {
+	key := c.merchantKey(merchantID)
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("body\x00" + offer + "\x00" + subjectID + "\x00" + period))
+	body := m.Sum(nil)[:bodyLen]
+	return crockford.EncodeToString(append(body, tag(key, body)...))
+}
+
+// Normalize reads a code as a shopper may type it (any case, dashes and
+// spaces, O for 0, I and L for 1) and reports whether its tag is the
+// merchant's. It returns the code without separators.
+func (c *Codes) Normalize(merchantID, code string) (string, bool) {
+	if len(code) > 40 {
+		return "", false
+	}
+	code = strings.Map(func(r rune) rune {
+		switch r {
+		case '-', ' ':
+			return -1
+		case 'O', 'o':
+			return '0'
+		case 'I', 'i', 'L', 'l':
+			return '1'
+		}
+		if r >= 'a' && r <= 'z' {
+			return r - 'a' + 'A'
+		}
+		return r
+	}, code)
+	if len(code) != CodeLen {
+		return "", false
+	}
+	raw, err := crockford.DecodeString(code)
+	if err != nil || len(raw) != bodyLen+tagLen {
+		return "", false
+	}
+	if !hmac.Equal(raw[bodyLen:], tag(c.merchantKey(merchantID), raw[:bodyLen])) {
+		return "", false
+	}
+	return code, true
+}
+
+// Display groups a code in fours: ABCD-EFGH-JKMN-PQRS-TVWX.
+func Display(code string) string {
+	var b strings.Builder
+	for i, r := range code {
+		if i > 0 && i%4 == 0 {
+			b.WriteByte('-')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// Window is a reward's validity.
+type Window struct {
+	// Period names the year the reward belongs to ("2027").
+	Period   int
+	From     time.Time
+	Until    time.Time
+	issueEnd time.Time
+}
+
+// IssueGrace is how long after the trigger day a reward may still be
+// issued, for a job that was down on the day (or a shopper who joined
+// then); the coupon stays valid from the trigger day for ValidDays.
+const IssueGrace = 7 * 24 * time.Hour
+
+// Due returns the birthday window open at now for a subject born on month
+// and day and living in loc: the trigger day is the birthday (February 29
+// is February 28 in years without it) or the first of the birthday month,
+// at local midnight. A window is open for issuing from the trigger until
+// IssueGrace later (or the end of validity, if sooner).
+func Due(month time.Month, day int, b Birthday, loc *time.Location, now time.Time) (Window, bool) {
+	local := now.In(loc)
+	for _, y := range []int{local.Year(), local.Year() - 1} {
+		d := day
+		if b.On == OnMonthStart {
+			d = 1
+		} else if month == time.February && day == 29 && !leap(y) {
+			d = 28
+		}
+		from := time.Date(y, month, d, 0, 0, 0, 0, loc)
+		until := from.AddDate(0, 0, b.ValidDays)
+		w := Window{Period: y, From: from, Until: until, issueEnd: from.Add(IssueGrace)}
+		if until.Before(w.issueEnd) {
+			w.issueEnd = until
+		}
+		if !now.Before(from) && now.Before(w.issueEnd) {
+			return w, true
+		}
+	}
+	return Window{}, false
+}
+
+func leap(y int) bool { return y%4 == 0 && (y%100 != 0 || y%400 == 0) }
+
+// Next returns the next trigger day, at local midnight, on or after the
+// local day of now: when the next birthday reward comes.
+func Next(month time.Month, day int, b Birthday, loc *time.Location, now time.Time) time.Time {
+	local := now.In(loc)
+	today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
+	for y := local.Year(); ; y++ {
+		d := day
+		if b.On == OnMonthStart {
+			d = 1
+		} else if month == time.February && day == 29 && !leap(y) {
+			d = 28
+		}
+		if t := time.Date(y, month, d, 0, 0, 0, 0, loc); !t.Before(today) {
+			return t
+		}
+	}
+}

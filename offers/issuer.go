@@ -1,0 +1,242 @@
+package offers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/mail"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/signin"
+	"github.com/fineline/fineline/web"
+)
+
+// Issuer issues birthday rewards and emails them. Any number of issuers may
+// run at once: a reward's unique key (subject, offer, period) lets one
+// issue it, and a lease lets one email it.
+type Issuer struct {
+	Offers    *Service
+	Fields    *fields.Service
+	Subjects  *consent.Subjects
+	Purposes  *consent.Purposes
+	Merchants merchants.Store
+	Signin    *signin.Service
+	Locales   *locales.Bundle
+	Mails     *web.Mails
+	Mailer    mail.Sender
+	BaseURL   string
+	// Poll is how often the issuer looks for birthdays and mail to send.
+	Poll time.Duration
+	// Lease is how long a claimed email is this issuer's.
+	Lease time.Duration
+	// MaxAttempts ends an email as failed after that many failed sends.
+	MaxAttempts int
+	Now         func() time.Time
+	Log         *slog.Logger
+
+	owner string
+}
+
+// Run issues and delivers until ctx ends.
+func (j *Issuer) Run(ctx context.Context) {
+	t := time.NewTicker(j.Poll)
+	defer t.Stop()
+	for {
+		if _, err := j.Issue(ctx); err != nil && ctx.Err() == nil {
+			j.Log.WarnContext(ctx, "rewards: issuing failed", "err", err)
+		}
+		if _, err := j.Deliver(ctx); err != nil && ctx.Err() == nil {
+			j.Log.WarnContext(ctx, "rewards: delivery failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Issue issues every birthday reward due now and reports how many it
+// issued. Running it again, or on two instances at once, issues nothing twice.
+func (j *Issuer) Issue(ctx context.Context) (int, error) {
+	all, err := j.Offers.Store.AllOffers(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, o := range all {
+		if o.Birthday == nil {
+			continue
+		}
+		vals, err := j.Fields.Store.Values(ctx, o.MerchantID, o.Birthday.Field)
+		if err != nil {
+			return n, err
+		}
+		for _, v := range vals {
+			if ctx.Err() != nil {
+				return n, nil
+			}
+			ok, err := j.issueOne(ctx, o, v.SubjectID)
+			if err != nil {
+				j.Log.WarnContext(ctx, "rewards: not issued", "offer", o.Key, "err", err)
+				continue
+			}
+			if ok {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func (j *Issuer) issueOne(ctx context.Context, o Offer, subjectID string) (bool, error) {
+	// The same rule as the merchant API: the birthday is read for this
+	// purpose only while it is allowed.
+	bday, ok, err := j.Fields.ValueFor(ctx, o.MerchantID, subjectID, o.Birthday.Field, o.Purpose)
+	if err != nil || !ok {
+		return false, err
+	}
+	month, day, ok := fields.MonthDay(bday)
+	if !ok {
+		return false, nil
+	}
+	sub, err := j.Subjects.Get(ctx, o.MerchantID, subjectID)
+	if err != nil {
+		return false, err
+	}
+	loc := time.UTC
+	if sub.TimeZone != "" {
+		if l, err := time.LoadLocation(sub.TimeZone); err == nil {
+			loc = l
+		}
+	}
+	now := j.Now()
+	w, due := Due(month, day, *o.Birthday, loc, now)
+	if !due {
+		return false, nil
+	}
+	period := strconv.Itoa(w.Period)
+	r := Reward{MerchantID: o.MerchantID, Offer: o.Key, SubjectID: subjectID, Period: period,
+		Code: j.Offers.Codes.For(o.MerchantID, o.Key, subjectID, period), IssuedAt: now.UTC().Truncate(time.Millisecond),
+		ValidFrom: w.From.UTC(), ValidUntil: w.Until.UTC(), Mail: MailPending, MailNextAt: now.UTC().Truncate(time.Millisecond)}
+	if sub.Email == "" {
+		r.Mail, r.MailReason = MailSkipped, "no email address"
+	}
+	return j.Offers.Store.IssueReward(ctx, r)
+}
+
+// Deliver emails pending rewards and reports how many it sent.
+func (j *Issuer) Deliver(ctx context.Context) (int, error) {
+	if j.owner == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		j.owner = hex.EncodeToString(b)
+	}
+	rs, err := j.Offers.Store.PendingMail(ctx, j.Now(), 100)
+	if err != nil {
+		return 0, err
+	}
+	sent := 0
+	for _, r := range rs {
+		if ctx.Err() != nil {
+			return sent, nil
+		}
+		now := j.Now()
+		ok, err := j.Offers.Store.ClaimMail(ctx, r, j.owner, now, now.Add(j.Lease))
+		if err != nil {
+			return sent, err
+		}
+		if !ok {
+			continue // another issuer has it
+		}
+		// From the claim on, finish even if asked to stop, so a stop
+		// between sending and recording never sends twice.
+		if j.deliver(context.WithoutCancel(ctx), r) {
+			sent++
+		}
+	}
+	return sent, nil
+}
+
+func (j *Issuer) deliver(ctx context.Context, r Reward) bool {
+	err := j.send(ctx, r)
+	r.LeaseOwner, r.LeaseUntil = "", time.Time{}
+	now := j.Now().UTC().Truncate(time.Millisecond)
+	switch {
+	case err == nil:
+		r.Mail, r.MailReason = MailSent, ""
+	case apperr.Is(err, apperr.NotFound):
+		r.Mail, r.MailReason = MailSkipped, err.Error()
+	default:
+		r.MailAttempts++
+		r.MailReason = err.Error()
+		if r.MailAttempts >= j.MaxAttempts {
+			r.Mail = MailFailed
+		} else {
+			r.MailNextAt = now.Add(min(time.Minute<<(2*(r.MailAttempts-1)), 6*time.Hour))
+		}
+	}
+	if err := j.Offers.Store.FinishMail(ctx, r); err != nil {
+		j.Log.ErrorContext(ctx, "rewards: email outcome not recorded; its lease will run out and it may be sent again", "offer", r.Offer, "err", err)
+	}
+	return err == nil
+}
+
+func (j *Issuer) send(ctx context.Context, r Reward) error {
+	sub, err := j.Subjects.Get(ctx, r.MerchantID, r.SubjectID)
+	if err != nil {
+		return err
+	}
+	if sub.Email == "" {
+		return apperr.New(apperr.NotFound, "no email address")
+	}
+	m, err := j.Merchants.Merchant(ctx, r.MerchantID)
+	if err != nil {
+		return err
+	}
+	o, err := j.Offers.Get(ctx, r.MerchantID, r.Offer)
+	if err != nil {
+		return err
+	}
+	p, err := j.Purposes.Get(ctx, r.MerchantID, o.Purpose)
+	if err != nil {
+		return err
+	}
+	lang := sub.Locale
+	if lang == "" {
+		lang = m.DefaultLocale
+	}
+	l := j.Locales.For(lang)
+	tok, _, err := j.Signin.NewPreferenceLink(m.ID, sub.ID)
+	if err != nil {
+		return err
+	}
+	loc := time.UTC
+	if sub.TimeZone != "" {
+		if tz, err := time.LoadLocation(sub.TimeZone); err == nil {
+			loc = tz
+		}
+	}
+	base := j.BaseURL + "/c/" + m.Slug + "/p?t=" + url.QueryEscape(tok)
+	data := struct {
+		L                                   *locales.Localizer
+		MerchantName, Title, Reward, Code   string
+		Until, Purpose, RewardsURL, PrefURL string
+	}{L: l, MerchantName: m.Name, Title: o.TextFor(l.Lang).Title, Reward: o.TextFor(l.Lang).Reward, Code: Display(r.Code),
+		Until:      r.ValidUntil.In(loc).AddDate(0, 0, -1).Format("2006-01-02"),
+		Purpose:    p.TextFor(l.Lang).Name,
+		RewardsURL: base + "&next=rewards", PrefURL: base}
+	text, html, err := j.Mails.Render("reward", data)
+	if err != nil {
+		return err
+	}
+	return j.Mailer.Send(ctx, mail.Message{To: sub.Email, Subject: l.Tf("mail_reward_subject", "Merchant", m.Name), Text: text, HTML: html})
+}
