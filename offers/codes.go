@@ -77,7 +77,9 @@ func (c *Codes) Normalize(merchantID, code string) (string, bool) {
 		return "", false
 	}
 	raw, err := crockford.DecodeString(code)
-	if err != nil || len(raw) != bodyLen+tagLen {
+	// The last character carries 1 bit of data and 4 of padding: only the
+	// canonical spelling counts, so one reward has one code.
+	if err != nil || len(raw) != bodyLen+tagLen || crockford.EncodeToString(raw) != code {
 		return "", false
 	}
 	if !hmac.Equal(raw[bodyLen:], tag(c.merchantKey(merchantID), raw[:bodyLen])) {
