@@ -11,6 +11,7 @@ import (
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/ttlcache"
 	"github.com/fineline/fineline/vault"
 )
 
@@ -70,6 +71,10 @@ type Service struct {
 	Keys     *vault.Keyring
 	Now      func() time.Time
 	Log      *slog.Logger
+	// Definitions, when set, caches each merchant's field list (read on
+	// every withdrawal); nil reads the store each time. Its lifetime bounds
+	// how long a field created on another instance goes unseen here.
+	Definitions *ttlcache.Cache[string, []Field]
 
 	// locks serialize, per subject, storing and erasing in this process,
 	// so that a value given while its purpose is being withdrawn is not kept.
@@ -101,6 +106,9 @@ func (s *Service) Create(ctx context.Context, f Field) (Field, error) {
 	if err := s.Store.CreateField(ctx, f); err != nil {
 		return Field{}, err
 	}
+	if s.Definitions != nil {
+		s.Definitions.Delete(f.MerchantID)
+	}
 	return f, nil
 }
 
@@ -114,7 +122,16 @@ func (s *Service) Get(ctx context.Context, merchantID, key string) (Field, error
 
 // List returns the merchant's fields.
 func (s *Service) List(ctx context.Context, merchantID string) ([]Field, error) {
-	return s.Store.Fields(ctx, merchantID)
+	if s.Definitions != nil {
+		if fs, ok := s.Definitions.Get(merchantID); ok {
+			return fs, nil
+		}
+	}
+	fs, err := s.Store.Fields(ctx, merchantID)
+	if err == nil && s.Definitions != nil {
+		s.Definitions.Put(merchantID, fs)
+	}
+	return fs, err
 }
 
 // Given is a value to store for a subject.

@@ -23,6 +23,7 @@ import (
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/ttlcache"
 	"github.com/fineline/fineline/vault"
 )
 
@@ -97,7 +98,8 @@ func open(ctx context.Context, cfg config, attach bool, log *slog.Logger, stderr
 		}),
 		notices: ns,
 	}
-	a.fields = &fields.Service{Store: st, Purposes: a.purposes, Ledger: a.ledger, Keys: keys, Now: now, Log: log}
+	a.fields = &fields.Service{Store: st, Purposes: a.purposes, Ledger: a.ledger, Keys: keys, Now: now, Log: log,
+		Definitions: ttlcache.New[string, []fields.Field](cfg.CacheBound, 10_000, now)}
 	a.offers = &offers.Service{Store: st, Purposes: a.purposes, Fields: a.fields, Ledger: a.ledger, Codes: offers.NewCodes(keys.Derive("reward codes")), Now: now}
 	// Volunteered data goes the moment the last purpose needing it does.
 	a.ledger.AfterWithdraw(a.fields.AfterWithdraw)
