@@ -19,13 +19,15 @@ import (
 const merchant = "mer_fields"
 
 type env struct {
-	st     *store.Store
-	ledger *consent.Ledger
-	ps     *consent.Purposes
-	svc    *fields.Service
+	st      *store.Store
+	ledger  *consent.Ledger
+	ps      *consent.Purposes
+	svc     *fields.Service
+	notices *notices.Service
+	now     func() time.Time
 }
 
-func keyring(t *testing.T, b byte) *vault.Keyring {
+func keyring(t testing.TB, b byte) *vault.Keyring {
 	t.Helper()
 	k, err := vault.New(bytes.Repeat([]byte{b}, vault.KeySize))
 	if err != nil {
@@ -36,7 +38,9 @@ func keyring(t *testing.T, b byte) *vault.Keyring {
 
 // newEnv has three purposes and two fields: size (needed by two purposes)
 // and note (needed by one).
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T) *env { return newEnvTB(t) }
+
+func newEnvTB(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	st := storetest.Open(t)
@@ -63,7 +67,7 @@ func newEnv(t *testing.T) *env {
 			t.Fatal(err)
 		}
 	}
-	return &env{st: st, ledger: ledger, ps: ps, svc: svc}
+	return &env{st: st, ledger: ledger, ps: ps, svc: svc, notices: ns, now: time.Now}
 }
 
 func (e *env) set(t *testing.T, subject, purpose string, s consent.State) {
