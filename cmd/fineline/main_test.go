@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -15,6 +17,8 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/store/storetest"
 )
 
@@ -200,7 +204,7 @@ func TestHelpExplainsEverySetting(t *testing.T) {
 	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
-	for _, s := range []string{"FINELINE_ADDR", "FINELINE_DATA_DIR", "FINELINE_BASE_URL", "MONGODB_URI", "FINELINE_ADMIN_TOKEN", "ledger verify"} {
+	for _, s := range []string{"FINELINE_ADDR", "FINELINE_DATA_DIR", "FINELINE_BASE_URL", "MONGODB_URI", "FINELINE_ADMIN_TOKEN", "FINELINE_MASTER_KEY", "FINELINE_REWARD_INTERVAL", "ledger verify"} {
 		if !strings.Contains(stderr.String(), s) {
 			t.Errorf("--help does not mention %s", s)
 		}
@@ -275,5 +279,64 @@ func TestDemoShopEmbedsTheWidgetFromAnotherOrigin(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != 200 || res.Header.Get("Access-Control-Allow-Origin") != origin {
 		t.Fatalf("the widget API from the demo shop's origin: %d %q", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"))
+	}
+}
+
+func TestVolunteeredDataOpensAfterRestartWithTheGeneratedMasterKey(t *testing.T) {
+	dir := t.TempDir()
+	first := startServer(t, dir)
+	key := keyPattern.FindString(first.stdout.String())
+	if first.stop() != 0 {
+		t.Fatal("stop failed")
+	}
+	info, err := os.Stat(filepath.Join(dir, "master.key"))
+	if err != nil {
+		t.Fatalf("no master key in the data directory: %v", err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Fatalf("master key mode %v, want 0600", info.Mode().Perm())
+	}
+
+	// Alice joins the birthday offer (as the center does), with the server down.
+	ctx := context.Background()
+	cfg, err := parseConfig("test", nil, func(k string) string { return map[string]string{"FINELINE_DATA_DIR": dir}[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := open(ctx, cfg, false, storetest.Logger(), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := a.merchants.Store.MerchantBySlug(ctx, "demo-shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: "alice", Offer: "birthday_treat",
+		Values: map[string]string{"birthday": "--07-19"}, Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.ledger.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.store.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	second := startServer(t, dir)
+	code, body := second.call(t, "GET", "/v1/subjects/alice/fields?purpose=birthday_reward", key, "")
+	if code != 200 || !strings.Contains(body, `"value":"--07-19"`) {
+		t.Fatalf("after restart the birthday does not open: %d %s", code, body)
+	}
+	code, body = second.call(t, "GET", "/v1/subjects/alice/fields?purpose=recommendations", key, "")
+	if code != 200 || strings.Contains(body, "07-19") || !strings.Contains(body, `"reason":"not_needed_for_purpose"`) {
+		t.Fatalf("another purpose reads the birthday: %d %s", code, body)
+	}
+}
+
+func TestMongoDBNeedsTheMasterKey(t *testing.T) {
+	env := map[string]string{"MONGODB_URI": "mongodb://db.example:27017", "FINELINE_SIGNING_KEY": "x"}
+	_, err := parseConfig("test", nil, func(k string) string { return env[k] }, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "FINELINE_MASTER_KEY") {
+		t.Fatalf("MONGODB_URI without FINELINE_MASTER_KEY: %v, want an error naming it", err)
 	}
 }
