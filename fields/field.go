@@ -82,7 +82,7 @@ func ValidKey(k string) bool { return keyPattern.MatchString(k) }
 
 func checkKey(k string) error {
 	if !ValidKey(k) {
-		return apperr.New(apperr.Invalid, "field key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail("invalid_field")
+		return apperr.New(apperr.Invalid, "field key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail("invalid_field_key")
 	}
 	return nil
 }

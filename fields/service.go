@@ -376,6 +376,13 @@ func (s *Service) AfterWithdraw(ctx context.Context, rec consent.Record, e conse
 		return err
 	}
 	defer s.lock(rec.MerchantID, rec.SubjectID)()
+	// Read the record again under the lock: a grant since the withdrawal
+	// (with the value given again) keeps the value.
+	if cur, err := s.Ledger.State(ctx, rec.MerchantID, rec.SubjectID); err == nil {
+		rec = cur
+	} else if !apperr.Is(err, apperr.NotFound) {
+		return err
+	}
 	var errs []error
 	for _, f := range fs {
 		if !f.Needs(e.Purpose) || grantedNeed(f, rec) != "" {

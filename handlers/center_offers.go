@@ -241,8 +241,14 @@ func (a *API) acceptOffer(c *gin.Context) {
 		}
 		values[key], _ = fieldInput(c.Request.PostForm, f)
 	}
+	e, err := a.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: sess.SubjectID, Offer: o.Key, Values: values,
+		Channel: consent.ChannelCenter, Actor: "session:" + sess.ID})
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
 	// The shopper's time zone, from their browser, places their birthday;
-	// one they or the merchant set before is kept.
+	// one they or the merchant set before is kept, and a malformed one ignored.
 	if tz := c.Request.PostForm.Get("tz"); tz != "" {
 		if sub, err := a.Subjects.Get(ctx, m.ID, sess.SubjectID); err == nil && sub.TimeZone == "" {
 			if _, _, err := a.Subjects.Put(ctx, m.ID, sess.SubjectID, consent.SubjectUpdate{TimeZone: &tz}); err != nil && !apperr.Is(err, apperr.Invalid) {
@@ -250,12 +256,6 @@ func (a *API) acceptOffer(c *gin.Context) {
 				return
 			}
 		}
-	}
-	e, err := a.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: sess.SubjectID, Offer: o.Key, Values: values,
-		Channel: consent.ChannelCenter, Actor: "session:" + sess.ID})
-	if err != nil {
-		a.renderError(c, err)
-		return
 	}
 	ps, rec, _, err := a.choices(c)
 	if err != nil {

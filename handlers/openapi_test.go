@@ -20,6 +20,7 @@ import (
 
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
@@ -92,7 +93,10 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 			t.Errorf("security scheme %s must be http bearer", name)
 		}
 	}
-	scopes := []string{string(merchants.ScopeConsentRead), string(merchants.ScopeConsentWrite), string(merchants.ScopeAdmin)}
+	var scopes []string
+	for _, s := range merchants.AllScopes() {
+		scopes = append(scopes, string(s))
+	}
 	for _, o := range openAPIOperations(doc) {
 		if o.op.OperationID == "" || o.op.Description == "" {
 			t.Errorf("%s: needs an operationId and a description", o)
@@ -212,7 +216,8 @@ func TestOpenAPISecurityMatchesRouter(t *testing.T) {
 		}
 		return secret
 	}
-	params := strings.NewReplacer("{subject}", "cust_1", "{purpose}", "newsletter", "{key}", "newsletter", "{id}", "AAAAAAAAAAAA")
+	params := strings.NewReplacer("{subject}", "cust_1", "{purpose}", "newsletter", "{key}", "newsletter", "{id}", "AAAAAAAAAAAA",
+		"{code}", "AAAA-AAAA-AAAA-AAAA-AAAA")
 	for _, o := range openAPIOperations(doc) {
 		path := params.Replace(o.path)
 		if o.op.Security == nil {
@@ -240,9 +245,10 @@ func TestOpenAPISecurityMatchesRouter(t *testing.T) {
 					t.Errorf("%s with API key %q answered %d, want 401", o, token, w.Code)
 				}
 			}
+			// Every other scope short of admin, which implies them all.
 			var others []merchants.Scope
-			for _, s := range []merchants.Scope{merchants.ScopeConsentRead, merchants.ScopeConsentWrite} {
-				if s != scope {
+			for _, s := range merchants.AllScopes() {
+				if s != scope && s != merchants.ScopeAdmin {
 					others = append(others, s)
 				}
 			}
@@ -283,7 +289,8 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	newMerchant := obj{"slug": "acme-shop", "name": "Acme Shop", "default_locale": "de"}
 	w := c.expect("POST", "/admin/v1/merchants", oaAdminToken, newMerchant, nil, 201)
 	var created struct {
-		APIKey keyJSON `json:"api_key"`
+		Merchant merchantJSON `json:"merchant"`
+		APIKey   keyJSON      `json:"api_key"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &created); err != nil || created.APIKey.Secret == "" {
 		t.Fatalf("no API key in %s", w.Body)
@@ -399,6 +406,8 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("POST", "/v1/check", admin, obj{"purpose": "newsletter", "subjects": []string{}}, nil, 400), "empty_batch")
 	wantCode(c.expect("POST", "/v1/check", admin, obj{"purpose": "newsletter", "subjects": make([]string, consent.MaxBatch+1)}, nil, 400), "batch_too_large")
 
+	fieldsOffersRewards(t, a, c, admin, created.Merchant.ID)
+
 	// API keys.
 	w = c.expect("POST", "/v1/api-keys", admin, obj{"name": "reader", "scopes": []string{"consent:read"}}, nil, 201)
 	var reader keyJSON
@@ -431,6 +440,206 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 			t.Errorf("%s was never answered with a documented 2xx here: add a case", o)
 		}
 	}
+}
+
+// fieldsOffersRewards drives the value exchange's routes for the merchant
+// whose admin key is given: fields, offers, a subject's volunteered data
+// before and after it is given and withdrawn, and rewards looked up and
+// redeemed. Values are given and rewards issued through the domain, as the
+// preference center and the issuing job do.
+func fieldsOffersRewards(t *testing.T, a *API, c *openAPIClient, admin, merchantID string) {
+	t.Helper()
+	type obj = map[string]any
+	ctx := context.Background()
+	wantCode := func(w *httptest.ResponseRecorder, code string) {
+		t.Helper()
+		var e errorBody
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || e.Error.Code != code {
+			t.Errorf("error code = %q, want %q (%s)", e.Error.Code, code, w.Body)
+		}
+	}
+	type disclosure struct {
+		Subject  string          `json:"subject"`
+		Purpose  string          `json:"purpose"`
+		Allowed  bool            `json:"allowed"`
+		Fields   []disclosedJSON `json:"fields"`
+		Withheld []withheldJSON  `json:"withheld"`
+	}
+	wantDisclosure := func(target string, want disclosure) {
+		t.Helper()
+		w := c.expect("GET", target, admin, nil, nil, 200)
+		var got disclosure
+		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || got.Subject != want.Subject || got.Purpose != want.Purpose ||
+			got.Allowed != want.Allowed || !slices.Equal(got.Fields, want.Fields) || !slices.Equal(got.Withheld, want.Withheld) {
+			t.Errorf("GET %s = %s, want %+v", target, w.Body, want)
+		}
+	}
+	wantEvent := func(e eventJSON, seq int64, state, field, channel, actor string) {
+		t.Helper()
+		if e.Seq != seq || e.State != state || e.Field != field || e.Purpose != "birthday_reward" || e.Channel != channel || e.Actor != actor {
+			t.Errorf("event %d = %+v, want %s of %q by %s via %s", seq, e, state, field, actor, channel)
+		}
+	}
+
+	// Fields.
+	c.expect("POST", "/v1/purposes", admin, obj{"key": "birthday_reward", "texts": obj{"en": obj{"name": "Birthday reward",
+		"statement": "Tell us your birthday and we email you 15% off in your birthday month."}}, "data_categories": []string{"birthday", "email"}}, nil, 201)
+	birthday := obj{"key": "birthday", "type": "date", "omit_year": true, "purposes": []string{"birthday_reward"},
+		"texts": obj{"en": obj{"label": "Your birthday", "explanation": "Only the month and day, to send you a birthday treat."}}}
+	w := c.expect("POST", "/v1/fields", admin, birthday, nil, 201)
+	if loc := w.Header().Get("Location"); loc != "/v1/fields/birthday" {
+		t.Errorf("Location = %q", loc)
+	}
+	wantCode(c.expect("POST", "/v1/fields", admin, birthday, nil, 409), "field_exists")
+	c.expect("POST", "/v1/fields", admin, obj{"key": "shoe_size", "type": "choice", "choices": []string{"38", "39", "40", "41"},
+		"purposes": []string{"newsletter"}, "default_locale": "de",
+		"texts": obj{"de": obj{"label": "Deine Schuhgröße", "explanation": "Damit die Schuhe, die wir vorschlagen, in deiner Größe da sind."}}}, nil, 201)
+	c.expect("POST", "/v1/fields", admin, obj{"key": "household_size", "type": "number", "min": 1, "max": 20, "purposes": []string{"newsletter"},
+		"texts": obj{"en": obj{"label": "People in your household", "explanation": "So the pack sizes we suggest fit your household."}}}, nil, 201)
+	wantCode(c.expect("POST", "/v1/fields", admin, obj{"key": "zodiac", "type": "text", "purposes": []string{"never_made"},
+		"texts": obj{"en": obj{"label": "Your sign", "explanation": "For horoscopes in the newsletter."}}}, nil, 400), "unknown_purpose")
+	wantCode(c.expect("POST", "/v1/fields", admin, obj{"key": "Bad-Key", "type": "text", "purposes": []string{"newsletter"},
+		"texts": obj{"en": obj{"label": "Bad", "explanation": "A key that is not a key."}}}, nil, 400), "invalid_field_key")
+	wantCode(c.expect("POST", "/v1/fields", admin, obj{"key": "shoe_width", "type": "number", "omit_year": true, "purposes": []string{"newsletter"},
+		"texts": obj{"en": obj{"label": "Shoe width", "explanation": "So the shoes we suggest fit."}}}, nil, 400), "invalid_request")
+	wantCode(c.expect("POST", "/v1/fields", admin, obj{"key": "x_y", "bogus": 1}, nil, 400), "unknown_field")
+	c.expect("GET", "/v1/fields", admin, nil, nil, 200)
+	c.expect("GET", "/v1/fields/birthday", admin, nil, nil, 200)
+	c.expect("GET", "/v1/fields/never_made", admin, nil, nil, 404)
+	wantCode(c.expect("GET", "/v1/fields/Bad-Key", admin, nil, nil, 400), "invalid_field_key")
+
+	// Offers: the demo merchant's birthday offer, in four locales.
+	treat := demo.BirthdayOffer()
+	offer := obj{"key": treat.Key, "purpose": treat.Purpose, "fields": treat.Fields, "texts": treat.Texts,
+		"birthday_reward": obj{"field": treat.Birthday.Field, "on": string(treat.Birthday.On), "valid_days": treat.Birthday.ValidDays}}
+	w = c.expect("POST", "/v1/offers", admin, offer, nil, 201)
+	if loc := w.Header().Get("Location"); loc != "/v1/offers/"+treat.Key {
+		t.Errorf("Location = %q", loc)
+	}
+	wantCode(c.expect("POST", "/v1/offers", admin, offer, nil, 409), "offer_exists")
+	small := func(key, purpose string, fields []string, text offers.Text) obj {
+		return obj{"key": key, "purpose": purpose, "fields": fields, "texts": map[string]offers.Text{"en": text}}
+	}
+	en := treat.Texts["en"]
+	c.expect("POST", "/v1/offers", admin, small("birthday_plain", "birthday_reward", []string{"birthday"}, en), nil, 201)
+	incomplete := en
+	incomplete.Notice.ValueMethod = ""
+	wantCode(c.expect("POST", "/v1/offers", admin, small("birthday_lite", "birthday_reward", []string{"birthday"}, incomplete), nil, 400), "incomplete_notice")
+	wantCode(c.expect("POST", "/v1/offers", admin, small("zodiac", "birthday_reward", []string{"zodiac"}, en), nil, 400), "unknown_field_key")
+	wantCode(c.expect("POST", "/v1/offers", admin, small("news_bday", "newsletter", []string{"birthday"}, en), nil, 400), "field_not_needed")
+	wantCode(c.expect("POST", "/v1/offers", admin, small("nothing", "never_made", []string{"birthday"}, en), nil, 400), "unknown_purpose")
+	wantCode(c.expect("POST", "/v1/offers", admin, small("Bad-Key", "birthday_reward", []string{"birthday"}, en), nil, 400), "invalid_offer")
+	c.expect("GET", "/v1/offers", admin, nil, nil, 200)
+	c.expect("GET", "/v1/offers/"+treat.Key, admin, nil, nil, 200)
+	c.expect("GET", "/v1/offers/never_made", admin, nil, nil, 404)
+	wantCode(c.expect("GET", "/v1/offers/Bad-Key", admin, nil, nil, 400), "invalid_offer")
+
+	// A subject's fields: nothing before the purpose is granted.
+	notNeeded := []withheldJSON{{Key: "household_size", Reason: fields.ReasonNotNeeded}, {Key: "shoe_size", Reason: fields.ReasonNotNeeded}}
+	wantDisclosure("/v1/subjects/cust_7/fields?purpose=birthday_reward", disclosure{Subject: "cust_7", Purpose: "birthday_reward", Fields: []disclosedJSON{},
+		Withheld: append([]withheldJSON{{Key: "birthday", Reason: fields.ReasonNotGranted, Decision: "no_record"}}, notNeeded...)})
+	wantCode(c.expect("GET", "/v1/subjects/cust_7/fields", admin, nil, nil, 400), "purpose_required")
+	wantCode(c.expect("GET", "/v1/subjects/cust_7/fields?purpose=Bad-Key", admin, nil, nil, 400), "invalid_purpose")
+	wantCode(c.expect("GET", "/v1/subjects/cust_7/fields?purpose=never_made", admin, nil, nil, 400), "unknown_purpose")
+	wantCode(c.expect("GET", "/v1/subjects/-cust/fields?purpose=birthday_reward", admin, nil, nil, 400), "invalid_subject")
+	// fields:read is its own scope: consent:read does not include it, nor it consent:read.
+	w = c.expect("POST", "/v1/api-keys", admin, obj{"name": "crm", "scopes": []string{"fields:read"}}, nil, 201)
+	var crm keyJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &crm); err != nil || crm.Secret == "" {
+		t.Fatalf("no secret in %s", w.Body)
+	}
+	w = c.expect("POST", "/v1/api-keys", admin, obj{"name": "checkout", "scopes": []string{"consent:read", "consent:write"}}, nil, 201)
+	var checkout keyJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &checkout); err != nil || checkout.Secret == "" {
+		t.Fatalf("no secret in %s", w.Body)
+	}
+	c.expect("GET", "/v1/subjects/cust_7/fields?purpose=birthday_reward", crm.Secret, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/fields", crm.Secret, nil, nil, 403), "insufficient_scope")
+	wantCode(c.expect("GET", "/v1/subjects/cust_7/fields?purpose=birthday_reward", checkout.Secret, nil, nil, 403), "insufficient_scope")
+
+	// The shopper accepts the offer in the preference center: the purpose
+	// is granted and the birthday stored, and disclosed for that purpose only.
+	if _, err := a.Offers.Accept(ctx, offers.Acceptance{MerchantID: merchantID, SubjectID: "cust_7", Offer: treat.Key,
+		Values: map[string]string{"birthday": "--03-05"}, Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	wantDisclosure("/v1/subjects/cust_7/fields?purpose=birthday_reward", disclosure{Subject: "cust_7", Purpose: "birthday_reward", Allowed: true,
+		Fields: []disclosedJSON{{Key: "birthday", Type: "date", Value: "--03-05"}}, Withheld: notNeeded})
+	wantDisclosure("/v1/subjects/cust_7/fields?purpose=newsletter", disclosure{Subject: "cust_7", Purpose: "newsletter", Fields: []disclosedJSON{},
+		Withheld: []withheldJSON{{Key: "birthday", Reason: fields.ReasonNotNeeded},
+			{Key: "household_size", Reason: fields.ReasonNotGranted, Decision: "no_record"}, {Key: "shoe_size", Reason: fields.ReasonNotGranted, Decision: "no_record"}}})
+	c.expect("PUT", "/v1/subjects/cust_8/consents/newsletter", admin, obj{"state": "granted"}, nil, 201)
+	wantDisclosure("/v1/subjects/cust_8/fields?purpose=newsletter", disclosure{Subject: "cust_8", Purpose: "newsletter", Allowed: true, Fields: []disclosedJSON{},
+		Withheld: []withheldJSON{{Key: "birthday", Reason: fields.ReasonNotNeeded},
+			{Key: "household_size", Reason: fields.ReasonNotGiven}, {Key: "shoe_size", Reason: fields.ReasonNotGiven}}})
+
+	// The ledger records the value given and, on withdrawal, erased: by
+	// field and purpose, never the value.
+	var page struct {
+		Events []eventJSON `json:"events"`
+	}
+	w = c.expect("GET", "/v1/subjects/cust_7/events", admin, nil, nil, 200)
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || len(page.Events) != 2 || strings.Contains(w.Body.String(), "03-05") {
+		t.Fatalf("events after accepting: %s", w.Body)
+	}
+	wantEvent(page.Events[0], 1, "granted", "", "center", "test")
+	wantEvent(page.Events[1], 2, "provided", "birthday", "center", "test")
+	c.expect("PUT", "/v1/subjects/cust_7/consents/birthday_reward", admin, obj{"state": "withdrawn"}, nil, 201)
+	w = c.expect("GET", "/v1/subjects/cust_7/events?after=2", admin, nil, nil, 200)
+	if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || len(page.Events) != 2 {
+		t.Fatalf("events after withdrawing: %s", w.Body)
+	}
+	wantEvent(page.Events[0], 3, "withdrawn", "", "api", "api_key:"+strings.Split(admin, "_")[1])
+	wantEvent(page.Events[1], 4, "erased", "birthday", "api", "system:purpose_withdrawn")
+	wantDisclosure("/v1/subjects/cust_7/fields?purpose=birthday_reward", disclosure{Subject: "cust_7", Purpose: "birthday_reward", Fields: []disclosedJSON{},
+		Withheld: append([]withheldJSON{{Key: "birthday", Reason: fields.ReasonNotGranted, Decision: "withdrawn"}}, notNeeded...)})
+
+	// Rewards, issued as the birthday job does: one valid now, one next year.
+	w = c.expect("GET", "/v1/rewards?subject=cust_7", admin, nil, nil, 200)
+	if !strings.Contains(w.Body.String(), `"rewards":[]`) {
+		t.Errorf("rewards before any is issued: %s", w.Body)
+	}
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	issue := func(period int, from, until time.Time) string {
+		t.Helper()
+		p := fmt.Sprint(period)
+		code := a.Offers.Codes.For(merchantID, treat.Key, "cust_7", p)
+		if _, err := a.Offers.Store.IssueReward(ctx, offers.Reward{MerchantID: merchantID, Offer: treat.Key, SubjectID: "cust_7", Period: p, Code: code,
+			IssuedAt: now, ValidFrom: from, ValidUntil: until, Mail: offers.MailSkipped}); err != nil {
+			t.Fatal(err)
+		}
+		return offers.Display(code)
+	}
+	code := issue(now.Year(), now.Add(-time.Hour), now.Add(30*24*time.Hour))
+	nextYear := issue(now.Year()+1, now.AddDate(1, 0, 0), now.AddDate(1, 1, 0))
+	w = c.expect("GET", "/v1/rewards?subject=cust_7", admin, nil, nil, 200)
+	var list struct {
+		Rewards []rewardJSON `json:"rewards"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Rewards) != 2 {
+		t.Errorf("rewards: %s", w.Body)
+	}
+	c.expect("GET", "/v1/rewards?subject=nobody", admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/rewards", admin, nil, nil, 400), "subject_required")
+	wantCode(c.expect("GET", "/v1/rewards?subject=-cust", admin, nil, nil, 400), "invalid_subject")
+	w = c.expect("GET", "/v1/rewards/"+code, admin, nil, nil, 200)
+	if !strings.Contains(w.Body.String(), `"code":"`+code+`"`) || !strings.Contains(w.Body.String(), `"redeemed":false`) {
+		t.Errorf("reward: %s", w.Body)
+	}
+	// As a shopper may type it.
+	c.expect("GET", "/v1/rewards/"+strings.ToLower(strings.ReplaceAll(code, "-", "")), admin, nil, nil, 200)
+	// A made-up code fails its tag; a well-tagged one never issued is not found either.
+	wantCode(c.expect("GET", "/v1/rewards/AAAA-AAAA-AAAA-AAAA-AAAA", admin, nil, nil, 404), "invalid_code")
+	wantCode(c.expect("GET", "/v1/rewards/"+offers.Display(a.Offers.Codes.For(merchantID, treat.Key, "cust_7", "1999")), admin, nil, nil, 404), "invalid_code")
+	w = c.expect("POST", "/v1/rewards/"+code+"/redeem", admin, nil, nil, 200)
+	if !strings.Contains(w.Body.String(), `"redeemed":true`) || !strings.Contains(w.Body.String(), `"redeemed_at":`) {
+		t.Errorf("redeemed: %s", w.Body)
+	}
+	wantCode(c.expect("POST", "/v1/rewards/"+code+"/redeem", admin, nil, nil, 409), "already_redeemed")
+	wantCode(c.expect("POST", "/v1/rewards/"+nextYear+"/redeem", admin, nil, nil, 409), "reward_not_valid_now")
+	wantCode(c.expect("POST", "/v1/rewards/AAAA-AAAA-AAAA-AAAA-AAAA/redeem", admin, nil, nil, 404), "invalid_code")
+	wantCode(c.expect("POST", "/v1/rewards/"+nextYear+"/redeem", crm.Secret, nil, nil, 403), "insufficient_scope")
+	c.expect("GET", "/v1/rewards/"+code, checkout.Secret, nil, nil, 200)
 }
 
 // openAPIClient sends requests to the real handler and checks each answer

@@ -33,8 +33,11 @@ type Issuer struct {
 	Mails     *web.Mails
 	Mailer    mail.Sender
 	BaseURL   string
-	// Poll is how often the issuer looks for birthdays and mail to send.
+	// Poll is how often the issuer looks for birthdays due: every stored
+	// birthday is opened, so this is a pass over all members.
 	Poll time.Duration
+	// MailPoll is how often it sends the rewards' emails (and retries); 0: a minute.
+	MailPoll time.Duration
 	// Lease is how long a claimed email is this issuer's.
 	Lease time.Duration
 	// MaxAttempts ends an email as failed after that many failed sends.
@@ -45,13 +48,23 @@ type Issuer struct {
 	owner string
 }
 
-// Run issues and delivers until ctx ends.
+// Run issues every Poll and delivers every MailPoll until ctx ends.
 func (j *Issuer) Run(ctx context.Context) {
-	t := time.NewTicker(j.Poll)
+	mailEvery := j.MailPoll
+	if mailEvery <= 0 {
+		mailEvery = time.Minute
+	}
+	t := time.NewTicker(min(mailEvery, j.Poll))
 	defer t.Stop()
+	var issued time.Time
 	for {
-		if _, err := j.Issue(ctx); err != nil && ctx.Err() == nil {
-			j.Log.WarnContext(ctx, "rewards: issuing failed", "err", err)
+		if issued.IsZero() || time.Since(issued) >= j.Poll {
+			issued = time.Now()
+			if n, err := j.Issue(ctx); err != nil && ctx.Err() == nil {
+				j.Log.WarnContext(ctx, "rewards: issuing failed", "err", err)
+			} else if n > 0 {
+				j.Log.InfoContext(ctx, "rewards: issued", "count", n)
+			}
 		}
 		if _, err := j.Deliver(ctx); err != nil && ctx.Err() == nil {
 			j.Log.WarnContext(ctx, "rewards: delivery failed", "err", err)

@@ -111,7 +111,7 @@ func (o *Offer) Validate() error {
 	}
 	for i, f := range o.Fields {
 		if !fields.ValidKey(f) || slices.Contains(o.Fields[:i], f) {
-			return apperr.New(apperr.Invalid, "fields must be distinct field keys").WithDetail("invalid_field")
+			return apperr.New(apperr.Invalid, "fields must be distinct field keys").WithDetail("invalid_field_key")
 		}
 	}
 	if o.DefaultLocale == "" {
@@ -138,7 +138,10 @@ func (o *Offer) Validate() error {
 			{"notice.value_estimate", n.ValueEstimate, 2, 500}, {"notice.value_method", n.ValueMethod, 10, 1000},
 		} {
 			if err := checkText(l, c.name, c.v, c.min, c.max); err != nil {
-				return err.(*apperr.Error).WithDetail("incomplete_notice")
+				if strings.HasPrefix(c.name, "notice.") {
+					return err.(*apperr.Error).WithDetail("incomplete_notice")
+				}
+				return err
 			}
 		}
 	}

@@ -102,7 +102,7 @@ func (s *Service) Create(ctx context.Context, o Offer) (Offer, error) {
 	for _, key := range o.Fields {
 		f, err := s.Fields.Get(ctx, o.MerchantID, key)
 		if apperr.Is(err, apperr.NotFound) {
-			return Offer{}, apperr.New(apperr.Invalid, "unknown field %q", key).WithDetail("unknown_field")
+			return Offer{}, apperr.New(apperr.Invalid, "unknown field %q", key).WithDetail("unknown_field_key")
 		}
 		if err != nil {
 			return Offer{}, err

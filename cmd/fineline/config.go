@@ -91,7 +91,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.DemoShopAddr, "demo-shop-addr", env("FINELINE_DEMO_SHOP_ADDR", "localhost:8081"), "with --demo: where to serve a demo shop page (another origin) that embeds the widget; empty turns it off [FINELINE_DEMO_SHOP_ADDR]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
 	var cacheSubjects, cacheBound, pollInterval, rewardInterval string
-	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "10m"), "how often to look for birthday rewards to issue and email [FINELINE_REWARD_INTERVAL]")
+	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "15m"), "how often to look for birthday rewards due (a pass over every member's birthday; emails go out every minute) [FINELINE_REWARD_INTERVAL]")
 	fs.StringVar(&cacheSubjects, "cache-subjects", env("FINELINE_CACHE_SUBJECTS", "1000000"), "most subjects whose consent state is held in memory; 0 turns the cache off [FINELINE_CACHE_SUBJECTS]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
 	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
@@ -116,7 +116,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		return config{}, errors.New("FINELINE_MASTER_KEY is required with MONGODB_URI: every instance must open volunteered data with the same key")
 	}
 	if cfg.RewardInterval, err = time.ParseDuration(rewardInterval); err != nil || cfg.RewardInterval < time.Second {
-		return config{}, errors.New("--reward-interval must be a duration of at least 1s, such as 10m")
+		return config{}, errors.New("--reward-interval must be a duration of at least 1s, such as 15m")
 	}
 	if cfg.MongoURI != "" && cfg.SigningKey == "" {
 		return config{}, errors.New("FINELINE_SIGNING_KEY is required with MONGODB_URI: every instance must sign with the same key")
