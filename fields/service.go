@@ -482,15 +482,24 @@ func (s *Service) ValueFor(ctx context.Context, merchantID, subjectID, field, pu
 	if !f.Needs(purpose) {
 		return "", false, nil
 	}
-	d, err := s.Ledger.Check(ctx, merchantID, subjectID, purpose)
-	if err != nil || !d.Allowed {
-		return "", false, err
-	}
 	v, err := s.Store.Value(ctx, merchantID, subjectID, field)
-	if apperr.Is(err, apperr.NotFound) || (err == nil && v.Erasing) {
+	if apperr.Is(err, apperr.NotFound) {
 		return "", false, nil
 	}
 	if err != nil {
+		return "", false, err
+	}
+	return s.OpenFor(ctx, f, v, purpose)
+}
+
+// OpenFor opens a stored value of field f (as listed by Store.Values) for
+// purpose, under the same rule as ValueFor.
+func (s *Service) OpenFor(ctx context.Context, f Field, v Value, purpose string) (string, bool, error) {
+	if !f.Needs(purpose) || v.Erasing || v.Field != f.Key || v.MerchantID != f.MerchantID {
+		return "", false, nil
+	}
+	d, err := s.Ledger.Check(ctx, v.MerchantID, v.SubjectID, purpose)
+	if err != nil || !d.Allowed {
 		return "", false, err
 	}
 	plain, err := s.open(ctx, v)

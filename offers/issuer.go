@@ -89,6 +89,10 @@ func (j *Issuer) Issue(ctx context.Context) (int, error) {
 		if o.Birthday == nil {
 			continue
 		}
+		f, err := j.Fields.Get(ctx, o.MerchantID, o.Birthday.Field)
+		if err != nil {
+			return n, err
+		}
 		vals, err := j.Fields.Store.Values(ctx, o.MerchantID, o.Birthday.Field)
 		if err != nil {
 			return n, err
@@ -97,7 +101,7 @@ func (j *Issuer) Issue(ctx context.Context) (int, error) {
 			if ctx.Err() != nil {
 				return n, nil
 			}
-			ok, err := j.issueOne(ctx, o, v.SubjectID)
+			ok, err := j.issueOne(ctx, o, f, v)
 			if err != nil {
 				j.Log.WarnContext(ctx, "rewards: not issued", "offer", o.Key, "err", err)
 				continue
@@ -110,10 +114,15 @@ func (j *Issuer) Issue(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-func (j *Issuer) issueOne(ctx context.Context, o Offer, subjectID string) (bool, error) {
+// extremes are the earliest and latest local times on Earth: a birthday due
+// in no time zone between them is due nowhere, and is passed over without
+// reading the subject.
+var extremes = []*time.Location{time.FixedZone("UTC-12", -12*3600), time.UTC, time.FixedZone("UTC+14", 14*3600)}
+
+func (j *Issuer) issueOne(ctx context.Context, o Offer, f fields.Field, v fields.Value) (bool, error) {
 	// The same rule as the merchant API: the birthday is read for this
 	// purpose only while it is allowed.
-	bday, ok, err := j.Fields.ValueFor(ctx, o.MerchantID, subjectID, o.Birthday.Field, o.Purpose)
+	bday, ok, err := j.Fields.OpenFor(ctx, f, v, o.Purpose)
 	if err != nil || !ok {
 		return false, err
 	}
@@ -121,6 +130,17 @@ func (j *Issuer) issueOne(ctx context.Context, o Offer, subjectID string) (bool,
 	if !ok {
 		return false, nil
 	}
+	now := j.Now()
+	anywhere := false
+	for _, loc := range extremes {
+		if _, due := Due(month, day, *o.Birthday, loc, now); due {
+			anywhere = true
+		}
+	}
+	if !anywhere {
+		return false, nil
+	}
+	subjectID := v.SubjectID
 	sub, err := j.Subjects.Get(ctx, o.MerchantID, subjectID)
 	if err != nil {
 		return false, err
@@ -131,7 +151,6 @@ func (j *Issuer) issueOne(ctx context.Context, o Offer, subjectID string) (bool,
 			loc = l
 		}
 	}
-	now := j.Now()
 	w, due := Due(month, day, *o.Birthday, loc, now)
 	if !due {
 		return false, nil

@@ -67,7 +67,7 @@ func (b *inbox) of(to string) []string {
 	return append([]string(nil), b.msgs[to]...)
 }
 
-func startInbox(t *testing.T) (*inbox, string) {
+func startInbox(t testing.TB) (*inbox, string) {
 	t.Helper()
 	b := &inbox{msgs: map[string][]string{}}
 	srv := smtp.NewServer(b)
@@ -114,7 +114,7 @@ type fixture struct {
 
 // setup wires Demo Shop's purposes, fields and birthday offer over a real
 // embedded store, with mail to a real SMTP server and a settable clock.
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	ctx := context.Background()
 	// A short directory: the embedded store's socket path has a length limit.
@@ -189,7 +189,7 @@ func setup(t *testing.T) *fixture {
 }
 
 // join makes a subject who accepted the birthday offer with this birthday.
-func (f *fixture) join(t *testing.T, id, tz, birthday string) {
+func (f *fixture) join(t testing.TB, id, tz, birthday string) {
 	t.Helper()
 	ctx := context.Background()
 	email := id + "@example.com"
