@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -198,6 +199,7 @@ func (a *API) offerViews(c *gin.Context, ps []consent.Purpose, ds []consent.Deci
 			give = append(give, fs[i].TextFor(l.Lang).Label)
 			fv := newFieldView(l, ps, fs[i], own[key])
 			fv.Name = "field." + key
+			fv.Key = o.Key + "-" + key // ids distinct from the same field under its purpose
 			v.Fields = append(v.Fields, fv)
 			if _, ok := own[key]; !ok {
 				v.Joined = false
@@ -366,6 +368,12 @@ func (a *API) rewards(c *gin.Context) {
 			continue
 		}
 		next := offers.Next(month, day, *o.Birthday, loc, now)
+		for _, r := range rs {
+			if r.Offer == o.Key && r.Period == strconv.Itoa(next.Year()) {
+				// This year's reward is out: the next is a year on.
+				next = offers.Next(month, day, *o.Birthday, loc, next.AddDate(0, 0, 1))
+			}
+		}
 		p.Active = append(p.Active, joinedView{Title: o.TextFor(l.Lang).Title, Next: next.Format(time.DateOnly)})
 	}
 	a.render(c, http.StatusOK, "rewards", p)

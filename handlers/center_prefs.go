@@ -115,6 +115,9 @@ func (a *API) preferences(c *gin.Context) {
 	} else if c.Query("saved") == "1" {
 		p.Saved = true
 	}
+	if p.Saved && c.Query("details") == "1" {
+		p.Changes = append(p.Changes, l.T("change_details"))
+	}
 	a.render(c, http.StatusOK, "preferences", p)
 }
 
@@ -209,10 +212,14 @@ func (a *API) savePreferences(c *gin.Context) {
 		return
 	}
 	if len(changes) == 0 {
-		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?saved=1")
+		next := basePath(c) + "preferences?saved=1"
+		if len(edits) > 0 {
+			next += "&details=1"
+		}
+		c.Redirect(http.StatusSeeOther, next)
 		return
 	}
-	a.receiptAndShow(c, ps, rec, changes)
+	a.receiptAndShow(c, ps, rec, changes, len(edits) > 0)
 }
 
 // ownFields reads the merchant's fields and the signed-in subject's values.
@@ -241,14 +248,19 @@ func firstNeeding(ps []consent.Purpose, f fields.Field) string {
 	return ""
 }
 
-// receiptAndShow issues a receipt for a save and shows the choices with it.
-func (a *API) receiptAndShow(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change) {
+// receiptAndShow issues a receipt for a save and shows the choices with it
+// (and, with details, that volunteered details changed too).
+func (a *API) receiptAndShow(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change, details bool) {
 	id, err := a.issueReceipt(c, ps, rec, changes)
 	if err != nil {
 		a.renderError(c, err)
 		return
 	}
-	c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?receipt="+id)
+	next := basePath(c) + "preferences?receipt=" + id
+	if details {
+		next += "&details=1"
+	}
+	c.Redirect(http.StatusSeeOther, next)
 }
 
 // issueReceipt signs a Kantara receipt of the subject's choices and keeps it.
