@@ -3,7 +3,9 @@ package fields_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,6 +292,33 @@ func TestFieldDefinitionsAndValuesAreValidated(t *testing.T) {
 		got, err := c.f.Normalize(c.in, now)
 		if (c.want == "") != (err != nil) || got != c.want {
 			t.Errorf("Normalize(%q, omit_year=%v) = %q, %v; want %q", c.in, c.f.OmitYear, got, err, c.want)
+		}
+	}
+}
+
+// TestGivingWhileWithdrawingNeverLeavesAValueBehind races a value being
+// given against its only purpose being withdrawn: whichever wins, a
+// withdrawn purpose never keeps the value.
+func TestGivingWhileWithdrawingNeverLeavesAValueBehind(t *testing.T) {
+	e := newEnv(t)
+	for i := range 20 {
+		subject := fmt.Sprintf("race%02d", i)
+		e.set(t, subject, "newsletter", consent.Granted)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := e.give(subject, "note", "value"); err != nil && !apperr.Is(err, apperr.Invalid) {
+				t.Error(err)
+			}
+		})
+		wg.Go(func() {
+			if _, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: merchant, SubjectID: subject, Purpose: "newsletter",
+				State: consent.Withdrawn, Channel: consent.ChannelAPI, Actor: "test"}); err != nil {
+				t.Error(err)
+			}
+		})
+		wg.Wait()
+		if e.stored(t, subject, "note") {
+			t.Fatalf("%s: the value outlived the withdrawal of its only purpose", subject)
 		}
 	}
 }
