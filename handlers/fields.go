@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/base64"
 	"net/http"
 	"time"
 
@@ -230,6 +231,17 @@ func (a *API) getReward(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, toRewardJSON(r))
+	return nil
+}
+
+// rewardCodeKey gives the merchant the key that checks its reward codes
+// offline (a till with no connection to Fineline).
+func (a *API) rewardCodeKey(c *gin.Context) error {
+	c.JSON(http.StatusOK, gin.H{
+		"algorithm": "HMAC-SHA256",
+		"key":       base64.StdEncoding.EncodeToString(a.Offers.Codes.MerchantKey(merchantID(c))),
+		"check":     "Remove dashes and spaces, upper-case, read O as 0 and I or L as 1; decode the 20 characters as Crockford base32 (0123456789ABCDEFGHJKMNPQRSTVWXYZ, no padding) to 12 bytes; the code is yours when bytes 8-12 equal the first 5 bytes of HMAC-SHA256(key, \"tag\" 0x00 bytes 1-7).",
+	})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -640,6 +641,18 @@ func fieldsOffersRewards(t *testing.T, a *API, c *openAPIClient, admin, merchant
 	wantCode(c.expect("POST", "/v1/rewards/AAAA-AAAA-AAAA-AAAA-AAAA/redeem", admin, nil, nil, 404), "invalid_code")
 	wantCode(c.expect("POST", "/v1/rewards/"+nextYear+"/redeem", crm.Secret, nil, nil, 403), "insufficient_scope")
 	c.expect("GET", "/v1/rewards/"+code, checkout.Secret, nil, nil, 200)
+
+	// The till's offline check, with only the key the API gives.
+	w = c.expect("GET", "/v1/reward-code-key", admin, nil, nil, 200)
+	var ck struct{ Key string }
+	if err := json.Unmarshal(w.Body.Bytes(), &ck); err != nil {
+		t.Fatal(err)
+	}
+	key, err := base64.StdEncoding.DecodeString(ck.Key)
+	if err != nil || !offers.VerifyOffline(key, strings.ReplaceAll(code, "-", "")) || offers.VerifyOffline(key, "AAAAAAAAAAAAAAAAAAAA") {
+		t.Errorf("the reward-code key does not check codes offline (%v)", err)
+	}
+	wantCode(c.expect("GET", "/v1/reward-code-key", checkout.Secret, nil, nil, 403), "insufficient_scope")
 }
 
 // openAPIClient sends requests to the real handler and checks each answer

@@ -118,6 +118,7 @@ func New(a *API) (http.Handler, error) {
 		read.GET("/offers", a.handle(a.listOffers))
 		read.GET("/offers/:key", a.handle(a.getOffer))
 		read.GET("/rewards", a.handle(a.listRewards))
+		adm.GET("/reward-code-key", a.handle(a.rewardCodeKey))
 		read.GET("/rewards/:code", a.handle(a.getReward))
 		write.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
 	}

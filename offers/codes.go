@@ -30,6 +30,22 @@ const (
 
 var crockford = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
 
+// MerchantKey is the merchant's code key: with it the merchant checks a
+// code offline, with no lookup, as VerifyOffline does.
+func (c *Codes) MerchantKey(merchantID string) []byte { return c.merchantKey(merchantID) }
+
+// VerifyOffline checks a code (canonical, without separators) with only the
+// merchant's key: decode the 20 characters (Crockford base32) to 12 bytes;
+// the last 5 must equal the first 5 bytes of HMAC-SHA256(key, "tag\x00" ||
+// first 7 bytes). It is what a merchant's till can do without Fineline.
+func VerifyOffline(key []byte, code string) bool {
+	raw, err := crockford.DecodeString(code)
+	if err != nil || len(raw) != bodyLen+tagLen || crockford.EncodeToString(raw) != code {
+		return false
+	}
+	return hmac.Equal(raw[bodyLen:], tag(key, raw[:bodyLen]))
+}
+
 func (c *Codes) merchantKey(merchantID string) []byte {
 	m := hmac.New(sha256.New, c.secret)
 	m.Write([]byte("reward codes\x00" + merchantID))
