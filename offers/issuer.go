@@ -117,7 +117,9 @@ func (j *Issuer) Issue(ctx context.Context) (int, error) {
 // extremes are the earliest and latest local times on Earth: a birthday due
 // in no time zone between them is due nowhere, and is passed over without
 // reading the subject.
-var extremes = []*time.Location{time.FixedZone("UTC-12", -12*3600), time.UTC, time.FixedZone("UTC+14", 14*3600)}
+func extremes() []*time.Location {
+	return []*time.Location{time.FixedZone("UTC-12", -12*3600), time.UTC, time.FixedZone("UTC+14", 14*3600)}
+}
 
 func (j *Issuer) issueOne(ctx context.Context, o Offer, f fields.Field, v fields.Value) (bool, error) {
 	// The same rule as the merchant API: the birthday is read for this
@@ -132,7 +134,7 @@ func (j *Issuer) issueOne(ctx context.Context, o Offer, f fields.Field, v fields
 	}
 	now := j.Now()
 	anywhere := false
-	for _, loc := range extremes {
+	for _, loc := range extremes() {
 		if _, due := Due(month, day, *o.Birthday, loc, now); due {
 			anywhere = true
 		}
