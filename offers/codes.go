@@ -9,9 +9,11 @@ import (
 )
 
 // Codes derives coupon codes. A code is 12 bytes in Crockford's base32, 20
-// characters shown in groups of four: 7 bytes derived from the merchant's
-// code key, offer, subject and period, then a 5-byte tag (HMAC of the
-// first 7 under the merchant's key). Codes are unguessable (a made-up code
+// characters shown in groups of four: 7 bytes derived from offer, subject and
+// period under the merchant's body key, which never leaves Fineline, then a
+// 5-byte tag (HMAC of the first 7 under the merchant's check key, which the
+// merchant may hold to check codes offline: it tells a code of theirs from a
+// made-up one, but cannot derive a shopper's code). Codes are unguessable (a made-up code
 // passes the tag check with odds of 1 in 2^40), the same reward always
 // gets the same code (so issuing twice cannot hand out two), and a code is
 // checked by its tag alone, before any lookup.
@@ -30,9 +32,9 @@ const (
 
 var crockford = base32.NewEncoding("0123456789ABCDEFGHJKMNPQRSTVWXYZ").WithPadding(base32.NoPadding)
 
-// MerchantKey is the merchant's code key: with it the merchant checks a
-// code offline, with no lookup, as VerifyOffline does.
-func (c *Codes) MerchantKey(merchantID string) []byte { return c.merchantKey(merchantID) }
+// CheckKey is the merchant's check key: with it the merchant checks a code
+// offline, with no lookup, as VerifyOffline does. It cannot derive codes.
+func (c *Codes) CheckKey(merchantID string) []byte { return c.merchantKey("check", merchantID) }
 
 // VerifyOffline checks a code (canonical, without separators) with only the
 // merchant's key: decode the 20 characters (Crockford base32) to 12 bytes;
@@ -46,9 +48,9 @@ func VerifyOffline(key []byte, code string) bool {
 	return hmac.Equal(raw[bodyLen:], tag(key, raw[:bodyLen]))
 }
 
-func (c *Codes) merchantKey(merchantID string) []byte {
+func (c *Codes) merchantKey(use, merchantID string) []byte {
 	m := hmac.New(sha256.New, c.secret)
-	m.Write([]byte("reward codes\x00" + merchantID))
+	m.Write([]byte("reward code " + use + "\x00" + merchantID))
 	return m.Sum(nil)
 }
 
@@ -61,11 +63,10 @@ func tag(key, body []byte) []byte {
 
 // For returns the code of a reward, without separators.
 func (c *Codes) For(merchantID, offer, subjectID, period string) string {
-	key := c.merchantKey(merchantID)
-	m := hmac.New(sha256.New, key)
-	m.Write([]byte("body\x00" + offer + "\x00" + subjectID + "\x00" + period))
+	m := hmac.New(sha256.New, c.merchantKey("body", merchantID))
+	m.Write([]byte(offer + "\x00" + subjectID + "\x00" + period))
 	body := m.Sum(nil)[:bodyLen]
-	return crockford.EncodeToString(append(body, tag(key, body)...))
+	return crockford.EncodeToString(append(body, tag(c.CheckKey(merchantID), body)...))
 }
 
 // Normalize reads a code as a shopper may type it (any case, dashes and
@@ -98,7 +99,7 @@ func (c *Codes) Normalize(merchantID, code string) (string, bool) {
 	if err != nil || len(raw) != bodyLen+tagLen || crockford.EncodeToString(raw) != code {
 		return "", false
 	}
-	if !hmac.Equal(raw[bodyLen:], tag(c.merchantKey(merchantID), raw[:bodyLen])) {
+	if !hmac.Equal(raw[bodyLen:], tag(c.CheckKey(merchantID), raw[:bodyLen])) {
 		return "", false
 	}
 	return code, true
