@@ -139,14 +139,9 @@ const IssueGrace = 7 * 24 * time.Hour
 func Due(month time.Month, day int, b Birthday, loc *time.Location, now time.Time) (Window, bool) {
 	local := now.In(loc)
 	for _, y := range []int{local.Year(), local.Year() - 1} {
-		d := day
-		if b.On == OnMonthStart {
-			d = 1
-		} else if month == time.February && day == 29 && !leap(y) {
-			d = 28
-		}
-		from := time.Date(y, month, d, 0, 0, 0, 0, loc)
-		until := from.AddDate(0, 0, b.ValidDays)
+		d := triggerDay(y, month, day, b)
+		from := startOfDay(y, month, d, loc)
+		until := startOfDay(y, month, d+b.ValidDays, loc)
 		w := Window{Period: y, From: from, Until: until, issueEnd: from.Add(IssueGrace)}
 		if until.Before(w.issueEnd) {
 			w.issueEnd = until
@@ -166,14 +161,32 @@ func Next(month time.Month, day int, b Birthday, loc *time.Location, now time.Ti
 	local := now.In(loc)
 	today := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, loc)
 	for y := local.Year(); ; y++ {
-		d := day
-		if b.On == OnMonthStart {
-			d = 1
-		} else if month == time.February && day == 29 && !leap(y) {
-			d = 28
-		}
-		if t := time.Date(y, month, d, 0, 0, 0, 0, loc); !t.Before(today) {
+		if t := startOfDay(y, month, triggerDay(y, month, day, b), loc); !t.Before(today) {
 			return t
 		}
 	}
+}
+
+// triggerDay is the day of the month a reward is due in year y.
+func triggerDay(y int, month time.Month, day int, b Birthday) int {
+	switch {
+	case b.On == OnMonthStart:
+		return 1
+	case month == time.February && day == 29 && !leap(y):
+		return 28
+	}
+	return day
+}
+
+// startOfDay is the first instant of a calendar day in loc (d may run past
+// the month's end, as time.Date allows). Where clocks jump forward at
+// midnight (Santiago, Havana, Beirut...), the day starts at 01:00, not at the
+// previous day's 23:00 that time.Date may choose.
+func startOfDay(y int, month time.Month, d int, loc *time.Location) time.Time {
+	want := time.Date(y, month, d, 12, 0, 0, 0, time.UTC) // the calendar day, normalized
+	t := time.Date(want.Year(), want.Month(), want.Day(), 0, 0, 0, 0, loc)
+	for t.Day() != want.Day() {
+		t = t.Add(time.Hour)
+	}
+	return t
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -45,6 +46,7 @@ type Issuer struct {
 	Now         func() time.Time
 	Log         *slog.Logger
 
+	once  sync.Once
 	owner string
 }
 
@@ -90,12 +92,14 @@ func (j *Issuer) Issue(ctx context.Context) (int, error) {
 			continue
 		}
 		f, err := j.Fields.Get(ctx, o.MerchantID, o.Birthday.Field)
-		if err != nil {
-			return n, err
+		var vals []fields.Value
+		if err == nil {
+			vals, err = j.Fields.Store.Values(ctx, o.MerchantID, o.Birthday.Field)
 		}
-		vals, err := j.Fields.Store.Values(ctx, o.MerchantID, o.Birthday.Field)
 		if err != nil {
-			return n, err
+			// One offer's trouble does not hold up the others.
+			j.Log.WarnContext(ctx, "rewards: offer skipped this pass", "offer", o.Key, "err", err)
+			continue
 		}
 		for _, v := range vals {
 			if ctx.Err() != nil {
@@ -169,11 +173,11 @@ func (j *Issuer) issueOne(ctx context.Context, o Offer, f fields.Field, v fields
 
 // Deliver emails pending rewards and reports how many it sent.
 func (j *Issuer) Deliver(ctx context.Context) (int, error) {
-	if j.owner == "" {
+	j.once.Do(func() {
 		b := make([]byte, 8)
 		_, _ = rand.Read(b)
 		j.owner = hex.EncodeToString(b)
-	}
+	})
 	rs, err := j.Offers.Store.PendingMail(ctx, j.Now(), 100)
 	if err != nil {
 		return 0, err
@@ -239,6 +243,12 @@ func (j *Issuer) send(ctx context.Context, r Reward) error {
 	o, err := j.Offers.Get(ctx, r.MerchantID, r.Offer)
 	if err != nil {
 		return err
+	}
+	// A shopper who switched the purpose off since gets nothing more.
+	if d, err := j.Offers.Ledger.Check(ctx, r.MerchantID, r.SubjectID, o.Purpose); err != nil {
+		return err
+	} else if !d.Allowed {
+		return apperr.New(apperr.NotFound, "purpose %s no longer allowed (%s)", o.Purpose, d.Reason)
 	}
 	p, err := j.Purposes.Get(ctx, r.MerchantID, o.Purpose)
 	if err != nil {

@@ -478,3 +478,27 @@ func TestRedeemOnceAndRefuseForgedCodes(t *testing.T) {
 		t.Fatalf("an expired code: %v, want a conflict saying when it was valid", err)
 	}
 }
+
+func TestNoRewardEmailAfterThePurposeIsSwitchedOff(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	f.join(t, "zoe", "UTC", "--03-05")
+	f.clock.Set("2027-03-05T06:00:00Z")
+	if n := f.issue(t); n != 1 {
+		t.Fatalf("issued %d", n)
+	}
+	// Switched off before the email went: the email is skipped, not sent.
+	if _, err := f.ledger.Record(ctx, consent.Change{MerchantID: f.merchant.ID, SubjectID: "zoe", Purpose: "birthday_reward",
+		State: consent.Withdrawn, Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := f.issuer().Deliver(ctx); err != nil || n != 0 {
+		t.Fatalf("delivered %d (err %v), want 0", n, err)
+	}
+	if msgs := f.inbox.of("zoe@example.com"); len(msgs) != 0 {
+		t.Fatalf("zoe got %d emails after switching off", len(msgs))
+	}
+	if r := f.rewards(t, "zoe")[0]; r.Mail != offers.MailSkipped || !strings.Contains(r.MailReason, "no longer allowed") {
+		t.Fatalf("reward mail %s (%s), want skipped because the purpose is off", r.Mail, r.MailReason)
+	}
+}
