@@ -257,10 +257,10 @@ func Purposes() []consent.Purpose {
 		{
 			Key: "birthday_reward", DataCategories: []string{"birthday", "email"}, LegalBasis: consent.BasisConsent,
 			Texts: map[string]consent.Text{
-				"en": {Name: "Birthday reward", Statement: "Tell us your birthday and we email you 15% off in your birthday month. We use your birthday for nothing else."},
-				"es": {Name: "Regalo de cumpleaños", Statement: "Dinos tu cumpleaños y te enviamos un 15% de descuento en el mes de tu cumpleaños. No usamos tu fecha para nada más."},
-				"de": {Name: "Geburtstagsgeschenk", Statement: "Verrate uns deinen Geburtstag und du bekommst in deinem Geburtsmonat 15 % Rabatt per E-Mail. Für nichts anderes nutzen wir ihn."},
-				"fr": {Name: "Cadeau d'anniversaire", Statement: "Donnez-nous votre date d'anniversaire et recevez 15 % de réduction le mois de votre anniversaire. Nous ne l'utilisons pour rien d'autre."},
+				"en": {Name: "Birthday reward", Statement: "Tell us your birthday and we email you 15% off on your birthday, valid for 30 days. We use your birthday for nothing else."},
+				"es": {Name: "Regalo de cumpleaños", Statement: "Dinos tu cumpleaños y te enviamos un 15% de descuento el día de tu cumpleaños, válido 30 días. No usamos tu fecha para nada más."},
+				"de": {Name: "Geburtstagsgeschenk", Statement: "Verrate uns deinen Geburtstag und du bekommst an deinem Geburtstag 15 % Rabatt per E-Mail, 30 Tage gültig. Für nichts anderes nutzen wir ihn."},
+				"fr": {Name: "Cadeau d'anniversaire", Statement: "Donnez-nous votre date d'anniversaire et recevez 15 % de réduction le jour de votre anniversaire, valable 30 jours. Nous ne l'utilisons pour rien d'autre."},
 			},
 		},
 		{

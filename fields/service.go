@@ -57,6 +57,9 @@ type Store interface {
 	PutValue(ctx context.Context, v Value) error
 	// DeleteValue removes a value; absent is not an error.
 	DeleteValue(ctx context.Context, merchantID, subjectID, field string) error
+	// DeleteErasing removes a value only while it is marked Erasing, so an
+	// erasure never removes a value given again meanwhile (on another instance).
+	DeleteErasing(ctx context.Context, merchantID, subjectID, field string) error
 	// Values lists the merchant's stored values of one field.
 	Values(ctx context.Context, merchantID, field string) ([]Value, error)
 	// EachValue calls fn for every stored value of every merchant.
@@ -197,6 +200,11 @@ func (s *Service) Provide(ctx context.Context, g Given) error {
 	}
 	if _, err := s.Ledger.RecordField(ctx, consent.FieldChange{MerchantID: g.MerchantID, SubjectID: g.SubjectID, Field: f.Key, State: consent.Provided,
 		Purpose: purpose, Channel: g.Channel, Actor: g.Actor}); err != nil {
+		// Not kept without its record: the shopper sees the error and can
+		// give it again.
+		if derr := s.Store.DeleteValue(context.WithoutCancel(ctx), g.MerchantID, g.SubjectID, f.Key); derr != nil {
+			return errors.Join(err, derr)
+		}
 		return err
 	}
 	// The purpose may have been withdrawn on another instance meanwhile:
@@ -365,7 +373,7 @@ func (s *Service) eraseLocked(ctx context.Context, merchantID, subjectID, field,
 		Purpose: purpose, Channel: channel, Actor: actor}); err != nil {
 		return err
 	}
-	return s.Store.DeleteValue(ctx, merchantID, subjectID, field)
+	return s.Store.DeleteErasing(ctx, merchantID, subjectID, field)
 }
 
 // AfterWithdraw erases, at once, every value of the subject that no granted
@@ -423,6 +431,16 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 			fieldsOf[v.MerchantID] = fs
 		}
 		i := slices.IndexFunc(fs, func(f Field) bool { return f.Key == v.Field })
+		if i < 0 {
+			// Not in the list: maybe created since it was cached. Ask the store.
+			if f, err := s.Store.Field(ctx, v.MerchantID, v.Field); err == nil {
+				fs = append(fs, f)
+				fieldsOf[v.MerchantID] = fs
+				i = len(fs) - 1
+			} else if !apperr.Is(err, apperr.NotFound) {
+				return n, err
+			}
+		}
 		erase, err := func() (bool, error) {
 			defer s.lock(v.MerchantID, v.SubjectID)()
 			cur, err := s.Store.Value(ctx, v.MerchantID, v.SubjectID, v.Field)

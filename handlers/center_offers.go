@@ -243,33 +243,56 @@ func (a *API) acceptOffer(c *gin.Context) {
 		}
 		values[key], _ = fieldInput(c.Request.PostForm, f)
 	}
-	e, err := a.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: sess.SubjectID, Offer: o.Key, Values: values,
+	_, err = a.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: sess.SubjectID, Offer: o.Key, Values: values,
 		Channel: consent.ChannelCenter, Actor: "session:" + sess.ID})
 	if err != nil {
 		a.renderError(c, err)
 		return
 	}
-	// The shopper's time zone, from their browser, places their birthday;
-	// one they or the merchant set before is kept, and a malformed one ignored.
-	if tz := c.Request.PostForm.Get("tz"); tz != "" {
-		if sub, err := a.Subjects.Get(ctx, m.ID, sess.SubjectID); err == nil && sub.TimeZone == "" {
-			if _, _, err := a.Subjects.Put(ctx, m.ID, sess.SubjectID, consent.SubjectUpdate{TimeZone: &tz}); err != nil && !apperr.Is(err, apperr.Invalid) {
-				a.renderError(c, err)
-				return
-			}
-		}
-	}
+	a.rememberPlace(c, c.Request.PostForm.Get("tz"))
 	ps, rec, _, err := a.choices(c)
 	if err != nil {
 		a.renderError(c, err)
 		return
 	}
-	id, err := a.issueReceipt(c, ps, rec, []receipts.Change{{Purpose: e.Purpose, State: string(consent.Granted)}})
+	id, err := a.issueReceipt(c, ps, rec, []receipts.Change{{Purpose: o.Purpose, State: string(consent.Granted)}})
 	if err != nil {
 		a.renderError(c, err)
 		return
 	}
 	c.Redirect(http.StatusSeeOther, basePath(c)+"rewards?joined="+url.QueryEscape(o.Key)+"&receipt="+id)
+}
+
+// rememberPlace keeps, for a subject who has none yet, the time zone the
+// browser reports (it places their birthday) and the language of the page
+// (their reward email speaks it). Settings the shopper or the merchant made
+// are kept; a malformed time zone is ignored. It is best effort: the offer
+// is joined either way.
+func (a *API) rememberPlace(c *gin.Context, tz string) {
+	ctx := c.Request.Context()
+	sess, _ := session(c)
+	m := merchant(c)
+	sub, err := a.Subjects.Get(ctx, m.ID, sess.SubjectID)
+	if err != nil {
+		a.Log.WarnContext(ctx, "offer joined; time zone and language not kept", "request_id", requestID(c), "err", err)
+		return
+	}
+	var u consent.SubjectUpdate
+	if sub.TimeZone == "" && tz != "" {
+		if _, err := time.LoadLocation(tz); err == nil && !strings.EqualFold(tz, "local") {
+			u.TimeZone = &tz
+		}
+	}
+	if sub.Locale == "" {
+		lang := localizer(c).Lang
+		u.Locale = &lang
+	}
+	if u.TimeZone == nil && u.Locale == nil {
+		return
+	}
+	if _, _, err := a.Subjects.Put(ctx, m.ID, sess.SubjectID, u); err != nil {
+		a.Log.WarnContext(ctx, "offer joined; time zone and language not kept", "request_id", requestID(c), "err", err)
+	}
 }
 
 type rewardView struct {

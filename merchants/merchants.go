@@ -33,6 +33,14 @@ const (
 	ScopeFieldsRead Scope = "fields:read"
 )
 
+func scopeList() string {
+	var names []string
+	for _, s := range AllScopes() {
+		names = append(names, string(s))
+	}
+	return strings.Join(names, ", ")
+}
+
 // AllScopes lists every scope, for a merchant's first key.
 func AllScopes() []Scope {
 	return []Scope{ScopeConsentRead, ScopeConsentWrite, ScopeFieldsRead, ScopeAdmin}
@@ -164,7 +172,7 @@ func (s *Service) CreateKey(ctx context.Context, merchantID, name string, scopes
 	}
 	for _, sc := range scopes {
 		if !slices.Contains(AllScopes(), sc) {
-			return APIKey{}, "", apperr.New(apperr.Invalid, "unknown scope %q; use consent:read, consent:write or admin", sc)
+			return APIKey{}, "", apperr.New(apperr.Invalid, "unknown scope %q; use one of %s", sc, scopeList())
 		}
 	}
 	id := randomToken(12)

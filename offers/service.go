@@ -2,6 +2,7 @@ package offers
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -163,18 +164,38 @@ func (s *Service) Accept(ctx context.Context, a Acceptance) (consent.Event, erro
 			return consent.Event{}, err
 		}
 	}
-	res, err := s.Ledger.Record(ctx, consent.Change{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Purpose: o.Purpose, State: consent.Granted,
-		Channel: a.Channel, Actor: a.Actor, ExplicitOptIn: true})
+	// A purpose already allowed keeps its grant (and its "since"); only the
+	// fields are given.
+	d, err := s.Ledger.Check(ctx, a.MerchantID, a.SubjectID, o.Purpose)
 	if err != nil {
 		return consent.Event{}, err
 	}
-	for _, key := range o.Fields {
-		if err := s.Fields.Provide(ctx, fields.Given{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Field: key, Value: a.Values[key],
-			Channel: a.Channel, Actor: a.Actor}); err != nil {
-			return res.Event, err
+	var granted consent.Event
+	if !d.Allowed {
+		res, err := s.Ledger.Record(ctx, consent.Change{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Purpose: o.Purpose, State: consent.Granted,
+			Channel: a.Channel, Actor: a.Actor, ExplicitOptIn: true})
+		if err != nil {
+			return consent.Event{}, err
 		}
+		granted = res.Event
 	}
-	return res.Event, nil
+	for _, key := range o.Fields {
+		err := s.Fields.Provide(ctx, fields.Given{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Field: key, Value: a.Values[key],
+			Channel: a.Channel, Actor: a.Actor})
+		if err == nil {
+			continue
+		}
+		if granted.Seq != 0 {
+			// Undo the grant this acceptance made: one step means all or
+			// nothing for the shopper. The withdrawal erases what was stored.
+			if _, werr := s.Ledger.Record(context.WithoutCancel(ctx), consent.Change{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Purpose: o.Purpose,
+				State: consent.Withdrawn, Channel: a.Channel, Actor: a.Actor}); werr != nil {
+				return consent.Event{}, errors.Join(err, werr)
+			}
+		}
+		return consent.Event{}, err
+	}
+	return granted, nil
 }
 
 // Rewards lists a subject's rewards.

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -126,12 +127,38 @@ func (s *Store) Value(ctx context.Context, merchantID, subjectID, field string) 
 func (s *Store) PutValue(ctx context.Context, v fields.Value) error {
 	d := valueDoc{ID: valueID(v.MerchantID, v.SubjectID, v.Field), MerchantID: v.MerchantID, SubjectID: v.SubjectID, Field: v.Field,
 		Sealed: v.Sealed, Purpose: v.Purpose, UpdatedAt: v.UpdatedAt, Erasing: v.Erasing}
+	if s.local {
+		defer s.casLock(d.ID)() // ordered with DeleteErasing
+	}
 	return apperr.Wrap(s.replaceByID(ctx, collValues, d.ID, d), "store value")
 }
 
 // DeleteValue removes a value.
 func (s *Store) DeleteValue(ctx context.Context, merchantID, subjectID, field string) error {
 	_, err := s.deleteByID(ctx, collValues, valueID(merchantID, subjectID, field))
+	return apperr.Wrap(err, "delete value")
+}
+
+// DeleteErasing removes a value marked erasing: a conditional delete on
+// MongoDB; on the embedded store, a read and a delete under an in-process
+// lock (one process owns that store).
+func (s *Store) DeleteErasing(ctx context.Context, merchantID, subjectID, field string) error {
+	vid := valueID(merchantID, subjectID, field)
+	if s.local {
+		defer s.casLock(vid)()
+		var d valueDoc
+		err := s.db.Collection(collValues).FindOne(ctx, bson.D{{Key: "_id", Value: vid}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !d.Erasing) {
+			return nil
+		}
+		if err != nil {
+			return apperr.Wrap(err, "read value")
+		}
+		_, err = s.deleteByID(ctx, collValues, vid)
+		return apperr.Wrap(err, "delete value")
+	}
+	defer s.writing()()
+	_, err := s.db.Collection(collValues).DeleteOne(ctx, bson.D{{Key: "_id", Value: vid}, {Key: "erasing", Value: true}})
 	return apperr.Wrap(err, "delete value")
 }
 

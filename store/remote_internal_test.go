@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 )
 
 // TestMongoDBCodePaths runs the code Fineline uses on MongoDB (compare-and-
@@ -147,5 +149,60 @@ func TestMongoDBCodePaths(t *testing.T) {
 			t.Fatal("B still allows after the bound")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestMongoDBConditionalWritesOfTheValueExchange runs the MongoDB paths of
+// the value exchange's conditional writes: an erasure deletes a value only
+// while it is marked, and a reward's email is claimed by one caller.
+func TestMongoDBConditionalWritesOfTheValueExchange(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), remote: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx)
+	v := fields.Value{MerchantID: "mer_r", SubjectID: "s1", Field: "birthday", Sealed: []byte{1, 2, 3}, Purpose: "birthday_reward", UpdatedAt: time.Now()}
+	if err := s.PutValue(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteErasing(ctx, "mer_r", "s1", "birthday"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Value(ctx, "mer_r", "s1", "birthday"); err != nil {
+		t.Fatalf("a value not marked erasing was deleted: %v", err)
+	}
+	v.Erasing, v.Sealed = true, nil
+	if err := s.PutValue(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteErasing(ctx, "mer_r", "s1", "birthday"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Value(ctx, "mer_r", "s1", "birthday"); err == nil {
+		t.Fatal("a value marked erasing was kept")
+	}
+
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	r := offers.Reward{MerchantID: "mer_r", Offer: "treat", SubjectID: "s1", Period: "2027", Code: "CODE", IssuedAt: now,
+		ValidFrom: now, ValidUntil: now.Add(time.Hour), Mail: offers.MailPending, MailNextAt: now}
+	if ok, err := s.IssueReward(ctx, r); err != nil || !ok {
+		t.Fatalf("issue: %v %v", ok, err)
+	}
+	if ok, err := s.IssueReward(ctx, r); err != nil || ok {
+		t.Fatalf("issued twice: %v %v", ok, err)
+	}
+	var wins int
+	for range 3 {
+		ok, err := s.ClaimMail(ctx, r, "owner", now.Add(time.Second), now.Add(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			wins++
+		}
+	}
+	if wins != 1 {
+		t.Fatalf("%d claims of one email won, want 1", wins)
 	}
 }
