@@ -87,6 +87,15 @@ func checkKey(k string) error {
 	return nil
 }
 
+// PlainText reports whether s is text a shopper may safely be shown: no
+// control characters other than newlines and tabs, and no invisible
+// direction overrides that could make it read as something else.
+func PlainText(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return (unicode.IsControl(r) && r != '\n' && r != '\t') || unicode.Is(unicode.Bidi_Control, r) || r == utf8.RuneError
+	})
+}
+
 // Validate checks a field definition before it is stored (the purposes'
 // existence is checked by the Service).
 func (f *Field) Validate() error {
@@ -112,6 +121,9 @@ func (f *Field) Validate() error {
 		if n := utf8.RuneCountInString(strings.TrimSpace(t.Explanation)); n < 10 || n > 400 {
 			return apperr.New(apperr.Invalid, "texts.%s.explanation must say in 10-400 characters what the field is used for", l)
 		}
+		if !PlainText(t.Label) || !PlainText(t.Explanation) {
+			return apperr.New(apperr.Invalid, "texts.%s must be plain text, without control characters or direction overrides", l)
+		}
 	}
 	switch f.Type {
 	case TypeDate, TypeText, TypeNumber:
@@ -123,7 +135,7 @@ func (f *Field) Validate() error {
 			return apperr.New(apperr.Invalid, "a choice field needs 1-100 choices")
 		}
 		for i, c := range f.Choices {
-			if n := utf8.RuneCountInString(c); n == 0 || n > 60 || strings.TrimSpace(c) != c {
+			if n := utf8.RuneCountInString(c); n == 0 || n > 60 || strings.TrimSpace(c) != c || !PlainText(c) {
 				return apperr.New(apperr.Invalid, "choices must be 1-60 characters without surrounding spaces")
 			}
 			if slices.Contains(f.Choices[:i], c) {
@@ -186,7 +198,7 @@ func (f Field) Normalize(raw string, now time.Time) (string, error) {
 		}
 		return v, nil
 	case TypeText:
-		if utf8.RuneCountInString(v) > 200 || strings.ContainsFunc(v, unicode.IsControl) {
+		if utf8.RuneCountInString(v) > 200 || strings.ContainsFunc(v, unicode.IsControl) || !PlainText(v) {
 			return bad("%s: at most 200 characters of plain text", f.Key)
 		}
 		return v, nil

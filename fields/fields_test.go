@@ -270,6 +270,8 @@ func TestFieldDefinitionsAndValuesAreValidated(t *testing.T) {
 		"choice w/o choices": {Key: "bday", Type: fields.TypeChoice, Purposes: []string{"newsletter"}, Texts: text},
 		"no explanation":     {Key: "bday", Type: fields.TypeDate, Purposes: []string{"newsletter"}, Texts: map[string]fields.Text{"en": {Label: "B"}}},
 		"operator as key":    {Key: "$where", Type: fields.TypeDate, Purposes: []string{"newsletter"}, Texts: text},
+		"control character":  {Key: "bday", Type: fields.TypeDate, Purposes: []string{"newsletter"}, Texts: map[string]fields.Text{"en": {Label: "a\x00b", Explanation: "For your birthday reward."}}},
+		"direction override": {Key: "bday", Type: fields.TypeDate, Purposes: []string{"newsletter"}, Texts: map[string]fields.Text{"en": {Label: "Birthday", Explanation: "For your \u202ebirthday reward."}}},
 	} {
 		f.MerchantID = merchant
 		if _, err := e.svc.Create(ctx, f); !apperr.Is(err, apperr.Invalid) {

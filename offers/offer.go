@@ -94,6 +94,9 @@ func checkText(l, name, v string, min, max int) error {
 	if n := utf8.RuneCountInString(strings.TrimSpace(v)); n < min || n > max {
 		return apperr.New(apperr.Invalid, "texts.%s.%s must be %d-%d characters", l, name, min, max)
 	}
+	if !fields.PlainText(v) {
+		return apperr.New(apperr.Invalid, "texts.%s.%s must be plain text, without control characters or direction overrides", l, name)
+	}
 	return nil
 }
 

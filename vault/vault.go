@@ -40,13 +40,18 @@ func New(master []byte) (*Keyring, error) {
 	if len(master) != KeySize {
 		return nil, fmt.Errorf("vault: the master key must be %d bytes, not %d", KeySize, len(master))
 	}
-	aead, err := newAEAD(master)
+	k := &Keyring{master: append([]byte(nil), master...)}
+	// The master key itself is only ever an HKDF input: wrapping, the id and
+	// every other use get keys of their own.
+	aead, err := newAEAD(k.Derive("data key wrapping"))
 	if err != nil {
 		return nil, err
 	}
-	m := hmac.New(sha256.New, master)
-	m.Write([]byte("fineline master key id"))
-	return &Keyring{master: append([]byte(nil), master...), wrap: aead, id: hex.EncodeToString(m.Sum(nil)[:8])}, nil
+	k.wrap = aead
+	m := hmac.New(sha256.New, k.Derive("master key id"))
+	m.Write([]byte("id"))
+	k.id = hex.EncodeToString(m.Sum(nil)[:8])
+	return k, nil
 }
 
 // ID names the master key without revealing it; wrapped data keys carry it,
@@ -71,10 +76,19 @@ func ParseKey(s string) ([]byte, error) {
 }
 
 // LoadOrCreate reads the master key kept in the file at path, creating the
-// file (mode 0600) with a new random key if there is none.
+// file (mode 0600) with a new random key if there is none. The file is
+// written in full under another name and then linked into place, so no
+// reader ever sees it half-written. A file others may read is refused.
 func LoadOrCreate(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+	info, err := os.Stat(path)
 	if err == nil {
+		if info.Mode().Perm()&0o077 != 0 {
+			return nil, fmt.Errorf("vault: %s may be read by others (mode %v); make it private: chmod 600 %s", path, info.Mode().Perm(), path)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("vault: read master key: %w", err)
+		}
 		return ParseKey(string(b))
 	}
 	if !errors.Is(err, os.ErrNotExist) {
@@ -84,25 +98,31 @@ func LoadOrCreate(path string) ([]byte, error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("vault: create master key: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return LoadOrCreate(path) // created meanwhile by another process
-	}
+	f, err := os.CreateTemp(dir, ".master.key-*") // mode 0600
 	if err != nil {
 		return nil, fmt.Errorf("vault: create master key: %w", err)
 	}
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
-		f.Close()
+	defer os.Remove(f.Name())
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, fmt.Errorf("vault: write master key: %w", err)
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("vault: write master key: %w", err)
+	if err := os.Link(f.Name(), path); errors.Is(err, os.ErrExist) {
+		return LoadOrCreate(path) // another process created it meanwhile
+	} else if err != nil {
+		return nil, fmt.Errorf("vault: create master key: %w", err)
 	}
-	return key, f.Close()
+	return key, nil
 }
 
 // Derive returns a 32-byte key for another use of the master key (HKDF-SHA256

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/fineline/fineline/vault"
@@ -29,7 +30,16 @@ func TestMasterKeyFileIsCreatedOnceWithMode0600(t *testing.T) {
 	if err != nil || !bytes.Equal(k1, k2) {
 		t.Fatalf("second load gave another key (err %v)", err)
 	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.LoadOrCreate(path); err == nil {
+		t.Fatal("a master key file others may read was accepted")
+	}
 	if err := os.WriteFile(path, []byte("not a key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := vault.LoadOrCreate(path); err == nil {
@@ -91,5 +101,25 @@ func TestSealedValuesOpenOnlyWhereTheyBelong(t *testing.T) {
 	}
 	if bytes.Equal(dk.Seal("mer_a", "alice", "birthday", []byte("x")), dk.Seal("mer_a", "alice", "birthday", []byte("x"))) {
 		t.Error("two seals of the same value are equal: the nonce is not random")
+	}
+}
+
+func TestConcurrentFirstStartsAgreeOnOneMasterKey(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "master.key")
+	keys := make([][]byte, 8)
+	errs := make([]error, 8)
+	var wg sync.WaitGroup
+	for i := range keys {
+		wg.Go(func() { keys[i], errs[i] = vault.LoadOrCreate(path) })
+	}
+	wg.Wait()
+	for i := range keys {
+		if errs[i] != nil || !bytes.Equal(keys[i], keys[0]) {
+			t.Fatalf("start %d: key %x, err %v; want the one key %x", i, keys[i], errs[i], keys[0])
+		}
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	if len(entries) != 1 {
+		t.Fatalf("the directory holds %d files, want only master.key", len(entries))
 	}
 }
