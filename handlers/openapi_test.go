@@ -640,7 +640,15 @@ func fieldsOffersRewards(t *testing.T, a *API, c *openAPIClient, admin, merchant
 	wantCode(c.expect("POST", "/v1/rewards/"+nextYear+"/redeem", admin, nil, nil, 409), "reward_not_valid_now")
 	wantCode(c.expect("POST", "/v1/rewards/AAAA-AAAA-AAAA-AAAA-AAAA/redeem", admin, nil, nil, 404), "invalid_code")
 	wantCode(c.expect("POST", "/v1/rewards/"+nextYear+"/redeem", crm.Secret, nil, nil, 403), "insufficient_scope")
-	c.expect("GET", "/v1/rewards/"+code, checkout.Secret, nil, nil, 200)
+	// A till's key: codes only.
+	w = c.expect("POST", "/v1/api-keys", admin, obj{"name": "till", "scopes": []string{"rewards:redeem"}}, nil, 201)
+	var till keyJSON
+	if err := json.Unmarshal(w.Body.Bytes(), &till); err != nil || till.Secret == "" {
+		t.Fatalf("till key: %s", w.Body)
+	}
+	c.expect("GET", "/v1/rewards/"+code, till.Secret, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/rewards/"+code, checkout.Secret, nil, nil, 403), "insufficient_scope")
+	wantCode(c.expect("GET", "/v1/rewards?subject=cust_7", till.Secret, nil, nil, 403), "insufficient_scope")
 
 	// The till's offline check, with only the key the API gives.
 	w = c.expect("GET", "/v1/reward-code-key", admin, nil, nil, 200)

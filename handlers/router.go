@@ -119,8 +119,9 @@ func New(a *API) (http.Handler, error) {
 		read.GET("/offers/:key", a.handle(a.getOffer))
 		read.GET("/rewards", a.handle(a.listRewards))
 		adm.GET("/reward-code-key", a.handle(a.rewardCodeKey))
-		read.GET("/rewards/:code", a.handle(a.getReward))
-		write.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
+		till := v1.Group("", a.requireScope(merchants.ScopeRewardsRedeem), limitBody(maxBody))
+		till.GET("/rewards/:code", a.handle(a.getReward))
+		till.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
 	}
 
 	if a.Center != nil {

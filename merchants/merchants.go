@@ -31,6 +31,8 @@ const (
 	// ScopeFieldsRead reads the data shoppers volunteered, for a purpose
 	// that needs it and that they granted.
 	ScopeFieldsRead Scope = "fields:read"
+	// ScopeRewardsRedeem checks and redeems reward codes: a till's scope.
+	ScopeRewardsRedeem Scope = "rewards:redeem"
 )
 
 func scopeList() string {
@@ -43,7 +45,7 @@ func scopeList() string {
 
 // AllScopes lists every scope, for a merchant's first key.
 func AllScopes() []Scope {
-	return []Scope{ScopeConsentRead, ScopeConsentWrite, ScopeFieldsRead, ScopeAdmin}
+	return []Scope{ScopeConsentRead, ScopeConsentWrite, ScopeFieldsRead, ScopeRewardsRedeem, ScopeAdmin}
 }
 
 // Merchant is a tenant.
