@@ -234,7 +234,13 @@ func (a *API) renderError(c *gin.Context, err error) {
 	case detail == "cross_origin":
 		p.Title, p.Message = l.T("err_forbidden_title"), l.T("err_cross_origin")
 	case detail == "invalid_value" || detail == "field_needs_purpose":
-		p.Title, p.Message = l.T("err_field_title"), l.T("err_"+detail)
+		field, purposes := "…", "…"
+		var fe *fieldError
+		if errors.As(err, &fe) {
+			field, purposes = fe.label, fe.purposes
+		}
+		p.Title, p.Message = l.T("err_field_title"), l.Tf("err_"+detail, "Field", field, "Purposes", purposes)
+		p.Next, p.NextText = p.Base+"preferences", l.T("next_prefs")
 		status = http.StatusBadRequest
 	case code == apperr.NotFound:
 		p.Title, p.Message = l.T("err_not_found_title"), l.T("err_not_found")

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -118,7 +117,8 @@ type fieldEdit struct {
 // checkFieldEdits reads the fields of the preferences form and checks them
 // against the purposes that will be on after the save, before anything is
 // written: a value is accepted only alongside a purpose that needs it.
-func (a *API) checkFieldEdits(ctx context.Context, form url.Values, fs []fields.Field, own map[string]string, willBeOn func(string) bool) ([]fieldEdit, error) {
+func (a *API) checkFieldEdits(c *gin.Context, ps []consent.Purpose, form url.Values, fs []fields.Field, own map[string]string, willBeOn func(string) bool) ([]fieldEdit, error) {
+	l := localizer(c)
 	var edits []fieldEdit
 	for _, f := range fs {
 		raw, present := fieldInput(form, f)
@@ -134,17 +134,30 @@ func (a *API) checkFieldEdits(ctx context.Context, form url.Values, fs []fields.
 		}
 		v, err := a.Fields.Check(f, raw)
 		if err != nil {
-			return nil, err
+			return nil, refused(l, ps, f, err)
 		}
 		if has && v == cur {
 			continue
 		}
 		if !slices.ContainsFunc(f.Purposes, willBeOn) {
-			return nil, apperr.New(apperr.Invalid, "field %q needs one of its purposes on", f.Key).WithDetail("field_needs_purpose")
+			return nil, refused(l, ps, f, apperr.New(apperr.Invalid, "field %q needs one of its purposes on", f.Key).WithDetail("field_needs_purpose"))
 		}
 		edits = append(edits, fieldEdit{field: f, value: v})
 	}
 	return edits, nil
+}
+
+// fieldError is a value the center refused, with what the page says about it.
+type fieldError struct {
+	err             error
+	label, purposes string
+}
+
+func (e *fieldError) Error() string { return e.err.Error() }
+func (e *fieldError) Unwrap() error { return e.err }
+
+func refused(l *locales.Localizer, ps []consent.Purpose, f fields.Field, err error) error {
+	return &fieldError{err: err, label: f.TextFor(l.Lang).Label, purposes: purposeNames(l, ps, f.Purposes)}
 }
 
 // applyFieldEdits stores and removes values after the save's consent changes.
@@ -234,6 +247,11 @@ func (a *API) acceptOffer(c *gin.Context) {
 		a.renderError(c, err)
 		return
 	}
+	ps, err := a.Purposes.List(ctx, m.ID)
+	if err != nil {
+		a.renderError(c, err)
+		return
+	}
 	values := map[string]string{}
 	for _, key := range o.Fields {
 		f, err := a.Fields.Get(ctx, m.ID, key)
@@ -242,6 +260,10 @@ func (a *API) acceptOffer(c *gin.Context) {
 			return
 		}
 		values[key], _ = fieldInput(c.Request.PostForm, f)
+		if _, err := a.Fields.Check(f, values[key]); err != nil {
+			a.renderError(c, refused(localizer(c), ps, f, err))
+			return
+		}
 	}
 	_, err = a.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: sess.SubjectID, Offer: o.Key, Values: values,
 		Channel: consent.ChannelCenter, Actor: "session:" + sess.ID})

@@ -42,6 +42,27 @@ func getPage(t *testing.T, client *http.Client, u string) (int, string) {
 	return res.StatusCode, string(b)
 }
 
+// postPage posts a same-origin form and returns the page it answers with.
+func postPage(t *testing.T, client *http.Client, u, origin string, form url.Values) string {
+	t.Helper()
+	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
 func (e *testEnv) eventCount(t *testing.T, subject string) int {
 	t.Helper()
 	var out struct{ Events []any }
@@ -87,10 +108,16 @@ func TestOfferAndFieldsWithoutJavaScript(t *testing.T) {
 
 	before := e.eventCount(t, "pat")
 	// A birthday without switching on the purpose that needs it: refused whole.
-	res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "shown": {"newsletter", "birthday_reward"}, "on": {"newsletter"},
-		"field.birthday.month": {"07"}, "field.birthday.day": {"19"}})
+	form := url.Values{"action": {"save"}, "shown": {"newsletter", "birthday_reward"}, "on": {"newsletter"},
+		"field.birthday.month": {"07"}, "field.birthday.day": {"19"}}
+	res := post("/c/shop-a/preferences", form)
 	if res.StatusCode != http.StatusBadRequest {
 		t.Fatalf("a field without its purpose: %d, want 400", res.StatusCode)
+	}
+	// The page names the field and the purpose to switch on, and leads back.
+	if page := postPage(t, client, e.srv.URL+"/c/shop-a/preferences", e.srv.URL, form); !strings.Contains(page, "You can give “Your birthday” only together with what it is for: switch on Birthday reward too") ||
+		!strings.Contains(page, `href="/c/shop-a/preferences"`) {
+		t.Errorf("the refusal does not name the field and its purpose:\n%s", page)
 	}
 	if e.eventCount(t, "pat") != before {
 		t.Fatal("a refused form wrote to the ledger")

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -118,6 +120,17 @@ func (a *API) preferences(c *gin.Context) {
 	if p.Saved && c.Query("details") == "1" {
 		p.Changes = append(p.Changes, l.T("change_details"))
 	}
+	if e := c.Query("erased"); p.Saved && e != "" {
+		var labels []string
+		for _, f := range fs {
+			if slices.Contains(strings.Split(e, ","), f.Key) {
+				labels = append(labels, f.TextFor(l.Lang).Label)
+			}
+		}
+		if len(labels) > 0 {
+			p.Changes = append(p.Changes, l.Tf("change_erased", "Fields", strings.Join(labels, ", ")))
+		}
+	}
 	a.render(c, http.StatusOK, "preferences", p)
 }
 
@@ -173,7 +186,7 @@ func (a *API) savePreferences(c *gin.Context) {
 	}
 	var edits []fieldEdit
 	if action == "save" {
-		if edits, err = a.checkFieldEdits(ctx, form, fs, own, willBeOn); err != nil {
+		if edits, err = a.checkFieldEdits(c, ps, form, fs, own, willBeOn); err != nil {
 			a.renderError(c, err)
 			return
 		}
@@ -211,15 +224,32 @@ func (a *API) savePreferences(c *gin.Context) {
 		a.renderError(c, err)
 		return
 	}
-	if len(changes) == 0 {
-		next := basePath(c) + "preferences?saved=1"
-		if len(edits) > 0 {
-			next += "&details=1"
+	// Say what the save did to volunteered details: changed, or erased
+	// because the shopper emptied them or switched off what they were for.
+	extra := url.Values{}
+	var erased []string
+	for _, f := range fs {
+		if _, had := own[f.Key]; !had {
+			continue
 		}
-		c.Redirect(http.StatusSeeOther, next)
+		off := !slices.ContainsFunc(f.Purposes, func(k string) bool { return rec.Purposes[k].State == consent.Granted })
+		emptied := slices.ContainsFunc(edits, func(e fieldEdit) bool { return e.remove && e.field.Key == f.Key })
+		if off || emptied {
+			erased = append(erased, f.Key)
+		}
+	}
+	if len(erased) > 0 {
+		extra.Set("erased", strings.Join(erased, ","))
+	}
+	if len(edits) > len(erased) {
+		extra.Set("details", "1")
+	}
+	if len(changes) == 0 {
+		extra.Set("saved", "1")
+		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+extra.Encode())
 		return
 	}
-	a.receiptAndShow(c, ps, rec, changes, len(edits) > 0)
+	a.receiptAndShow(c, ps, rec, changes, extra)
 }
 
 // ownFields reads the merchant's fields and the signed-in subject's values.
@@ -249,18 +279,19 @@ func firstNeeding(ps []consent.Purpose, f fields.Field) string {
 }
 
 // receiptAndShow issues a receipt for a save and shows the choices with it
-// (and, with details, that volunteered details changed too).
-func (a *API) receiptAndShow(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change, details bool) {
+// (and, in extra, what happened to volunteered details).
+func (a *API) receiptAndShow(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change, extra url.Values) {
 	id, err := a.issueReceipt(c, ps, rec, changes)
 	if err != nil {
 		a.renderError(c, err)
 		return
 	}
-	next := basePath(c) + "preferences?receipt=" + id
-	if details {
-		next += "&details=1"
+	q := url.Values{}
+	for k, v := range extra {
+		q[k] = v
 	}
-	c.Redirect(http.StatusSeeOther, next)
+	q.Set("receipt", id)
+	c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+q.Encode())
 }
 
 // issueReceipt signs a Kantara receipt of the subject's choices and keeps it.

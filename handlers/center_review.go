@@ -197,7 +197,7 @@ func (a *API) saveReview(c *gin.Context) {
 		a.renderError(c, err)
 		return
 	}
-	a.receiptAndShow(c, ps, rec, changes, false)
+	a.receiptAndShow(c, ps, rec, changes, nil)
 }
 
 type versionItem struct {

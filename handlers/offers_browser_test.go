@@ -346,7 +346,8 @@ func TestOfferFlowInBrowser(t *testing.T) {
 	if u, err := url.Parse(resp.URL); err != nil || resp.Status != 200 || u.Path != "/c/shop-a/preferences" || len(u.Query().Get("receipt")) != 22 {
 		t.Fatalf("switching off landed on %d %s, want the preferences page with a receipt", resp.Status, resp.URL)
 	}
-	if diff := cmp.Diff([]string{en.Tf("change_off", "Name", "Birthday reward")}, tab.texts(`#saved li`)); diff != "" {
+	// The notice says the birthday went, not only the switch.
+	if diff := cmp.Diff([]string{en.Tf("change_off", "Name", "Birthday reward"), en.Tf("change_erased", "Fields", "Your birthday")}, tab.texts(`#saved li`)); diff != "" {
 		t.Errorf("saved notice after switching off (-want +got):\n%s", diff)
 	}
 	a := e.subjectFields(t, "olive", "birthday_reward")

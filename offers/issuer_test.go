@@ -502,3 +502,40 @@ func TestNoRewardEmailAfterThePurposeIsSwitchedOff(t *testing.T) {
 		t.Fatalf("reward mail %s (%s), want skipped because the purpose is off", r.Mail, r.MailReason)
 	}
 }
+
+func TestJoiningAgainKeepsTheGrantAndOnlyUpdatesTheField(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	f.join(t, "amy", "UTC", "--03-05")
+	if _, err := f.offers.Accept(ctx, offers.Acceptance{MerchantID: f.merchant.ID, SubjectID: "amy", Offer: "birthday_treat",
+		Values: map[string]string{"birthday": "--04-06"}, Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	evs, _, err := f.ledger.Events(ctx, f.merchant.ID, "amy", 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var grants, provided int
+	for _, e := range evs {
+		if e.Field == "" && e.State == consent.Granted {
+			grants++
+		}
+		if e.Field == "birthday" && e.State == consent.Provided {
+			provided++
+		}
+	}
+	if grants != 1 || provided != 2 {
+		t.Fatalf("%d grants and %d provided events, want 1 grant (its time kept) and 2 values given", grants, provided)
+	}
+	if v, ok, err := f.fields.ValueFor(ctx, f.merchant.ID, "amy", "birthday", "birthday_reward"); err != nil || !ok || v != "--04-06" {
+		t.Fatalf("birthday = %q %v %v, want the new one", v, ok, err)
+	}
+	// A value that does not fit is refused before anything is written.
+	if _, err := f.offers.Accept(ctx, offers.Acceptance{MerchantID: f.merchant.ID, SubjectID: "ben", Offer: "birthday_treat",
+		Values: map[string]string{"birthday": "--02-30"}, Channel: consent.ChannelCenter, Actor: "test"}); !apperr.Is(err, apperr.Invalid) {
+		t.Fatalf("February 30: %v, want invalid", err)
+	}
+	if d, err := f.ledger.Check(ctx, f.merchant.ID, "ben", "birthday_reward"); err != nil || d.Allowed {
+		t.Fatalf("a refused acceptance granted the purpose: %+v %v", d, err)
+	}
+}
