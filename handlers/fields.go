@@ -240,7 +240,7 @@ func (a *API) rewardCodeKey(c *gin.Context) error {
 	c.JSON(http.StatusOK, gin.H{
 		"algorithm": "HMAC-SHA256",
 		"key":       base64.StdEncoding.EncodeToString(a.Offers.Codes.CheckKey(merchantID(c))),
-		"check":     "Remove dashes and spaces, upper-case, read O as 0 and I or L as 1; decode the 20 characters as Crockford base32 (0123456789ABCDEFGHJKMNPQRSTVWXYZ, no padding) to 12 bytes; the code is yours when bytes 8-12 equal the first 5 bytes of HMAC-SHA256(key, \"tag\" 0x00 bytes 1-7).",
+		"check":     "Remove dashes and spaces, upper-case, read O as 0 and I or L as 1. Decode the 20 characters as Crockford base32 (0123456789ABCDEFGHJKMNPQRSTVWXYZ, 5 bits each, most significant first, no padding): 12 bytes and 4 zero bits. The code is yours when bytes 8-12 equal the first 5 bytes of HMAC-SHA256(key, \"tag\" 0x00 bytes 1-7), and re-encoding the 12 bytes gives the same 20 characters.",
 	})
 	return nil
 }

@@ -62,7 +62,9 @@ func startEmbedded(ctx context.Context, dataDir string, attach bool, log *slog.L
 	f, err := ferretdb.New(&ferretdb.Config{
 		Listener:  ferretdb.ListenerConfig{Unix: sock},
 		Handler:   "sqlite",
-		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/"}).String(),
+		// secure_delete overwrites deleted records with zeros, so a value
+		// erased from the store does not linger in the file's free pages.
+		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/", RawQuery: "_pragma=secure_delete(on)"}).String(),
 		Logger:    slog.New(quietHandler{log.Handler()}),
 	})
 	if err != nil {
