@@ -60,8 +60,8 @@ func startEmbedded(ctx context.Context, dataDir string, attach bool, log *slog.L
 	}
 	_ = os.Remove(sock) // left by a crash; we hold the lock, so nobody serves it
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{Unix: sock},
-		Handler:   "sqlite",
+		Listener: ferretdb.ListenerConfig{Unix: sock},
+		Handler:  "sqlite",
 		// secure_delete overwrites deleted records with zeros, so a value
 		// erased from the store does not linger in the file's free pages.
 		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/", RawQuery: "_pragma=secure_delete(on)"}).String(),
