@@ -7,7 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/fields"
@@ -164,12 +163,12 @@ func (s *Store) DeleteErasing(ctx context.Context, merchantID, subjectID, field 
 
 // Values lists the merchant's stored values of one field.
 func (s *Store) Values(ctx context.Context, merchantID, field string) ([]fields.Value, error) {
-	return s.values(ctx, bson.D{{Key: "merchant_id", Value: merchantID}, {Key: "field", Value: field}})
+	return list(ctx, s, collValues, bson.D{{Key: "merchant_id", Value: merchantID}, {Key: "field", Value: field}}, "_id", valueDoc.value)
 }
 
 // EachValue calls fn for every stored value.
 func (s *Store) EachValue(ctx context.Context, fn func(fields.Value) error) error {
-	vs, err := s.values(ctx, bson.D{})
+	vs, err := list(ctx, s, collValues, bson.D{}, "_id", valueDoc.value)
 	if err != nil {
 		return err
 	}
@@ -179,20 +178,4 @@ func (s *Store) EachValue(ctx context.Context, fn func(fields.Value) error) erro
 		}
 	}
 	return nil
-}
-
-func (s *Store) values(ctx context.Context, filter bson.D) ([]fields.Value, error) {
-	cur, err := s.db.Collection(collValues).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, apperr.Wrap(err, "list values")
-	}
-	var docs []valueDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list values")
-	}
-	out := make([]fields.Value, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.value())
-	}
-	return out, nil
 }

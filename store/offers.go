@@ -89,19 +89,7 @@ func (s *Store) Offers(ctx context.Context, merchantID string) ([]offers.Offer, 
 
 // AllOffers lists every offer.
 func (s *Store) AllOffers(ctx context.Context) ([]offers.Offer, error) {
-	cur, err := s.db.Collection(collOffers).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
-	if err != nil {
-		return nil, apperr.Wrap(err, "list offers")
-	}
-	var docs []offerDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list offers")
-	}
-	out := make([]offers.Offer, 0, len(docs))
-	for _, d := range docs {
-		out = append(out, d.offer())
-	}
-	return out, nil
+	return list(ctx, s, collOffers, bson.D{}, "_id", offerDoc.offer)
 }
 
 // rewardDoc is a reward under "<merchant>/<offer>/<subject>/<period>": the

@@ -301,8 +301,13 @@ func findOne[D, T any](ctx context.Context, s *Store, coll, id, what string, con
 // listByMerchant reads a merchant's documents of coll, sorted by the field
 // sortBy, and maps each with conv.
 func listByMerchant[D, T any](ctx context.Context, s *Store, coll, merchantID, sortBy string, conv func(D) T) ([]T, error) {
-	cur, err := s.db.Collection(coll).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}},
-		options.Find().SetSort(bson.D{{Key: sortBy, Value: 1}}))
+	return list(ctx, s, coll, bson.D{{Key: "merchant_id", Value: merchantID}}, sortBy, conv)
+}
+
+// list reads the documents of coll matching filter, sorted by the field
+// sortBy, and maps each with conv.
+func list[D, T any](ctx context.Context, s *Store, coll string, filter bson.D, sortBy string, conv func(D) T) ([]T, error) {
+	cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: sortBy, Value: 1}}))
 	if err != nil {
 		return nil, apperr.Wrap(err, "list %s", coll)
 	}
