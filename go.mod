@@ -15,7 +15,7 @@ require (
 	modernc.org/sqlite v1.32.0
 )
 
-require github.com/yuin/goldmark v1.8.7 // indirect
+require github.com/yuin/goldmark v1.8.7
 
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect

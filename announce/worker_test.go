@@ -3,18 +3,14 @@ package announce_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
-
-	"github.com/emersion/go-smtp"
 
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/internal/smtptest"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/mail"
 	"github.com/fineline/fineline/merchants"
@@ -24,70 +20,6 @@ import (
 	"github.com/fineline/fineline/store/storetest"
 	"github.com/fineline/fineline/web"
 )
-
-// mailbox is a real SMTP server that counts messages per recipient and
-// refuses mail to bounce@example.com.
-type mailbox struct {
-	mu    sync.Mutex
-	count map[string]int
-	links map[string]string
-}
-
-func (b *mailbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &session{b: b}, nil }
-
-type session struct {
-	b  *mailbox
-	to string
-}
-
-func (s *session) AuthPlain(string, string) error       { return nil }
-func (s *session) Mail(string, *smtp.MailOptions) error { return nil }
-func (s *session) Reset()                               {}
-func (s *session) Logout() error                        { return nil }
-func (s *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if to == "bounce@example.com" {
-		return &smtp.SMTPError{Code: 550, Message: "no such mailbox"}
-	}
-	s.to = to
-	return nil
-}
-func (s *session) Data(r io.Reader) error {
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	s.b.count[s.to]++
-	s.b.links[s.to] = string(body)
-	return nil
-}
-
-func (b *mailbox) total() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	n := 0
-	for _, c := range b.count {
-		n += c
-	}
-	return n
-}
-
-func startMailbox(t *testing.T) (*mailbox, string) {
-	t.Helper()
-	b := &mailbox{count: map[string]int{}, links: map[string]string{}}
-	srv := smtp.NewServer(b)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	srv.ErrorLog = nil
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return b, "smtp://" + ln.Addr().String() + "?starttls=none"
-}
 
 type fixture struct {
 	st        *store.Store
@@ -178,6 +110,14 @@ func (f *fixture) publishMaterial(t *testing.T, w *announce.Worker, purposes ...
 	return v.Number
 }
 
+// last returns the last of msgs, or "" when there is none.
+func last(msgs []string) string {
+	if len(msgs) == 0 {
+		return ""
+	}
+	return msgs[len(msgs)-1]
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
@@ -190,8 +130,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 }
 
 func TestTwoWorkersOneKilledEachSubjectGetsExactlyOneMessage(t *testing.T) {
-	box, url := startMailbox(t)
-	f := setup(t, url)
+	box := smtptest.Start(t)
+	f := setup(t, box.URL())
 	const affected = 40
 	for i := range affected {
 		f.subject(t, fmt.Sprint("s", i), fmt.Sprintf("s%d@example.com", i), "en", "newsletter")
@@ -209,7 +149,7 @@ func TestTwoWorkersOneKilledEachSubjectGetsExactlyOneMessage(t *testing.T) {
 	go func() { first.Run(ctxA); close(doneA) }()
 	go f.newWorker().Run(ctxB)
 
-	waitFor(t, "a third of the messages", func() bool { return box.total() >= affected/3 })
+	waitFor(t, "a third of the messages", func() bool { return box.Total() >= affected/3 })
 	killA()
 	<-doneA
 	// The killed worker comes back as a new one.
@@ -229,27 +169,25 @@ func TestTwoWorkersOneKilledEachSubjectGetsExactlyOneMessage(t *testing.T) {
 	if p.Sent != affected || p.Skipped != 1 || p.Failed != 0 {
 		t.Fatalf("progress %+v, want %d sent and 1 skipped", p, affected)
 	}
-	box.mu.Lock()
-	defer box.mu.Unlock()
 	for i := range affected {
-		if n := box.count[fmt.Sprintf("s%d@example.com", i)]; n != 1 {
+		if n := box.Count(fmt.Sprintf("s%d@example.com", i)); n != 1 {
 			t.Errorf("s%d got %d messages, want exactly 1", i, n)
 		}
 	}
 	for _, who := range []string{"other@example.com", "never@example.com"} {
-		if box.count[who] != 0 {
+		if box.Count(who) != 0 {
 			t.Errorf("%s is not affected but got mail", who)
 		}
 	}
-	msg := box.links["s0@example.com"]
+	msg := last(box.Messages("s0@example.com"))
 	if !strings.Contains(msg, "We now send the newsletter every week.") || !strings.Contains(msg, "/c/tell-shop/p?next=3Dreview") {
 		t.Errorf("the announcement lacks the summary or the review link:\n%s", msg)
 	}
 }
 
 func TestFailedSendsAreRetriedThenEndAsFailed(t *testing.T) {
-	box, url := startMailbox(t)
-	f := setup(t, url)
+	box := smtptest.Start(t, smtptest.RefuseRecipient("bounce@example.com"))
+	f := setup(t, box.URL())
 	f.subject(t, "ok", "ok@example.com", "de", "newsletter")
 	f.subject(t, "bad", "bounce@example.com", "en", "newsletter")
 	w := f.newWorker()
@@ -271,10 +209,10 @@ func TestFailedSendsAreRetriedThenEndAsFailed(t *testing.T) {
 	if len(p.Failures) != 1 || p.Failures[0].SubjectID != "bad" || p.Failures[0].Attempts != 3 || p.Failures[0].Reason == "" || strings.Contains(p.Failures[0].Reason, "bounce@example.com") {
 		t.Fatalf("failure report %+v: want subject bad, 3 attempts, a reason without the address", p.Failures)
 	}
-	if box.count["ok@example.com"] != 1 {
-		t.Fatalf("ok@example.com got %d messages", box.count["ok@example.com"])
+	if n := box.Count("ok@example.com"); n != 1 {
+		t.Fatalf("ok@example.com got %d messages", n)
 	}
-	if !strings.Contains(box.links["ok@example.com"], "Der Newsletter kommt jetzt jede Woche.") {
+	if !strings.Contains(last(box.Messages("ok@example.com")), "Der Newsletter kommt jetzt jede Woche.") {
 		t.Error("the German subject did not get the German summary")
 	}
 	if _, err := w.Progress(context.Background(), f.merchant.ID, 99); err == nil {

@@ -12,15 +12,12 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	netmail "net/mail"
@@ -38,11 +35,11 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/emersion/go-smtp"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/internal/smtptest"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/mail"
 	"github.com/fineline/fineline/merchants"
@@ -474,11 +471,11 @@ func btTestLinksRefused(t *testing.T, browser context.Context) {
 	// A real link of another merchant, used on this merchant's center.
 	shopB := e.addMerchant("other-shop", "Other Shop")
 	e.subject(shopB, "cust-eve", "eve@example.com")
-	n := e.mail.count("eve@example.com")
+	n := e.mail.Count("eve@example.com")
 	if resp := e.postForm("/c/other-shop/signin", url.Values{"email": {"eve@example.com"}}); resp.status != http.StatusSeeOther {
 		t.Fatalf("sign-in request at the other shop: %d", resp.status)
 	}
-	otherLink := e.mail.waitLink(t, "eve@example.com", n+1)
+	otherLink := btWaitLink(t, e.mail, "eve@example.com", n+1)
 	if !strings.Contains(otherLink, "/c/other-shop/link?") {
 		t.Fatalf("other shop's link: %s", otherLink)
 	}
@@ -1433,7 +1430,7 @@ func (b *btTab) wantLang(lang, h1 string) {
 // from the mail that arrives.
 func (b *btTab) requestLink(email string) string {
 	b.t.Helper()
-	n := b.e.mail.count(email)
+	n := b.e.mail.Count(email)
 	b.open("/c/" + btSlug + "/")
 	b.do(chromedp.SendKeys(chromedp.ID("email"), email))
 	resp := b.submit(`form.panel button[type=submit]`)
@@ -1443,7 +1440,7 @@ func (b *btTab) requestLink(email string) string {
 	if got, want := b.text("h1"), b.e.loc(b.attr("html", "lang")).T("sent_title"); got != want {
 		b.t.Fatalf("after asking for a link h1 = %q, want %q", got, want)
 	}
-	return b.e.mail.waitLink(b.t, email, n+1)
+	return btWaitLink(b.t, b.e.mail, email, n+1)
 }
 
 // signIn goes from the sign-in form through the mailed link to the
@@ -1571,7 +1568,7 @@ type btEnv struct {
 	api      *API
 	base     string
 	merchant merchants.Merchant
-	mail     *btMailbox
+	mail     *smtptest.Server
 	clock    *btClock
 	browser  context.Context
 }
@@ -1586,7 +1583,7 @@ func btNewEnv(t *testing.T, browser context.Context) *btEnv {
 	})
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	st := storetest.Open(t)
-	box := btStartSMTP(t)
+	box := smtptest.Start(t)
 	clock := &btClock{}
 	srv := httptest.NewUnstartedServer(nil)
 	base := "http://" + srv.Listener.Addr().String()
@@ -1599,7 +1596,7 @@ func btNewEnv(t *testing.T, browser context.Context) *btEnv {
 		Notices:   ns,
 		Store:     st,
 		Log:       logger,
-		Center:    btNewCenter(t, st, logger, base, box.smtpURL, clock.Now),
+		Center:    btNewCenter(t, st, logger, base, box.URL(), clock.Now),
 	}
 	wireValueExchange(t, api, st, time.Now)
 	h, err := New(api)
@@ -1774,81 +1771,16 @@ func (l *btLog) String() string {
 
 // --- the mail ---
 
-// btMailbox is an in-process SMTP server that keeps every message.
-type btMailbox struct {
-	smtpURL string
-	mu      sync.Mutex
-	msgs    []btMessage
-}
-
-type btMessage struct {
-	to   []string
-	data []byte
-}
-
-func btStartSMTP(t *testing.T) *btMailbox {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	box := &btMailbox{smtpURL: "smtp://" + l.Addr().String() + "?starttls=none"}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &btSMTPSession{box: box}, nil }))
-	srv.Domain = "localhost"
-	srv.ReadTimeout = 10 * time.Second
-	srv.WriteTimeout = 10 * time.Second
-	srv.ErrorLog = log.New(io.Discard, "", 0)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	t.Cleanup(func() {
-		if err := srv.Close(); err != nil {
-			t.Errorf("close SMTP server: %v", err)
-		}
-		if err := <-done; err != nil && !errors.Is(err, smtp.ErrServerClosed) {
-			t.Errorf("SMTP server: %v", err)
-		}
-	})
-	return box
-}
-
-// count returns how many messages went to addr so far.
-func (m *btMailbox) count(addr string) int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	n := 0
-	for _, msg := range m.msgs {
-		if slices.Contains(msg.to, addr) {
-			n++
-		}
-	}
-	return n
-}
-
-// nth returns the n-th (from 1) message to addr, if it came.
-func (m *btMailbox) nth(addr string, n int) ([]byte, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, msg := range m.msgs {
-		if slices.Contains(msg.to, addr) {
-			if n--; n == 0 {
-				return msg.data, true
-			}
-		}
-	}
-	return nil, false
-}
-
 var btLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/c/[a-z0-9-]+/link\?t=[A-Za-z0-9_%.\-]+`)
 
-// waitLink waits for the n-th message to addr and returns the sign-in link
-// of its plain-text part.
-func (m *btMailbox) waitLink(t *testing.T, addr string, n int) string {
+// btWaitLink waits for the n-th (from 1) message to addr in box and returns
+// the sign-in link of its plain-text part.
+func btWaitLink(t *testing.T, box *smtptest.Server, addr string, n int) string {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		raw, ok := m.nth(addr, n)
-		if ok {
-			msg, err := netmail.ReadMessage(bytes.NewReader(raw))
+		if msgs := box.Messages(addr); len(msgs) >= n {
+			msg, err := netmail.ReadMessage(strings.NewReader(msgs[n-1]))
 			if err != nil {
 				t.Fatalf("mail to %s: %v", addr, err)
 			}
@@ -1871,32 +1803,6 @@ func (m *btMailbox) waitLink(t *testing.T, addr string, n int) string {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-type btSMTPSession struct {
-	box *btMailbox
-	to  []string
-}
-
-func (s *btSMTPSession) Mail(string, *smtp.MailOptions) error { return nil }
-
-func (s *btSMTPSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	s.to = append(s.to, strings.ToLower(to))
-	return nil
-}
-
-func (s *btSMTPSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.box.mu.Lock()
-	defer s.box.mu.Unlock()
-	s.box.msgs = append(s.box.msgs, btMessage{to: s.to, data: b})
-	return nil
-}
-
-func (s *btSMTPSession) Reset()        { s.to = nil }
-func (s *btSMTPSession) Logout() error { return nil }
 
 // btTextPart returns the decoded text/plain part of a message, looking
 // inside multipart bodies.

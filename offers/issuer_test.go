@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-smtp"
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/internal/smtptest"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/mail"
 	"github.com/fineline/fineline/merchants"
@@ -31,56 +29,6 @@ import (
 	"github.com/fineline/fineline/vault"
 	"github.com/fineline/fineline/web"
 )
-
-// inbox is a real SMTP server keeping every message by recipient.
-type inbox struct {
-	mu   sync.Mutex
-	msgs map[string][]string
-}
-
-func (b *inbox) NewSession(*smtp.Conn) (smtp.Session, error) { return &inboxSession{b: b}, nil }
-
-type inboxSession struct {
-	b  *inbox
-	to string
-}
-
-func (s *inboxSession) AuthPlain(string, string) error            { return nil }
-func (s *inboxSession) Mail(string, *smtp.MailOptions) error      { return nil }
-func (s *inboxSession) Rcpt(to string, _ *smtp.RcptOptions) error { s.to = to; return nil }
-func (s *inboxSession) Reset()                                    {}
-func (s *inboxSession) Logout() error                             { return nil }
-func (s *inboxSession) Data(r io.Reader) error {
-	body, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	s.b.mu.Lock()
-	defer s.b.mu.Unlock()
-	s.b.msgs[s.to] = append(s.b.msgs[s.to], string(body))
-	return nil
-}
-
-func (b *inbox) of(to string) []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.msgs[to]...)
-}
-
-func startInbox(t testing.TB) (*inbox, string) {
-	t.Helper()
-	b := &inbox{msgs: map[string][]string{}}
-	srv := smtp.NewServer(b)
-	srv.Domain = "localhost"
-	srv.AllowInsecureAuth = true
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return b, "smtp://" + ln.Addr().String() + "?starttls=none"
-}
 
 // clock is a settable test clock.
 type clock struct {
@@ -108,7 +56,7 @@ type fixture struct {
 	subjects *consent.Subjects
 	fields   *fields.Service
 	offers   *offers.Service
-	inbox    *inbox
+	inbox    *smtptest.Server
 	issuer   func() *offers.Issuer
 }
 
@@ -165,8 +113,7 @@ func setup(t testing.TB) *fixture {
 	if _, err := f.offers.Create(ctx, o); err != nil {
 		t.Fatal(err)
 	}
-	box, smtpURL := startInbox(t)
-	f.inbox = box
+	f.inbox = smtptest.Start(t)
 	bundle, err := locales.NewBundle()
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +122,7 @@ func setup(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mailer, err := mail.New(mail.Config{SMTPURL: smtpURL, From: "Gift Shop <no-reply@localhost>", Logger: log})
+	mailer, err := mail.New(mail.Config{SMTPURL: f.inbox.URL(), From: "Gift Shop <no-reply@localhost>", Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +317,7 @@ func TestRewardIsIssuedOncePerSubjectAndYearAcrossRunsAndWorkers(t *testing.T) {
 	wg.Wait()
 	for i := range subjects {
 		id := fmt.Sprintf("s%02d", i)
-		msgs := f.inbox.of(id + "@example.com")
+		msgs := f.inbox.Messages(id + "@example.com")
 		if len(msgs) != 2 {
 			t.Fatalf("%s got %d emails, want 2 (one per reward)", id, len(msgs))
 		}
@@ -495,7 +442,7 @@ func TestNoRewardEmailAfterThePurposeIsSwitchedOff(t *testing.T) {
 	if n, err := f.issuer().Deliver(ctx); err != nil || n != 0 {
 		t.Fatalf("delivered %d (err %v), want 0", n, err)
 	}
-	if msgs := f.inbox.of("zoe@example.com"); len(msgs) != 0 {
+	if msgs := f.inbox.Messages("zoe@example.com"); len(msgs) != 0 {
 		t.Fatalf("zoe got %d emails after switching off", len(msgs))
 	}
 	if r := f.rewards(t, "zoe")[0]; r.Mail != offers.MailSkipped || !strings.Contains(r.MailReason, "no longer allowed") {
