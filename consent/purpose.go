@@ -2,6 +2,7 @@ package consent
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -73,19 +74,10 @@ func (p *Purpose) Validate() error {
 	if len(p.Texts) == 0 {
 		return apperr.New(apperr.Invalid, "a purpose needs a name and a plain-language statement in at least one locale")
 	}
-	if p.DefaultLocale == "" {
-		p.DefaultLocale = "en"
-	}
-	if !SupportedLocale(p.DefaultLocale) {
-		return apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(Locales(), ", "))
-	}
-	if _, ok := p.Texts[p.DefaultLocale]; !ok {
-		return apperr.New(apperr.Invalid, "texts must include the default locale %q", p.DefaultLocale)
+	if err := CheckLocales(&p.DefaultLocale, slices.Collect(maps.Keys(p.Texts))); err != nil {
+		return err
 	}
 	for l, t := range p.Texts {
-		if !SupportedLocale(l) {
-			return apperr.New(apperr.Invalid, "unsupported locale %q; use one of %s", l, strings.Join(Locales(), ", "))
-		}
 		if n := utf8.RuneCountInString(strings.TrimSpace(t.Name)); n == 0 || n > 80 {
 			return apperr.New(apperr.Invalid, "texts.%s.name must be 1-80 characters", l)
 		}

@@ -3,6 +3,7 @@ package consent
 import (
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/fineline/fineline/apperr"
 )
@@ -32,6 +33,27 @@ func ValidPurposeKey(k string) bool { return purposeKeyPattern.MatchString(k) }
 
 // ValidEmail reports whether e looks like a deliverable address.
 func ValidEmail(e string) bool { return len(e) <= 254 && emailPattern.MatchString(e) }
+
+// CheckLocales checks the locales of a text map: the default (set to "en"
+// when empty) and every locale written must be supported, and the default
+// must be among those written.
+func CheckLocales(defaultLocale *string, written []string) error {
+	if *defaultLocale == "" {
+		*defaultLocale = "en"
+	}
+	if !SupportedLocale(*defaultLocale) {
+		return apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(Locales(), ", "))
+	}
+	if !slices.Contains(written, *defaultLocale) {
+		return apperr.New(apperr.Invalid, "texts must include the default locale %q", *defaultLocale)
+	}
+	for _, l := range written {
+		if !SupportedLocale(l) {
+			return apperr.New(apperr.Invalid, "unsupported locale %q; use one of %s", l, strings.Join(Locales(), ", "))
+		}
+	}
+	return nil
+}
 
 func checkSubjectID(id string) error {
 	if !ValidSubjectID(id) {

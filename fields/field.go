@@ -9,6 +9,7 @@
 package fields
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -102,19 +103,10 @@ func (f *Field) Validate() error {
 	if err := checkKey(f.Key); err != nil {
 		return err
 	}
-	if f.DefaultLocale == "" {
-		f.DefaultLocale = "en"
-	}
-	if !consent.SupportedLocale(f.DefaultLocale) {
-		return apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(consent.Locales(), ", "))
-	}
-	if _, ok := f.Texts[f.DefaultLocale]; !ok {
-		return apperr.New(apperr.Invalid, "texts must include the default locale %q with a label and an explanation", f.DefaultLocale)
+	if err := consent.CheckLocales(&f.DefaultLocale, slices.Collect(maps.Keys(f.Texts))); err != nil {
+		return err
 	}
 	for l, t := range f.Texts {
-		if !consent.SupportedLocale(l) {
-			return apperr.New(apperr.Invalid, "unsupported locale %q; use one of %s", l, strings.Join(consent.Locales(), ", "))
-		}
 		if n := utf8.RuneCountInString(strings.TrimSpace(t.Label)); n == 0 || n > 80 {
 			return apperr.New(apperr.Invalid, "texts.%s.label must be 1-80 characters", l)
 		}

@@ -6,6 +6,7 @@
 package offers
 
 import (
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -117,19 +118,10 @@ func (o *Offer) Validate() error {
 			return apperr.New(apperr.Invalid, "fields must be distinct field keys").WithDetail("invalid_field_key")
 		}
 	}
-	if o.DefaultLocale == "" {
-		o.DefaultLocale = "en"
-	}
-	if !consent.SupportedLocale(o.DefaultLocale) {
-		return apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(consent.Locales(), ", "))
-	}
-	if _, ok := o.Texts[o.DefaultLocale]; !ok {
-		return apperr.New(apperr.Invalid, "texts must include the default locale %q", o.DefaultLocale)
+	if err := consent.CheckLocales(&o.DefaultLocale, slices.Collect(maps.Keys(o.Texts))); err != nil {
+		return err
 	}
 	for l, t := range o.Texts {
-		if !consent.SupportedLocale(l) {
-			return apperr.New(apperr.Invalid, "unsupported locale %q; use one of %s", l, strings.Join(consent.Locales(), ", "))
-		}
 		n := t.Notice
 		for _, c := range []struct {
 			name, v  string
