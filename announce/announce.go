@@ -14,8 +14,6 @@ package announce
 import (
 	"context"
 	"time"
-
-	"github.com/fineline/fineline/consent"
 )
 
 // State of one announcement.
@@ -90,10 +88,4 @@ type Store interface {
 	FinishItem(ctx context.Context, it Item) error
 	// Progress counts a campaign's items.
 	Progress(ctx context.Context, merchantID string, version int) (Progress, error)
-}
-
-// Subjects is what building a campaign reads: every record and subject.
-type Subjects interface {
-	// EachRecord calls fn for every stored consent projection.
-	EachRecord(ctx context.Context, fn func(consent.Record) error) error
 }

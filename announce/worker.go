@@ -28,8 +28,9 @@ const Skipped State = "skipped"
 
 // Worker builds and delivers campaigns.
 type Worker struct {
-	Store     Store
-	Scan      Subjects
+	Store Store
+	// Scan reads every subject's stored state, for building campaigns.
+	Scan      consent.RecordScanner
 	Ledger    *consent.Ledger
 	Subjects  *consent.Subjects
 	Merchants merchants.Store
@@ -132,7 +133,7 @@ func (w *Worker) build(ctx context.Context, c Campaign) error {
 	if !terms.Has(c.Version) {
 		return nil // this instance does not see the publication yet: build on a later step
 	}
-	err = w.Scan.EachRecord(ctx, func(rec consent.Record) error {
+	err = w.Ledger.EachState(ctx, w.Scan, func(rec consent.SubjectState) error {
 		if rec.MerchantID != c.MerchantID {
 			return nil
 		}
@@ -183,7 +184,7 @@ func (w *Worker) deliver(ctx context.Context, it Item) {
 func errSkip(why string) error { return apperr.New(apperr.NotFound, "%s", why) }
 
 func (w *Worker) send(ctx context.Context, it Item) error {
-	rec, err := w.Ledger.State(ctx, it.MerchantID, it.SubjectID)
+	rec, err := w.Ledger.StateOf(ctx, it.MerchantID, it.SubjectID)
 	if err != nil {
 		if apperr.Is(err, apperr.NotFound) {
 			return errSkip("subject gone")
@@ -235,7 +236,9 @@ func (w *Worker) send(ctx context.Context, it Item) error {
 		L                             *locales.Localizer
 		MerchantName, Summary, Link   string
 		Deadline, Effective, Purposes string
-	}{L: l, MerchantName: m.Name, Summary: summary,
+		// Passed: the deadline is behind us, the earlier choice no longer counts.
+		Passed bool
+	}{L: l, MerchantName: m.Name, Summary: summary, Passed: !w.Now().Before(v.Deadline),
 		Link:      w.BaseURL + "/c/" + m.Slug + "/p?next=review&t=" + url.QueryEscape(tok),
 		Deadline:  v.Deadline.UTC().Format("2006-01-02 15:04 UTC"),
 		Effective: v.EffectiveAt.UTC().Format("2006-01-02 15:04 UTC"),

@@ -83,7 +83,7 @@ func (f *fixture) subject(t *testing.T, id, email, locale string, purposes ...st
 		t.Fatal(err)
 	}
 	for _, p := range purposes {
-		if _, err := f.ledger.Record(ctx, consent.Change{MerchantID: f.merchant.ID, SubjectID: id, Purpose: p, State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+		if _, err := f.ledger.Apply(ctx, consent.Choices{MerchantID: f.merchant.ID, SubjectID: id, Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: p, State: consent.Granted}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

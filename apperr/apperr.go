@@ -27,6 +27,10 @@ const (
 	Unavailable      Code = "service_unavailable"    // a dependency is down (503)
 )
 
+// CodeStoreUnavailable is the detail of an Unavailable error from a store
+// that is down, unreachable or full: the request may be retried as it is.
+const CodeStoreUnavailable = "store_unavailable"
+
 // Error is an error with a code and a message that is safe to show a caller.
 type Error struct {
 	Code    Code

@@ -52,7 +52,7 @@ func BenchmarkRecord(b *testing.B) {
 	ctx := context.Background()
 	states := []consent.State{consent.Granted, consent.Withdrawn}
 	for i := 0; b.Loop(); i++ {
-		_, err := e.ledger.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: fmt.Sprintf("w-%d", i%100), Purpose: "newsletter", State: states[i%2], Channel: consent.ChannelAPI})
+		_, err := e.ledger.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: fmt.Sprintf("w-%d", i%100), Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: states[i%2]}}})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func TestCacheReadsYourWritesAtOnce(t *testing.T) {
 		if i%2 == 1 {
 			state, want = consent.Withdrawn, consent.ReasonWithdrawn
 		}
-		if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: state, Channel: consent.ChannelAPI}); err != nil {
+		if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: state}}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := checkReason(t, l, "c1"); got != want {
@@ -83,7 +83,7 @@ func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
 	go a.Follow(ctx, e.store, consent.FollowOptions{Interval: 50 * time.Millisecond, Overlap: time.Second, Since: time.Now()})
 	go b.Follow(ctx, feedB, consent.FollowOptions{Interval: 50 * time.Millisecond, Overlap: time.Second, Since: time.Now()})
 
-	if _, err := a.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+	if _, err := a.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor := func(l *consent.Ledger, want consent.Reason, since time.Time) time.Duration {
@@ -101,7 +101,7 @@ func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
 	waitFor(b, consent.ReasonGranted, time.Now()) // B now holds "granted" in its cache
 
 	acked := time.Now()
-	if _, err := a.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
+	if _, err := a.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := checkReason(t, a, "c1"); got != consent.ReasonWithdrawn {
@@ -118,7 +118,7 @@ func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
 	feedB.down.Store(true)
 	time.Sleep(100 * time.Millisecond) // let B's last successful poll age
 	acked = time.Now()
-	if _, err := a.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+	if _, err := a.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 		t.Fatal(err)
 	}
 	took = waitFor(b, consent.ReasonGranted, acked)
@@ -135,7 +135,7 @@ func TestWarmSweepRollsForwardWhatACrashLeftBehind(t *testing.T) {
 	e.record(t, "c2", "newsletter", consent.Granted)
 	crashing := consent.NewLedger(crashAfterAppend{e.store}, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger(), consent.Options{})
 	for _, s := range []string{"c1", "c3"} {
-		if _, err := crashing.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: s, Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
+		if _, err := crashing.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: s, Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -196,7 +196,7 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, s := range []consent.State{consent.Granted, consent.Withdrawn, consent.Granted} {
-		if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: s, Channel: consent.ChannelAPI}); err != nil {
+		if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: s}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,7 +212,7 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 	if !l.ProjectionsComplete() {
 		t.Fatal("projections incomplete after Flush")
 	}
-	rec, err := e.store.Record(ctx, merchant, "c1")
+	rec, err := e.store.SubjectState(ctx, merchant, "c1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +224,7 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { l.WriteBehind(runCtx); close(done) }()
-	if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: "c1", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI}); err != nil {
+	if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
@@ -233,7 +233,7 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 	}
 	cancel()
 	<-done
-	if rec, err := e.store.Record(ctx, merchant, "c1"); err != nil || rec.Seq != 4 {
+	if rec, err := e.store.SubjectState(ctx, merchant, "c1"); err != nil || rec.Seq != 4 {
 		t.Fatalf("write-behind loop left the projection at %d (%v)", rec.Seq, err)
 	}
 }
@@ -242,9 +242,9 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 // a flush can be under way when shutdown asks for one.
 type slowSave struct{ *store.Store }
 
-func (s slowSave) SaveRecord(ctx context.Context, rec consent.Record) error {
+func (s slowSave) SaveRecord(ctx context.Context, rec consent.SubjectState) error {
 	time.Sleep(20 * time.Millisecond)
-	return s.Store.SaveRecord(ctx, rec)
+	return s.Store.SaveSubjectState(ctx, rec)
 }
 
 func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
@@ -259,7 +259,7 @@ func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
 	done := make(chan struct{})
 	go func() { l.WriteBehind(runCtx); close(done) }()
 	for i := range 10 {
-		if _, err := l.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: fmt.Sprint("s", i), Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI}); err != nil {
+		if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: fmt.Sprint("s", i), Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -273,7 +273,7 @@ func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
 	}
 	<-done
 	for i := range 10 {
-		rec, err := e.store.Record(ctx, merchant, fmt.Sprint("s", i))
+		rec, err := e.store.SubjectState(ctx, merchant, fmt.Sprint("s", i))
 		if err != nil || rec.Seq != 1 {
 			t.Fatalf("s%d: projection missing after Flush returned (%v): a clean mark now would lose it", i, err)
 		}

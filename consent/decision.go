@@ -36,9 +36,9 @@ type Decision struct {
 // terms at now. It is default deny: only an explicit granted event for this
 // very purpose allows, and only while no material change of the notice
 // since that event has passed its deadline.
-func Decide(rec Record, p Purpose, t Terms, now time.Time) Decision {
-	d := Decision{SubjectID: rec.SubjectID, Purpose: p.Key, Reason: ReasonNoRecord}
-	ps, ok := rec.Purposes[p.Key]
+func Decide(st SubjectState, p Purpose, t Terms, now time.Time) Decision {
+	d := Decision{SubjectID: st.SubjectID, Purpose: p.Key, Reason: ReasonNoRecord}
+	ps, ok := st.Purposes[p.Key]
 	if !ok {
 		return d
 	}

@@ -8,8 +8,8 @@ import (
 // RecordScanner reads every projection and every chain head, for warming
 // the cache at start-up and for sweeping the ledger after a crash.
 type RecordScanner interface {
-	// EachRecord calls fn for every stored projection.
-	EachRecord(ctx context.Context, fn func(Record) error) error
+	// EachSubjectState calls fn for every stored projection.
+	EachSubjectState(ctx context.Context, fn func(SubjectState) error) error
 	// EachChainHead calls fn with the highest event number of every subject
 	// that has events.
 	EachChainHead(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error
@@ -29,12 +29,13 @@ type WarmReport struct {
 // and rolls forward each subject whose projection is behind its ledger.
 func (l *Ledger) Warm(ctx context.Context, scan RecordScanner, sweep bool) (WarmReport, error) {
 	var rep WarmReport
-	if l.cache == nil {
+	c := l.mem.cache
+	if c == nil {
 		return rep, nil
 	}
 	start := time.Now()
-	err := scan.EachRecord(ctx, func(rec Record) error {
-		l.cache.put(cacheKey(rec.MerchantID, rec.SubjectID), rec, start)
+	err := scan.EachSubjectState(ctx, func(st SubjectState) error {
+		c.put(cacheKey(st.MerchantID, st.SubjectID), st, start)
 		rep.Records++
 		return nil
 	})
@@ -43,7 +44,7 @@ func (l *Ledger) Warm(ctx context.Context, scan RecordScanner, sweep bool) (Warm
 	}
 	if sweep {
 		err = scan.EachChainHead(ctx, func(merchantID, subjectID string, seq int64) error {
-			if rec, ok := l.cache.get(cacheKey(merchantID, subjectID)); ok && rec.Seq >= seq {
+			if st, ok := c.get(cacheKey(merchantID, subjectID)); ok && st.Seq >= seq {
 				return nil
 			}
 			if _, err := l.lookupFromStore(ctx, merchantID, subjectID); err != nil {
@@ -56,18 +57,18 @@ func (l *Ledger) Warm(ctx context.Context, scan RecordScanner, sweep bool) (Warm
 			return rep, err
 		}
 	}
-	rep.Complete = l.cache.complete()
-	l.warm.Store(rep.Complete)
+	rep.Complete = c.complete()
+	l.mem.warm.Store(rep.Complete)
 	return rep, nil
 }
 
-func (l *Ledger) lookupFromStore(ctx context.Context, merchantID, subjectID string) (Record, error) {
+func (l *Ledger) lookupFromStore(ctx context.Context, merchantID, subjectID string) (SubjectState, error) {
 	start := time.Now()
-	rec, err := l.current(ctx, merchantID, subjectID)
+	st, err := l.current(ctx, merchantID, subjectID)
 	if err == nil {
-		l.cache.put(cacheKey(merchantID, subjectID), rec, start)
+		l.mem.cache.put(cacheKey(merchantID, subjectID), st, start)
 	}
-	return rec, err
+	return st, err
 }
 
 // Touched names a subject whose chain reached Seq.
@@ -101,7 +102,8 @@ type FollowOptions struct {
 // answer for Bound more; if polls fail for longer, decisions are read from
 // the store (and fail closed if it is down).
 func (l *Ledger) Follow(ctx context.Context, feed ChangeFeed, o FollowOptions) {
-	if l.cache == nil {
+	c := l.mem.cache
+	if c == nil {
 		return
 	}
 	since := o.Since
@@ -117,11 +119,11 @@ func (l *Ledger) Follow(ctx context.Context, feed ChangeFeed, o FollowOptions) {
 			l.log.WarnContext(ctx, "ledger poll failed; the cache stops answering after its bound", "err", err)
 		} else {
 			for _, t := range touched {
-				l.cache.invalidate(cacheKey(t.MerchantID, t.SubjectID), t.Seq, began)
+				c.invalidate(cacheKey(t.MerchantID, t.SubjectID), t.Seq, began)
 			}
-			l.polled.Store(began.UnixNano())
+			l.mem.polled.Store(began.UnixNano())
 			since = began.Add(-o.Overlap)
-			l.cache.prune(began.Add(-time.Minute))
+			c.prune(began.Add(-time.Minute))
 		}
 		select {
 		case <-ctx.Done():
@@ -129,4 +131,21 @@ func (l *Ledger) Follow(ctx context.Context, feed ChangeFeed, o FollowOptions) {
 		case <-t.C:
 		}
 	}
+}
+
+// EachState calls fn with the current state of every subject that has a
+// stored projection, for jobs that go through every subject (building an
+// announcement, exports). Every write acknowledged before the call is seen:
+// projections written behind are flushed first, and a state cached here
+// that is newer than the stored one is given instead.
+func (l *Ledger) EachState(ctx context.Context, scan RecordScanner, fn func(SubjectState) error) error {
+	if err := l.Flush(ctx); err != nil {
+		return err
+	}
+	return scan.EachSubjectState(ctx, func(st SubjectState) error {
+		if cur, ok := l.mem.cached(st.MerchantID, st.SubjectID); ok && cur.Seq > st.Seq {
+			st = cur
+		}
+		return fn(st)
+	})
 }

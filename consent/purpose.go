@@ -89,7 +89,7 @@ func (p *Purpose) Validate() error {
 		return apperr.New(apperr.Invalid, "at most 20 data categories")
 	}
 	for _, c := range p.DataCategories {
-		if !categoryPattern.MatchString(c) {
+		if !ValidKey(c) {
 			return apperr.New(apperr.Invalid, "data category %q must be lower-case letters, digits and underscores", c)
 		}
 		if slices.Contains(SensitiveCategories(), c) && !p.Sensitive {

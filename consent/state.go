@@ -14,10 +14,10 @@ type PurposeState struct {
 	GPCSeq int64
 }
 
-// Record is a subject's current consent state, derived from the ledger: the
-// effect of events 1..Seq. It is a projection, rebuilt or rolled forward from
-// the events, never edited by hand.
-type Record struct {
+// SubjectState is a subject's current consent state, derived from the
+// ledger: the effect of events 1..Seq. It is a projection, rebuilt or rolled
+// forward from the events, never edited by hand.
+type SubjectState struct {
 	MerchantID string
 	SubjectID  string
 	Seq        int64
@@ -26,26 +26,30 @@ type Record struct {
 	UpdatedAt  time.Time
 }
 
-// Apply returns the record after event e, which must be the next in the chain.
-func (r Record) Apply(e Event) Record {
-	n := Record{
+// Next returns the state after event e, which must be the next in the chain.
+func (s SubjectState) Next(e Event) SubjectState {
+	n := SubjectState{
 		MerchantID: e.MerchantID,
 		SubjectID:  e.SubjectID,
 		Seq:        e.Seq,
 		HeadHash:   e.Hash,
-		Purposes:   make(map[string]PurposeState, len(r.Purposes)+1),
+		Purposes:   make(map[string]PurposeState, len(s.Purposes)+1),
 		UpdatedAt:  e.RecordedAt,
 	}
-	for k, v := range r.Purposes {
+	for k, v := range s.Purposes {
 		n.Purposes[k] = v
 	}
 	if e.Field != "" {
 		return n // a field event moves the head, not the decisions
 	}
-	gpc := r.Purposes[e.Purpose].GPCSeq
+	gpc := s.Purposes[e.Purpose].GPCSeq
 	if e.Channel == ChannelGPC {
 		gpc = e.Seq
 	}
 	n.Purposes[e.Purpose] = PurposeState{State: e.State, Seq: e.Seq, NoticeVersion: e.NoticeVersion, Channel: e.Channel, At: e.RecordedAt, GPCSeq: gpc}
 	return n
 }
+
+// Granted reports whether the subject's latest decision on purpose is a
+// grant (counting or paused by changed terms).
+func (s SubjectState) Granted(purpose string) bool { return s.Purposes[purpose].State == Granted }

@@ -5,12 +5,12 @@ import (
 	"time"
 )
 
-// stateCache holds subjects' records in memory: written through by every
+// stateCache holds subjects' states in memory: written through by every
 // write of this instance, invalidated by what the ledger poll finds from
 // other instances.
 type stateCache struct {
 	mu      sync.RWMutex
-	entries map[string]Record
+	entries map[string]SubjectState
 	// gone remembers when a key was last invalidated, so a read that began
 	// before the invalidation cannot put back what it read.
 	gone map[string]time.Time
@@ -21,28 +21,28 @@ type stateCache struct {
 }
 
 func newStateCache(max int) *stateCache {
-	return &stateCache{entries: make(map[string]Record), gone: make(map[string]time.Time), max: max}
+	return &stateCache{entries: make(map[string]SubjectState), gone: make(map[string]time.Time), max: max}
 }
 
 func cacheKey(merchantID, subjectID string) string { return merchantID + "/" + subjectID }
 
-func (c *stateCache) get(k string) (Record, bool) {
+func (c *stateCache) get(k string) (SubjectState, bool) {
 	c.mu.RLock()
 	r, ok := c.entries[k]
 	c.mu.RUnlock()
 	return r, ok
 }
 
-// put stores rec, read from the store at loadedAt, unless the key was
+// put stores st, read from the store at loadedAt, unless the key was
 // invalidated since or a newer record is cached.
-func (c *stateCache) put(k string, rec Record, loadedAt time.Time) {
+func (c *stateCache) put(k string, st SubjectState, loadedAt time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if g, ok := c.gone[k]; ok && g.After(loadedAt) {
 		return
 	}
 	if cur, ok := c.entries[k]; ok {
-		if cur.Seq > rec.Seq {
+		if cur.Seq > st.Seq {
 			return
 		}
 	} else if len(c.entries) >= c.max {
@@ -52,7 +52,7 @@ func (c *stateCache) put(k string, rec Record, loadedAt time.Time) {
 		}
 		c.overflowed = true
 	}
-	c.entries[k] = rec
+	c.entries[k] = st
 }
 
 // invalidate drops the entry unless it already holds seq or later.

@@ -28,9 +28,10 @@ type SubjectStore interface {
 	// CreateSubject inserts s unless the merchant has that subject already;
 	// it reports whether it inserted.
 	CreateSubject(ctx context.Context, s Subject) (bool, error)
-	// SubjectByEmail returns the merchant's subject with this email
-	// (compared case-insensitively); NotFound if none.
-	SubjectByEmail(ctx context.Context, merchantID, email string) (Subject, error)
+	// SubjectsByEmail returns the merchant's subjects with this email
+	// (compared case-insensitively), oldest first: several may share one
+	// address (a customer and a guest checkout). None is not an error.
+	SubjectsByEmail(ctx context.Context, merchantID, email string) ([]Subject, error)
 }
 
 // SubjectUpdate is what a merchant may set on a subject. Nil fields keep
@@ -90,13 +91,18 @@ func (s *Subjects) Put(ctx context.Context, merchantID, id string, u SubjectUpda
 	return cur, created, nil
 }
 
-// ByEmail returns the merchant's subject with this email.
-func (s *Subjects) ByEmail(ctx context.Context, merchantID, email string) (Subject, error) {
+// ByEmail returns the merchant's subjects with this email, oldest first;
+// NotFound if none.
+func (s *Subjects) ByEmail(ctx context.Context, merchantID, email string) ([]Subject, error) {
 	email = strings.ToLower(strings.TrimSpace(email))
 	if !ValidEmail(email) {
-		return Subject{}, apperr.New(apperr.Invalid, "email is not a valid address").WithDetail("invalid_email")
+		return nil, apperr.New(apperr.Invalid, "email is not a valid address").WithDetail("invalid_email")
 	}
-	return s.Store.SubjectByEmail(ctx, merchantID, email)
+	subs, err := s.Store.SubjectsByEmail(ctx, merchantID, email)
+	if err == nil && len(subs) == 0 {
+		err = apperr.New(apperr.NotFound, "no subject with this email")
+	}
+	return subs, err
 }
 
 // Get returns one subject of the merchant.

@@ -68,9 +68,9 @@ type Awaiting struct {
 
 // AwaitingReview lists the subject's granted purposes whose consent a
 // published material version (in effect or announced) asks to renew.
-func (t Terms) AwaitingReview(rec Record) []Awaiting {
+func (t Terms) AwaitingReview(st SubjectState) []Awaiting {
 	var out []Awaiting
-	for key, ps := range rec.Purposes {
+	for key, ps := range st.Purposes {
 		if ps.State != Granted {
 			continue
 		}

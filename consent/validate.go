@@ -16,11 +16,16 @@ func Locales() []string { return []string{"en", "es", "de", "fr"} }
 func SupportedLocale(l string) bool { return slices.Contains(Locales(), l) }
 
 var (
-	subjectIDPattern  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$`)
-	purposeKeyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
-	categoryPattern   = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
-	emailPattern      = regexp.MustCompile(`^[^\s@<>()\[\]\\,;:"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$`)
+	subjectIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$`)
+	keyPattern       = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
+	emailPattern     = regexp.MustCompile(`^[^\s@<>()\[\]\\,;:"]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z]{2,63}$`)
 )
+
+// ValidKey reports whether k is a key as merchants name purposes, data
+// categories, fields and offers: lower-case letters, digits and
+// underscores, 2 to 64 characters, starting with a letter. Keys are parts
+// of document ids and URLs, so nothing else is allowed.
+func ValidKey(k string) bool { return keyPattern.MatchString(k) }
 
 // ValidSubjectID reports whether id is acceptable as a merchant's customer id:
 // 1 to 128 characters of letters, digits and . _ @ + : -, starting with a
@@ -29,7 +34,7 @@ func ValidSubjectID(id string) bool { return subjectIDPattern.MatchString(id) }
 
 // ValidPurposeKey reports whether k is a purpose key: lower-case letters,
 // digits and underscores, 2 to 64 characters, starting with a letter.
-func ValidPurposeKey(k string) bool { return purposeKeyPattern.MatchString(k) }
+func ValidPurposeKey(k string) bool { return ValidKey(k) }
 
 // ValidEmail reports whether e looks like a deliverable address.
 func ValidEmail(e string) bool { return len(e) <= 254 && emailPattern.MatchString(e) }
@@ -57,14 +62,14 @@ func CheckLocales(defaultLocale *string, written []string) error {
 
 func checkSubjectID(id string) error {
 	if !ValidSubjectID(id) {
-		return apperr.New(apperr.Invalid, "subject id must be 1-128 characters of letters, digits and . _ @ + : - (starting with a letter or digit)").WithDetail("invalid_subject")
+		return apperr.New(apperr.Invalid, "subject id must be 1-128 characters of letters, digits and . _ @ + : - (starting with a letter or digit)").WithDetail(CodeInvalidSubject)
 	}
 	return nil
 }
 
 func checkPurposeKey(k string) error {
 	if !ValidPurposeKey(k) {
-		return apperr.New(apperr.Invalid, "purpose key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail("invalid_purpose")
+		return apperr.New(apperr.Invalid, "purpose key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail(CodeInvalidPurpose)
 	}
 	return nil
 }

@@ -54,9 +54,9 @@ func (l *Ledger) VerifySubject(ctx context.Context, merchantID, subjectID string
 		prev = e.Hash
 	}
 	n := seq - 1
-	rec, err := l.store.Record(ctx, merchantID, subjectID)
-	if err == nil && (rec.Seq > n || (rec.Seq > 0 && rec.Seq == n && rec.HeadHash != prev)) {
-		return n, &BrokenLink{MerchantID: merchantID, SubjectID: subjectID, Seq: rec.Seq, Problem: "state projection does not match the ledger (events missing)"}
+	st, err := l.store.SubjectState(ctx, merchantID, subjectID)
+	if err == nil && (st.Seq > n || (st.Seq > 0 && st.Seq == n && st.HeadHash != prev)) {
+		return n, &BrokenLink{MerchantID: merchantID, SubjectID: subjectID, Seq: st.Seq, Problem: "state projection does not match the ledger (events missing)"}
 	}
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
 		return n, err

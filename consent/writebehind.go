@@ -11,14 +11,15 @@ import (
 // crash leaves projections behind the ledger, which the sweep at the next
 // start rolls forward (see Warm).
 func (l *Ledger) WriteBehind(ctx context.Context) {
-	if !l.writeBehind {
+	m := l.mem
+	if !m.writeBehind {
 		return
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-l.kick:
+		case <-m.kick:
 		}
 		// A batch once taken is written to the end, even when ctx ends
 		// half-way: Flush waits for it rather than finding it missing.
@@ -30,52 +31,57 @@ func (l *Ledger) WriteBehind(ctx context.Context) {
 			case <-time.After(time.Second):
 			}
 			select {
-			case l.kick <- struct{}{}:
+			case m.kick <- struct{}{}:
 			default:
 			}
 		}
 	}
 }
 
-// Flush writes every dirty projection now; at shutdown, before the clean
-// mark.
+// Flush writes every projection that was dirty when it was called (at
+// shutdown, before the clean mark; before a job scans the stored
+// projections, so that it sees every acknowledged write). Writes made while
+// it runs are left to the write-behind loop.
 func (l *Ledger) Flush(ctx context.Context) error {
-	if !l.writeBehind {
+	if !l.mem.writeBehind {
 		return nil
 	}
-	for {
-		l.dirtyMu.Lock()
-		n := len(l.dirty)
-		l.dirtyMu.Unlock()
-		if n == 0 {
-			return nil
-		}
-		if err := l.flushOnce(ctx); err != nil {
-			return err
-		}
-	}
+	// A batch the loop has under way finishes first (flushOnce's lock);
+	// then one pass takes everything still dirty.
+	return l.flushOnce(ctx)
 }
 
 // flushOnce takes the dirty set and writes it; what fails goes back.
 func (l *Ledger) flushOnce(ctx context.Context) error {
-	l.flushMu.Lock()
-	defer l.flushMu.Unlock()
-	l.dirtyMu.Lock()
-	batch := l.dirty
-	l.dirty = make(map[string]Record, len(batch))
-	l.dirtyMu.Unlock()
-	for k, rec := range batch {
-		if err := l.store.SaveRecord(ctx, rec); err != nil {
-			l.dirtyMu.Lock()
-			for k2, r2 := range batch {
-				if cur, ok := l.dirty[k2]; !ok || cur.Seq < r2.Seq {
-					l.dirty[k2] = r2
+	m := l.mem
+	m.flushMu.Lock()
+	defer m.flushMu.Unlock()
+	m.dirtyMu.Lock()
+	batch := m.dirty
+	m.dirty = make(map[string]SubjectState, len(batch))
+	m.writing = batch
+	m.dirtyMu.Unlock()
+	done := func() {
+		m.dirtyMu.Lock()
+		m.writing = nil
+		m.dirtyMu.Unlock()
+	}
+	for k, st := range batch {
+		if err := l.store.SaveSubjectState(ctx, st); err != nil {
+			m.dirtyMu.Lock()
+			for k2, s2 := range batch {
+				if cur, ok := m.dirty[k2]; !ok || cur.Seq < s2.Seq {
+					m.dirty[k2] = s2
 				}
 			}
-			l.dirtyMu.Unlock()
+			m.writing = nil
+			m.dirtyMu.Unlock()
 			return err
 		}
+		m.dirtyMu.Lock()
 		delete(batch, k)
+		m.dirtyMu.Unlock()
 	}
+	done()
 	return nil
 }

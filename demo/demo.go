@@ -211,11 +211,12 @@ func (s *Seeder) seedShopper(ctx context.Context, merchantID string) error {
 	if _, _, err := s.Subjects.Put(ctx, merchantID, "alice", consent.SubjectUpdate{Email: &email, Locale: &locale, TimeZone: &tz}); err != nil {
 		return err
 	}
-	rec, err := s.Ledger.State(ctx, merchantID, "alice")
-	if err != nil || rec.Seq > 0 {
+	st, err := s.Ledger.StateOf(ctx, merchantID, "alice")
+	if err != nil || st.Seq > 0 {
 		return err
 	}
-	_, err = s.Ledger.Record(ctx, consent.Change{MerchantID: merchantID, SubjectID: "alice", Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelImport, Actor: "seed"})
+	_, err = s.Ledger.Apply(ctx, consent.Choices{MerchantID: merchantID, SubjectID: "alice", Channel: consent.ChannelImport, Actor: "seed",
+		Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}})
 	return err
 }
 

@@ -15,6 +15,8 @@ import (
 // step wired, as served (field definitions cached), against a ledger
 // without it, on the embedded store: the cost the value exchange adds to
 // every withdrawal of a purpose a field needs, when no value was given.
+// Decisions alternate (a withdrawal of what is already withdrawn appends
+// nothing), so half of them are withdrawals.
 func BenchmarkWithdrawal(b *testing.B) {
 	for _, wired := range []bool{false, true} {
 		b.Run(fmt.Sprintf("erasure_step=%v", wired), func(b *testing.B) {
@@ -22,8 +24,7 @@ func BenchmarkWithdrawal(b *testing.B) {
 			ctx := context.Background()
 			b.ResetTimer()
 			for i := range b.N {
-				if _, err := e.ledger.Record(ctx, consent.Change{MerchantID: merchant, SubjectID: fmt.Sprintf("s%d", i%500), Purpose: "recommendations",
-					State: consent.Withdrawn, Channel: consent.ChannelAPI, Actor: "bench"}); err != nil {
+				if _, err := e.ledger.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: fmt.Sprintf("s%d", i%500), Channel: consent.ChannelAPI, Actor: "bench", Requests: []consent.Request{{Purpose: "recommendations", State: []consent.State{consent.Granted, consent.Withdrawn}[(i/500)%2]}}}); err != nil {
 					b.Fatal(err)
 				}
 			}

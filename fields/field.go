@@ -10,7 +10,6 @@ package fields
 
 import (
 	"maps"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,15 +74,13 @@ func (f Field) TextFor(locale string) Text {
 // Needs reports whether purpose needs the field.
 func (f Field) Needs(purpose string) bool { return slices.Contains(f.Purposes, purpose) }
 
-var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
-
 // ValidKey reports whether k is a field key: lower-case letters, digits and
 // underscores, 2 to 64 characters, starting with a letter.
-func ValidKey(k string) bool { return keyPattern.MatchString(k) }
+func ValidKey(k string) bool { return consent.ValidKey(k) }
 
 func checkKey(k string) error {
 	if !ValidKey(k) {
-		return apperr.New(apperr.Invalid, "field key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail("invalid_field_key")
+		return apperr.New(apperr.Invalid, "field key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail(CodeInvalidFieldKey)
 	}
 	return nil
 }
@@ -151,7 +148,7 @@ func (f *Field) Validate() error {
 	}
 	for i, p := range f.Purposes {
 		if !consent.ValidPurposeKey(p) {
-			return apperr.New(apperr.Invalid, "purposes must be purpose keys").WithDetail("invalid_purpose")
+			return apperr.New(apperr.Invalid, "purposes must be purpose keys").WithDetail(consent.CodeInvalidPurpose)
 		}
 		if slices.Contains(f.Purposes[:i], p) {
 			return apperr.New(apperr.Invalid, "purpose %q is listed twice", p)
@@ -165,7 +162,7 @@ func (f *Field) Validate() error {
 func (f Field) Normalize(raw string, now time.Time) (string, error) {
 	v := strings.TrimSpace(raw)
 	bad := func(format string, args ...any) (string, error) {
-		return "", apperr.New(apperr.Invalid, format, args...).WithDetail("invalid_value")
+		return "", apperr.New(apperr.Invalid, format, args...).WithDetail(CodeInvalidValue)
 	}
 	if v == "" {
 		return bad("%s: a value is required", f.Key)

@@ -58,7 +58,7 @@ func newEnvTB(t testing.TB) *env {
 	}
 	ledger := consent.NewLedger(st, st, st, ns, time.Now, storetest.Logger(), consent.Options{})
 	svc := &fields.Service{Store: st, Purposes: ps, Ledger: ledger, Keys: keyring(t, 1), Now: time.Now, Log: storetest.Logger()}
-	ledger.AfterWithdraw(svc.AfterWithdraw)
+	ledger.KeepVolunteeredData(svc)
 	for _, f := range []fields.Field{
 		{Key: "size", Type: fields.TypeChoice, Choices: []string{"38", "39", "40"}, Purposes: []string{"recommendations", "fit_advice"}},
 		{Key: "note", Type: fields.TypeText, Purposes: []string{"newsletter"}},
@@ -74,15 +74,15 @@ func newEnvTB(t testing.TB) *env {
 
 func (e *env) set(t *testing.T, subject, purpose string, s consent.State) {
 	t.Helper()
-	if _, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: merchant, SubjectID: subject, Purpose: purpose, State: s,
-		Channel: consent.ChannelAPI, Actor: "test"}); err != nil {
+	if _, err := e.ledger.Apply(context.Background(), consent.Choices{MerchantID: merchant, SubjectID: subject, Channel: consent.ChannelAPI, Actor: "test", Requests: []consent.Request{{Purpose: purpose, State: s}}}); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func (e *env) give(subject, field, value string) error {
-	return e.svc.Provide(context.Background(), fields.Given{MerchantID: merchant, SubjectID: subject, Field: field, Value: value,
-		Channel: consent.ChannelCenter, Actor: "test"})
+	_, err := e.ledger.Apply(context.Background(), consent.Choices{MerchantID: merchant, SubjectID: subject, Channel: consent.ChannelCenter, Actor: "test",
+		Values: map[string]string{field: value}})
+	return err
 }
 
 func (e *env) stored(t *testing.T, subject, field string) bool {
@@ -145,7 +145,7 @@ func TestErasedWhenTheLastPurposeNeedingItIsWithdrawn(t *testing.T) {
 	if last.Field != "size" || last.State != consent.Erased || last.Purpose != "fit_advice" || last.Channel != consent.ChannelAPI {
 		t.Fatalf("last event = %+v, want size erased for fit_advice", last)
 	}
-	rec, err := e.ledger.State(context.Background(), merchant, "ben")
+	rec, err := e.ledger.StateOf(context.Background(), merchant, "ben")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,8 +313,7 @@ func TestGivingWhileWithdrawingNeverLeavesAValueBehind(t *testing.T) {
 			}
 		})
 		wg.Go(func() {
-			if _, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: merchant, SubjectID: subject, Purpose: "newsletter",
-				State: consent.Withdrawn, Channel: consent.ChannelAPI, Actor: "test"}); err != nil {
+			if _, err := e.ledger.Apply(context.Background(), consent.Choices{MerchantID: merchant, SubjectID: subject, Channel: consent.ChannelAPI, Actor: "test", Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
 				t.Error(err)
 			}
 		})

@@ -3,10 +3,9 @@ package fields
 import (
 	"context"
 	"errors"
-	"hash/fnv"
 	"log/slog"
 	"slices"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -78,18 +77,6 @@ type Service struct {
 	// every withdrawal); nil reads the store each time. Its lifetime bounds
 	// how long a field created on another instance goes unseen here.
 	Definitions *ttlcache.Cache[string, []Field]
-
-	// locks serialize, per subject, storing and erasing in this process,
-	// so that a value given while its purpose is being withdrawn is not kept.
-	locks [64]sync.Mutex
-}
-
-func (s *Service) lock(merchantID, subjectID string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(merchantID + "/" + subjectID))
-	m := &s.locks[h.Sum32()%uint32(len(s.locks))]
-	m.Lock()
-	return m.Unlock
 }
 
 // Create validates and stores a new field; every purpose it names must exist.
@@ -100,7 +87,7 @@ func (s *Service) Create(ctx context.Context, f Field) (Field, error) {
 	for _, p := range f.Purposes {
 		if _, err := s.Purposes.Get(ctx, f.MerchantID, p); err != nil {
 			if apperr.Is(err, apperr.NotFound) {
-				return Field{}, apperr.New(apperr.Invalid, "unknown purpose %q", p).WithDetail("unknown_purpose")
+				return Field{}, apperr.New(apperr.Invalid, "unknown purpose %q", p).WithDetail(consent.CodeUnknownPurpose)
 			}
 			return Field{}, err
 		}
@@ -137,16 +124,17 @@ func (s *Service) List(ctx context.Context, merchantID string) ([]Field, error) 
 	return fs, err
 }
 
-// Given is a value to store for a subject.
-type Given struct {
-	MerchantID string
-	SubjectID  string
-	Field      string
-	// Value is the raw input; it is normalized first.
-	Value   string
-	Channel consent.Channel
-	Actor   string
+// ValueError refuses a value a field cannot take; the page names the field.
+type ValueError struct {
+	Field string
+	Err   error
 }
+
+// Error implements error.
+func (e *ValueError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the refusal itself (an *apperr.Error with detail invalid_value).
+func (e *ValueError) Unwrap() error { return e.Err }
 
 // Check normalizes a value for a field without storing it, so a form can be
 // refused whole before anything is written.
@@ -154,69 +142,146 @@ func (s *Service) Check(f Field, raw string) (string, error) {
 	return f.Normalize(raw, s.Now())
 }
 
-// grantedNeed returns a purpose needing f that the record grants, "" if none.
-func grantedNeed(f Field, rec consent.Record) string {
-	for _, p := range f.Purposes {
-		if rec.Purposes[p].State == consent.Granted {
+var _ consent.Keeper = (*Service)(nil)
+
+// Prepare checks and normalizes values by field key before anything is
+// written ("" removes a value): the consent ledger calls it first when a
+// set of choices carries values.
+func (s *Service) Prepare(ctx context.Context, merchantID string, values map[string]string) ([]consent.Volunteered, error) {
+	keys := make([]string, 0, len(values))
+	for k := range values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	out := make([]consent.Volunteered, 0, len(keys))
+	for _, k := range keys {
+		f, err := s.Get(ctx, merchantID, k)
+		if apperr.Is(err, apperr.NotFound) {
+			return nil, apperr.New(apperr.Invalid, "unknown field %q", k).WithDetail(CodeUnknownField)
+		}
+		if err != nil {
+			return nil, err
+		}
+		v := ""
+		if strings.TrimSpace(values[k]) != "" {
+			if v, err = f.Normalize(values[k], s.Now()); err != nil {
+				return nil, &ValueError{Field: k, Err: err}
+			}
+		}
+		out = append(out, consent.Volunteered{Field: k, Value: v, Purposes: f.Purposes})
+	}
+	return out, nil
+}
+
+// grantedNeed returns a purpose needing f that the state grants, "" if none.
+func grantedNeed(purposes []string, st consent.SubjectState) string {
+	for _, p := range purposes {
+		if st.Granted(p) {
 			return p
 		}
 	}
 	return ""
 }
 
-// Provide stores a value the subject gave. One of the purposes needing the
-// field must be granted: data is volunteered for a purpose, never on its own.
-func (s *Service) Provide(ctx context.Context, g Given) error {
-	f, err := s.Get(ctx, g.MerchantID, g.Field)
+// Keep stores the given values and erases the subject's values that the
+// purposes just turned off leave with no granted purpose, under the
+// subject's lock (the ledger calls it from Apply). Giving a value is
+// recorded as provided, erasing as erased; an unchanged value writes nothing.
+func (s *Service) Keep(ctx context.Context, tx *consent.Tx, vs []consent.Volunteered, turnedOff []string, channel consent.Channel, actor string) (consent.Kept, error) {
+	var kept consent.Kept
+	st := tx.State()
+	for _, v := range vs {
+		if v.Value == "" {
+			erased, err := s.eraseIfStored(ctx, tx, v.Field, "", channel, actor)
+			if err != nil {
+				return kept, err
+			}
+			if erased {
+				kept.Erased = append(kept.Erased, v.Field)
+			}
+			continue
+		}
+		stored, err := s.store(ctx, tx, v, channel, actor)
+		if err != nil {
+			return kept, err
+		}
+		if stored {
+			kept.Stored = append(kept.Stored, v.Field)
+		}
+	}
+	if len(turnedOff) == 0 {
+		return kept, nil
+	}
+	fs, err := s.List(ctx, st.MerchantID)
 	if err != nil {
-		return err
+		return kept, err
 	}
-	v, err := f.Normalize(g.Value, s.Now())
-	if err != nil {
-		return err
+	st = tx.State()
+	for _, f := range fs {
+		off := slices.IndexFunc(f.Purposes, func(p string) bool { return slices.Contains(turnedOff, p) })
+		if off < 0 || grantedNeed(f.Purposes, st) != "" || slices.Contains(kept.Erased, f.Key) {
+			continue
+		}
+		erased, err := s.eraseIfStored(ctx, tx, f.Key, f.Purposes[off], channel, "system:purpose_withdrawn")
+		if err != nil {
+			return kept, err
+		}
+		if erased {
+			kept.Erased = append(kept.Erased, f.Key)
+		}
 	}
-	defer s.lock(g.MerchantID, g.SubjectID)()
-	rec, err := s.Ledger.State(ctx, g.MerchantID, g.SubjectID)
-	if err != nil && !apperr.Is(err, apperr.NotFound) {
-		return err
-	}
-	purpose := grantedNeed(f, rec)
+	return kept, nil
+}
+
+// store keeps one value under tx, unless the subject holds it already.
+func (s *Service) store(ctx context.Context, tx *consent.Tx, v consent.Volunteered, channel consent.Channel, actor string) (bool, error) {
+	st := tx.State()
+	purpose := grantedNeed(v.Purposes, st)
 	if purpose == "" {
-		return apperr.New(apperr.Invalid, "field %q is kept only for a purpose that needs it; grant one of %v first", f.Key, f.Purposes).WithDetail("purpose_not_granted")
+		return false, (&consent.FieldNeedsPurposeError{Field: v.Field, Purposes: v.Purposes}).AppErr()
 	}
-	if cur, err := s.Store.Value(ctx, g.MerchantID, g.SubjectID, f.Key); err == nil && !cur.Erasing {
-		if old, err := s.open(ctx, cur); err == nil && old == v {
-			return nil // unchanged: nothing to write or record
+	if cur, err := s.Store.Value(ctx, st.MerchantID, st.SubjectID, v.Field); err == nil && !cur.Erasing {
+		if old, err := s.open(ctx, cur); err == nil && old == v.Value {
+			return false, nil // unchanged: nothing to write or record
 		}
+	} else if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return false, err
 	}
-	key, err := s.dataKey(ctx, g.MerchantID, g.SubjectID)
+	key, err := s.dataKey(ctx, st.MerchantID, st.SubjectID)
 	if err != nil {
-		return err
+		return false, err
 	}
-	sealed := key.Seal(g.MerchantID, g.SubjectID, f.Key, []byte(v))
-	if err := s.Store.PutValue(ctx, Value{MerchantID: g.MerchantID, SubjectID: g.SubjectID, Field: f.Key, Sealed: sealed, Purpose: purpose,
+	sealed := key.Seal(st.MerchantID, st.SubjectID, v.Field, []byte(v.Value))
+	if err := s.Store.PutValue(ctx, Value{MerchantID: st.MerchantID, SubjectID: st.SubjectID, Field: v.Field, Sealed: sealed, Purpose: purpose,
 		UpdatedAt: s.Now().UTC().Truncate(time.Millisecond)}); err != nil {
-		return err
+		return false, err
 	}
-	if _, err := s.Ledger.RecordField(ctx, consent.FieldChange{MerchantID: g.MerchantID, SubjectID: g.SubjectID, Field: f.Key, State: consent.Provided,
-		Purpose: purpose, Channel: g.Channel, Actor: g.Actor}); err != nil {
-		// Not kept without its record: the shopper sees the error and can
-		// give it again.
-		if derr := s.Store.DeleteValue(context.WithoutCancel(ctx), g.MerchantID, g.SubjectID, f.Key); derr != nil {
-			return errors.Join(err, derr)
+	if err := tx.AppendField(ctx, consent.FieldChange{Field: v.Field, State: consent.Provided, Purpose: purpose, Channel: channel, Actor: actor}); err != nil {
+		// Not kept without its record (and if the chain moved, the choices
+		// are decided again on the new state, which may not want it).
+		if derr := s.Store.DeleteValue(context.WithoutCancel(ctx), st.MerchantID, st.SubjectID, v.Field); derr != nil {
+			return false, errors.Join(err, derr)
 		}
-		return err
+		return false, err
 	}
-	// The purpose may have been withdrawn on another instance meanwhile:
-	// read again, and erase what is no longer needed.
-	rec, err = s.Ledger.State(ctx, g.MerchantID, g.SubjectID)
+	return true, nil
+}
+
+// eraseIfStored erases the subject's value of field if there is one; purpose
+// "" records the purpose the value was given for.
+func (s *Service) eraseIfStored(ctx context.Context, tx *consent.Tx, field, purpose string, channel consent.Channel, actor string) (bool, error) {
+	st := tx.State()
+	v, err := s.Store.Value(ctx, st.MerchantID, st.SubjectID, field)
+	if apperr.Is(err, apperr.NotFound) {
+		return false, nil
+	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if grantedNeed(f, rec) == "" {
-		return s.eraseLocked(ctx, g.MerchantID, g.SubjectID, f.Key, purpose, g.Channel, "system:purpose_withdrawn")
+	if purpose == "" {
+		purpose = v.Purpose
 	}
-	return nil
+	return true, s.erase(ctx, tx, field, purpose, channel, actor)
 }
 
 // dataKey returns the subject's data key, making one on first use. Two
@@ -347,65 +412,20 @@ func (s *Service) ForPurpose(ctx context.Context, merchantID, subjectID, purpose
 	return out, nil
 }
 
-// Remove erases a value at the subject's own request.
-func (s *Service) Remove(ctx context.Context, merchantID, subjectID, field string, channel consent.Channel, actor string) error {
-	defer s.lock(merchantID, subjectID)()
-	v, err := s.Store.Value(ctx, merchantID, subjectID, field)
-	if apperr.Is(err, apperr.NotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return s.eraseLocked(ctx, merchantID, subjectID, field, v.Purpose, channel, actor)
-}
-
-// eraseLocked erases a value in three steps, each safe to crash after: the
+// erase erases a value in three steps, each safe to crash after: the
 // sealed value is blanked at once, the erasure is recorded in the ledger,
 // then the document goes. A sweep finishes what a crash left marked.
-func (s *Service) eraseLocked(ctx context.Context, merchantID, subjectID, field, purpose string, channel consent.Channel, actor string) error {
-	err := s.Store.PutValue(ctx, Value{MerchantID: merchantID, SubjectID: subjectID, Field: field, Purpose: purpose, Erasing: true,
+func (s *Service) erase(ctx context.Context, tx *consent.Tx, field, purpose string, channel consent.Channel, actor string) error {
+	st := tx.State()
+	err := s.Store.PutValue(ctx, Value{MerchantID: st.MerchantID, SubjectID: st.SubjectID, Field: field, Purpose: purpose, Erasing: true,
 		UpdatedAt: s.Now().UTC().Truncate(time.Millisecond)})
 	if err != nil {
 		return err
 	}
-	if _, err := s.Ledger.RecordField(ctx, consent.FieldChange{MerchantID: merchantID, SubjectID: subjectID, Field: field, State: consent.Erased,
-		Purpose: purpose, Channel: channel, Actor: actor}); err != nil {
+	if err := tx.AppendField(ctx, consent.FieldChange{Field: field, State: consent.Erased, Purpose: purpose, Channel: channel, Actor: actor}); err != nil {
 		return err
 	}
-	return s.Store.DeleteErasing(ctx, merchantID, subjectID, field)
-}
-
-// AfterWithdraw erases, at once, every value of the subject that no granted
-// purpose needs any more. The ledger calls it after a withdrawal or denial.
-func (s *Service) AfterWithdraw(ctx context.Context, rec consent.Record, e consent.Event) error {
-	fs, err := s.List(ctx, rec.MerchantID)
-	if err != nil {
-		return err
-	}
-	defer s.lock(rec.MerchantID, rec.SubjectID)()
-	// Read the record again under the lock: a grant since the withdrawal
-	// (with the value given again) keeps the value.
-	if cur, err := s.Ledger.State(ctx, rec.MerchantID, rec.SubjectID); err == nil {
-		rec = cur
-	} else if !apperr.Is(err, apperr.NotFound) {
-		return err
-	}
-	var errs []error
-	for _, f := range fs {
-		if !f.Needs(e.Purpose) || grantedNeed(f, rec) != "" {
-			continue
-		}
-		_, err := s.Store.Value(ctx, rec.MerchantID, rec.SubjectID, f.Key)
-		if apperr.Is(err, apperr.NotFound) {
-			continue
-		}
-		if err == nil {
-			err = s.eraseLocked(ctx, rec.MerchantID, rec.SubjectID, f.Key, e.Purpose, e.Channel, "system:purpose_withdrawn")
-		}
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	return s.Store.DeleteErasing(ctx, st.MerchantID, st.SubjectID, field)
 }
 
 // Sweep erases every stored value no granted purpose needs, and finishes
@@ -441,30 +461,25 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 				return n, err
 			}
 		}
-		erase, err := func() (bool, error) {
-			defer s.lock(v.MerchantID, v.SubjectID)()
+		erased := false
+		_, _, err := s.Ledger.Locked(ctx, v.MerchantID, v.SubjectID, func(tx *consent.Tx) error {
 			cur, err := s.Store.Value(ctx, v.MerchantID, v.SubjectID, v.Field)
 			if apperr.Is(err, apperr.NotFound) {
-				return false, nil
+				return nil
 			}
 			if err != nil {
-				return false, err
+				return err
 			}
-			if !cur.Erasing && i >= 0 {
-				rec, err := s.Ledger.State(ctx, v.MerchantID, v.SubjectID)
-				if err != nil && !apperr.Is(err, apperr.NotFound) {
-					return false, err
-				}
-				if grantedNeed(fs[i], rec) != "" {
-					return false, nil
-				}
+			if !cur.Erasing && i >= 0 && grantedNeed(fs[i].Purposes, tx.State()) != "" {
+				return nil
 			}
-			return true, s.eraseLocked(ctx, v.MerchantID, v.SubjectID, v.Field, cur.Purpose, consent.ChannelSystem, "system:sweep")
-		}()
+			erased = true
+			return s.erase(ctx, tx, v.Field, cur.Purpose, consent.ChannelSystem, "system:sweep")
+		})
 		if err != nil {
 			return n, err
 		}
-		if erase {
+		if erased {
 			n++
 		}
 	}

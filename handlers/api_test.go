@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"bytes"
@@ -17,19 +17,20 @@ import (
 
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
+	"github.com/fineline/fineline/handlers"
 	"github.com/fineline/fineline/merchants"
-	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/store/storetest"
 )
 
 const testAdminToken = "operator-token-for-tests"
 
-// testEnv is the whole API over a real embedded store, with two merchants.
+// testEnv is the whole of Fineline, wired as cmd/fineline wires it, over
+// a real embedded store, with two merchants.
 type testEnv struct {
-	api    *API
+	api    *testServer
 	t      *testing.T
-	srv    *httptest.Server
+	srv    *testServer
 	store  *store.Store
 	keyA   string // merchant A, all scopes
 	keyB   string // merchant B, all scopes
@@ -38,42 +39,20 @@ type testEnv struct {
 
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
-	st := storetest.Open(t)
+	ts := newTestServer(t, testOptions{AdminToken: testAdminToken})
 	ctx := context.Background()
-	now := time.Now
-	ns := &notices.Service{Store: st, Now: now}
-	api := &API{
-		Merchants:  &merchants.Service{Store: st, Now: now},
-		Purposes:   &consent.Purposes{Store: st, Now: now},
-		Subjects:   &consent.Subjects{Store: st, Now: now},
-		Ledger:     consent.NewLedger(st, st, st, ns, now, storetest.Logger(), consent.Options{}),
-		Notices:    ns,
-		Store:      st,
-		AdminToken: testAdminToken,
-		Log:        storetest.Logger(),
-	}
-	wireValueExchange(t, api, st, now)
-	srv := httptest.NewUnstartedServer(nil)
-	srv.Start()
-	api.Center = newTestCenter(t, st, srv.URL)
-	h, err := New(api)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Config.Handler = h
-	e := &testEnv{t: t, srv: srv, store: st, api: api}
-	t.Cleanup(e.srv.Close)
+	e := &testEnv{t: t, srv: ts, store: ts.Store, api: ts}
 	for i, slug := range []string{"shop-a", "shop-b"} {
-		m, _, secret, err := api.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: slug})
+		m, _, secret, err := ts.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: slug})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := ns.PublishFirst(ctx, m.ID, nil, ""); err != nil {
+		if _, err := ts.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
 			t.Fatal(err)
 		}
 		for _, p := range demo.Purposes() {
 			p.MerchantID = m.ID
-			if _, err := api.Purposes.Create(ctx, p); err != nil {
+			if _, err := ts.Purposes.Create(ctx, p); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -171,9 +150,10 @@ func TestConsentRoundTrip(t *testing.T) {
 			Allowed bool   `json:"allowed"`
 			Reason  string `json:"reason"`
 		} `json:"decision"`
+		Changed bool `json:"changed"`
 	}
 	r.json(t, &res)
-	if res.Event.Seq != 1 || res.Event.Channel != "api" || !strings.HasPrefix(res.Event.Actor, "api_key:") || !res.Decision.Allowed {
+	if res.Event.Seq != 1 || res.Event.Channel != "api" || !strings.HasPrefix(res.Event.Actor, "api_key:") || !res.Decision.Allowed || !res.Changed {
 		t.Fatalf("unexpected result: %s", r.body)
 	}
 
@@ -458,7 +438,7 @@ func TestOperatorCreatesMerchant(t *testing.T) {
 
 func TestOperatorAPIDisabledWithoutToken(t *testing.T) {
 	st := storetest.Open(t)
-	h, err := New(&API{Merchants: &merchants.Service{Store: st, Now: time.Now}, Store: st, Log: storetest.Logger()})
+	h, err := handlers.New(&handlers.API{Merchants: &merchants.Service{Store: st, Now: time.Now}, Store: st, Log: storetest.Logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 // Browser tests of the hosted preference center: a real Chromium drives the
 // real handler over HTTP, with a real embedded store and a real SMTP server
@@ -27,6 +27,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -46,8 +47,6 @@ import (
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/signin"
-	"github.com/fineline/fineline/store"
-	"github.com/fineline/fineline/store/storetest"
 )
 
 // btSlug is the merchant every browser test signs in to.
@@ -258,8 +257,7 @@ func btTestTurnEverythingOff(t *testing.T, browser context.Context) {
 	e := btNewEnv(t, browser)
 	e.subject(e.merchant, "cust-cat", "cat@example.com")
 	for _, p := range []string{"newsletter", "partner_sharing"} {
-		if _, err := e.api.Ledger.Record(context.Background(), consent.Change{MerchantID: e.merchant.ID, SubjectID: "cust-cat", Purpose: p,
-			State: consent.Granted, Channel: consent.ChannelAPI, Actor: "test"}); err != nil {
+		if _, err := e.api.Ledger.Apply(context.Background(), consent.Choices{MerchantID: e.merchant.ID, SubjectID: "cust-cat", Channel: consent.ChannelAPI, Actor: "test", Requests: []consent.Request{{Purpose: p, State: consent.Granted}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -457,6 +455,8 @@ func btTestLinksRefused(t *testing.T, browser context.Context) {
 	link = late.requestLink("eve@example.com")
 	late.open(link)
 	e.clock.Advance(signin.LinkTTL + time.Minute)
+	late.wantPressRefused(link, 410, en.T("err_link_expired"))
+	// Opened once it expired, the page says so at once.
 	late.wantRefused(link, 410, en.T("err_link_expired"))
 
 	// A made-up token of the right shape, and one of the wrong shape.
@@ -493,7 +493,7 @@ func btTestOtherSubject(t *testing.T, browser context.Context) {
 	ann.signIn("ann@example.com")
 	ann.click(`#p-newsletter`)
 	annID := btReceiptIDFrom(t, ann.submit(`button[name=action][value=save]`), e.base)
-	annReceipt, err := e.api.Center.Receipts.Receipt(context.Background(), annID)
+	annReceipt, err := e.api.Center.Receipts.Store.Receipt(context.Background(), annID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -551,7 +551,7 @@ func btTestCrossOriginPost(t *testing.T, browser context.Context) {
 	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><html lang="en"><title>Win a prize</title>
-<form method="post" action="%s"><input type="hidden" name="action" value="all_off"><input type="hidden" name="shown" value="newsletter">
+<form method="post" action="%s"><input type="hidden" name="action" value="all_off">
 <button id="go" type="submit">Claim</button></form></html>`, target)
 	}))
 	t.Cleanup(evil.Close)
@@ -577,7 +577,7 @@ func btTestCrossOriginPost(t *testing.T, browser context.Context) {
 	if sess == nil {
 		t.Fatal("no session cookie")
 	}
-	form := url.Values{"action": {"all_off"}, "shown": {"newsletter"}}
+	form := url.Values{"action": {"all_off"}}
 	if r := e.postForm("/c/"+btSlug+"/preferences", form, sess, "Origin", "http://evil.example"); r.status != 403 {
 		t.Fatalf("POST with Origin http://evil.example: %d, want 403", r.status)
 	}
@@ -592,7 +592,7 @@ func btTestCrossOriginPost(t *testing.T, browser context.Context) {
 	}
 	// Control: the same client and cookie from the same origin are let in
 	// (a save that changes nothing), so the refusals above were the guard's.
-	if r := e.postForm("/c/"+btSlug+"/preferences", url.Values{"action": {"save"}, "shown": {"newsletter"}, "on": {"newsletter"}}, sess, "Origin", e.base); r.status != http.StatusSeeOther {
+	if r := e.postForm("/c/"+btSlug+"/preferences", url.Values{"action": {"save"}, "was.newsletter": {"on"}, "on": {"newsletter"}}, sess, "Origin", e.base); r.status != http.StatusSeeOther {
 		t.Fatalf("same-origin POST: %d, want 303", r.status)
 	}
 }
@@ -673,22 +673,23 @@ func btTestReviewChangedTerms(t *testing.T, browser context.Context) {
 	}
 
 	// The summary comes first, then the diff, then the answers.
-	if got := btEval[[]string](tab, `[...document.querySelectorAll("main h2")].map(h => h.id).filter(id => id)`); !slices.Equal(got, []string{"summary-h", "diff-h"}) {
+	n := strconv.Itoa(terms.changed.Number)
+	if got := btEval[[]string](tab, `[...document.querySelectorAll("main h2, main h3")].map(h => h.id).filter(id => id)`); !slices.Equal(got, []string{"version-" + n, "summary-h-" + n, "diff-h-" + n}) {
 		t.Fatalf("review sections in order: %v, want the summary, then the diff", got)
 	}
 	if !btEval[bool](tab, `(() => {
-		const s = document.getElementById("summary-h"), d = document.querySelector(".diff"), f = document.querySelector("main form[action$='/review']");
+		const s = document.querySelector("[id^=summary-h]"), d = document.querySelector(".diff"), f = document.querySelector("main form[action$='/review'] fieldset");
 		return !!(s && d && f) && !!(s.compareDocumentPosition(d) & Node.DOCUMENT_POSITION_FOLLOWING) && !!(d.compareDocumentPosition(f) & Node.DOCUMENT_POSITION_FOLLOWING);
 	})()`) {
 		t.Fatal("the summary does not come before the diff, or the diff before the form")
 	}
-	if got := tab.text(`#summary-h + p`); got != terms.changed.Texts["en"].Summary {
+	if got := tab.text(`#summary-h-` + n + ` + p`); got != terms.changed.Texts["en"].Summary {
 		t.Fatalf("summary = %q, want %q", got, terms.changed.Texts["en"].Summary)
 	}
-	if got, want := tab.text(`#summary-h ~ p.meta`), en.Tf("review_passed", "When", formatTime(terms.changed.Deadline)); got != want {
+	if got, want := tab.text(`#summary-h-`+n+` ~ p.meta`), en.Tf("review_passed", "When", formatTime(terms.changed.Deadline)); got != want {
 		t.Errorf("deadline note = %q, want %q", got, want)
 	}
-	if got, want := tab.text(`#diff-h`), en.Tf("review_diff", "Old", terms.accepted.Number, "New", terms.changed.Number); got != want {
+	if got, want := tab.text(`#diff-h-`+n), en.Tf("review_diff", "Old", terms.accepted.Number, "New", terms.changed.Number); got != want {
 		t.Errorf("diff heading = %q, want %q", got, want)
 	}
 	if diff := cmp.Diff(terms.wantDiff(en), tab.diffRows()); diff != "" {
@@ -733,8 +734,10 @@ func btTestReviewChangedTerms(t *testing.T, browser context.Context) {
 	if diff := cmp.Diff([]string{"answer-newsletter", "answer-partner_sharing"}, btEval[[]string](tab, `[...new Set([...document.querySelectorAll("main form input[type=radio]")].map(r => r.name))]`)); diff != "" {
 		t.Fatalf("radio groups (-want +got):\n%s", diff)
 	}
-	if got := tab.attr(`main form input[type=hidden][name=version]`, "value"); got != fmt.Sprint(terms.changed.Number) {
-		t.Fatalf("form version = %q, want %d", got, terms.changed.Number)
+	for _, k := range []string{"newsletter", "partner_sharing"} {
+		if got := tab.attr(`main form input[type=hidden][name="version.`+k+`"]`, "value"); got != fmt.Sprint(terms.changed.Number) {
+			t.Fatalf("form version of %s = %q, want %d", k, got, terms.changed.Number)
+		}
 	}
 	for _, k := range []string{"newsletter", "partner_sharing"} {
 		tab.wantEqualChoices(en, k)
@@ -802,7 +805,7 @@ func btTestReviewChangedTerms(t *testing.T, browser context.Context) {
 	}
 
 	// The receipt: kept, signed, and verifiable against the JWKS.
-	issued, err := e.api.Center.Receipts.Receipt(ctx, id)
+	issued, err := e.api.Center.Receipts.Store.Receipt(ctx, id)
 	if err != nil {
 		t.Fatalf("receipt %s: %v", id, err)
 	}
@@ -850,7 +853,7 @@ func btTestReviewNoAnswer(t *testing.T, browser context.Context) {
 	tab.wantBanner(de, review)
 	tab.submit(`div.banner a`)
 	tab.wantLang("de", de.T("review_title"))
-	if got := tab.text(`#summary-h + p`); got != terms.changed.Texts["de"].Summary {
+	if got := tab.text(`#summary-h-` + strconv.Itoa(terms.changed.Number) + ` + p`); got != terms.changed.Texts["de"].Summary {
 		t.Fatalf("German summary = %q, want %q", got, terms.changed.Texts["de"].Summary)
 	}
 	// The browser refuses an empty form by itself...
@@ -1103,12 +1106,11 @@ func (e *btEnv) changedTerms(subject string, purposes ...string) btTerms {
 		"de": {Summary: "Wir haben unsere vollständige Datenschutzerklärung ausgeschrieben; nichts ändert sich.", Text: join(deKept, "Wir geben deine E-Mail-Adresse an niemanden weiter.", deLast)},
 	}}, 0)
 	for _, p := range purposes {
-		res, err := e.api.Ledger.Record(ctx, consent.Change{MerchantID: e.merchant.ID, SubjectID: subject, Purpose: p,
-			State: consent.Granted, Channel: consent.ChannelAPI, Actor: "test"})
+		res, err := e.api.Ledger.Apply(ctx, consent.Choices{MerchantID: e.merchant.ID, SubjectID: subject, Channel: consent.ChannelAPI, Actor: "test", Requests: []consent.Request{{Purpose: p, State: consent.Granted}}})
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if d := res.Decision; !d.Allowed || d.Reason != consent.ReasonGranted || d.NoticeVersion != tm.accepted.Number {
+		if d := res.Decisions[0]; !d.Allowed || d.Reason != consent.ReasonGranted || d.NoticeVersion != tm.accepted.Number {
 			e.t.Fatalf("grant of %s under version %d: %+v", p, tm.accepted.Number, d)
 		}
 	}
@@ -1470,8 +1472,24 @@ func (b *btTab) signIn(email string) {
 // with status and message, and no session.
 func (b *btTab) wantRefused(link string, status int64, message string) {
 	b.t.Helper()
-	b.open(link)
-	resp := b.submit(`form.panel button[type=submit]`)
+	resp := b.open(link)
+	// A link known to be invalid or expired is refused on sight; one that
+	// looks usable is refused when its button is pressed.
+	if btEval[bool](b, `!!document.querySelector("form.panel button[type=submit]")`) {
+		resp = b.submit(`form.panel button[type=submit]`)
+	}
+	b.refusal(link, resp, status, message)
+}
+
+// wantPressRefused presses the button of the link page already open and
+// wants it refused.
+func (b *btTab) wantPressRefused(link string, status int64, message string) {
+	b.t.Helper()
+	b.refusal(link, b.submit(`form.panel button[type=submit]`), status, message)
+}
+
+func (b *btTab) refusal(link string, resp *network.Response, status int64, message string) {
+	b.t.Helper()
 	if resp.Status != status {
 		b.t.Fatalf("link %s answered %d, want %d", link, resp.Status, status)
 	}
@@ -1565,7 +1583,7 @@ func btAxeSource(t *testing.T) []byte {
 // an SMTP server catching its mail and a clock tests can move.
 type btEnv struct {
 	t        *testing.T
-	api      *API
+	api      *testServer
 	base     string
 	merchant merchants.Merchant
 	mail     *smtptest.Server
@@ -1582,43 +1600,16 @@ func btNewEnv(t *testing.T, browser context.Context) *btEnv {
 		}
 	})
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st := storetest.Open(t)
 	box := smtptest.Start(t)
 	clock := &btClock{}
-	srv := httptest.NewUnstartedServer(nil)
-	base := "http://" + srv.Listener.Addr().String()
-	ns := &notices.Service{Store: st, Now: time.Now}
-	api := &API{
-		Merchants: &merchants.Service{Store: st, Now: time.Now},
-		Purposes:  &consent.Purposes{Store: st, Now: time.Now},
-		Subjects:  &consent.Subjects{Store: st, Now: time.Now},
-		Ledger:    consent.NewLedger(st, st, st, ns, time.Now, logger, consent.Options{}),
-		Notices:   ns,
-		Store:     st,
-		Log:       logger,
-		Center:    btNewCenter(t, st, logger, base, box.URL(), clock.Now),
-	}
-	wireValueExchange(t, api, st, time.Now)
-	h, err := New(api)
+	mailer, err := mail.New(mail.Config{SMTPURL: box.URL(), From: "Corner Shop <no-reply@corner-shop.example>", Logger: logger, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv.Config.Handler = h
-	srv.Start()
-	t.Cleanup(srv.Close)
-	e := &btEnv{t: t, api: api, base: base, mail: box, clock: clock, browser: browser}
+	ts := newTestServer(t, testOptions{Mailer: mailer, Now: clock.Now, Log: logger})
+	e := &btEnv{t: t, api: ts, base: ts.URL, mail: box, clock: clock, browser: browser}
 	e.merchant = e.addMerchant(btSlug, "Corner Shop")
 	return e
-}
-
-// btNewCenter wires the center with mail going to a real SMTP server.
-func btNewCenter(t *testing.T, st *store.Store, logger *slog.Logger, base, smtpURL string, now func() time.Time) *Center {
-	t.Helper()
-	mailer, err := mail.New(mail.Config{SMTPURL: smtpURL, From: "Corner Shop <no-reply@corner-shop.example>", Logger: logger, Timeout: 10 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return wireTestCenter(t, st, base, mailer, now)
 }
 
 // addMerchant creates a merchant with a published notice and the demo

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"context"
@@ -108,7 +108,7 @@ func TestOfferAndFieldsWithoutJavaScript(t *testing.T) {
 
 	before := e.eventCount(t, "pat")
 	// A birthday without switching on the purpose that needs it: refused whole.
-	form := url.Values{"action": {"save"}, "shown": {"newsletter", "birthday_reward"}, "on": {"newsletter"},
+	form := url.Values{"action": {"save"}, "was.newsletter": {"off"}, "was.birthday_reward": {"off"}, "on": {"newsletter"},
 		"field.birthday.month": {"07"}, "field.birthday.day": {"19"}}
 	res := post("/c/shop-a/preferences", form)
 	if res.StatusCode != http.StatusBadRequest {
@@ -158,7 +158,7 @@ func TestOfferAndFieldsWithoutJavaScript(t *testing.T) {
 	}
 
 	// Switch the purpose off: the birthday goes at once.
-	if res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "shown": {"birthday_reward"}}); res.StatusCode != http.StatusSeeOther {
+	if res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "was.birthday_reward": {"on"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("switching off: %d", res.StatusCode)
 	}
 	a := e.subjectFields(t, "pat", "birthday_reward")

@@ -5,14 +5,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
-	"github.com/fineline/fineline/fields"
-	"github.com/fineline/fineline/receipts"
 )
 
 type purposeView struct {
@@ -24,54 +21,54 @@ type purposeView struct {
 }
 
 type prefsPage struct {
-	page
+	base
 	Offers     []offerView
 	Purposes   []purposeView
 	Saved      bool
 	Changes    []string
 	ReceiptURL string
+	// Elsewhere tells what changed elsewhere while the page was open, and
+	// was left as it is.
+	Elsewhere []string
 }
 
-// choices reads the merchant's purposes, the signed-in subject's record
+// choices reads the merchant's purposes, the signed-in subject's state
 // and the decision on each purpose now.
-func (a *API) choices(c *gin.Context) ([]consent.Purpose, consent.Record, []consent.Decision, error) {
+func (a *API) choices(c *gin.Context) ([]consent.Purpose, consent.SubjectState, []consent.Decision, error) {
 	ctx := c.Request.Context()
 	sess, _ := session(c)
 	m := merchant(c)
 	ps, err := a.Purposes.List(ctx, m.ID)
 	if err != nil {
-		return nil, consent.Record{}, nil, err
+		return nil, consent.SubjectState{}, nil, err
 	}
-	rec, err := a.Ledger.State(ctx, m.ID, sess.SubjectID)
+	st, err := a.Ledger.StateOf(ctx, m.ID, sess.SubjectID)
 	if err != nil {
-		return nil, consent.Record{}, nil, err
+		return nil, consent.SubjectState{}, nil, err
 	}
-	ds, err := a.Ledger.DecideAll(ctx, m.ID, rec, ps)
-	return ps, rec, ds, err
+	ds, err := a.Ledger.DecideAll(ctx, m.ID, st, ps)
+	return ps, st, ds, err
 }
 
 // preferences shows one card per purpose with the subject's current choice.
-func (a *API) preferences(c *gin.Context) {
-	ps, rec, ds, err := a.choices(c)
+func (a *API) preferences(c *gin.Context) error {
+	ps, st, ds, err := a.choices(c)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	p := prefsPage{page: a.newPage(c)}
+	p := prefsPage{base: a.newPage(c)}
 	l := p.L
 	fs, own, err := a.ownFields(c)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
 	if p.Offers, err = a.offerViews(c, ps, ds, fs, own); err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
 	for i, pur := range ps {
 		t := pur.TextFor(l.Lang)
 		v := purposeView{Key: pur.Key, Name: t.Name, Statement: t.Statement, Data: categories(l, pur), SwitchLabel: l.T("allow_purpose"), Sensitive: pur.Sensitive}
-		st, ok := rec.Purposes[pur.Key]
+		cur, ok := st.Purposes[pur.Key]
 		// A switch shows what is allowed now: consent that changed terms
 		// have paused is off until the shopper gives it again.
 		v.On = ds[i].Allowed
@@ -82,10 +79,10 @@ func (a *API) preferences(c *gin.Context) {
 			v.Status = l.Tf("status_paused", "When", formatTime(ds[i].ReconsentBy))
 		case ds[i].Reason == consent.ReasonReconsentDue:
 			v.Status = l.Tf("status_due", "When", formatTime(ds[i].ReconsentBy))
-		case st.State == consent.Granted:
-			v.Status = l.Tf("status_on", "When", formatTime(st.At), "Version", st.NoticeVersion)
+		case cur.State == consent.Granted:
+			v.Status = l.Tf("status_on", "When", formatTime(cur.At), "Version", cur.NoticeVersion)
 		default:
-			v.Status = l.Tf("status_off", "When", formatTime(st.At), "Version", st.NoticeVersion)
+			v.Status = l.Tf("status_off", "When", formatTime(cur.At), "Version", cur.NoticeVersion)
 		}
 		for _, f := range fs {
 			if firstNeeding(ps, f) == pur.Key {
@@ -97,8 +94,7 @@ func (a *API) preferences(c *gin.Context) {
 	if id := c.Query("receipt"); id != "" {
 		r, err := a.ownReceipt(c, id)
 		if err != nil {
-			a.renderError(c, err)
-			return
+			return err
 		}
 		p.Saved, p.ReceiptURL = true, basePath(c)+"receipts/"+r.ID
 		for _, ch := range r.Changes {
@@ -131,294 +127,143 @@ func (a *API) preferences(c *gin.Context) {
 			p.Changes = append(p.Changes, l.Tf("change_erased", "Fields", strings.Join(labels, ", ")))
 		}
 	}
-	a.render(c, http.StatusOK, "preferences", p)
+	if e := c.Query("elsewhere"); p.Saved && e != "" {
+		for i, pur := range ps {
+			if !slices.Contains(strings.Split(e, ","), pur.Key) {
+				continue
+			}
+			name := pur.TextFor(l.Lang).Name
+			if ds[i].Allowed {
+				p.Elsewhere = append(p.Elsewhere, l.Tf("elsewhere_on", "Name", name))
+			} else {
+				p.Elsewhere = append(p.Elsewhere, l.Tf("elsewhere_off", "Name", name))
+			}
+		}
+	}
+	return a.render(c, http.StatusOK, "preferences", p)
 }
 
-// savePreferences records one ledger event (channel center) per purpose
-// whose switch changed, issues a signed receipt, and redirects to the page.
-// "Turn everything off" withdraws every granted purpose; nothing here ever
-// switches a purpose on except its own switch.
-func (a *API) savePreferences(c *gin.Context) {
+// savePreferences hands the shopper's switches, as changed from what the
+// page showed, and the details they gave to the ledger's one operation;
+// it shows what that decided, with a signed receipt. "Turn everything off"
+// withdraws every granted purpose; nothing here ever switches a purpose on
+// except its own switch.
+func (a *API) savePreferences(c *gin.Context) error {
 	ctx := c.Request.Context()
 	sess, _ := session(c)
 	m := merchant(c)
 	if err := c.Request.ParseForm(); err != nil {
-		a.renderError(c, apperr.New(apperr.Invalid, "unreadable form"))
-		return
+		return apperr.New(apperr.Invalid, "unreadable form")
 	}
 	form := c.Request.PostForm
 	action := form.Get("action")
 	if action != "save" && action != "all_off" {
-		a.renderError(c, apperr.New(apperr.Invalid, "unknown action"))
-		return
+		return apperr.New(apperr.Invalid, "unknown action")
 	}
-	ps, rec, ds, err := a.choices(c)
+	ps, err := a.Purposes.List(ctx, m.ID)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	known := func(k string) bool {
-		return slices.ContainsFunc(ps, func(p consent.Purpose) bool { return p.Key == k })
-	}
-	shown, on := form["shown"], form["on"]
-	for _, k := range append(slices.Clone(shown), on...) {
-		if !known(k) {
-			a.renderError(c, apperr.New(apperr.Invalid, "unknown purpose in form"))
-			return
+	on := form["on"]
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: sess.SubjectID, Channel: consent.ChannelCenter, Actor: actorOf(sess)}
+	for _, k := range on {
+		if _, shown := form["was."+k]; !shown {
+			return apperr.New(apperr.Invalid, "a switch for a purpose the page did not show")
 		}
 	}
-	// Volunteered fields are checked against the switches as saved, before
-	// anything is written: a value goes only with a purpose that needs it.
-	willBeOn := func(key string) bool {
-		i := slices.IndexFunc(ps, func(p consent.Purpose) bool { return p.Key == key })
-		if i < 0 || action == "all_off" {
-			return false
+	for _, p := range ps {
+		if action == "all_off" {
+			choices.Requests = append(choices.Requests, consent.Request{Purpose: p.Key, State: consent.Withdrawn, When: consent.IfGranted})
+			continue
 		}
-		if slices.Contains(shown, key) {
-			return slices.Contains(on, key)
-		}
-		return ds[i].Allowed
-	}
-	fs, own, err := a.ownFields(c)
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	var edits []fieldEdit
-	if action == "save" {
-		if edits, err = a.checkFieldEdits(c, ps, form, fs, own, willBeOn); err != nil {
-			a.renderError(c, err)
-			return
-		}
-	}
-	var changes []receipts.Change
-	for i, p := range ps {
-		if !slices.Contains(shown, p.Key) && action != "all_off" {
+		was, shown := form["was."+p.Key]
+		if !shown {
 			continue // not on the page the shopper saw: leave it alone
 		}
-		want := action == "save" && slices.Contains(on, p.Key)
-		// "Has" is what the page showed: allowed now. Switching on a purpose
-		// whose consent changed terms paused grants it under the new terms;
-		// "turn everything off" also withdraws paused consent.
-		has := ds[i].Allowed
-		if action == "all_off" {
-			has = rec.Purposes[p.Key].State == consent.Granted
+		r := consent.Request{Purpose: p.Key, State: consent.Withdrawn, Shown: consent.ShownOff}
+		if strings.Join(was, "") == "on" {
+			r.Shown = consent.ShownOn
 		}
-		if want == has {
-			continue
+		if slices.Contains(on, p.Key) {
+			r.State, r.Explicit = consent.Granted, true
 		}
-		state := consent.Withdrawn
-		if want {
-			state = consent.Granted
-		}
-		res, err := a.Ledger.Record(ctx, consent.Change{MerchantID: m.ID, SubjectID: sess.SubjectID, Purpose: p.Key, State: state,
-			Channel: consent.ChannelCenter, Actor: "session:" + sess.ID, ExplicitOptIn: want})
+		choices.Requests = append(choices.Requests, r)
+	}
+	if action == "save" && a.Fields != nil {
+		values, err := a.changedValues(c, form)
 		if err != nil {
-			a.renderError(c, err)
-			return
+			return err
 		}
-		rec = rec.Apply(res.Event)
-		changes = append(changes, receipts.Change{Purpose: p.Key, State: string(state)})
+		choices.Values = values
 	}
-	if err := a.applyFieldEdits(c, edits); err != nil {
-		a.renderError(c, err)
-		return
+	if len(choices.Requests) == 0 && len(choices.Values) == 0 {
+		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?saved=1")
+		return nil
 	}
-	// Say what the save did to volunteered details: changed, or erased
-	// because the shopper emptied them or switched off what they were for.
-	extra := url.Values{}
-	var erased []string
+	res, err := a.Ledger.Apply(ctx, choices)
+	if err != nil {
+		return err
+	}
+	// Say what the save did: decisions (with their receipt), volunteered
+	// details changed or erased, and what changed elsewhere meanwhile.
+	q := url.Values{}
+	if len(res.Kept.Erased) > 0 {
+		q.Set("erased", strings.Join(res.Kept.Erased, ","))
+	}
+	if len(res.Kept.Stored) > 0 {
+		q.Set("details", "1")
+	}
+	if len(res.Elsewhere) > 0 {
+		var keys []string
+		for _, e := range res.Elsewhere {
+			keys = append(keys, e.Purpose)
+		}
+		q.Set("elsewhere", strings.Join(keys, ","))
+	}
+	if len(res.Decided()) == 0 {
+		q.Set("saved", "1")
+		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+q.Encode())
+		return nil
+	}
+	return a.receiptAndShow(c, consent.ChannelCenter, res, q)
+}
+
+// changedValues reads the volunteered details of the form that differ
+// from what the subject holds: an emptied one removes the value.
+func (a *API) changedValues(c *gin.Context, form url.Values) (map[string]string, error) {
+	fs, own, err := a.ownFields(c)
+	if err != nil {
+		return nil, err
+	}
+	values := map[string]string{}
 	for _, f := range fs {
-		if _, had := own[f.Key]; !had {
+		raw, present := fieldInput(form, f)
+		if !present {
 			continue
 		}
-		off := !slices.ContainsFunc(f.Purposes, func(k string) bool { return rec.Purposes[k].State == consent.Granted })
-		emptied := slices.ContainsFunc(edits, func(e fieldEdit) bool { return e.remove && e.field.Key == f.Key })
-		if off || emptied {
-			erased = append(erased, f.Key)
+		cur, has := own[f.Key]
+		if strings.TrimSpace(raw) == "" {
+			if has {
+				values[f.Key] = ""
+			}
+			continue
 		}
-	}
-	if len(erased) > 0 {
-		extra.Set("erased", strings.Join(erased, ","))
-	}
-	if len(edits) > len(erased) {
-		extra.Set("details", "1")
-	}
-	if len(changes) == 0 {
-		extra.Set("saved", "1")
-		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+extra.Encode())
-		return
-	}
-	a.receiptAndShow(c, ps, rec, changes, extra)
-}
-
-// ownFields reads the merchant's fields and the signed-in subject's values.
-func (a *API) ownFields(c *gin.Context) ([]fields.Field, map[string]string, error) {
-	if a.Fields == nil {
-		return nil, nil, nil
-	}
-	ctx := c.Request.Context()
-	sess, _ := session(c)
-	m := merchant(c)
-	fs, err := a.Fields.List(ctx, m.ID)
-	if err != nil {
-		return nil, nil, err
-	}
-	own, err := a.Fields.Own(ctx, m.ID, sess.SubjectID, fs)
-	return fs, own, err
-}
-
-// firstNeeding is the first of the merchant's purposes that needs f.
-func firstNeeding(ps []consent.Purpose, f fields.Field) string {
-	for _, p := range ps {
-		if f.Needs(p.Key) {
-			return p.Key
+		if v, err := a.Fields.Check(f, raw); err == nil && has && v == cur {
+			continue // unchanged
 		}
+		values[f.Key] = raw
 	}
-	return ""
+	return values, nil
 }
 
-// receiptAndShow issues a receipt for a save and shows the choices with it
-// (and, in extra, what happened to volunteered details).
-func (a *API) receiptAndShow(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change, extra url.Values) {
-	id, err := a.issueReceipt(c, ps, rec, changes)
+// receiptAndShow issues a receipt for applied choices and shows the
+// preferences with it (and, in q, what else the save did).
+func (a *API) receiptAndShow(c *gin.Context, channel consent.Channel, res consent.Applied, q url.Values) error {
+	id, err := a.issueReceipt(c, channel, res)
 	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	q := url.Values{}
-	for k, v := range extra {
-		q[k] = v
+		return err
 	}
 	q.Set("receipt", id)
 	c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+q.Encode())
-}
-
-// issueReceipt signs a Kantara receipt of the subject's choices and keeps it.
-func (a *API) issueReceipt(c *gin.Context, ps []consent.Purpose, rec consent.Record, changes []receipts.Change) (string, error) {
-	ctx := c.Request.Context()
-	m := merchant(c)
-	l := localizer(c)
-	now := time.Now().UTC()
-	policy := a.Center.BaseURL + basePath(c)
-	if v, err := a.Notices.Current(ctx, m.ID); err == nil && v.PolicyURL != "" {
-		policy = v.PolicyURL
-	}
-	r := receipts.Receipt{
-		Jurisdiction: a.Center.Jurisdiction, ConsentTimestamp: now.Unix(), CollectionMethod: "web form: Fineline preference center",
-		ConsentReceiptID: receipts.NewID(), Language: l.Lang, PIIPrincipalID: rec.SubjectID,
-		PIIControllers: []receipts.PIIController{{PIIController: m.Name, Contact: "Privacy team", PIIControllerURL: a.Center.BaseURL + basePath(c)}},
-		PolicyURL:      policy, Services: []receipts.Service{}, SPICat: []string{},
-		Fineline: receipts.Extension{Merchant: m.ID},
-	}
-	var granted []receipts.Purpose
-	for _, p := range ps {
-		st, ok := rec.Purposes[p.Key]
-		if !ok {
-			continue
-		}
-		r.Fineline.States = append(r.Fineline.States, receipts.PurposeState{Purpose: p.Key, State: string(st.State), Seq: st.Seq, NoticeVersion: st.NoticeVersion, Channel: string(st.Channel), At: st.At.Unix()})
-		if st.State != consent.Granted {
-			continue
-		}
-		rp := receipts.Purpose{Purpose: p.TextFor(l.Lang).Name + ": " + p.TextFor(l.Lang).Statement, PurposeCategory: []string{p.Key}, ConsentType: "EXPLICIT",
-			PIICategory: p.DataCategories, Termination: "until withdrawn in the preference center", ThirdPartyDisclosure: p.SaleOrShare}
-		if p.SaleOrShare {
-			rp.ThirdPartyName = "partners named in the privacy notice"
-		}
-		granted = append(granted, rp)
-		if p.Sensitive {
-			for _, cat := range p.DataCategories {
-				if slices.Contains(consent.SensitiveCategories(), cat) && !slices.Contains(r.SPICat, cat) {
-					r.SPICat = append(r.SPICat, cat)
-				}
-			}
-		}
-	}
-	if len(granted) > 0 {
-		r.Services = []receipts.Service{{Service: m.Name, Purposes: granted}}
-	}
-	r.Sensitive = len(r.SPICat) > 0
-	tok, err := a.Center.Signer.Sign(r)
-	if err != nil {
-		return "", err
-	}
-	issued := receipts.Issued{ID: r.ConsentReceiptID, MerchantID: m.ID, SubjectID: rec.SubjectID, Token: tok, CreatedAt: now.Truncate(time.Millisecond), Changes: changes}
-	if err := a.Center.Receipts.SaveReceipt(ctx, issued); err != nil {
-		return "", err
-	}
-	return issued.ID, nil
-}
-
-// ownReceipt returns a receipt of the signed-in subject; another subject's
-// receipt is not found, like one that does not exist.
-func (a *API) ownReceipt(c *gin.Context, id string) (receipts.Issued, error) {
-	sess, _ := session(c)
-	if len(id) != 22 {
-		return receipts.Issued{}, apperr.New(apperr.NotFound, "no such receipt")
-	}
-	r, err := a.Center.Receipts.Receipt(c.Request.Context(), id)
-	if err != nil {
-		return receipts.Issued{}, err
-	}
-	if r.MerchantID != sess.MerchantID || r.SubjectID != sess.SubjectID {
-		return receipts.Issued{}, apperr.New(apperr.NotFound, "no such receipt")
-	}
-	return r, nil
-}
-
-type receiptRow struct{ Name, Choice string }
-
-type receiptPage struct {
-	page
-	ID, When, DownloadURL string
-	Rows                  []receiptRow
-}
-
-// showReceipt shows a receipt in plain words, with its signed download.
-func (a *API) showReceipt(c *gin.Context) {
-	r, err := a.ownReceipt(c, c.Param("id"))
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	claims, err := receipts.Verify(r.Token, a.Center.Signer.JWKS(), a.Center.Signer.Issuer())
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	ps, err := a.Purposes.List(c.Request.Context(), merchant(c).ID)
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	p := receiptPage{page: a.newPage(c), ID: r.ID, When: formatTime(r.CreatedAt), DownloadURL: basePath(c) + "receipts/" + r.ID + "/download"}
-	l := p.L
-	for _, pur := range ps {
-		row := receiptRow{Name: pur.TextFor(l.Lang).Name, Choice: l.T("choice_none")}
-		for _, st := range claims.Fineline.States {
-			if st.Purpose == pur.Key {
-				row.Choice = l.T("choice_" + st.State)
-			}
-		}
-		p.Rows = append(p.Rows, row)
-	}
-	a.render(c, http.StatusOK, "receipt", p)
-}
-
-// downloadReceipt sends the signed receipt as a file.
-func (a *API) downloadReceipt(c *gin.Context) {
-	r, err := a.ownReceipt(c, c.Param("id"))
-	if err != nil {
-		a.renderError(c, err)
-		return
-	}
-	c.Header("Content-Disposition", `attachment; filename="consent-receipt-`+r.ID+`.jwt"`)
-	c.Data(http.StatusOK, "application/jwt", []byte(r.Token))
-}
-
-// jwks publishes the receipt-signing public keys.
-func (a *API) jwks(c *gin.Context) {
-	c.Header("Cache-Control", "public, max-age=300")
-	c.Data(http.StatusOK, "application/jwk-set+json", a.Center.Signer.JWKS())
+	return nil
 }

@@ -3,6 +3,7 @@ package handlers
 import (
 	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,18 +14,17 @@ import (
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/notices"
-	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/web"
 )
 
 // awaiting lists what the subject is asked to re-accept.
 func (a *API) awaiting(c *gin.Context, subjectID string) ([]consent.Awaiting, error) {
 	ctx := c.Request.Context()
-	rec, err := a.Ledger.State(ctx, merchant(c).ID, subjectID)
+	st, err := a.Ledger.StateOf(ctx, merchant(c).ID, subjectID)
 	if err != nil {
 		return nil, err
 	}
-	return a.Ledger.AwaitingReview(ctx, merchant(c).ID, rec)
+	return a.Ledger.AwaitingReview(ctx, merchant(c).ID, st)
 }
 
 // textFor picks a version's wording in lang, falling back to English.
@@ -42,162 +42,167 @@ type diffPara struct {
 
 type reviewPurpose struct {
 	Key, Name, Statement string
+	// Version is the version the answer is about, sent back with it.
+	Version int
 	// Answer is the shopper's choice when the form comes back incomplete.
 	Answer string
 }
 
+// reviewVersion is one changed version and the purposes awaiting it: its
+// own summary, its own deadline, what changed since the version accepted.
+type reviewVersion struct {
+	Summary, When, FullURL string
+	Old, New               int
+	Diff                   []diffPara
+	Purposes               []reviewPurpose
+}
+
 type reviewPage struct {
-	page
-	Summary, When, FullURL, Error string
-	Old, New                      int
-	Diff                          []diffPara
-	Purposes                      []reviewPurpose
+	base
+	Versions []reviewVersion
+	Error    string
 }
 
-// review shows the newest material change awaiting the shopper: the summary
-// first, then what changed since the version they accepted, then per
-// affected purpose "accept again" or "decline", side by side.
-func (a *API) review(c *gin.Context) {
-	p, status, err := a.reviewPage(c)
+// review shows every material change awaiting the shopper, one section
+// per version: the summary first, then when it counts from (each version
+// with its own deadline), then what changed since the version they
+// accepted, then per affected purpose "accept again" or "decline", side by side.
+func (a *API) review(c *gin.Context) error {
+	p, err := a.reviewPage(c, nil)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	a.render(c, status, "review", p)
+	return a.render(c, http.StatusOK, "review", p)
 }
 
-func (a *API) reviewPage(c *gin.Context) (reviewPage, int, error) {
+// when says, for a version, when its change counts from.
+func reviewWhen(p base, v notices.Version, now time.Time) string {
+	switch {
+	case now.Before(v.EffectiveAt):
+		return p.L.Tf("review_future", "When", formatTime(v.EffectiveAt)) + " " + p.L.Tf("review_by", "When", formatTime(v.Deadline))
+	case now.Before(v.Deadline):
+		return p.L.Tf("review_by", "When", formatTime(v.Deadline))
+	default:
+		return p.L.Tf("review_passed", "When", formatTime(v.Deadline))
+	}
+}
+
+// reviewPage builds the review page; answers, when the form came back
+// incomplete, keeps what the shopper picked.
+func (a *API) reviewPage(c *gin.Context, answers url.Values) (reviewPage, error) {
 	ctx := c.Request.Context()
 	sess, _ := session(c)
 	m := merchant(c)
-	p := reviewPage{page: a.newPage(c)}
+	p := reviewPage{base: a.newPage(c)}
 	aw, err := a.awaiting(c, sess.SubjectID)
 	if err != nil || len(aw) == 0 {
-		return p, http.StatusOK, err
-	}
-	newest := aw[0].Version
-	oldest := aw[0].Accepted
-	for _, w := range aw {
-		if w.Version.Number > newest.Number {
-			newest = w.Version
-		}
-		oldest = min(oldest, w.Accepted)
-	}
-	nv, err := a.Notices.Get(ctx, m.ID, newest.Number)
-	if err != nil {
-		return p, 0, err
-	}
-	var oldText string
-	if ov, err := a.Notices.Get(ctx, m.ID, oldest); err == nil {
-		oldText = textFor(ov, p.L.Lang).Text
-	}
-	now := time.Now()
-	p.Old, p.New, p.Summary = oldest, nv.Number, textFor(nv, p.L.Lang).Summary
-	p.FullURL = basePath(c) + "notices/" + strconv.Itoa(nv.Number)
-	switch {
-	case now.Before(nv.EffectiveAt):
-		p.When = p.L.Tf("review_future", "When", formatTime(nv.EffectiveAt)) + " " + p.L.Tf("review_by", "When", formatTime(nv.Deadline))
-	case now.Before(nv.Deadline):
-		p.When = p.L.Tf("review_by", "When", formatTime(nv.Deadline))
-	default:
-		p.When = p.L.Tf("review_passed", "When", formatTime(nv.Deadline))
-	}
-	for _, para := range notices.Compare(oldText, textFor(nv, p.L.Lang).Text) {
-		p.Diff = append(p.Diff, diffPara{Change: string(para.Change), HTML: web.Markdown(para.Text)})
+		return p, err
 	}
 	ps, err := a.Purposes.List(ctx, m.ID)
 	if err != nil {
-		return p, 0, err
+		return p, err
 	}
-	for _, pur := range ps {
-		if slices.ContainsFunc(aw, func(w consent.Awaiting) bool { return w.Purpose == pur.Key }) {
-			t := pur.TextFor(p.L.Lang)
-			p.Purposes = append(p.Purposes, reviewPurpose{Key: pur.Key, Name: t.Name, Statement: t.Statement})
+	now := time.Now()
+	var numbers []int
+	for _, w := range aw {
+		if !slices.Contains(numbers, w.Version.Number) {
+			numbers = append(numbers, w.Version.Number)
 		}
 	}
-	return p, http.StatusOK, nil
+	slices.Sort(numbers)
+	for _, n := range numbers {
+		nv, err := a.Notices.Get(ctx, m.ID, n)
+		if err != nil {
+			return p, err
+		}
+		rv := reviewVersion{New: n, Summary: textFor(nv, p.L.Lang).Summary, When: reviewWhen(p.base, nv, now),
+			FullURL: basePath(c) + "notices/" + strconv.Itoa(n)}
+		for _, pur := range ps {
+			i := slices.IndexFunc(aw, func(w consent.Awaiting) bool { return w.Purpose == pur.Key && w.Version.Number == n })
+			if i < 0 {
+				continue
+			}
+			if rv.Old == 0 || aw[i].Accepted < rv.Old {
+				rv.Old = aw[i].Accepted
+			}
+			t := pur.TextFor(p.L.Lang)
+			rv.Purposes = append(rv.Purposes, reviewPurpose{Key: pur.Key, Name: t.Name, Statement: t.Statement, Version: n, Answer: answers.Get("answer-" + pur.Key)})
+		}
+		var oldText string
+		if ov, err := a.Notices.Get(ctx, m.ID, rv.Old); err == nil {
+			oldText = textFor(ov, p.L.Lang).Text
+		}
+		for _, para := range notices.Compare(oldText, textFor(nv, p.L.Lang).Text) {
+			rv.Diff = append(rv.Diff, diffPara{Change: string(para.Change), HTML: web.Markdown(para.Text)})
+		}
+		p.Versions = append(p.Versions, rv)
+	}
+	return p, nil
 }
 
-// saveReview records each answer: accepting again grants under the new
-// version, declining withdraws. Each answer is an event (channel center),
-// and the shopper gets a receipt.
-func (a *API) saveReview(c *gin.Context) {
+// saveReview hands the answers to the ledger's one operation: accepting
+// again grants under the version the shopper was shown (or the one in
+// force, if that is newer), declining withdraws. The shopper gets a receipt.
+func (a *API) saveReview(c *gin.Context) error {
 	ctx := c.Request.Context()
 	sess, _ := session(c)
 	m := merchant(c)
 	if err := c.Request.ParseForm(); err != nil {
-		a.renderError(c, apperr.New(apperr.Invalid, "unreadable form"))
-		return
+		return apperr.New(apperr.Invalid, "unreadable form")
 	}
+	form := c.Request.PostForm
 	aw, err := a.awaiting(c, sess.SubjectID)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
 	inForce, err := a.Notices.VersionInForce(ctx, m.ID)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
 	// Every purpose that awaits an answer is answered, whichever version
-	// it awaits; accepting records the version the shopper was shown when
-	// it is not in force yet, else the version in force (newer or equal).
-	answers := map[string]string{}
-	versions := map[string]int{}
+	// it awaits.
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: sess.SubjectID, Channel: consent.ChannelCenter, Actor: actorOf(sess)}
 	for _, w := range aw {
-		if w.Version.Number > inForce {
-			versions[w.Purpose] = w.Version.Number
-		}
-		ans := c.Request.PostForm.Get("answer-" + w.Purpose)
+		ans := form.Get("answer-" + w.Purpose)
 		if ans != "accept" && ans != "decline" {
-			p, _, err := a.reviewPage(c)
+			p, err := a.reviewPage(c, form)
 			if err != nil {
-				a.renderError(c, err)
-				return
+				return err
 			}
 			p.Error = p.L.T("review_incomplete")
-			for i := range p.Purposes {
-				p.Purposes[i].Answer = c.Request.PostForm.Get("answer-" + p.Purposes[i].Key)
+			return a.render(c, http.StatusBadRequest, "review", p)
+		}
+		r := consent.Request{Purpose: w.Purpose, State: consent.Withdrawn}
+		if ans == "accept" {
+			r.State, r.Explicit = consent.Granted, true
+			// The version the page showed for this purpose; if a newer one
+			// is in force by now, that one.
+			if shown, err := strconv.Atoi(strings.TrimSpace(form.Get("version." + w.Purpose))); err == nil && shown > inForce {
+				r.NoticeVersion = shown
+			} else if w.Version.Number > inForce {
+				r.NoticeVersion = w.Version.Number
 			}
-			a.render(c, http.StatusBadRequest, "review", p)
-			return
 		}
-		answers[w.Purpose] = ans
+		choices.Requests = append(choices.Requests, r)
 	}
-	if len(answers) == 0 {
+	if len(choices.Requests) == 0 {
 		c.Redirect(http.StatusSeeOther, basePath(c)+"review")
-		return
+		return nil
 	}
-	var changes []receipts.Change
-	keys := make([]string, 0, len(answers))
-	for k := range answers {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		ch := consent.Change{MerchantID: m.ID, SubjectID: sess.SubjectID, Purpose: k, Channel: consent.ChannelCenter, Actor: "session:" + sess.ID}
-		if answers[k] == "accept" {
-			ch.State, ch.NoticeVersion, ch.ExplicitOptIn = consent.Granted, versions[k], true
-		} else {
-			ch.State = consent.Withdrawn
-		}
-		if _, err := a.Ledger.Record(ctx, ch); err != nil {
-			a.renderError(c, err)
-			return
-		}
-		changes = append(changes, receipts.Change{Purpose: k, State: string(ch.State)})
-	}
-	rec, err := a.Ledger.State(ctx, m.ID, sess.SubjectID)
+	res, err := a.Ledger.Apply(ctx, choices)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	ps, err := a.Purposes.List(ctx, m.ID)
-	if err != nil {
-		a.renderError(c, err)
-		return
+	q := url.Values{}
+	if len(res.Kept.Erased) > 0 {
+		q.Set("erased", strings.Join(res.Kept.Erased, ","))
 	}
-	a.receiptAndShow(c, ps, rec, changes, nil)
+	if len(res.Decided()) == 0 {
+		q.Set("saved", "1")
+		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+q.Encode())
+		return nil
+	}
+	return a.receiptAndShow(c, consent.ChannelCenter, res, q)
 }
 
 type versionItem struct {
@@ -207,7 +212,7 @@ type versionItem struct {
 }
 
 type noticesPage struct {
-	page
+	base
 	Versions []versionItem
 }
 
@@ -220,13 +225,12 @@ func versionWhen(l interface{ Tf(string, ...any) string }, v notices.Version) st
 
 // noticeVersions lists the published versions, so shoppers can read what
 // they agreed to and when.
-func (a *API) noticeVersions(c *gin.Context) {
+func (a *API) noticeVersions(c *gin.Context) error {
 	vs, err := a.Notices.List(c.Request.Context(), merchant(c).ID)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	p := noticesPage{page: a.newPage(c)}
+	p := noticesPage{base: a.newPage(c)}
 	for _, v := range vs {
 		if v.Status != notices.Published {
 			continue
@@ -234,11 +238,11 @@ func (a *API) noticeVersions(c *gin.Context) {
 		p.Versions = append(p.Versions, versionItem{Number: v.Number, URL: basePath(c) + "notices/" + strconv.Itoa(v.Number),
 			When: versionWhen(p.L, v), Summary: textFor(v, p.L.Lang).Summary, Material: v.Material})
 	}
-	a.render(c, http.StatusOK, "notices", p)
+	return a.render(c, http.StatusOK, "notices", p)
 }
 
 type noticePage struct {
-	page
+	base
 	Number        int
 	When, Summary string
 	Material      bool
@@ -246,25 +250,23 @@ type noticePage struct {
 }
 
 // noticeVersion shows one published version: summary, then full text.
-func (a *API) noticeVersion(c *gin.Context) {
+func (a *API) noticeVersion(c *gin.Context) error {
 	n, err := strconv.Atoi(c.Param("version"))
 	if err != nil || n < 1 {
-		a.renderError(c, apperr.New(apperr.NotFound, "no such version"))
-		return
+		return apperr.New(apperr.NotFound, "no such version")
 	}
 	v, err := a.Notices.Get(c.Request.Context(), merchant(c).ID, n)
 	if err == nil && v.Status != notices.Published {
 		err = apperr.New(apperr.NotFound, "no such version")
 	}
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	p := noticePage{page: a.newPage(c), Number: v.Number, Material: v.Material}
+	p := noticePage{base: a.newPage(c), Number: v.Number, Material: v.Material}
 	t := textFor(v, p.L.Lang)
 	p.When, p.Summary = versionWhen(p.L, v), t.Summary
 	if strings.TrimSpace(t.Text) != "" {
 		p.Full = web.Markdown(t.Text)
 	}
-	a.render(c, http.StatusOK, "notice", p)
+	return a.render(c, http.StatusOK, "notice", p)
 }

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"net/http"
@@ -46,7 +46,7 @@ func TestPausedConsentShowsOffAndSwitchingOnRenewsIt(t *testing.T) {
 	if !strings.Contains(html, "Paused: the terms for this changed") || !strings.Contains(html, `class="banner"`) {
 		t.Fatal("no paused status or banner")
 	}
-	if res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "shown": {"newsletter"}, "on": {"newsletter"}}); res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "receipt=") {
+	if res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "was.newsletter": {"off"}, "on": {"newsletter"}}); res.StatusCode != http.StatusSeeOther || !strings.Contains(res.Header.Get("Location"), "receipt=") {
 		t.Fatalf("switching it on: %d %s", res.StatusCode, res.Header.Get("Location"))
 	}
 	if r := e.do("GET", "/v1/check?subject=pat&purpose=newsletter", e.keyA, ""); !strings.Contains(string(r.body), `"reason":"granted"`) || !strings.Contains(string(r.body), `"notice_version":2`) {

@@ -65,29 +65,47 @@ type putConsentRequest struct {
 }
 
 type consentResult struct {
+	// Event is the event this request appended, or (when the subject's
+	// state already said so) the event that decided it.
 	Event    eventJSON    `json:"event"`
 	Decision decisionJSON `json:"decision"`
+	// Changed is false when the state already said so and nothing was appended.
+	Changed bool `json:"changed"`
 }
 
+// putConsent records one decision through the ledger's one operation: 201
+// with the event it appended, or 200 when the subject's state already
+// said so (a PUT of the same state twice appends one event).
 func (a *API) putConsent(c *gin.Context) error {
 	var req putConsentRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	res, err := a.Ledger.Record(c.Request.Context(), consent.Change{
-		MerchantID: merchantID(c), SubjectID: c.Param("subject"), Purpose: c.Param("purpose"),
-		State: req.State, Channel: consent.ChannelAPI, Actor: actor(c),
-		IdempotencyKey: c.GetHeader("Idempotency-Key"), ExplicitOptIn: req.ExplicitOptIn,
+	ctx := c.Request.Context()
+	res, err := a.Ledger.Apply(ctx, consent.Choices{
+		MerchantID: merchantID(c), SubjectID: c.Param("subject"), Channel: consent.ChannelAPI, Actor: actor(c),
+		IdempotencyKey: c.GetHeader("Idempotency-Key"),
+		Requests:       []consent.Request{{Purpose: c.Param("purpose"), State: req.State, Explicit: req.ExplicitOptIn}},
 	})
 	if err != nil {
 		return err
 	}
-	status := http.StatusCreated
-	if res.Replayed {
-		status = http.StatusOK
+	out := consentResult{Decision: toDecisionJSON(res.Decisions[0])}
+	status := http.StatusOK
+	switch decided := res.Decided(); {
+	case res.Replayed:
 		c.Header("Idempotent-Replayed", "true")
+		out.Event, out.Changed = toEventJSON(res.Events[0]), true
+	case len(decided) > 0:
+		status, out.Event, out.Changed = http.StatusCreated, toEventJSON(decided[len(decided)-1]), true
+	default:
+		e, err := a.Ledger.Event(ctx, merchantID(c), c.Param("subject"), res.State.Purposes[c.Param("purpose")].Seq)
+		if err != nil {
+			return err
+		}
+		out.Event = toEventJSON(e)
 	}
-	c.JSON(status, consentResult{Event: toEventJSON(res.Event), Decision: toDecisionJSON(res.Decision)})
+	c.JSON(status, out)
 	return nil
 }
 
@@ -105,7 +123,7 @@ type consentStateJSON struct {
 
 func (a *API) listConsents(c *gin.Context) error {
 	ctx := c.Request.Context()
-	rec, err := a.Ledger.State(ctx, merchantID(c), c.Param("subject"))
+	rec, err := a.Ledger.StateOf(ctx, merchantID(c), c.Param("subject"))
 	if err != nil {
 		return err
 	}

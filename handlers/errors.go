@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/gin-gonic/gin"
 
@@ -78,6 +79,10 @@ func (a *API) writeError(c *gin.Context, err error) {
 	public := string(code)
 	if detail != "" {
 		public = detail
+	}
+	if code == apperr.Unavailable {
+		// A store that is down or full: the same request may succeed later.
+		c.Header("Retry-After", strconv.Itoa(retryAfter))
 	}
 	c.AbortWithStatusJSON(statusOf(code), errorBody{Error: errorDetail{Code: public, Message: msg, RequestID: requestID(c)}})
 }

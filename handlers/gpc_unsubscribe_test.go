@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ func TestGlobalPrivacyControlWithdrawsSaleAndShare(t *testing.T) {
 		t.Fatalf("last event %s %s %s", ch, st, p)
 	}
 	// Opting in again after the signal is the shopper's explicit choice.
-	if res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "shown": {"partner_sharing", "newsletter"}, "on": {"partner_sharing", "newsletter"}}); res.StatusCode != http.StatusSeeOther {
+	if res := post("/c/shop-a/preferences", url.Values{"action": {"save"}, "was.partner_sharing": {"off"}, "was.newsletter": {"off"}, "on": {"partner_sharing", "newsletter"}}); res.StatusCode != http.StatusSeeOther {
 		t.Fatalf("opt in again: %d", res.StatusCode)
 	}
 	get(true)

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 // A browser test of the value exchange in the hosted preference center: a
 // real Chromium, living in Tokyo, signs a shopper in with a preference link,

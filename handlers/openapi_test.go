@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 import (
 	"bytes"
@@ -19,15 +19,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/gin-gonic/gin"
 
-	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/handlers"
 	"github.com/fineline/fineline/merchants"
-	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/store"
-	"github.com/fineline/fineline/store/storetest"
 )
 
 // The tests below keep handlers/openapi.json honest: it must be a valid
@@ -40,7 +38,7 @@ const oaAdminToken = "operator-token-for-tests"
 // loadOpenAPI parses the embedded document and validates it.
 func loadOpenAPI(t *testing.T) *openapi3.T {
 	t.Helper()
-	doc, err := openapi3.NewLoader().LoadFromData(openAPIDocument)
+	doc, err := openapi3.NewLoader().LoadFromData(readOpenAPIDocument(t))
 	if err != nil {
 		t.Fatalf("load openapi.json: %v", err)
 	}
@@ -146,7 +144,7 @@ func TestOpenAPIDocumentValid(t *testing.T) {
 
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	doc := loadOpenAPI(t)
-	h, err := New(&API{Log: slog.New(slog.DiscardHandler), Center: newTestCenter(t, nil, "http://localhost"), Fields: &fields.Service{}, Offers: &offers.Service{}})
+	h, err := newTestServer(t, testOptions{}).Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +179,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 }
 
 func TestOpenAPIServed(t *testing.T) {
-	h, err := New(&API{Log: slog.New(slog.DiscardHandler)})
+	h, err := handlers.New(&handlers.API{Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +191,7 @@ func TestOpenAPIServed(t *testing.T) {
 	if ct, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type")); ct != "application/json" {
 		t.Errorf("Content-Type = %q, want application/json", w.Header().Get("Content-Type"))
 	}
-	if !bytes.Equal(w.Body.Bytes(), openAPIDocument) {
+	if !bytes.Equal(w.Body.Bytes(), readOpenAPIDocument(t)) {
 		t.Error("GET /v1/openapi.json does not serve the embedded document byte for byte")
 	}
 }
@@ -432,8 +430,7 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(newOpenAPIClient(t, doc, down).expect("GET", "/readyz", "", nil, nil, 503), "store_unavailable")
 
 	// Operator routes without an operator token configured.
-	noAdmin, _ := newOATestAPI(t)
-	noAdmin.AdminToken = ""
+	noAdmin := newTestServer(t, testOptions{})
 	wantCode(newOpenAPIClient(t, doc, noAdmin).expect("POST", "/admin/v1/merchants", oaAdminToken, newMerchant, nil, 404), "not_found")
 
 	for _, o := range openAPIOperations(doc) {
@@ -448,7 +445,7 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 // before and after it is given and withdrawn, and rewards looked up and
 // redeemed. Values are given and rewards issued through the domain, as the
 // preference center and the issuing job do.
-func fieldsOffersRewards(t *testing.T, a *API, c *openAPIClient, admin, merchantID string) {
+func fieldsOffersRewards(t *testing.T, a *testServer, c *openAPIClient, admin, merchantID string) {
 	t.Helper()
 	type obj = map[string]any
 	ctx := context.Background()
@@ -672,9 +669,9 @@ type openAPIClient struct {
 	succeeded map[string]bool
 }
 
-func newOpenAPIClient(t *testing.T, doc *openapi3.T, a *API) *openAPIClient {
+func newOpenAPIClient(t *testing.T, doc *openapi3.T, a *testServer) *openAPIClient {
 	t.Helper()
-	h, err := New(a)
+	h, err := a.Handler()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -806,27 +803,11 @@ func (c *openAPIClient) find(method, target string) (openAPIOp, bool) {
 	return best, bestParams >= 0
 }
 
-// newOATestAPI wires the handlers to a real embedded store.
-func newOATestAPI(t *testing.T) (*API, *store.Store) {
+// newOATestAPI wires Fineline over a real embedded store, with the operator API.
+func newOATestAPI(t *testing.T) (*testServer, *store.Store) {
 	t.Helper()
-	st := storetest.Open(t)
-	log := slog.New(slog.DiscardHandler)
-	now := time.Now
-	ns := &notices.Service{Store: st, Now: now}
-	a := &API{
-		Merchants:  &merchants.Service{Store: st, Now: now},
-		Purposes:   &consent.Purposes{Store: st, Now: now},
-		Subjects:   &consent.Subjects{Store: st, Now: now},
-		Ledger:     consent.NewLedger(st, st, st, ns, now, log, consent.Options{}),
-		Notices:    ns,
-		Store:      st,
-		AdminToken: oaAdminToken,
-		Center:     newTestCenter(t, st, "http://localhost"),
-		Announcer:  &announce.Worker{Store: st, Now: now},
-		Log:        log,
-	}
-	wireValueExchange(t, a, st, now)
-	return a, st
+	ts := newTestServer(t, testOptions{AdminToken: oaAdminToken})
+	return ts, ts.Store
 }
 
 // isAPIRoute tells the JSON API's routes from the shopper pages.

@@ -30,7 +30,7 @@ func (a *API) unsubscribeHeaders(c *gin.Context) error {
 	}
 	if _, err := a.Purposes.Get(ctx, merchantID(c), key); err != nil {
 		if apperr.Is(err, apperr.NotFound) {
-			return apperr.New(apperr.Invalid, "unknown purpose %q", key).WithDetail("unknown_purpose")
+			return apperr.New(apperr.Invalid, "unknown purpose %q", key).WithDetail(consent.CodeUnknownPurpose)
 		}
 		return err
 	}
@@ -43,7 +43,7 @@ func (a *API) unsubscribeHeaders(c *gin.Context) error {
 }
 
 type unsubscribePage struct {
-	page
+	base
 	PurposeName, Action string
 	Done                bool
 }
@@ -68,38 +68,34 @@ func (a *API) unsubscribeTarget(c *gin.Context) (signin.Unsubscribe, consent.Pur
 
 // showUnsubscribe asks for confirmation and changes nothing: mail scanners
 // fetch links.
-func (a *API) showUnsubscribe(c *gin.Context) {
+func (a *API) showUnsubscribe(c *gin.Context) error {
 	_, p, err := a.unsubscribeTarget(c)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	pg := unsubscribePage{page: a.newPage(c), Action: c.Request.URL.Path}
+	pg := unsubscribePage{base: a.newPage(c), Action: c.Request.URL.Path}
 	pg.PurposeName = p.TextFor(pg.L.Lang).Name
-	a.render(c, http.StatusOK, "unsubscribe", pg)
+	return a.render(c, http.StatusOK, "unsubscribe", pg)
 }
 
 // oneClickUnsubscribe withdraws exactly the token's purpose (RFC 8058): a
 // POST with List-Unsubscribe=One-Click, no cookie needed, no redirect, 200.
-func (a *API) oneClickUnsubscribe(c *gin.Context) {
+func (a *API) oneClickUnsubscribe(c *gin.Context) error {
 	u, p, err := a.unsubscribeTarget(c)
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
 	if c.PostForm("List-Unsubscribe") != "One-Click" {
-		a.renderError(c, apperr.New(apperr.Invalid, "a one-click unsubscribe posts List-Unsubscribe=One-Click"))
-		return
+		return apperr.New(apperr.Invalid, "a one-click unsubscribe posts List-Unsubscribe=One-Click")
 	}
-	_, err = a.Ledger.Record(c.Request.Context(), consent.Change{MerchantID: u.MerchantID, SubjectID: u.SubjectID, Purpose: u.Purpose,
-		State: consent.Withdrawn, Channel: consent.ChannelUnsubscribe, Actor: "one-click"})
+	_, err = a.Ledger.Apply(c.Request.Context(), consent.Choices{MerchantID: u.MerchantID, SubjectID: u.SubjectID, Channel: consent.ChannelUnsubscribe,
+		Actor: "one-click", Requests: []consent.Request{{Purpose: u.Purpose, State: consent.Withdrawn}}})
 	if err != nil {
-		a.renderError(c, err)
-		return
+		return err
 	}
-	pg := unsubscribePage{page: a.newPage(c), Done: true}
+	pg := unsubscribePage{base: a.newPage(c), Done: true}
 	pg.PurposeName = p.TextFor(pg.L.Lang).Name
-	a.render(c, http.StatusOK, "unsubscribe", pg)
+	return a.render(c, http.StatusOK, "unsubscribe", pg)
 }
 
 // gpcPolicy is /.well-known/gpc.json: this site honours Global Privacy Control.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/gin-gonic/gin"
 
@@ -75,10 +76,6 @@ func (a *API) widgetSubject(c *gin.Context) {
 		c.Set(ctxWidgetSubject, "device:"+dev)
 	}
 	if c.GetHeader("Sec-GPC") == "1" || c.GetHeader("X-Fineline-GPC") == "1" {
-		if err := a.ensureSubject(c, c.GetString(ctxWidgetSubject)); err != nil {
-			a.writeError(c, err)
-			return
-		}
 		c.Request.Header.Set("Sec-GPC", "1")
 		if err := a.honourGPC(c, c.GetString(ctxWidgetSubject)); err != nil {
 			a.writeError(c, err)
@@ -86,11 +83,6 @@ func (a *API) widgetSubject(c *gin.Context) {
 		}
 	}
 	c.Next()
-}
-
-func (a *API) ensureSubject(c *gin.Context, subjectID string) error {
-	_, _, err := a.Subjects.Put(c.Request.Context(), merchant(c).ID, subjectID, consent.SubjectUpdate{})
-	return err
 }
 
 type widgetPurposeJSON struct {
@@ -131,15 +123,18 @@ type widgetDecisionJSON struct {
 type widgetStateJSON struct {
 	Consents   map[string]widgetDecisionJSON `json:"consents"`
 	ReceiptURL *string                       `json:"receipt_url"`
+	// Elsewhere lists the purposes a save left alone because they changed
+	// elsewhere since the widget showed them.
+	Elsewhere []string `json:"elsewhere,omitempty"`
 }
 
-func (a *API) widgetState(c *gin.Context, receiptURL *string) error {
+func (a *API) widgetState(c *gin.Context, receiptURL *string, elsewhere []string) error {
 	ctx := c.Request.Context()
 	m := merchant(c)
 	subject := c.GetString(ctxWidgetSubject)
-	rec, err := a.Ledger.State(ctx, m.ID, subject)
+	rec, err := a.Ledger.StateOf(ctx, m.ID, subject)
 	if apperr.Is(err, apperr.NotFound) {
-		rec, err = consent.Record{MerchantID: m.ID, SubjectID: subject}, nil
+		rec, err = consent.SubjectState{MerchantID: m.ID, SubjectID: subject}, nil
 	}
 	if err != nil {
 		return err
@@ -152,7 +147,7 @@ func (a *API) widgetState(c *gin.Context, receiptURL *string) error {
 	if err != nil {
 		return err
 	}
-	out := widgetStateJSON{Consents: map[string]widgetDecisionJSON{}, ReceiptURL: receiptURL}
+	out := widgetStateJSON{Consents: map[string]widgetDecisionJSON{}, ReceiptURL: receiptURL, Elsewhere: elsewhere}
 	// Purposes never decided are left out: the widget opens for them.
 	for i, p := range ps {
 		st, ok := rec.Purposes[p.Key]
@@ -165,71 +160,76 @@ func (a *API) widgetState(c *gin.Context, receiptURL *string) error {
 	return nil
 }
 
-func (a *API) getWidgetState(c *gin.Context) error { return a.widgetState(c, nil) }
+func (a *API) getWidgetState(c *gin.Context) error { return a.widgetState(c, nil, nil) }
 
 type widgetChoicesRequest struct {
 	Choices  map[string]consent.State `json:"choices"`
 	Explicit []string                 `json:"explicit"`
+	// Shown is how the widget showed each purpose when the visitor chose:
+	// "on", "off" or "undecided". A purpose it names changes only if the
+	// visitor changed it from that.
+	Shown map[string]string `json:"shown"`
 }
 
-// putWidgetConsents records the visitor's choices (channel widget). A
-// sensitive purpose is granted only when the visitor switched it on
-// themselves ("explicit"); Accept never lists it.
+// widgetShown reads how the widget showed a purpose.
+func widgetShown(s map[string]string, key string) (consent.Shown, error) {
+	v, ok := s[key]
+	if !ok {
+		return consent.NotShown, nil
+	}
+	switch v {
+	case "on":
+		return consent.ShownOn, nil
+	case "off":
+		return consent.ShownOff, nil
+	case "undecided":
+		return consent.ShownUndecided, nil
+	}
+	return consent.NotShown, apperr.New(apperr.Invalid, "shown.%s must be on, off or undecided", key).WithDetail(consent.CodeInvalidChoices)
+}
+
+// putWidgetConsents hands the visitor's choices (channel widget) to the
+// ledger's one operation. A sensitive purpose is granted only when the
+// visitor switched it on themselves ("explicit"); Accept never lists it.
 func (a *API) putWidgetConsents(c *gin.Context) error {
 	var req widgetChoicesRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if len(req.Choices) == 0 || len(req.Choices) > 100 {
-		return apperr.New(apperr.Invalid, "choices must name 1 to 100 purposes").WithDetail("invalid_choices")
+	if len(req.Choices) == 0 || len(req.Choices) > consent.MaxRequests {
+		return apperr.New(apperr.Invalid, "choices must name 1 to %d purposes", consent.MaxRequests).WithDetail(consent.CodeInvalidChoices)
 	}
-	ctx := c.Request.Context()
 	m := merchant(c)
 	subject := c.GetString(ctxWidgetSubject)
-	if err := a.ensureSubject(c, subject); err != nil {
-		return err
-	}
-	rec, err := a.Ledger.State(ctx, m.ID, subject)
-	if err != nil {
-		return err
-	}
-	keys := make([]string, 0, len(req.Choices))
-	for k := range req.Choices {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	var changed bool
-	for _, k := range keys {
-		st := req.Choices[k]
-		if cur, ok := rec.Purposes[k]; ok && cur.State == st {
-			continue
-		}
-		if _, err := a.Ledger.Record(ctx, consent.Change{MerchantID: m.ID, SubjectID: subject, Purpose: k, State: st, Channel: consent.ChannelWidget,
-			Actor: "widget", ExplicitOptIn: slices.Contains(req.Explicit, k)}); err != nil {
-			return err
-		}
-		changed = true
-	}
-	var receiptURL *string
-	if changed && !isDevice(subject) {
-		if rec, err = a.Ledger.State(ctx, m.ID, subject); err != nil {
-			return err
-		}
-		ps, err := a.Purposes.List(ctx, m.ID)
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: subject, Channel: consent.ChannelWidget, Actor: "widget"}
+	for k, st := range req.Choices {
+		shown, err := widgetShown(req.Shown, k)
 		if err != nil {
 			return err
 		}
-		id, err := a.issueReceipt(c, ps, rec, nil)
+		choices.Requests = append(choices.Requests, consent.Request{Purpose: k, State: st, Explicit: slices.Contains(req.Explicit, k), Shown: shown})
+	}
+	res, err := a.Ledger.Apply(c.Request.Context(), choices)
+	if err != nil {
+		return err
+	}
+	var receiptURL *string
+	if len(res.Decided()) > 0 && !isDevice(subject) {
+		id, err := a.issueReceipt(c, consent.ChannelWidget, res)
 		if err != nil {
 			return err
 		}
 		u := a.Center.BaseURL + basePath(c) + "receipts/" + id
 		receiptURL = &u
 	}
-	return a.widgetState(c, receiptURL)
+	var elsewhere []string
+	for _, e := range res.Elsewhere {
+		elsewhere = append(elsewhere, e.Purpose)
+	}
+	return a.widgetState(c, receiptURL, elsewhere)
 }
 
-func isDevice(subject string) bool { return len(subject) > 7 && subject[:7] == "device:" }
+func isDevice(subject string) bool { return strings.HasPrefix(subject, "device:") }
 
 type widgetSessionRequest struct {
 	Subject  string `json:"subject"`
@@ -238,7 +238,8 @@ type widgetSessionRequest struct {
 
 // createWidgetSession mints a widget token for one subject. With a device
 // id, the choices that anonymous device made are carried over to the
-// subject for every purpose the subject has not decided.
+// subject for every purpose the subject has not decided (consent.CarryOver,
+// judged under the subject's lock, so a decision made meanwhile stands).
 func (a *API) createWidgetSession(c *gin.Context) error {
 	var req widgetSessionRequest
 	if err := decodeJSON(c, &req); err != nil {
@@ -253,8 +254,16 @@ func (a *API) createWidgetSession(c *gin.Context) error {
 		if !deviceIDPattern.MatchString(req.DeviceID) {
 			return apperr.New(apperr.Invalid, "device_id must be 8-64 letters, digits or hyphens").WithDetail("invalid_device")
 		}
-		if err := a.linkDevice(c, sub.ID, "device:"+req.DeviceID); err != nil {
+		device := "device:" + req.DeviceID
+		dev, err := a.Ledger.StateOf(ctx, merchantID(c), device)
+		switch {
+		case apperr.Is(err, apperr.NotFound):
+		case err != nil:
 			return err
+		case len(dev.Purposes) > 0:
+			if _, err := a.Ledger.Apply(ctx, consent.CarryOver(merchantID(c), sub.ID, device, dev)); err != nil {
+				return err
+			}
 		}
 	}
 	tok, exp, err := a.Center.Signin.NewWidgetToken(merchantID(c), sub.ID)
@@ -262,38 +271,6 @@ func (a *API) createWidgetSession(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusCreated, gin.H{"token": tok, "expires_at": exp})
-	return nil
-}
-
-func (a *API) linkDevice(c *gin.Context, subjectID, device string) error {
-	ctx := c.Request.Context()
-	m := merchantID(c)
-	dev, err := a.Ledger.State(ctx, m, device)
-	if apperr.Is(err, apperr.NotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	rec, err := a.Ledger.State(ctx, m, subjectID)
-	if err != nil {
-		return err
-	}
-	keys := make([]string, 0, len(dev.Purposes))
-	for k := range dev.Purposes {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		if _, decided := rec.Purposes[k]; decided {
-			continue
-		}
-		d := dev.Purposes[k]
-		if _, err := a.Ledger.Record(ctx, consent.Change{MerchantID: m, SubjectID: subjectID, Purpose: k, State: d.State, Channel: consent.ChannelWidget,
-			Actor: device, ExplicitOptIn: d.State == consent.Granted}); err != nil {
-			return err
-		}
-	}
 	return nil
 }
 

@@ -1,4 +1,4 @@
-package handlers
+package handlers_test
 
 // A browser test of the consent widget on a merchant's own site: real
 // Chromium loads the demo shop from another origin than Fineline, the

@@ -11,13 +11,16 @@ import (
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/pelletier/go-toml/v2"
 	"golang.org/x/text/language"
+
+	"github.com/fineline/fineline/consent"
 )
 
 //go:embed active.*.toml
 var files embed.FS
 
-// Supported lists the languages of the center, the first being the fallback.
-func Supported() []string { return []string{"en", "es", "de", "fr"} }
+// Supported lists the languages of the center, the first being the
+// fallback: the languages purposes are written in (consent.Locales).
+func Supported() []string { return consent.Locales() }
 
 // Name is a language's name in that language, for the language switcher.
 func Name(lang string) string {

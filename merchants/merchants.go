@@ -18,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 )
 
 // Scope is a permission an API key carries.
@@ -130,10 +131,8 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	if nm.DefaultLocale == "" {
 		nm.DefaultLocale = "en"
 	}
-	switch nm.DefaultLocale {
-	case "en", "es", "de", "fr":
-	default:
-		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "default_locale must be one of en, es, de, fr")
+	if !consent.SupportedLocale(nm.DefaultLocale) {
+		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(consent.Locales(), ", "))
 	}
 	m := Merchant{ID: "mer_" + randomToken(10), Slug: nm.Slug, Name: name, DefaultLocale: nm.DefaultLocale, CreatedAt: s.now()}
 	if err := s.Store.CreateMerchant(ctx, m); err != nil {

@@ -51,9 +51,9 @@ func newEnv(t *testing.T) *env {
 	return &env{clk: clk, notices: ns, ledger: consent.NewLedger(st, st, st, ns, clk.Now, storetest.Logger(), consent.Options{})}
 }
 
-func (e *env) grant(t *testing.T, subject, purpose string, version int) consent.Result {
+func (e *env) grant(t *testing.T, subject, purpose string, version int) consent.Applied {
 	t.Helper()
-	res, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: m, SubjectID: subject, Purpose: purpose, State: consent.Granted, Channel: consent.ChannelCenter, NoticeVersion: version})
+	res, err := e.ledger.Apply(context.Background(), consent.Choices{MerchantID: m, SubjectID: subject, Channel: consent.ChannelCenter, Requests: []consent.Request{{Purpose: purpose, State: consent.Granted, NoticeVersion: version}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,13 +108,13 @@ func TestMaterialChangeRequiresReconsent(t *testing.T) {
 	}
 	// Re-accepting records a grant under v2 and allows again.
 	res := e.grant(t, "ann", "newsletter", 0)
-	if res.Event.NoticeVersion != 2 || !res.Decision.Allowed || res.Decision.Reason != consent.ReasonGranted {
-		t.Fatalf("re-accept: event v%d, %+v", res.Event.NoticeVersion, res.Decision)
+	if res.Events[0].NoticeVersion != 2 || !res.Decisions[0].Allowed || res.Decisions[0].Reason != consent.ReasonGranted {
+		t.Fatalf("re-accept: event v%d, %+v", res.Events[0].NoticeVersion, res.Decisions[0])
 	}
 	// Declining withdraws.
-	r, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: m, SubjectID: "bob", Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelCenter})
-	if err != nil || r.Decision.Reason != consent.ReasonWithdrawn {
-		t.Fatalf("decline: %+v %v", r.Decision, err)
+	r, err := e.ledger.Apply(context.Background(), consent.Choices{MerchantID: m, SubjectID: "bob", Channel: consent.ChannelCenter, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}})
+	if err != nil || r.Decisions[0].Reason != consent.ReasonWithdrawn {
+		t.Fatalf("decline: %+v %v", r.Decisions[0], err)
 	}
 }
 
@@ -150,10 +150,10 @@ func TestFutureVersionChangesNothingUntilItTakesEffect(t *testing.T) {
 	}
 	// A shopper who re-accepts early, shown v2, is recorded under v2.
 	res := e.grant(t, "bob", "newsletter", v2.Number)
-	if res.Event.NoticeVersion != 2 {
-		t.Fatalf("early re-accept under v%d", res.Event.NoticeVersion)
+	if res.Events[0].NoticeVersion != 2 {
+		t.Fatalf("early re-accept under v%d", res.Events[0].NoticeVersion)
 	}
-	if _, err := e.ledger.Record(context.Background(), consent.Change{MerchantID: m, SubjectID: "bob", Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelCenter, NoticeVersion: 9}); !apperr.Is(err, apperr.Invalid) {
+	if _, err := e.ledger.Apply(context.Background(), consent.Choices{MerchantID: m, SubjectID: "bob", Channel: consent.ChannelCenter, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted, NoticeVersion: 9}}}); !apperr.Is(err, apperr.Invalid) {
 		t.Fatalf("an unpublished version: %v", err)
 	}
 	e.clk.add(48 * time.Hour)
@@ -175,8 +175,8 @@ func TestNonMaterialVersionChangesNoDecision(t *testing.T) {
 	if n, _ := e.notices.VersionInForce(context.Background(), m); n != 2 {
 		t.Fatalf("in force: %d", n)
 	}
-	if res := e.grant(t, "bob", "newsletter", 0); res.Event.NoticeVersion != 2 {
-		t.Fatalf("new consent under v%d", res.Event.NoticeVersion)
+	if res := e.grant(t, "bob", "newsletter", 0); res.Events[0].NoticeVersion != 2 {
+		t.Fatalf("new consent under v%d", res.Events[0].NoticeVersion)
 	}
 }
 

@@ -100,7 +100,7 @@ func setup(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.fields = &fields.Service{Store: f.st, Purposes: ps, Ledger: f.ledger, Keys: keys, Now: now, Log: log}
-	f.ledger.AfterWithdraw(f.fields.AfterWithdraw)
+	f.ledger.KeepVolunteeredData(f.fields)
 	f.offers = &offers.Service{Store: f.st, Purposes: ps, Fields: f.fields, Ledger: f.ledger, Codes: offers.NewCodes(keys.Derive("reward codes")), Now: now}
 	for _, fd := range demo.Fields() {
 		fd.MerchantID = m.ID
@@ -219,8 +219,7 @@ func TestBirthdayIsStoredEncryptedAndWithdrawingErasesItSoNoRewardFollows(t *tes
 	}
 
 	// Withdraw: the value goes at once, and the ledger says so without it.
-	if _, err := f.ledger.Record(ctx, consent.Change{MerchantID: f.merchant.ID, SubjectID: "alice", Purpose: "birthday_reward",
-		State: consent.Withdrawn, Channel: consent.ChannelAPI, Actor: "test"}); err != nil {
+	if _, err := f.ledger.Apply(ctx, consent.Choices{MerchantID: f.merchant.ID, SubjectID: "alice", Channel: consent.ChannelAPI, Actor: "test", Requests: []consent.Request{{Purpose: "birthday_reward", State: consent.Withdrawn}}}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.st.Value(ctx, f.merchant.ID, "alice", "birthday"); !apperr.Is(err, apperr.NotFound) {
@@ -435,8 +434,7 @@ func TestNoRewardEmailAfterThePurposeIsSwitchedOff(t *testing.T) {
 		t.Fatalf("issued %d", n)
 	}
 	// Switched off before the email went: the email is skipped, not sent.
-	if _, err := f.ledger.Record(ctx, consent.Change{MerchantID: f.merchant.ID, SubjectID: "zoe", Purpose: "birthday_reward",
-		State: consent.Withdrawn, Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
+	if _, err := f.ledger.Apply(ctx, consent.Choices{MerchantID: f.merchant.ID, SubjectID: "zoe", Channel: consent.ChannelCenter, Actor: "test", Requests: []consent.Request{{Purpose: "birthday_reward", State: consent.Withdrawn}}}); err != nil {
 		t.Fatal(err)
 	}
 	if n, err := f.issuer().Deliver(ctx); err != nil || n != 0 {

@@ -7,7 +7,6 @@ package offers
 
 import (
 	"maps"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -82,10 +81,8 @@ func (o Offer) TextFor(locale string) Text {
 	return o.Texts[o.DefaultLocale]
 }
 
-var keyPattern = regexp.MustCompile(`^[a-z][a-z0-9_]{1,63}$`)
-
 func checkKey(k string) error {
-	if !keyPattern.MatchString(k) {
+	if !consent.ValidKey(k) {
 		return apperr.New(apperr.Invalid, "offer key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail("invalid_offer")
 	}
 	return nil
@@ -108,14 +105,14 @@ func (o *Offer) Validate() error {
 		return err
 	}
 	if !consent.ValidPurposeKey(o.Purpose) {
-		return apperr.New(apperr.Invalid, "purpose must be a purpose key").WithDetail("invalid_purpose")
+		return apperr.New(apperr.Invalid, "purpose must be a purpose key").WithDetail(consent.CodeInvalidPurpose)
 	}
 	if len(o.Fields) == 0 || len(o.Fields) > 5 {
 		return apperr.New(apperr.Invalid, "an offer asks for 1-5 fields")
 	}
 	for i, f := range o.Fields {
 		if !fields.ValidKey(f) || slices.Contains(o.Fields[:i], f) {
-			return apperr.New(apperr.Invalid, "fields must be distinct field keys").WithDetail("invalid_field_key")
+			return apperr.New(apperr.Invalid, "fields must be distinct field keys").WithDetail(fields.CodeInvalidFieldKey)
 		}
 	}
 	if err := consent.CheckLocales(&o.DefaultLocale, slices.Collect(maps.Keys(o.Texts))); err != nil {

@@ -2,7 +2,7 @@ package offers
 
 import (
 	"context"
-	"errors"
+	"strings"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -92,7 +92,7 @@ func (s *Service) Create(ctx context.Context, o Offer) (Offer, error) {
 	}
 	p, err := s.Purposes.Get(ctx, o.MerchantID, o.Purpose)
 	if apperr.Is(err, apperr.NotFound) {
-		return Offer{}, apperr.New(apperr.Invalid, "unknown purpose %q", o.Purpose).WithDetail("unknown_purpose")
+		return Offer{}, apperr.New(apperr.Invalid, "unknown purpose %q", o.Purpose).WithDetail(consent.CodeUnknownPurpose)
 	}
 	if err != nil {
 		return Offer{}, err
@@ -103,7 +103,7 @@ func (s *Service) Create(ctx context.Context, o Offer) (Offer, error) {
 	for _, key := range o.Fields {
 		f, err := s.Fields.Get(ctx, o.MerchantID, key)
 		if apperr.Is(err, apperr.NotFound) {
-			return Offer{}, apperr.New(apperr.Invalid, "unknown field %q", key).WithDetail("unknown_field_key")
+			return Offer{}, apperr.New(apperr.Invalid, "unknown field %q", key).WithDetail(fields.CodeUnknownField)
 		}
 		if err != nil {
 			return Offer{}, err
@@ -147,61 +147,32 @@ type Acceptance struct {
 	Actor   string
 }
 
-// Accept grants the offer's purpose and stores its fields, in one step for
-// the shopper: every value is checked before anything is written. It
-// returns the grant's event.
-func (s *Service) Accept(ctx context.Context, a Acceptance) (consent.Event, error) {
+// Accept grants the offer's purpose and stores its fields in one step for
+// the shopper, through the one operation that applies choices: every value
+// is checked before anything is written, a purpose already allowed keeps
+// its grant (and its "since"), and the values are kept under the subject's
+// lock with the grant.
+func (s *Service) Accept(ctx context.Context, a Acceptance) (consent.Applied, error) {
 	o, err := s.Get(ctx, a.MerchantID, a.Offer)
 	if err != nil {
-		return consent.Event{}, err
+		return consent.Applied{}, err
 	}
+	values := make(map[string]string, len(o.Fields))
 	for _, key := range o.Fields {
-		f, err := s.Fields.Get(ctx, a.MerchantID, key)
-		if err != nil {
-			return consent.Event{}, err
+		v := a.Values[key]
+		if strings.TrimSpace(v) == "" {
+			return consent.Applied{}, &fields.ValueError{Field: key, Err: apperr.New(apperr.Invalid, "the offer needs %s", key).WithDetail(fields.CodeInvalidValue)}
 		}
-		if _, err := s.Fields.Check(f, a.Values[key]); err != nil {
-			return consent.Event{}, err
-		}
+		values[key] = v
 	}
-	// A purpose already allowed keeps its grant (and its "since"); only the
-	// fields are given.
-	d, err := s.Ledger.Check(ctx, a.MerchantID, a.SubjectID, o.Purpose)
-	if err != nil {
-		return consent.Event{}, err
-	}
-	var granted consent.Event
-	if !d.Allowed {
-		res, err := s.Ledger.Record(ctx, consent.Change{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Purpose: o.Purpose, State: consent.Granted,
-			Channel: a.Channel, Actor: a.Actor, ExplicitOptIn: true})
-		if err != nil {
-			return consent.Event{}, err
-		}
-		granted = res.Event
-	}
-	for _, key := range o.Fields {
-		err := s.Fields.Provide(ctx, fields.Given{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Field: key, Value: a.Values[key],
-			Channel: a.Channel, Actor: a.Actor})
-		if err == nil {
-			continue
-		}
-		if granted.Seq != 0 {
-			// Undo the grant this acceptance made: one step means all or
-			// nothing for the shopper. The withdrawal erases what was stored.
-			if _, werr := s.Ledger.Record(context.WithoutCancel(ctx), consent.Change{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Purpose: o.Purpose,
-				State: consent.Withdrawn, Channel: a.Channel, Actor: a.Actor}); werr != nil {
-				return consent.Event{}, errors.Join(err, werr)
-			}
-		}
-		return consent.Event{}, err
-	}
-	return granted, nil
+	return s.Ledger.Apply(ctx, consent.Choices{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Channel: a.Channel, Actor: a.Actor,
+		Requests: []consent.Request{{Purpose: o.Purpose, State: consent.Granted, Explicit: true}}, Values: values})
 }
 
 // Rewards lists a subject's rewards.
 func (s *Service) Rewards(ctx context.Context, merchantID, subjectID string) ([]Reward, error) {
 	if !consent.ValidSubjectID(subjectID) {
-		return nil, apperr.New(apperr.Invalid, "subject id must be 1-128 characters of letters, digits and . _ @ + : -").WithDetail("invalid_subject")
+		return nil, apperr.New(apperr.Invalid, "subject id must be 1-128 characters of letters, digits and . _ @ + : -").WithDetail(consent.CodeInvalidSubject)
 	}
 	return s.Store.Rewards(ctx, merchantID, subjectID)
 }

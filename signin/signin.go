@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -39,7 +40,9 @@ const WidgetTTL = time.Hour
 type LinkToken struct {
 	Hash       string
 	MerchantID string
-	SubjectID  string
+	// SubjectIDs are the subjects the address belongs to; the shopper picks
+	// one when there are several.
+	SubjectIDs []string
 	CreatedAt  time.Time
 	ExpiresAt  time.Time
 }
@@ -90,44 +93,73 @@ func hashToken(t string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// NewLink creates a single-use sign-in link secret for the subject.
-func (s *Service) NewLink(ctx context.Context, merchantID, subjectID string) (string, error) {
+// NewLink creates a single-use sign-in link secret for the subjects one
+// address belongs to (one, usually; the shopper picks when there are several).
+func (s *Service) NewLink(ctx context.Context, merchantID string, subjectIDs []string) (string, error) {
+	if len(subjectIDs) == 0 {
+		return "", apperr.New(apperr.Invalid, "a sign-in link is for at least one subject")
+	}
 	secret := random(32)
 	now := s.Now().UTC().Truncate(time.Millisecond)
-	err := s.Store.SaveLinkToken(ctx, LinkToken{Hash: hashToken(secret), MerchantID: merchantID, SubjectID: subjectID, CreatedAt: now, ExpiresAt: now.Add(LinkTTL)})
+	err := s.Store.SaveLinkToken(ctx, LinkToken{Hash: hashToken(secret), MerchantID: merchantID, SubjectIDs: subjectIDs, CreatedAt: now, ExpiresAt: now.Add(LinkTTL)})
 	return secret, err
 }
+
+// Link reads a link secret for the merchant without using it, for the page
+// that asks for a press of its button (and the pick of a profile).
+func (s *Service) Link(ctx context.Context, merchantID, secret string) (LinkToken, error) {
+	if len(secret) != 43 {
+		return LinkToken{}, linkError(CodeLinkInvalid)
+	}
+	t, err := s.Store.LinkToken(ctx, hashToken(secret))
+	if apperr.Is(err, apperr.NotFound) || (err == nil && t.MerchantID != merchantID) {
+		return LinkToken{}, linkError(CodeLinkInvalid)
+	}
+	if err != nil {
+		return LinkToken{}, err
+	}
+	if !s.Now().Before(t.ExpiresAt) {
+		return LinkToken{}, linkError(CodeLinkExpired)
+	}
+	return t, nil
+}
+
+// Error details of refused links and sessions.
+const (
+	CodeLinkInvalid = "link_invalid"
+	CodeLinkExpired = "link_expired"
+	CodeLinkUsed    = "link_used"
+	CodeNoSession   = "no_session"
+)
 
 // Link errors, by detail: link_invalid, link_expired, link_used.
 func linkError(detail string) error {
 	return apperr.New(apperr.Invalid, "this sign-in link cannot be used").WithDetail(detail)
 }
 
-// UseLink consumes a link secret for the merchant and returns its subject.
-func (s *Service) UseLink(ctx context.Context, merchantID, secret string) (string, error) {
-	if len(secret) != 43 {
-		return "", linkError("link_invalid")
-	}
-	h := hashToken(secret)
-	t, err := s.Store.LinkToken(ctx, h)
-	if apperr.Is(err, apperr.NotFound) || (err == nil && t.MerchantID != merchantID) {
-		return "", linkError("link_invalid")
-	}
+// UseLink consumes a link secret for the merchant and returns the subject
+// it signs in: chosen, one of the link's subjects, or with one subject, ""
+// picks it.
+func (s *Service) UseLink(ctx context.Context, merchantID, secret, chosen string) (string, error) {
+	t, err := s.Link(ctx, merchantID, secret)
 	if err != nil {
 		return "", err
 	}
-	now := s.Now()
-	if !now.Before(t.ExpiresAt) {
-		return "", linkError("link_expired")
+	subject := chosen
+	switch {
+	case chosen == "" && len(t.SubjectIDs) == 1:
+		subject = t.SubjectIDs[0]
+	case !slices.Contains(t.SubjectIDs, chosen):
+		return "", linkError(CodeLinkInvalid)
 	}
-	first, err := s.Store.UseLinkToken(ctx, h, now.UTC())
+	first, err := s.Store.UseLinkToken(ctx, t.Hash, s.Now().UTC())
 	if err != nil {
 		return "", err
 	}
 	if !first {
-		return "", linkError("link_used")
+		return "", linkError(CodeLinkUsed)
 	}
-	return t.SubjectID, nil
+	return subject, nil
 }
 
 type claims struct {
@@ -174,7 +206,7 @@ func (s *Service) NewSession(merchantID, subjectID string) (string, Session, err
 }
 
 // ErrNoSession means the request carries no valid session for the merchant.
-var ErrNoSession = apperr.New(apperr.Unauthorized, "not signed in").WithDetail("no_session")
+var ErrNoSession = apperr.New(apperr.Unauthorized, "not signed in").WithDetail(CodeNoSession)
 
 // ParseSession checks a session cookie for the merchant: signature, issuer,
 // audience, expiry, and that it was not ended.
@@ -208,10 +240,10 @@ func (s *Service) NewPreferenceLink(merchantID, subjectID string) (string, time.
 func (s *Service) UsePreferenceLink(merchantID, token string) (string, error) {
 	c, err := s.parse(audPreferenceLink, merchantID, token)
 	if errors.Is(err, jwt.ErrTokenExpired) {
-		return "", linkError("link_expired")
+		return "", linkError(CodeLinkExpired)
 	}
 	if err != nil {
-		return "", linkError("link_invalid")
+		return "", linkError(CodeLinkInvalid)
 	}
 	return c.Subject, nil
 }

@@ -44,31 +44,31 @@ func detail(err error) string {
 func TestLinksWorkOnceWithinFifteenMinutesForTheirMerchant(t *testing.T) {
 	s, clk := newService(t)
 	ctx := context.Background()
-	secret, err := s.NewLink(ctx, "mer_a", "alice")
+	secret, err := s.NewLink(ctx, "mer_a", []string{"alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UseLink(ctx, "mer_b", secret); detail(err) != "link_invalid" {
+	if _, err := s.UseLink(ctx, "mer_b", secret, ""); detail(err) != "link_invalid" {
 		t.Fatalf("another merchant's link: %v", err)
 	}
-	sub, err := s.UseLink(ctx, "mer_a", secret)
+	sub, err := s.UseLink(ctx, "mer_a", secret, "")
 	if err != nil || sub != "alice" {
 		t.Fatalf("first use: %q %v", sub, err)
 	}
-	if _, err := s.UseLink(ctx, "mer_a", secret); detail(err) != "link_used" {
+	if _, err := s.UseLink(ctx, "mer_a", secret, ""); detail(err) != "link_used" {
 		t.Fatalf("second use: %v", err)
 	}
 
-	late, err := s.NewLink(ctx, "mer_a", "alice")
+	late, err := s.NewLink(ctx, "mer_a", []string{"alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk.add(signin.LinkTTL)
-	if _, err := s.UseLink(ctx, "mer_a", late); detail(err) != "link_expired" {
+	if _, err := s.UseLink(ctx, "mer_a", late, ""); detail(err) != "link_expired" {
 		t.Fatalf("link after 15 minutes: %v", err)
 	}
 	for _, bad := range []string{"", "short", strings.Repeat("A", 43), secret[:42] + "x"} {
-		if _, err := s.UseLink(ctx, "mer_a", bad); detail(err) != "link_invalid" {
+		if _, err := s.UseLink(ctx, "mer_a", bad, ""); detail(err) != "link_invalid" {
 			t.Fatalf("forged link %q: %v", bad, err)
 		}
 	}
@@ -77,7 +77,7 @@ func TestLinksWorkOnceWithinFifteenMinutesForTheirMerchant(t *testing.T) {
 func TestConcurrentUsesOfOneLinkSignInOnce(t *testing.T) {
 	s, _ := newService(t)
 	ctx := context.Background()
-	secret, err := s.NewLink(ctx, "mer_a", "alice")
+	secret, err := s.NewLink(ctx, "mer_a", []string{"alice"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestConcurrentUsesOfOneLinkSignInOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := s.UseLink(ctx, "mer_a", secret); err == nil {
+			if _, err := s.UseLink(ctx, "mer_a", secret, ""); err == nil {
 				mu.Lock()
 				wins++
 				mu.Unlock()
@@ -188,5 +188,33 @@ func TestUnsubscribeTokensAreSignedAndScoped(t *testing.T) {
 	sess, _, _ := s.NewSession("mer_a", "alice")
 	if _, err := s.ParseUnsubscribe(sess); err == nil {
 		t.Error("a session token passed as an unsubscribe token")
+	}
+}
+
+// TestALinkForASharedAddressSignsInTheProfilePicked: an address several
+// subjects share gets one link; using it names one of them, and only one.
+func TestALinkForASharedAddressSignsInTheProfilePicked(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	secret, err := s.NewLink(ctx, "mer_a", []string{"customer-1", "guest-77"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt, err := s.Link(ctx, "mer_a", secret)
+	if err != nil || len(lt.SubjectIDs) != 2 {
+		t.Fatalf("reading the link: %+v %v", lt, err)
+	}
+	if _, err := s.UseLink(ctx, "mer_a", secret, ""); detail(err) != "link_invalid" {
+		t.Fatalf("no profile picked for a shared address: %v", err)
+	}
+	if _, err := s.UseLink(ctx, "mer_a", secret, "someone-else"); detail(err) != "link_invalid" {
+		t.Fatalf("a profile the link is not for: %v", err)
+	}
+	sub, err := s.UseLink(ctx, "mer_a", secret, "customer-1")
+	if err != nil || sub != "customer-1" {
+		t.Fatalf("picking customer-1: %q %v", sub, err)
+	}
+	if _, err := s.UseLink(ctx, "mer_a", secret, "guest-77"); detail(err) != "link_used" {
+		t.Fatalf("the same link for the other profile: %v", err)
 	}
 }

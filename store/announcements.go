@@ -11,7 +11,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/announce"
-	"github.com/fineline/fineline/apperr"
 )
 
 var _ announce.Store = (*Store)(nil)
@@ -70,7 +69,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c announce.Campaign) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return nil
 	}
-	return apperr.Wrap(err, "create campaign")
+	return storeError(err, "create campaign")
 }
 
 func (d campaignDoc) campaign() announce.Campaign {
@@ -86,11 +85,11 @@ func (s *Store) Campaign(ctx context.Context, merchantID string, version int) (a
 func (s *Store) UnbuiltCampaigns(ctx context.Context) ([]announce.Campaign, error) {
 	cur, err := s.db.Collection(collCampaigns).Find(ctx, bson.D{{Key: "built", Value: false}})
 	if err != nil {
-		return nil, apperr.Wrap(err, "list campaigns")
+		return nil, storeError(err, "list campaigns")
 	}
 	var docs []campaignDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list campaigns")
+		return nil, storeError(err, "list campaigns")
 	}
 	out := make([]announce.Campaign, 0, len(docs))
 	for _, d := range docs {
@@ -102,7 +101,7 @@ func (s *Store) UnbuiltCampaigns(ctx context.Context) ([]announce.Campaign, erro
 // MarkBuilt records that every item of the campaign exists.
 func (s *Store) MarkBuilt(ctx context.Context, merchantID string, version int) error {
 	_, err := s.updateByID(ctx, collCampaigns, campaignID(merchantID, version), bson.D{{Key: "$set", Value: bson.D{{Key: "built", Value: true}}}})
-	return apperr.Wrap(err, "mark campaign built")
+	return storeError(err, "mark campaign built")
 }
 
 // AddItem stores a queued item, once per subject and version, and puts it
@@ -113,20 +112,20 @@ func (s *Store) AddItem(ctx context.Context, it announce.Item) error {
 	if mongo.IsDuplicateKeyError(err) {
 		var cur itemDoc
 		if err := s.db.Collection(collItems).FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur); err != nil {
-			return apperr.Wrap(err, "read announcement")
+			return storeError(err, "read announcement")
 		}
 		if cur.State != string(announce.Queued) {
 			return nil
 		}
 		d = cur
 	} else if err != nil {
-		return apperr.Wrap(err, "add announcement")
+		return storeError(err, "add announcement")
 	}
 	err = s.insertOne(ctx, collQueue, queueDoc{ID: d.ID, NextAt: d.NextAt})
 	if mongo.IsDuplicateKeyError(err) {
 		return nil
 	}
-	return apperr.Wrap(err, "queue announcement")
+	return storeError(err, "queue announcement")
 }
 
 // DueItems lists up to limit pending items due at now and not leased.
@@ -134,11 +133,11 @@ func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]annou
 	cur, err := s.db.Collection(collQueue).Find(ctx, bson.D{{Key: "next_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 		options.Find().SetSort(bson.D{{Key: "next_at", Value: 1}}).SetLimit(int64(4*limit)))
 	if err != nil {
-		return nil, apperr.Wrap(err, "list due announcements")
+		return nil, storeError(err, "list due announcements")
 	}
 	var queue []queueDoc
 	if err := cur.All(ctx, &queue); err != nil {
-		return nil, apperr.Wrap(err, "list due announcements")
+		return nil, storeError(err, "list due announcements")
 	}
 	var out []announce.Item
 	for _, q := range queue {
@@ -147,12 +146,12 @@ func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]annou
 		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && d.State != string(announce.Queued)) {
 			// Finished by a worker that died before leaving the queue.
 			if _, err := s.deleteByID(ctx, collQueue, q.ID); err != nil {
-				return nil, apperr.Wrap(err, "clean announcement queue")
+				return nil, storeError(err, "clean announcement queue")
 			}
 			continue
 		}
 		if err != nil {
-			return nil, apperr.Wrap(err, "read announcement")
+			return nil, storeError(err, "read announcement")
 		}
 		if d.LeaseUntil.After(now) {
 			continue
@@ -181,13 +180,13 @@ func (s *Store) ClaimItem(ctx context.Context, it announce.Item, owner string, n
 			return false, nil
 		}
 		matched, err := s.updateByID(ctx, collItems, iid, set)
-		return matched, apperr.Wrap(err, "claim announcement")
+		return matched, storeError(err, "claim announcement")
 	}
 	res, err := s.db.Collection(collItems).UpdateOne(ctx, bson.D{{Key: "_id", Value: iid}, {Key: "state", Value: string(announce.Queued)},
 		{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "next_at", Value: bson.D{{Key: "$lte", Value: now}}},
 		{Key: "attempts", Value: it.Attempts}}, set)
 	if err != nil {
-		return false, apperr.Wrap(err, "claim announcement")
+		return false, storeError(err, "claim announcement")
 	}
 	return res.MatchedCount == 1, nil
 }
@@ -197,13 +196,13 @@ func (s *Store) ClaimItem(ctx context.Context, it announce.Item, owner string, n
 func (s *Store) FinishItem(ctx context.Context, it announce.Item) error {
 	d := toItemDoc(it)
 	if err := s.replaceByID(ctx, collItems, d.ID, d); err != nil {
-		return apperr.Wrap(err, "finish announcement")
+		return storeError(err, "finish announcement")
 	}
 	if it.State == announce.Queued {
-		return apperr.Wrap(s.replaceByID(ctx, collQueue, d.ID, queueDoc{ID: d.ID, NextAt: d.NextAt}), "requeue announcement")
+		return storeError(s.replaceByID(ctx, collQueue, d.ID, queueDoc{ID: d.ID, NextAt: d.NextAt}), "requeue announcement")
 	}
 	_, err := s.deleteByID(ctx, collQueue, d.ID)
-	return apperr.Wrap(err, "dequeue announcement")
+	return storeError(err, "dequeue announcement")
 }
 
 // Progress counts a campaign's items by state.
@@ -215,7 +214,7 @@ func (s *Store) Progress(ctx context.Context, merchantID string, version int) (a
 	cur, err := s.db.Collection(collItems).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}, {Key: "version", Value: version}},
 		options.Find().SetProjection(bson.D{{Key: "state", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "attempts", Value: 1}, {Key: "reason", Value: 1}}))
 	if err != nil {
-		return announce.Progress{}, apperr.Wrap(err, "count announcements")
+		return announce.Progress{}, storeError(err, "count announcements")
 	}
 	var docs []struct {
 		State     string `bson:"state"`
@@ -224,7 +223,7 @@ func (s *Store) Progress(ctx context.Context, merchantID string, version int) (a
 		Reason    string `bson:"reason"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return announce.Progress{}, apperr.Wrap(err, "count announcements")
+		return announce.Progress{}, storeError(err, "count announcements")
 	}
 	p := announce.Progress{Built: c.Built}
 	for _, d := range docs {

@@ -17,14 +17,23 @@ const appendBatch = 100
 
 type appendRequest struct {
 	ctx  context.Context
-	doc  eventDoc
-	done chan error
+	docs []eventDoc
+	done chan appendResult
+}
+
+// appendResult is how many of a request's events were inserted (a prefix)
+// and why the rest were not.
+type appendResult struct {
+	n   int
+	err error
 }
 
 // appender group-commits event inserts on the embedded store. SQLite pays
 // for each transaction's commit; events that arrive while one commit runs
 // are written together in the next, each still checked against its unique
-// key. Every caller waits for its own event's answer.
+// key. Every caller waits for its own events' answer. A request of several
+// events (one subject's choices on several purposes) is written alone, in
+// order, in one transaction.
 type appender struct {
 	s       *Store
 	queue   chan appendRequest
@@ -39,24 +48,25 @@ func newAppender(s *Store) *appender {
 	return a
 }
 
-// append writes one event and returns its insert's own error.
-func (a *appender) append(ctx context.Context, d eventDoc) error {
-	req := appendRequest{ctx: ctx, doc: d, done: make(chan error, 1)}
+// append writes the events and returns how many it inserted and why not the rest.
+func (a *appender) append(ctx context.Context, docs []eventDoc) (int, error) {
+	req := appendRequest{ctx: ctx, docs: docs, done: make(chan appendResult, 1)}
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
-		return apperr.New(apperr.Unavailable, "store closed").WithDetail("store_unavailable")
+		return 0, apperr.New(apperr.Unavailable, "store closed").WithDetail(apperr.CodeStoreUnavailable)
 	}
 	select {
 	case a.queue <- req:
 	case <-ctx.Done():
 		a.mu.RUnlock()
-		return ctx.Err()
+		return 0, storeError(ctx.Err(), "append events")
 	}
 	a.mu.RUnlock()
 	// Once queued, the insert happens whatever the caller's context does:
 	// wait for its answer rather than leave the caller unsure.
-	return <-req.done
+	res := <-req.done
+	return res.n, res.err
 }
 
 func (a *appender) stop() {
@@ -71,13 +81,32 @@ func (a *appender) stop() {
 
 func (a *appender) run() {
 	defer close(a.stopped)
-	for first := range a.queue {
+	var held *appendRequest // a request of several events, written alone
+	for {
+		var first appendRequest
+		if held != nil {
+			first, held = *held, nil
+		} else {
+			r, ok := <-a.queue
+			if !ok {
+				return
+			}
+			first = r
+		}
+		if len(first.docs) > 1 {
+			a.writeAlone(first)
+			continue
+		}
 		batch := []appendRequest{first}
 	fill:
 		for len(batch) < appendBatch {
 			select {
 			case r, ok := <-a.queue:
 				if !ok {
+					break fill
+				}
+				if len(r.docs) > 1 {
+					held = &r
 					break fill
 				}
 				batch = append(batch, r)
@@ -89,6 +118,25 @@ func (a *appender) run() {
 	}
 }
 
+// writeAlone inserts one request's events in order in one insertMany: one
+// transaction on the embedded server, and on a duplicate key the events
+// before it are in and none after.
+func (a *appender) writeAlone(r appendRequest) {
+	if err := r.ctx.Err(); err != nil {
+		r.done <- appendResult{err: storeError(err, "append events")}
+		return
+	}
+	docs := make([]any, len(r.docs))
+	for i, d := range r.docs {
+		docs[i] = d
+	}
+	unlock := a.s.writing()
+	_, err := a.s.db.Collection(collEvents).InsertMany(context.Background(), docs, options.InsertMany().SetOrdered(true))
+	unlock()
+	n, err := insertedPrefix(err, len(docs))
+	r.done <- appendResult{n: n, err: err}
+}
+
 // write inserts the batch in one unordered insertMany and hands each caller
 // the error of its own document.
 func (a *appender) write(batch []appendRequest) {
@@ -96,11 +144,11 @@ func (a *appender) write(batch []appendRequest) {
 	docs := make([]any, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			r.done <- err // the caller gave up before anything was written
+			r.done <- appendResult{err: storeError(err, "append event")} // the caller gave up before anything was written
 			continue
 		}
 		live = append(live, r)
-		docs = append(docs, r.doc)
+		docs = append(docs, r.docs[0])
 	}
 	if len(docs) == 0 {
 		return
@@ -120,15 +168,37 @@ func (a *appender) write(batch []appendRequest) {
 			if we.Code == 11000 {
 				errs[we.Index] = apperr.New(apperr.Conflict, "event exists")
 			} else {
-				errs[we.Index] = apperr.Wrap(we, "append event")
+				errs[we.Index] = storeError(we, "append event")
 			}
 		}
 	default:
 		for i := range errs {
-			errs[i] = apperr.Wrap(err, "append event")
+			errs[i] = storeError(err, "append event")
 		}
 	}
 	for i, r := range live {
-		r.done <- errs[i]
+		n := 0
+		if errs[i] == nil {
+			n = 1
+		}
+		r.done <- appendResult{n: n, err: errs[i]}
 	}
+}
+
+// insertedPrefix reads an ordered insertMany's error: how many documents
+// went in before the first that failed, and that failure (a duplicate key
+// is a Conflict).
+func insertedPrefix(err error, total int) (int, error) {
+	if err == nil {
+		return total, nil
+	}
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0 {
+		we := bwe.WriteErrors[0]
+		if we.Code == 11000 {
+			return we.Index, apperr.New(apperr.Conflict, "event exists")
+		}
+		return we.Index, storeError(we, "append events")
+	}
+	return 0, storeError(err, "append events")
 }

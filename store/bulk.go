@@ -56,14 +56,14 @@ feed:
 	return ctx.Err()
 }
 
-// Records reads many subjects' projections: $in queries on MongoDB,
+// SubjectStates reads many subjects' projections: $in queries on MongoDB,
 // parallel point reads on the embedded store.
-func (s *Store) Records(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.Record, error) {
-	out := make(map[string]consent.Record, len(subjectIDs))
+func (s *Store) SubjectStates(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.SubjectState, error) {
+	out := make(map[string]consent.SubjectState, len(subjectIDs))
 	if s.local {
 		var mu sync.Mutex
 		err := inParallel(ctx, subjectIDs, func(ctx context.Context, sid string) error {
-			rec, err := s.Record(ctx, merchantID, sid)
+			rec, err := s.SubjectState(ctx, merchantID, sid)
 			if apperr.Is(err, apperr.NotFound) {
 				return nil
 			}
@@ -84,14 +84,14 @@ func (s *Store) Records(ctx context.Context, merchantID string, subjectIDs []str
 		}
 		cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
 		if err != nil {
-			return nil, apperr.Wrap(err, "read consent states")
+			return nil, storeError(err, "read consent states")
 		}
 		var docs []recordDoc
 		if err := cur.All(ctx, &docs); err != nil {
-			return nil, apperr.Wrap(err, "read consent states")
+			return nil, storeError(err, "read consent states")
 		}
 		for _, d := range docs {
-			out[d.SubjectID] = d.record()
+			out[d.SubjectID] = d.state()
 		}
 	}
 	return out, nil
@@ -131,13 +131,13 @@ func (s *Store) Pending(ctx context.Context, merchantID string, heads map[string
 		cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}},
 			options.Find().SetProjection(bson.D{{Key: "subject_id", Value: 1}}))
 		if err != nil {
-			return nil, apperr.Wrap(err, "probe consent events")
+			return nil, storeError(err, "probe consent events")
 		}
 		var docs []struct {
 			SubjectID string `bson:"subject_id"`
 		}
 		if err := cur.All(ctx, &docs); err != nil {
-			return nil, apperr.Wrap(err, "probe consent events")
+			return nil, storeError(err, "probe consent events")
 		}
 		for _, d := range docs {
 			out = append(out, d.SubjectID)
@@ -158,26 +158,26 @@ func chunks(ids []string, n int) func(func([]string) bool) {
 	}
 }
 
-// EachRecord calls fn for every stored projection.
-func (s *Store) EachRecord(ctx context.Context, fn func(consent.Record) error) error {
+// EachSubjectState calls fn for every stored projection.
+func (s *Store) EachSubjectState(ctx context.Context, fn func(consent.SubjectState) error) error {
 	if s.local && !s.scanViaDriver {
 		return s.embedded.eachRecordInFile(ctx, fn)
 	}
 	cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000))
 	if err != nil {
-		return apperr.Wrap(err, "scan consent states")
+		return storeError(err, "scan consent states")
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var d recordDoc
 		if err := cur.Decode(&d); err != nil {
-			return apperr.Wrap(err, "scan consent states")
+			return storeError(err, "scan consent states")
 		}
-		if err := fn(d.record()); err != nil {
+		if err := fn(d.state()); err != nil {
 			return err
 		}
 	}
-	return apperr.Wrap(cur.Err(), "scan consent states")
+	return storeError(cur.Err(), "scan consent states")
 }
 
 // EachChainHead calls fn with the highest event number of every subject.
@@ -188,7 +188,7 @@ func (s *Store) EachChainHead(ctx context.Context, fn func(merchantID, subjectID
 	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000).
 		SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}))
 	if err != nil {
-		return apperr.Wrap(err, "scan consent events")
+		return storeError(err, "scan consent events")
 	}
 	defer cur.Close(ctx)
 	type key struct{ m, s string }
@@ -200,13 +200,13 @@ func (s *Store) EachChainHead(ctx context.Context, fn func(merchantID, subjectID
 			Seq        int64  `bson:"seq"`
 		}
 		if err := cur.Decode(&d); err != nil {
-			return apperr.Wrap(err, "scan consent events")
+			return storeError(err, "scan consent events")
 		}
 		k := key{d.MerchantID, d.SubjectID}
 		heads[k] = max(heads[k], d.Seq)
 	}
 	if err := cur.Err(); err != nil {
-		return apperr.Wrap(err, "scan consent events")
+		return storeError(err, "scan consent events")
 	}
 	for k, seq := range heads {
 		if err := fn(k.m, k.s, seq); err != nil {

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
@@ -25,14 +27,15 @@ var (
 type linkTokenDoc struct {
 	Hash       string    `bson:"_id"`
 	MerchantID string    `bson:"merchant_id"`
-	SubjectID  string    `bson:"subject_id"`
+	SubjectIDs []string  `bson:"subject_ids"`
 	CreatedAt  time.Time `bson:"created_at"`
 	ExpiresAt  time.Time `bson:"expires_at"`
 }
 
 // SaveLinkToken stores a sign-in link by the hash of its secret.
 func (s *Store) SaveLinkToken(ctx context.Context, t signin.LinkToken) error {
-	return apperr.Wrap(s.insertOne(ctx, collLinkTokens, linkTokenDoc(t)), "save sign-in link")
+	d := linkTokenDoc{Hash: t.Hash, MerchantID: t.MerchantID, SubjectIDs: t.SubjectIDs, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
+	return storeError(s.insertOne(ctx, collLinkTokens, d), "save sign-in link")
 }
 
 // LinkToken returns a sign-in link by hash.
@@ -41,7 +44,7 @@ func (s *Store) LinkToken(ctx context.Context, hash string) (signin.LinkToken, e
 	if err := s.db.Collection(collLinkTokens).FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&d); err != nil {
 		return signin.LinkToken{}, notFound(err, "sign-in link")
 	}
-	return signin.LinkToken{Hash: d.Hash, MerchantID: d.MerchantID, SubjectID: d.SubjectID, CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC()}, nil
+	return signin.LinkToken{Hash: d.Hash, MerchantID: d.MerchantID, SubjectIDs: d.SubjectIDs, CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC()}, nil
 }
 
 // UseLinkToken records the use of a link with a unique insert: of two
@@ -51,7 +54,7 @@ func (s *Store) UseLinkToken(ctx context.Context, hash string, at time.Time) (bo
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
 	}
-	return err == nil, apperr.Wrap(err, "use sign-in link")
+	return err == nil, storeError(err, "use sign-in link")
 }
 
 // EndSession records an ended session until it would have expired.
@@ -60,7 +63,7 @@ func (s *Store) EndSession(ctx context.Context, id string, expires time.Time) er
 	if mongo.IsDuplicateKeyError(err) {
 		return nil
 	}
-	return apperr.Wrap(err, "end session")
+	return storeError(err, "end session")
 }
 
 // SessionEnded reports whether a session was ended: a point read.
@@ -69,45 +72,122 @@ func (s *Store) SessionEnded(ctx context.Context, id string) (bool, error) {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return false, nil
 	}
-	return err == nil, apperr.Wrap(err, "read session")
+	return err == nil, storeError(err, "read session")
 }
 
-// emailKey is the _id of a subject's email lookup: the merchant and a hash
-// of the lower-cased address, so the address itself is not a key.
+// emailKey is the _id of an address's entry in the email lookup: the
+// merchant and a hash of the lower-cased address, so the address itself is
+// not a key.
 func emailKey(merchantID, email string) string {
 	sum := sha256.Sum256([]byte(strings.ToLower(email)))
 	return id(merchantID, hex.EncodeToString(sum[:]))
 }
 
+// emailDoc lists the subjects that have (or had) one address: several
+// subjects may share it. An entry that no longer matches its subject is
+// harmless (SubjectsByEmail checks each subject); a missing one would lock
+// the subject out of signing in, so entries are added before a subject
+// takes an address and removed only after it left it.
 type emailDoc struct {
-	ID        string `bson:"_id"`
-	SubjectID string `bson:"subject_id"`
+	ID       string   `bson:"_id"`
+	Subjects []string `bson:"subjects"`
+	// SubjectID is the one subject an entry written before addresses were
+	// shared names; it still counts.
+	SubjectID string `bson:"subject_id,omitempty"`
 }
 
-// indexEmail points the subject's email at it. A stale pointer (the
-// subject changed address) is harmless: SubjectByEmail checks the subject.
-func (s *Store) indexEmail(ctx context.Context, sub consent.Subject) error {
-	if sub.Email == "" {
+// all lists every subject the entry names.
+func (d emailDoc) all() []string {
+	if d.SubjectID != "" && !slices.Contains(d.Subjects, d.SubjectID) {
+		return append([]string{d.SubjectID}, d.Subjects...)
+	}
+	return d.Subjects
+}
+
+// maxPerEmail bounds the subjects one address lists.
+const maxPerEmail = 50
+
+// addEmail lists the subject under its address.
+func (s *Store) addEmail(ctx context.Context, merchantID, email, subjectID string) error {
+	if email == "" {
 		return nil
 	}
-	k := emailKey(sub.MerchantID, sub.Email)
-	return apperr.Wrap(s.replaceByID(ctx, collSubjectEmails, k, emailDoc{ID: k, SubjectID: sub.ID}), "index subject email")
+	k := emailKey(merchantID, email)
+	if s.local {
+		defer s.casLock(k)()
+		var d emailDoc
+		err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: k}}).Decode(&d)
+		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+			return storeError(err, "read subject email")
+		}
+		if slices.Contains(d.all(), subjectID) {
+			return nil
+		}
+		d.ID, d.Subjects, d.SubjectID = k, append(d.all(), subjectID), ""
+		if len(d.Subjects) > maxPerEmail {
+			d.Subjects = d.Subjects[len(d.Subjects)-maxPerEmail:]
+		}
+		return storeError(s.replaceByID(ctx, collSubjectEmails, k, d), "index subject email")
+	}
+	_, err := s.db.Collection(collSubjectEmails).UpdateOne(ctx, bson.D{{Key: "_id", Value: k}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "subjects", Value: subjectID}}}}, options.UpdateOne().SetUpsert(true))
+	return storeError(err, "index subject email")
 }
 
-// SubjectByEmail finds the merchant's subject with this email: two point reads.
-func (s *Store) SubjectByEmail(ctx context.Context, merchantID, email string) (consent.Subject, error) {
+// dropEmail removes the subject from an address it left.
+func (s *Store) dropEmail(ctx context.Context, merchantID, email, subjectID string) error {
+	if email == "" {
+		return nil
+	}
+	k := emailKey(merchantID, email)
+	if s.local {
+		defer s.casLock(k)()
+		var d emailDoc
+		err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: k}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !slices.Contains(d.all(), subjectID)) {
+			return nil
+		}
+		if err != nil {
+			return storeError(err, "read subject email")
+		}
+		d.Subjects, d.SubjectID = slices.DeleteFunc(d.all(), func(x string) bool { return x == subjectID }), ""
+		return storeError(s.replaceByID(ctx, collSubjectEmails, k, d), "unindex subject email")
+	}
+	_, err := s.db.Collection(collSubjectEmails).UpdateOne(ctx, bson.D{{Key: "_id", Value: k}},
+		bson.D{{Key: "$pull", Value: bson.D{{Key: "subjects", Value: subjectID}}}})
+	if err == nil {
+		_, err = s.db.Collection(collSubjectEmails).UpdateOne(ctx, bson.D{{Key: "_id", Value: k}, {Key: "subject_id", Value: subjectID}},
+			bson.D{{Key: "$unset", Value: bson.D{{Key: "subject_id", Value: ""}}}})
+	}
+	return storeError(err, "unindex subject email")
+}
+
+// SubjectsByEmail finds the merchant's subjects with this email: a point
+// read of the address's entry, then one per subject it lists.
+func (s *Store) SubjectsByEmail(ctx context.Context, merchantID, email string) ([]consent.Subject, error) {
 	var d emailDoc
-	if err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: emailKey(merchantID, email)}}).Decode(&d); err != nil {
-		return consent.Subject{}, notFound(err, "subject")
+	err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: emailKey(merchantID, email)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
 	}
-	sub, err := s.Subject(ctx, merchantID, d.SubjectID)
 	if err != nil {
-		return consent.Subject{}, err
+		return nil, storeError(err, "read subject email")
 	}
-	if !strings.EqualFold(sub.Email, email) {
-		return consent.Subject{}, apperr.New(apperr.NotFound, "subject not found")
+	var out []consent.Subject
+	for _, sid := range d.all() {
+		sub, err := s.Subject(ctx, merchantID, sid)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(sub.Email, email) {
+			out = append(out, sub)
+		}
 	}
-	return sub, nil
+	slices.SortFunc(out, func(a, b consent.Subject) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
 }
 
 type changeDoc struct {
@@ -130,7 +210,7 @@ func (s *Store) SaveReceipt(ctx context.Context, r receipts.Issued) error {
 	for _, c := range r.Changes {
 		d.Changes = append(d.Changes, changeDoc(c))
 	}
-	return apperr.Wrap(s.insertOne(ctx, collReceipts, d), "save receipt")
+	return storeError(s.insertOne(ctx, collReceipts, d), "save receipt")
 }
 
 // Receipt returns one receipt: a point read.

@@ -7,7 +7,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 )
 
@@ -24,7 +23,7 @@ func (s *Store) TouchedSince(ctx context.Context, since time.Time) ([]consent.To
 	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{{Key: "recorded_at", Value: bson.D{{Key: "$gte", Value: since}}}},
 		options.Find().SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}))
 	if err != nil {
-		return nil, apperr.Wrap(err, "poll ledger")
+		return nil, storeError(err, "poll ledger")
 	}
 	var docs []struct {
 		MerchantID string `bson:"merchant_id"`
@@ -32,7 +31,7 @@ func (s *Store) TouchedSince(ctx context.Context, since time.Time) ([]consent.To
 		Seq        int64  `bson:"seq"`
 	}
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "poll ledger")
+		return nil, storeError(err, "poll ledger")
 	}
 	heads := make(map[[2]string]int64, len(docs))
 	for _, d := range docs {
@@ -54,7 +53,7 @@ const cleanMark = "clean-shutdown"
 // removes the mark so that a crash of this run is noticed by the next.
 func (s *Store) TakeCleanMark(ctx context.Context) (bool, error) {
 	deleted, err := s.deleteByID(ctx, collSeeds, cleanMark)
-	return deleted, apperr.Wrap(err, "take clean-shutdown mark")
+	return deleted, storeError(err, "take clean-shutdown mark")
 }
 
 // MarkClean leaves the clean-shutdown mark.

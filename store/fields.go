@@ -54,7 +54,7 @@ func (s *Store) CreateField(ctx context.Context, f fields.Field) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "field %q already exists", f.Key).WithDetail("field_exists")
 	}
-	return apperr.Wrap(err, "create field")
+	return storeError(err, "create field")
 }
 
 // Field returns one field: a point read.
@@ -94,7 +94,7 @@ func (s *Store) CreateDataKey(ctx context.Context, k fields.WrappedKey) (fields.
 		return s.DataKey(ctx, k.MerchantID, k.SubjectID)
 	}
 	if err != nil {
-		return fields.WrappedKey{}, apperr.Wrap(err, "create data key")
+		return fields.WrappedKey{}, storeError(err, "create data key")
 	}
 	return k, nil
 }
@@ -129,13 +129,13 @@ func (s *Store) PutValue(ctx context.Context, v fields.Value) error {
 	if s.local {
 		defer s.casLock(d.ID)() // ordered with DeleteErasing
 	}
-	return apperr.Wrap(s.replaceByID(ctx, collValues, d.ID, d), "store value")
+	return storeError(s.replaceByID(ctx, collValues, d.ID, d), "store value")
 }
 
 // DeleteValue removes a value.
 func (s *Store) DeleteValue(ctx context.Context, merchantID, subjectID, field string) error {
 	_, err := s.deleteByID(ctx, collValues, valueID(merchantID, subjectID, field))
-	return apperr.Wrap(err, "delete value")
+	return storeError(err, "delete value")
 }
 
 // DeleteErasing removes a value marked erasing: a conditional delete on
@@ -151,14 +151,14 @@ func (s *Store) DeleteErasing(ctx context.Context, merchantID, subjectID, field 
 			return nil
 		}
 		if err != nil {
-			return apperr.Wrap(err, "read value")
+			return storeError(err, "read value")
 		}
 		_, err = s.deleteByID(ctx, collValues, vid)
-		return apperr.Wrap(err, "delete value")
+		return storeError(err, "delete value")
 	}
 	defer s.writing()()
 	_, err := s.db.Collection(collValues).DeleteOne(ctx, bson.D{{Key: "_id", Value: vid}, {Key: "erasing", Value: true}})
-	return apperr.Wrap(err, "delete value")
+	return storeError(err, "delete value")
 }
 
 // Values lists the merchant's stored values of one field.

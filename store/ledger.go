@@ -39,20 +39,31 @@ func eventID(merchantID, subjectID string, seq int64) string {
 	return id(merchantID, subjectID, fmt.Sprintf("%012d", seq))
 }
 
-// AppendEvent inserts the event; the unique _id makes a second event with
-// the same sequence number a Conflict.
-func (s *Store) AppendEvent(ctx context.Context, e consent.Event) error {
-	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
+func toEventDoc(e consent.Event) eventDoc {
+	return eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
 		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field}
+}
+
+// AppendEvents inserts one subject's next events in order; the unique _id
+// makes an event whose sequence number is taken a Conflict, and stops the
+// insert there. On the embedded store they are group-committed with other
+// writers' events (one SQLite transaction for a request of several).
+func (s *Store) AppendEvents(ctx context.Context, events []consent.Event) (int, error) {
+	docs := make([]eventDoc, len(events))
+	for i, e := range events {
+		docs[i] = toEventDoc(e)
+	}
 	if s.appender != nil {
-		return s.appender.append(ctx, d)
+		return s.appender.append(ctx, docs)
 	}
-	err := s.insertOne(ctx, collEvents, d)
-	if mongo.IsDuplicateKeyError(err) {
-		return apperr.New(apperr.Conflict, "event %d exists", e.Seq)
+	many := make([]any, len(docs))
+	for i, d := range docs {
+		many[i] = d
 	}
-	return apperr.Wrap(err, "append event")
+	defer s.writing()()
+	_, err := s.db.Collection(collEvents).InsertMany(ctx, many, options.InsertMany().SetOrdered(true))
+	return insertedPrefix(err, len(docs))
 }
 
 // Event returns one event: a point read.
@@ -86,24 +97,24 @@ type recordDoc struct {
 	UpdatedAt  time.Time                  `bson:"updated_at"`
 }
 
-// Record returns the subject's projection: a point read.
-func (s *Store) Record(ctx context.Context, merchantID, subjectID string) (consent.Record, error) {
-	return findOne(ctx, s, collRecords, id(merchantID, subjectID), "consent state", recordDoc.record)
+// SubjectState returns the subject's projection: a point read.
+func (s *Store) SubjectState(ctx context.Context, merchantID, subjectID string) (consent.SubjectState, error) {
+	return findOne(ctx, s, collRecords, id(merchantID, subjectID), "consent state", recordDoc.state)
 }
 
-func (d recordDoc) record() consent.Record {
-	rec := consent.Record{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC()}
+func (d recordDoc) state() consent.SubjectState {
+	rec := consent.SubjectState{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC()}
 	for k, v := range d.Purposes {
 		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC(), GPCSeq: v.GPCSeq}
 	}
 	return rec
 }
 
-// SaveRecord advances the projection to rec unless it is already at or past
+// SaveSubjectState advances the projection to rec unless it is already at or past
 // rec.Seq. On MongoDB the sequence check is in the update's filter; on the
 // embedded server (which scans for such filters and updates non-atomically)
 // it is a read and a replace by _id under an in-process lock.
-func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
+func (s *Store) SaveSubjectState(ctx context.Context, rec consent.SubjectState) error {
 	d := toRecordDoc(rec)
 	coll := s.db.Collection(collRecords)
 	if s.local {
@@ -115,7 +126,7 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 			}
 			err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur)
 			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-				return apperr.Wrap(err, "read consent state")
+				return storeError(err, "read consent state")
 			}
 			stored = cur.Seq
 		}
@@ -123,7 +134,7 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 			return nil
 		}
 		if err := s.replaceByID(ctx, collRecords, d.ID, d); err != nil {
-			return apperr.Wrap(err, "save consent state")
+			return storeError(err, "save consent state")
 		}
 		s.setSavedSeq(d.ID, d.Seq)
 		return nil
@@ -132,10 +143,10 @@ func (s *Store) SaveRecord(ctx context.Context, rec consent.Record) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return nil // the stored projection is already at or past rec.Seq
 	}
-	return apperr.Wrap(err, "save consent state")
+	return storeError(err, "save consent state")
 }
 
-func toRecordDoc(rec consent.Record) recordDoc {
+func toRecordDoc(rec consent.SubjectState) recordDoc {
 	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt}
 	for k, v := range rec.Purposes {
 		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At, GPCSeq: v.GPCSeq}
@@ -162,11 +173,11 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c consent.IdempotencyCl
 		return c, true, nil
 	}
 	if !mongo.IsDuplicateKeyError(err) {
-		return consent.IdempotencyClaim{}, false, apperr.Wrap(err, "claim idempotency key")
+		return consent.IdempotencyClaim{}, false, storeError(err, "claim idempotency key")
 	}
 	var prev idempotencyDoc
 	if err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&prev); err != nil {
-		return consent.IdempotencyClaim{}, false, apperr.Wrap(err, "read idempotency key")
+		return consent.IdempotencyClaim{}, false, storeError(err, "read idempotency key")
 	}
 	return consent.IdempotencyClaim{MerchantID: prev.MerchantID, Key: prev.Key, Fingerprint: prev.Fingerprint, SubjectID: prev.SubjectID, Seq: prev.Seq, CreatedAt: prev.CreatedAt.UTC()}, false, nil
 }
@@ -174,14 +185,14 @@ func (s *Store) ClaimIdempotencyKey(ctx context.Context, c consent.IdempotencyCl
 // CompleteIdempotencyKey records the event the key's request produced.
 func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key string, seq int64) error {
 	_, err := s.updateByID(ctx, collIdempotency, id(merchantID, key), bson.D{{Key: "$set", Value: bson.D{{Key: "seq", Value: seq}}}})
-	return apperr.Wrap(err, "complete idempotency key")
+	return storeError(err, "complete idempotency key")
 }
 
 // Import inserts whole chains at once: subjects, their events and their
 // projections, as computed by the caller. It is for loading consent
 // histories in bulk (and seeding benchmarks) into subjects that have no
 // events yet; a duplicate anywhere fails the batch.
-func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events []consent.Event, recs []consent.Record) error {
+func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events []consent.Event, recs []consent.SubjectState) error {
 	var docs []any
 	for _, sub := range subjects {
 		docs = append(docs, subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt})
@@ -191,9 +202,7 @@ func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events [
 	}
 	docs = docs[:0]
 	for _, e := range events {
-		docs = append(docs, eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
-			Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
-			RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field})
+		docs = append(docs, toEventDoc(e))
 	}
 	if err := s.insertMany(ctx, collEvents, docs); err != nil {
 		return err
@@ -214,5 +223,5 @@ func (s *Store) insertMany(ctx context.Context, coll string, docs []any) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "import: a document of %s exists already", coll)
 	}
-	return apperr.Wrap(err, "import into %s", coll)
+	return storeError(err, "import into %s", coll)
 }

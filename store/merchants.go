@@ -46,7 +46,7 @@ func (d merchantDoc) merchant() merchants.Merchant {
 func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error {
 	doc := merchantDoc{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt}
 	if err := s.insertOne(ctx, collMerchants, doc); err != nil {
-		return apperr.Wrap(err, "create merchant")
+		return storeError(err, "create merchant")
 	}
 	err := s.insertOne(ctx, collSlugs, slugDoc{Slug: m.Slug, MerchantID: m.ID})
 	if mongo.IsDuplicateKeyError(err) {
@@ -55,7 +55,7 @@ func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error 
 		}
 		return apperr.New(apperr.Conflict, "slug %q is taken", m.Slug).WithDetail("slug_taken")
 	}
-	return apperr.Wrap(err, "claim slug")
+	return storeError(err, "claim slug")
 }
 
 // DeleteMerchant frees the slug (if it still points at m) and removes the
@@ -65,11 +65,11 @@ func (s *Store) DeleteMerchant(ctx context.Context, m merchants.Merchant) error 
 	err := s.db.Collection(collSlugs).FindOne(ctx, bson.D{{Key: "_id", Value: m.Slug}}).Decode(&sd)
 	if err == nil && sd.MerchantID == m.ID {
 		if _, err := s.deleteByID(ctx, collSlugs, m.Slug); err != nil {
-			return apperr.Wrap(err, "free slug")
+			return storeError(err, "free slug")
 		}
 	}
 	_, err = s.deleteByID(ctx, collMerchants, m.ID)
-	return apperr.Wrap(err, "delete merchant")
+	return storeError(err, "delete merchant")
 }
 
 // Merchant returns a merchant by id.
@@ -93,7 +93,7 @@ func (s *Store) CreateKey(ctx context.Context, k merchants.APIKey) error {
 		scopes[i] = string(sc)
 	}
 	err := s.insertOne(ctx, collAPIKeys, apiKeyDoc{ID: k.ID, MerchantID: k.MerchantID, Name: k.Name, Hash: k.Hash, Scopes: scopes, CreatedAt: k.CreatedAt})
-	return apperr.Wrap(err, "create key")
+	return storeError(err, "create key")
 }
 
 func (d apiKeyDoc) key() merchants.APIKey {
@@ -128,7 +128,7 @@ func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Ti
 		return nil
 	}
 	_, err = s.updateByID(ctx, collAPIKeys, id, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
-	return apperr.Wrap(err, "revoke key")
+	return storeError(err, "revoke key")
 }
 
 // SetAllowedOrigins replaces the merchant's widget origins.
@@ -140,5 +140,5 @@ func (s *Store) SetAllowedOrigins(ctx context.Context, merchantID string, origin
 	if err == nil && !matched {
 		return apperr.New(apperr.NotFound, "merchant not found")
 	}
-	return apperr.Wrap(err, "set allowed origins")
+	return storeError(err, "set allowed origins")
 }

@@ -58,19 +58,19 @@ func (s *Store) CreateVersion(ctx context.Context, v notices.Version) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "version %d exists", v.Number)
 	}
-	return apperr.Wrap(err, "create notice version")
+	return storeError(err, "create notice version")
 }
 
 // PutVersion replaces a notice version.
 func (s *Store) PutVersion(ctx context.Context, v notices.Version) error {
 	d := toNoticeDoc(v)
-	return apperr.Wrap(s.replaceByID(ctx, collNotices, d.ID, d), "save notice version")
+	return storeError(s.replaceByID(ctx, collNotices, d.ID, d), "save notice version")
 }
 
 // DeleteVersion removes a notice version.
 func (s *Store) DeleteVersion(ctx context.Context, merchantID string, number int) error {
 	_, err := s.deleteByID(ctx, collNotices, noticeID(merchantID, number))
-	return apperr.Wrap(err, "delete notice version")
+	return storeError(err, "delete notice version")
 }
 
 // Version returns one notice version: a point read.
@@ -114,7 +114,7 @@ func (s *Store) head(ctx context.Context, merchantID string) (noticeHeadDoc, boo
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return noticeHeadDoc{MerchantID: merchantID}, false, nil
 	}
-	return d, err == nil, apperr.Wrap(err, "read notice head")
+	return d, err == nil, storeError(err, "read notice head")
 }
 
 // Head returns the merchant's index of notice versions: a point read.
@@ -161,7 +161,7 @@ func (s *Store) NoteCreated(ctx context.Context, merchantID string, number int) 
 	if mongo.IsDuplicateKeyError(err) {
 		_, err = c.UpdateOne(ctx, filter, update)
 	}
-	return apperr.Wrap(err, "note notice version")
+	return storeError(err, "note notice version")
 }
 
 // NotePublished appends a publication to the head unless it is there.
@@ -180,5 +180,5 @@ func (s *Store) NotePublished(ctx context.Context, merchantID string, p consent.
 		entry.Purposes = []string{}
 	}
 	_, err = s.updateByID(ctx, collNoticeHeads, merchantID, bson.D{{Key: "$push", Value: bson.D{{Key: "published", Value: entry}}}})
-	return apperr.Wrap(err, "note notice publication")
+	return storeError(err, "note notice publication")
 }

@@ -74,7 +74,7 @@ func (s *Store) CreateOffer(ctx context.Context, o offers.Offer) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "offer %q already exists", o.Key).WithDetail("offer_exists")
 	}
-	return apperr.Wrap(err, "create offer")
+	return storeError(err, "create offer")
 }
 
 // Offer returns one offer: a point read.
@@ -147,11 +147,11 @@ func (s *Store) IssueReward(ctx context.Context, r offers.Reward) (bool, error) 
 	err := s.insertOne(ctx, collRewards, d)
 	inserted := err == nil
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return false, apperr.Wrap(err, "issue reward")
+		return false, storeError(err, "issue reward")
 	}
 	err = s.insertOne(ctx, collRewardCodes, rewardCodeDoc{ID: id(r.MerchantID, r.Code), RewardID: d.ID})
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return inserted, apperr.Wrap(err, "index reward code")
+		return inserted, storeError(err, "index reward code")
 	}
 	return inserted, nil
 }
@@ -164,7 +164,7 @@ func (s *Store) withRedemption(ctx context.Context, r offers.Reward) (offers.Rew
 		return r, nil
 	}
 	if err != nil {
-		return offers.Reward{}, apperr.Wrap(err, "read redemption")
+		return offers.Reward{}, storeError(err, "read redemption")
 	}
 	r.RedeemedAt = d.RedeemedAt.UTC()
 	return r, nil
@@ -188,11 +188,11 @@ func (s *Store) Rewards(ctx context.Context, merchantID, subjectID string) ([]of
 	cur, err := s.db.Collection(collRewards).Find(ctx, bson.D{{Key: "merchant_id", Value: merchantID}, {Key: "subject_id", Value: subjectID}},
 		options.Find().SetSort(bson.D{{Key: "issued_at", Value: -1}}))
 	if err != nil {
-		return nil, apperr.Wrap(err, "list rewards")
+		return nil, storeError(err, "list rewards")
 	}
 	var docs []rewardDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list rewards")
+		return nil, storeError(err, "list rewards")
 	}
 	out := make([]offers.Reward, 0, len(docs))
 	for _, d := range docs {
@@ -211,7 +211,7 @@ func (s *Store) Redeem(ctx context.Context, r offers.Reward, at time.Time) (bool
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
 	}
-	return err == nil, apperr.Wrap(err, "redeem reward")
+	return err == nil, storeError(err, "redeem reward")
 }
 
 // PendingMail lists rewards whose email is due and not leased.
@@ -219,11 +219,11 @@ func (s *Store) PendingMail(ctx context.Context, now time.Time, limit int) ([]of
 	cur, err := s.db.Collection(collRewards).Find(ctx, bson.D{{Key: "mail", Value: string(offers.MailPending)}, {Key: "mail_next_at", Value: bson.D{{Key: "$lte", Value: now}}}},
 		options.Find().SetSort(bson.D{{Key: "mail_next_at", Value: 1}}).SetLimit(int64(4*limit)))
 	if err != nil {
-		return nil, apperr.Wrap(err, "list reward mail")
+		return nil, storeError(err, "list reward mail")
 	}
 	var docs []rewardDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list reward mail")
+		return nil, storeError(err, "list reward mail")
 	}
 	var out []offers.Reward
 	for _, d := range docs {
@@ -253,13 +253,13 @@ func (s *Store) ClaimMail(ctx context.Context, r offers.Reward, owner string, no
 			return false, nil
 		}
 		matched, err := s.updateByID(ctx, collRewards, rid, set)
-		return matched, apperr.Wrap(err, "claim reward mail")
+		return matched, storeError(err, "claim reward mail")
 	}
 	res, err := s.db.Collection(collRewards).UpdateOne(ctx, bson.D{{Key: "_id", Value: rid}, {Key: "mail", Value: string(offers.MailPending)},
 		{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "mail_next_at", Value: bson.D{{Key: "$lte", Value: now}}},
 		{Key: "mail_attempts", Value: r.MailAttempts}}, set)
 	if err != nil {
-		return false, apperr.Wrap(err, "claim reward mail")
+		return false, storeError(err, "claim reward mail")
 	}
 	return res.MatchedCount == 1, nil
 }
@@ -267,5 +267,5 @@ func (s *Store) ClaimMail(ctx context.Context, r offers.Reward, owner string, no
 // FinishMail stores the email's outcome.
 func (s *Store) FinishMail(ctx context.Context, r offers.Reward) error {
 	d := toRewardDoc(r)
-	return apperr.Wrap(s.replaceByID(ctx, collRewards, d.ID, d), "record reward mail")
+	return storeError(s.replaceByID(ctx, collRewards, d.ID, d), "record reward mail")
 }

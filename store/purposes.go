@@ -45,7 +45,7 @@ func (s *Store) CreatePurpose(ctx context.Context, p consent.Purpose) error {
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "purpose %q already exists", p.Key).WithDetail("purpose_exists")
 	}
-	return apperr.Wrap(err, "create purpose")
+	return storeError(err, "create purpose")
 }
 
 func (d purposeDoc) purpose() consent.Purpose {

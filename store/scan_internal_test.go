@@ -23,25 +23,25 @@ func TestFileScansMatchDriverScans(t *testing.T) {
 	defer s.Close(ctx)
 	at := time.Date(2026, 3, 4, 5, 6, 7, 891_000_000, time.UTC)
 	for i := range 30 {
-		rec := consent.Record{MerchantID: "mer_a", SubjectID: fmt.Sprintf("s-%02d", i)}
+		rec := consent.SubjectState{MerchantID: "mer_a", SubjectID: fmt.Sprintf("s-%02d", i)}
 		for seq := int64(1); seq <= int64(1+i%4); seq++ {
 			e := consent.Event{MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: seq, Purpose: []string{"newsletter", "ünïcode_ok", "recs"}[seq%3],
 				State: consent.Granted, NoticeVersion: 2, Channel: consent.ChannelCenter, Actor: `quote " and \ backslash`, RecordedAt: at.Add(time.Duration(seq) * time.Hour), PrevHash: rec.HeadHash}
 			e.Hash = e.ComputeHash()
-			if err := s.AppendEvent(ctx, e); err != nil {
+			if _, err := s.AppendEvents(ctx, []consent.Event{e}); err != nil {
 				t.Fatal(err)
 			}
-			rec = rec.Apply(e)
+			rec = rec.Next(e)
 		}
 		if i%5 != 0 { // some subjects have events but no projection
-			if err := s.SaveRecord(ctx, rec); err != nil {
+			if err := s.SaveSubjectState(ctx, rec); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	collect := func() ([]consent.Record, []string) {
-		var recs []consent.Record
-		if err := s.EachRecord(ctx, func(r consent.Record) error { recs = append(recs, r); return nil }); err != nil {
+	collect := func() ([]consent.SubjectState, []string) {
+		var recs []consent.SubjectState
+		if err := s.EachSubjectState(ctx, func(r consent.SubjectState) error { recs = append(recs, r); return nil }); err != nil {
 			t.Fatal(err)
 		}
 		var heads []string

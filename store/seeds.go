@@ -7,8 +7,6 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
-
-	"github.com/fineline/fineline/apperr"
 )
 
 type seedDoc struct {
@@ -23,12 +21,12 @@ func (s *Store) Seeded(ctx context.Context, name string) (bool, error) {
 		return false, nil
 	}
 	if err != nil {
-		return false, apperr.Wrap(err, "read seed mark")
+		return false, storeError(err, "read seed mark")
 	}
 	return true, nil
 }
 
 // MarkSeeded records that the named seed completed.
 func (s *Store) MarkSeeded(ctx context.Context, name string, at time.Time) error {
-	return apperr.Wrap(s.replaceByID(ctx, collSeeds, name, seedDoc{Name: name, At: at}), "write seed mark")
+	return storeError(s.replaceByID(ctx, collSeeds, name, seedDoc{Name: name, At: at}), "write seed mark")
 }

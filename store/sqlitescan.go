@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 )
 
@@ -50,30 +49,30 @@ type filePurposeState struct {
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // eachRecordInFile reads every projection from the database file.
-func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.Record) error) error {
+func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.SubjectState) error) error {
 	db, table, err := e.openFile(ctx, collRecords)
 	if err != nil {
-		return apperr.Wrap(err, "scan consent states")
+		return storeError(err, "scan consent states")
 	}
 	defer db.Close()
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
 		_ferretdb_sjson->>'$.head_hash', _ferretdb_sjson->'$.purposes', _ferretdb_sjson->>'$.updated_at' FROM %q`, table))
 	if err != nil {
-		return apperr.Wrap(err, "scan consent states")
+		return storeError(err, "scan consent states")
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var (
-			rec       consent.Record
+			rec       consent.SubjectState
 			purposes  []byte
 			updatedAt int64
 		)
 		if err := rows.Scan(&rec.MerchantID, &rec.SubjectID, &rec.Seq, &rec.HeadHash, &purposes, &updatedAt); err != nil {
-			return apperr.Wrap(err, "scan consent states")
+			return storeError(err, "scan consent states")
 		}
 		var ps map[string]filePurposeState
 		if err := json.Unmarshal(purposes, &ps); err != nil {
-			return apperr.Wrap(err, "scan consent states: %s", rec.SubjectID)
+			return storeError(err, "scan consent states: %s", rec.SubjectID)
 		}
 		rec.UpdatedAt = fromMillis(updatedAt)
 		rec.Purposes = make(map[string]consent.PurposeState, len(ps))
@@ -84,7 +83,7 @@ func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.Record)
 			return err
 		}
 	}
-	return apperr.Wrap(rows.Err(), "scan consent states")
+	return storeError(rows.Err(), "scan consent states")
 }
 
 // eachChainHeadInFile reads the highest event number of every subject. It
@@ -94,12 +93,12 @@ func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.Record)
 func (e *embedded) eachChainHeadInFile(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
 	db, table, err := e.openFile(ctx, collEvents)
 	if err != nil {
-		return apperr.Wrap(err, "scan consent events")
+		return storeError(err, "scan consent events")
 	}
 	defer db.Close()
 	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$._id' FROM %q INDEXED BY %q ORDER BY _ferretdb_sjson->'$._id'`, table, table+"_fl_id_path"))
 	if err != nil {
-		return apperr.Wrap(err, "scan consent events")
+		return storeError(err, "scan consent events")
 	}
 	defer rows.Close()
 	var (
@@ -116,15 +115,15 @@ func (e *embedded) eachChainHeadInFile(ctx context.Context, fn func(merchantID, 
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
-			return apperr.Wrap(err, "scan consent events")
+			return storeError(err, "scan consent events")
 		}
 		i := strings.LastIndexByte(id, '/')
 		if i < 0 {
-			return apperr.Wrap(fmt.Errorf("event id %q", id), "scan consent events")
+			return storeError(fmt.Errorf("event id %q", id), "scan consent events")
 		}
 		seq, err := strconv.ParseInt(id[i+1:], 10, 64)
 		if err != nil {
-			return apperr.Wrap(err, "scan consent events")
+			return storeError(err, "scan consent events")
 		}
 		if id[:i] != prefix {
 			if err := flush(); err != nil {
@@ -135,7 +134,7 @@ func (e *embedded) eachChainHeadInFile(ctx context.Context, fn func(merchantID, 
 		head = seq
 	}
 	if err := rows.Err(); err != nil {
-		return apperr.Wrap(err, "scan consent events")
+		return storeError(err, "scan consent events")
 	}
 	return flush()
 }

@@ -136,7 +136,7 @@ func (s *Store) Database() *mongo.Database { return s.db }
 // Ping reports whether the store answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return apperr.New(apperr.Unavailable, "store unreachable").WithDetail("store_unavailable")
+		return &apperr.Error{Code: apperr.Unavailable, Message: "the consent store cannot be reached", Detail: apperr.CodeStoreUnavailable, Err: err}
 	}
 	return nil
 }
@@ -309,11 +309,11 @@ func listByMerchant[D, T any](ctx context.Context, s *Store, coll, merchantID, s
 func list[D, T any](ctx context.Context, s *Store, coll string, filter bson.D, sortBy string, conv func(D) T) ([]T, error) {
 	cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: sortBy, Value: 1}}))
 	if err != nil {
-		return nil, apperr.Wrap(err, "list %s", coll)
+		return nil, storeError(err, "list %s", coll)
 	}
 	var docs []D
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, apperr.Wrap(err, "list %s", coll)
+		return nil, storeError(err, "list %s", coll)
 	}
 	out := make([]T, 0, len(docs))
 	for _, d := range docs {
@@ -328,5 +328,5 @@ func notFound(err error, what string) error {
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return apperr.New(apperr.NotFound, "%s not found", what)
 	}
-	return apperr.Wrap(err, "read %s", what)
+	return storeError(err, "read %s", what)
 }

@@ -15,12 +15,12 @@ func TestEventsAreAppendOnlyByKey(t *testing.T) {
 	ctx := context.Background()
 	e := consent.Event{MerchantID: "mer_a", SubjectID: "c1", Seq: 1, Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	e.Hash = e.ComputeHash()
-	if err := s.AppendEvent(ctx, e); err != nil {
+	if _, err := s.AppendEvents(ctx, []consent.Event{e}); err != nil {
 		t.Fatal(err)
 	}
 	e2 := e
 	e2.State = consent.Withdrawn
-	if err := s.AppendEvent(ctx, e2); !apperr.Is(err, apperr.Conflict) {
+	if n, err := s.AppendEvents(ctx, []consent.Event{e2}); n != 0 || !apperr.Is(err, apperr.Conflict) {
 		t.Fatalf("second event with seq 1: got %v, want Conflict", err)
 	}
 	got, err := s.Event(ctx, "mer_a", "c1", 1)
@@ -38,16 +38,16 @@ func TestEventsAreAppendOnlyByKey(t *testing.T) {
 func TestSaveRecordNeverGoesBack(t *testing.T) {
 	s := storetest.Open(t)
 	ctx := context.Background()
-	rec := consent.Record{MerchantID: "mer_a", SubjectID: "c1", Seq: 5, HeadHash: "h5", Purposes: map[string]consent.PurposeState{"newsletter": {State: consent.Granted, Seq: 5}}}
-	if err := s.SaveRecord(ctx, rec); err != nil {
+	rec := consent.SubjectState{MerchantID: "mer_a", SubjectID: "c1", Seq: 5, HeadHash: "h5", Purposes: map[string]consent.PurposeState{"newsletter": {State: consent.Granted, Seq: 5}}}
+	if err := s.SaveSubjectState(ctx, rec); err != nil {
 		t.Fatal(err)
 	}
 	old := rec
 	old.Seq, old.HeadHash = 4, "h4"
-	if err := s.SaveRecord(ctx, old); err != nil {
+	if err := s.SaveSubjectState(ctx, old); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Record(ctx, "mer_a", "c1")
+	got, err := s.SubjectState(ctx, "mer_a", "c1")
 	if err != nil {
 		t.Fatal(err)
 	}

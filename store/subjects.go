@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -34,43 +35,55 @@ func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (cons
 	return consent.Subject{MerchantID: d.MerchantID, ID: d.SubjectID, Email: d.Email, Locale: d.Locale, TimeZone: d.TimeZone, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}, nil
 }
 
-// PutSubject creates or replaces a subject.
+// PutSubject creates or replaces a subject. The email lookup lists the
+// subject under its new address before the subject takes it, and drops it
+// from the old one after.
 func (s *Store) PutSubject(ctx context.Context, sub consent.Subject) error {
 	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
-	if err := s.indexEmail(ctx, sub); err != nil {
+	old, err := s.Subject(ctx, sub.MerchantID, sub.ID)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
 		return err
 	}
-	return apperr.Wrap(s.replaceByID(ctx, collSubjects, d.ID, d), "save subject")
+	if err := s.addEmail(ctx, sub.MerchantID, sub.Email, sub.ID); err != nil {
+		return err
+	}
+	if err := storeError(s.replaceByID(ctx, collSubjects, d.ID, d), "save subject"); err != nil {
+		return err
+	}
+	if old.Email != "" && !strings.EqualFold(old.Email, sub.Email) {
+		return s.dropEmail(ctx, sub.MerchantID, old.Email, sub.ID)
+	}
+	return nil
 }
 
 // CreateSubject inserts the subject unless it exists; it reports whether it did.
 func (s *Store) CreateSubject(ctx context.Context, sub consent.Subject) (bool, error) {
 	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
-	if err := s.indexEmail(ctx, sub); err != nil {
+	if err := s.addEmail(ctx, sub.MerchantID, sub.Email, sub.ID); err != nil {
 		return false, err
 	}
 	err := s.insertOne(ctx, collSubjects, d)
 	if mongo.IsDuplicateKeyError(err) {
 		return false, nil
 	}
-	return err == nil, apperr.Wrap(err, "create subject")
+	return err == nil, storeError(err, "create subject")
 }
 
 // EachSubject calls fn for every subject of every merchant.
 func (s *Store) EachSubject(ctx context.Context, fn func(merchantID, subjectID string) error) error {
 	cur, err := s.db.Collection(collSubjects).Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}}))
 	if err != nil {
-		return apperr.Wrap(err, "list subjects")
+		return storeError(err, "list subjects")
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var d subjectDoc
 		if err := cur.Decode(&d); err != nil {
-			return apperr.Wrap(err, "list subjects")
+			return storeError(err, "list subjects")
 		}
 		if err := fn(d.MerchantID, d.SubjectID); err != nil {
 			return err
 		}
 	}
-	return apperr.Wrap(cur.Err(), "list subjects")
+	return storeError(cur.Err(), "list subjects")
 }

@@ -8,7 +8,6 @@ import (
 	"embed"
 	"fmt"
 	htmltemplate "html/template"
-	"io"
 	"io/fs"
 	texttemplate "text/template"
 
@@ -56,19 +55,19 @@ func LoadPages() (*Pages, error) {
 	return p, nil
 }
 
-// Render writes page name with data, rendering to a buffer first so that a
-// template error never leaves half a page.
-func (p *Pages) Render(w io.Writer, name string, data any) error {
+// Render returns page name rendered with data, whole: a template error
+// never leaves half a page, and the caller writes its status only once the
+// page exists.
+func (p *Pages) Render(name string, data any) ([]byte, error) {
 	t, ok := p.pages[name]
 	if !ok {
-		return fmt.Errorf("no page %q", name)
+		return nil, fmt.Errorf("no page %q", name)
 	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
-		return fmt.Errorf("render %s: %w", name, err)
+		return nil, fmt.Errorf("render %s: %w", name, err)
 	}
-	_, err := buf.WriteTo(w)
-	return err
+	return buf.Bytes(), nil
 }
 
 // Mails renders emails: a plain-text and an HTML body per message.

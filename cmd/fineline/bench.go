@@ -380,14 +380,14 @@ func seedBench(ctx context.Context, dir string, n int) (key string, ids []string
 		var (
 			subs []consent.Subject
 			evs  []consent.Event
-			recs []consent.Record
+			recs []consent.SubjectState
 		)
 		for i := lo; i < min(lo+batch, n); i++ {
 			id := fmt.Sprintf("cust-%07d", i)
 			ids = append(ids, id)
 			created := now.Add(-time.Duration(rng.IntN(365*24)) * time.Hour)
 			subs = append(subs, consent.Subject{MerchantID: m.ID, ID: id, Locale: consent.Locales()[rng.IntN(4)], CreatedAt: created, UpdatedAt: created})
-			rec := consent.Record{MerchantID: m.ID, SubjectID: id}
+			rec := consent.SubjectState{MerchantID: m.ID, SubjectID: id}
 			at := created
 			for range 1 + rng.IntN(9) {
 				at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
@@ -396,7 +396,7 @@ func seedBench(ctx context.Context, dir string, n int) (key string, ids []string
 					Actor: "import", RecordedAt: at, PrevHash: rec.HeadHash}
 				e.Hash = e.ComputeHash()
 				evs = append(evs, e)
-				rec = rec.Apply(e)
+				rec = rec.Next(e)
 			}
 			recs = append(recs, rec)
 		}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/offers"
+	"github.com/fineline/fineline/server"
 	"github.com/fineline/fineline/store/storetest"
 )
 
@@ -50,14 +51,14 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// server is one run of `fineline serve` in this process.
-type server struct {
+// running is one run of `fineline serve` in this process.
+type running struct {
 	base   string
 	stdout *syncBuffer
 	stop   func() int
 }
 
-func startServer(t *testing.T, dataDir string) *server {
+func startServer(t *testing.T, dataDir string) *running {
 	t.Helper()
 	addr := freeAddr(t)
 	env := map[string]string{"FINELINE_ADDR": addr, "FINELINE_DATA_DIR": dataDir, "FINELINE_LOG_LEVEL": "error", "FINELINE_DEMO_SHOP_ADDR": freeAddr(t)}
@@ -65,7 +66,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	stdout := &syncBuffer{}
 	done := make(chan int, 1)
 	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, io.Discard) }()
-	s := &server{base: "http://" + addr, stdout: stdout}
+	s := &running{base: "http://" + addr, stdout: stdout}
 	var once sync.Once
 	code := 0
 	s.stop = func() int {
@@ -94,7 +95,7 @@ func startServer(t *testing.T, dataDir string) *server {
 	}
 }
 
-func (s *server) call(t *testing.T, method, path, key, body string) (int, string) {
+func (s *running) call(t *testing.T, method, path, key, body string) (int, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, s.base+path, strings.NewReader(body))
 	if err != nil {
@@ -303,22 +304,22 @@ func TestVolunteeredDataOpensAfterRestartWithTheGeneratedMasterKey(t *testing.T)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := open(ctx, cfg, false, storetest.Logger(), io.Discard)
+	a, err := server.Open(ctx, cfg.server(false, io.Discard), storetest.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := a.merchants.Store.MerchantBySlug(ctx, "demo-shop")
+	m, err := a.Merchants.Store.MerchantBySlug(ctx, "demo-shop")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: "alice", Offer: "birthday_treat",
+	if _, err := a.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: "alice", Offer: "birthday_treat",
 		Values: map[string]string{"birthday": "--07-19"}, Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.ledger.Flush(ctx); err != nil {
+	if err := a.Ledger.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := a.store.Close(ctx); err != nil {
+	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
 

@@ -1,0 +1,17 @@
+package consent
+
+// Error details the consent domain returns (the public code of a JSON error,
+// see apperr.Error.Detail). Other packages compare against these names.
+const (
+	CodeUnknownPurpose        = "unknown_purpose"
+	CodeInvalidPurpose        = "invalid_purpose"
+	CodeInvalidSubject        = "invalid_subject"
+	CodeInvalidState          = "invalid_state"
+	CodeInvalidChoices        = "invalid_choices"
+	CodeExplicitOptInRequired = "explicit_opt_in_required"
+	CodeInvalidNoticeVersion  = "invalid_notice_version"
+	CodeWriteConflict         = "write_conflict"
+	CodeIdempotencyKeyInvalid = "invalid_idempotency_key"
+	CodeIdempotencyKeyReused  = "idempotency_key_reused"
+	CodeRequestInProgress     = "request_in_progress"
+)

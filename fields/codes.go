@@ -1,0 +1,9 @@
+package fields
+
+// Error details the fields package returns; the HTTP layer and other
+// domains compare against these names.
+const (
+	CodeUnknownField    = "unknown_field_key"
+	CodeInvalidFieldKey = "invalid_field_key"
+	CodeInvalidValue    = "invalid_value"
+)

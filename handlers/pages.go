@@ -1,0 +1,190 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/signin"
+)
+
+// page adapts a center page handler that returns an error: the error is
+// rendered as a localized page in one place, so no handler can show an
+// error and carry on.
+func (a *API) page(fn func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			a.renderError(c, err)
+		}
+	}
+}
+
+// step adapts a center middleware that returns an error: an error stops
+// the chain with its page, nil goes on to the next handler.
+func (a *API) step(fn func(c *gin.Context) error) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if err := fn(c); err != nil {
+			a.renderError(c, err)
+			return
+		}
+		c.Next()
+	}
+}
+
+type langLink struct {
+	Code, Name, URL string
+	Current         bool
+}
+
+// base is what every center page shows.
+type base struct {
+	L            *locales.Localizer
+	MerchantName string
+	Base         string
+	Languages    []langLink
+	SignedIn     bool
+	// Awaiting shows the banner: changed terms wait for the shopper.
+	Awaiting bool
+}
+
+func (a *API) newPage(c *gin.Context) base {
+	l := localizer(c)
+	p := base{L: l, MerchantName: merchant(c).Name, Base: basePath(c)}
+	if p.MerchantName == "" {
+		p.MerchantName = "Fineline"
+	}
+	if sess, ok := session(c); ok {
+		p.SignedIn = true
+		aw, err := a.awaiting(c, sess.SubjectID)
+		if err != nil {
+			a.Log.WarnContext(c.Request.Context(), "changed-terms banner unavailable", "request_id", requestID(c), "err", err)
+		}
+		p.Awaiting = len(aw) > 0
+	}
+	for _, code := range locales.Supported() {
+		// A page answering a POST (a refused form, a refused link) has no
+		// address of its own to come back to: switch on the center's home.
+		target, q := basePath(c), url.Values{}
+		if c.Request.Method == http.MethodGet {
+			target, q = c.Request.URL.Path, c.Request.URL.Query()
+		}
+		q.Set("lang", code)
+		p.Languages = append(p.Languages, langLink{Code: code, Name: locales.Name(code), Current: code == l.Lang, URL: target + "?" + q.Encode()})
+	}
+	return p
+}
+
+// render renders a page into memory first and only then writes the status
+// and the page: a template that fails becomes the error page, never the
+// intended status with half a body.
+func (a *API) render(c *gin.Context, status int, name string, data any) error {
+	b, err := a.Center.Pages.Render(name, data)
+	if err != nil {
+		return apperr.Wrap(err, "render page %s", name)
+	}
+	c.Data(status, "text/html; charset=utf-8", b)
+	return nil
+}
+
+type errorPage struct {
+	base
+	Title, Message, Next, NextText string
+}
+
+// retryAfter is what a 503 asks callers to wait, in seconds.
+const retryAfter = 5
+
+// renderError shows a localized error page for err and stops the chain.
+func (a *API) renderError(c *gin.Context, err error) {
+	if localizer(c) == nil {
+		c.Set(ctxLocalizer, a.Center.Locales.For(a.Center.Locales.Pick("", cookieValue(c, cookieLang), c.GetHeader("Accept-Language"))))
+	}
+	p := errorPage{base: a.newPage(c)}
+	l := p.L
+	var ae *apperr.Error
+	errors.As(err, &ae)
+	code, detail := apperr.CodeOf(err), ""
+	if ae != nil {
+		detail = ae.Detail
+	}
+	status := statusOf(code)
+	switch {
+	case detail == signin.CodeLinkExpired || detail == signin.CodeLinkUsed || detail == signin.CodeLinkInvalid:
+		p.Title, p.Message = l.T("err_link_title"), l.T("err_"+detail)
+		p.Next, p.NextText = p.Base, l.T("next_signin")
+		status = http.StatusGone
+		if detail == signin.CodeLinkInvalid {
+			status = http.StatusNotFound
+		}
+	case detail == signin.CodeNoSession:
+		p.Title, p.Message = l.T("err_session_title"), l.T("err_session")
+		p.Next, p.NextText = p.Base, l.T("next_signin")
+	case detail == codeCrossOrigin:
+		p.Title, p.Message = l.T("err_forbidden_title"), l.T("err_cross_origin")
+	case detail == fields.CodeInvalidValue || detail == consent.CodeFieldNeedsPurpose:
+		field, purposes := a.fieldWords(c, err)
+		p.Title, p.Message = l.T("err_field_title"), l.Tf("err_"+detail, "Field", field, "Purposes", purposes)
+		p.Next, p.NextText = p.Base+"preferences", l.T("next_prefs")
+		status = http.StatusBadRequest
+	case code == apperr.NotFound:
+		p.Title, p.Message = l.T("err_not_found_title"), l.T("err_not_found")
+	case code == apperr.Invalid || code == apperr.TooLarge:
+		p.Title, p.Message = l.T("err_forbidden_title"), l.T("err_bad_form")
+		status = http.StatusBadRequest
+	case code == apperr.TooManyRequests:
+		p.Title, p.Message = l.T("err_rate_title"), l.T("err_rate_limited")
+	case code == apperr.Unavailable:
+		a.Log.ErrorContext(c.Request.Context(), "center request failed: store unavailable", "request_id", requestID(c), "route", c.FullPath(), "err", err)
+		p.Title, p.Message = l.T("err_unavailable_title"), l.T("err_unavailable")
+		c.Header("Retry-After", strconv.Itoa(retryAfter))
+	default:
+		a.Log.ErrorContext(c.Request.Context(), "center request failed", "request_id", requestID(c), "route", c.FullPath(), "err", err)
+		p.Title, p.Message = l.T("err_internal_title"), l.T("err_internal")
+		status = http.StatusInternalServerError
+	}
+	b, rerr := a.Center.Pages.Render("error", p)
+	if rerr != nil {
+		a.Log.ErrorContext(c.Request.Context(), "render error page", "request_id", requestID(c), "err", rerr)
+		c.AbortWithStatus(status)
+		return
+	}
+	c.Abort()
+	c.Data(status, "text/html; charset=utf-8", b)
+}
+
+// fieldWords names, in the page's language, the field a refused value is
+// for and the purposes it needs.
+func (a *API) fieldWords(c *gin.Context, err error) (field, purposes string) {
+	key, needs := "", []string(nil)
+	var ve *fields.ValueError
+	var ne *consent.FieldNeedsPurposeError
+	switch {
+	case errors.As(err, &ve):
+		key = ve.Field
+	case errors.As(err, &ne):
+		key, needs = ne.Field, ne.Purposes
+	}
+	field, purposes = "…", "…"
+	if key == "" || a.Fields == nil {
+		return field, purposes
+	}
+	l := localizer(c)
+	ctx := c.Request.Context()
+	if f, ferr := a.Fields.Get(ctx, merchant(c).ID, key); ferr == nil {
+		field = f.TextFor(l.Lang).Label
+		if needs == nil {
+			needs = f.Purposes
+		}
+	}
+	if ps, perr := a.Purposes.List(ctx, merchant(c).ID); perr == nil && len(needs) > 0 {
+		purposes = purposeNames(l, ps, needs)
+	}
+	return field, purposes
+}

@@ -1,0 +1,315 @@
+// Package server assembles Fineline: the store, the domain services, the
+// preference center, the background jobs and the HTTP handler, from one
+// Config. The command and the tests wire Fineline with this same code, so
+// a test runs with the caches and the wiring production runs with.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fineline/fineline/announce"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/handlers"
+	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/mail"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
+	"github.com/fineline/fineline/ratelimit"
+	"github.com/fineline/fineline/receipts"
+	"github.com/fineline/fineline/signin"
+	"github.com/fineline/fineline/store"
+	"github.com/fineline/fineline/ttlcache"
+	"github.com/fineline/fineline/vault"
+	"github.com/fineline/fineline/web"
+)
+
+// Config is everything Fineline is set up with.
+type Config struct {
+	// MongoURI names a MongoDB deployment; empty starts the embedded store
+	// in DataDir.
+	MongoURI string
+	DataDir  string
+	// Attach connects to the embedded store of a Fineline process already
+	// serving DataDir (admin commands).
+	Attach bool
+	// BaseURL is the public URL, without a trailing slash.
+	BaseURL        string
+	AdminToken     string
+	TrustedProxies []string
+	// CacheSubjects caps the subjects held in memory (0: no cache).
+	CacheSubjects int
+	// CacheBound is the longest a change on one instance takes to reach the
+	// others' answers; PollInterval how often each polls the ledger.
+	CacheBound   time.Duration
+	PollInterval time.Duration
+	SMTPURL      string
+	MailFrom     string
+	// SigningKey and MasterKey are base64 secrets; empty with the embedded
+	// store keeps generated ones in DataDir.
+	SigningKey     string
+	MasterKey      string
+	RewardInterval time.Duration
+	Jurisdiction   string
+	AnnounceRate   float64
+
+	// Mailer, when set, sends every email instead of SMTP or the outbox.
+	Mailer mail.Sender
+	// Now, when set, is the clock of sign-in links and sessions.
+	Now func() time.Time
+	// StoreLog receives the embedded server's own warnings; nil: Log at warn.
+	StoreLog *slog.Logger
+}
+
+// Server is Fineline wired together.
+type Server struct {
+	Config    Config
+	Log       *slog.Logger
+	Store     *store.Store
+	Merchants *merchants.Service
+	Purposes  *consent.Purposes
+	Subjects  *consent.Subjects
+	Ledger    *consent.Ledger
+	Notices   *notices.Service
+	Fields    *fields.Service
+	Offers    *offers.Service
+	Center    *handlers.Center
+	Announcer *announce.Worker
+	Issuer    *offers.Issuer
+
+	// background counts the workers Start and RunJobs started.
+	background sync.WaitGroup
+}
+
+// Open connects to the store and wires every service.
+func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Server, error) {
+	storeLog := cfg.StoreLog
+	if storeLog == nil {
+		storeLog = log
+	}
+	st, err := store.Open(ctx, store.Config{URI: cfg.MongoURI, DataDir: cfg.DataDir, Attach: cfg.Attach, Logger: storeLog})
+	if err != nil {
+		return nil, err
+	}
+	s, err := wire(cfg, st, log)
+	if err != nil {
+		_ = st.Close(context.Background())
+		return nil, err
+	}
+	return s, nil
+}
+
+func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
+	now := time.Now
+	// What every request reads is cached for at most the bound, so a change
+	// made on another instance reaches this one's answers within it.
+	ns := &notices.Service{Store: notices.NewCachedStore(st, cfg.CacheBound, now), Now: now}
+	ps := consent.NewCachedPurposes(st, cfg.CacheBound, now)
+	keys, err := masterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		Config:    cfg,
+		Log:       log,
+		Store:     st,
+		Merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
+		Purposes:  &consent.Purposes{Store: ps, Now: now},
+		Subjects:  &consent.Subjects{Store: st, Now: now},
+		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
+			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheSize: cfg.CacheSubjects,
+		}),
+		Notices: ns,
+	}
+	s.Fields = &fields.Service{Store: st, Purposes: s.Purposes, Ledger: s.Ledger, Keys: keys, Now: now, Log: log,
+		Definitions: ttlcache.New[string, []fields.Field](cfg.CacheBound, 10_000, now)}
+	s.Offers = &offers.Service{Store: st, Purposes: s.Purposes, Fields: s.Fields, Ledger: s.Ledger, Codes: offers.NewCodes(keys.Derive("reward codes")), Now: now}
+	// Volunteered data goes the moment the last purpose needing it does.
+	s.Ledger.KeepVolunteeredData(s.Fields)
+	if s.Center, err = newCenter(cfg, st, log); err != nil {
+		return nil, err
+	}
+	s.Announcer = &announce.Worker{
+		Store: st, Scan: st, Ledger: s.Ledger, Subjects: s.Subjects, Merchants: s.Merchants.Store, Notices: s.Notices,
+		Signin: s.Center.Signin, Locales: s.Center.Locales, Mails: s.Center.Mails, Mailer: s.Center.Mailer, BaseURL: cfg.BaseURL,
+		PerSecond: cfg.AnnounceRate, Lease: 2 * time.Minute, MaxAttempts: 6, Poll: 2 * time.Second, Now: now, Log: log,
+	}
+	s.Issuer = &offers.Issuer{
+		Offers: s.Offers, Fields: s.Fields, Subjects: s.Subjects, Purposes: s.Purposes, Merchants: s.Merchants.Store,
+		Signin: s.Center.Signin, Locales: s.Center.Locales, Mails: s.Center.Mails, Mailer: s.Center.Mailer, BaseURL: cfg.BaseURL,
+		Poll: cfg.RewardInterval, Lease: 2 * time.Minute, MaxAttempts: 6, Now: now, Log: log,
+	}
+	return s, nil
+}
+
+// Handler builds the HTTP handler with every route.
+func (s *Server) Handler() (http.Handler, error) {
+	return handlers.New(&handlers.API{
+		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
+		Fields: s.Fields, Offers: s.Offers,
+		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
+	})
+}
+
+// recoveryWindow is how far back an instance on MongoDB first polls the
+// ledger, to pick up events whose projection a crashed instance left behind.
+const recoveryWindow = 15 * time.Minute
+
+// WarmReport says what Start found.
+type WarmReport = consent.WarmReport
+
+// Start loads consent state into the cache and starts what keeps it
+// current until ctx ends: writing projections behind on the embedded
+// store, following other instances on MongoDB. On the embedded store, a
+// start that does not follow a clean shutdown sweeps the ledger and rolls
+// forward projections a crash left behind.
+func (s *Server) Start(ctx context.Context) (WarmReport, bool, error) {
+	if s.Config.CacheSubjects == 0 {
+		return WarmReport{}, false, nil
+	}
+	// On MongoDB no instance can know that all others stopped cleanly, so
+	// every start sweeps: a projection another instance failed to save is
+	// rolled forward here rather than trusted.
+	sweep := true
+	if s.Store.Embedded() {
+		clean, err := s.Store.TakeCleanMark(ctx)
+		if err != nil {
+			return WarmReport{}, false, err
+		}
+		sweep = !clean
+	}
+	rep, err := s.Ledger.Warm(ctx, s.Store, sweep)
+	if err != nil {
+		return rep, sweep, err
+	}
+	s.background.Add(1)
+	go func() { defer s.background.Done(); s.Ledger.WriteBehind(ctx) }()
+	if !s.Store.Embedded() {
+		s.background.Add(1)
+		go func() {
+			defer s.background.Done()
+			s.Ledger.Follow(ctx, s.Store, consent.FollowOptions{Interval: s.Config.PollInterval, Overlap: 2 * time.Second, Since: time.Now().Add(-recoveryWindow)})
+		}()
+	}
+	return rep, sweep, nil
+}
+
+// RunJobs starts the background jobs until ctx ends: announcing changed
+// terms, issuing birthday rewards, sweeping volunteered values no purpose
+// needs.
+func (s *Server) RunJobs(ctx context.Context) {
+	s.background.Add(3)
+	go func() { defer s.background.Done(); s.Announcer.Run(ctx) }()
+	go func() { defer s.background.Done(); s.Issuer.Run(ctx) }()
+	go func() { defer s.background.Done(); s.Fields.Run(ctx, time.Hour) }()
+}
+
+// Stop waits for the background workers (which finish what they started:
+// a batch of projections, an email) once their ctx has ended, writes every
+// projection still in memory and, on the embedded store, leaves the mark
+// of a clean shutdown. It does not close the store.
+func (s *Server) Stop(ctx context.Context) error {
+	s.background.Wait()
+	if err := s.Ledger.Flush(ctx); err != nil {
+		return fmt.Errorf("projections not all written; the next start sweeps the ledger: %w", err)
+	}
+	if s.Store.Embedded() && s.Ledger.ProjectionsComplete() {
+		if err := s.Store.MarkClean(ctx, time.Now()); err != nil {
+			return fmt.Errorf("clean-shutdown mark not written; the next start sweeps the ledger: %w", err)
+		}
+	}
+	return nil
+}
+
+// Close disconnects from the store (and stops the embedded one).
+func (s *Server) Close(ctx context.Context) error { return s.Store.Close(ctx) }
+
+// masterKey is FINELINE_MASTER_KEY, or with the embedded store a key
+// generated once in the data directory (mode 0600).
+func masterKey(cfg Config) (*vault.Keyring, error) {
+	var (
+		raw []byte
+		err error
+	)
+	if cfg.MasterKey != "" {
+		raw, err = vault.ParseKey(cfg.MasterKey)
+	} else if cfg.MongoURI != "" {
+		return nil, errors.New("master key: FINELINE_MASTER_KEY is required with MONGODB_URI")
+	} else {
+		raw, err = vault.LoadOrCreate(filepath.Join(cfg.DataDir, "master.key"))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("master key: %w", err)
+	}
+	return vault.New(raw)
+}
+
+// signingKey is FINELINE_SIGNING_KEY, or with the embedded store a key
+// generated once in the data directory.
+func signingKey(cfg Config) (ed25519.PrivateKey, error) {
+	if cfg.SigningKey != "" {
+		return receipts.ParseSeed(cfg.SigningKey)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return receipts.LoadOrCreateKey(filepath.Join(cfg.DataDir, "signing.key"))
+}
+
+// newCenter wires the hosted preference center.
+func newCenter(cfg Config, st *store.Store, log *slog.Logger) (*handlers.Center, error) {
+	key, err := signingKey(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("signing key: %w", err)
+	}
+	// Sessions and preference links are HMAC-signed with a key derived from
+	// the same secret, so one secret configures both.
+	sessionKey, err := hkdf.Key(sha256.New, key.Seed(), nil, "fineline session v1", 32)
+	if err != nil {
+		return nil, err
+	}
+	bundle, err := locales.NewBundle()
+	if err != nil {
+		return nil, err
+	}
+	pages, err := web.LoadPages()
+	if err != nil {
+		return nil, err
+	}
+	mails, err := web.LoadMails()
+	if err != nil {
+		return nil, err
+	}
+	mailer := cfg.Mailer
+	if mailer == nil {
+		if mailer, err = mail.New(mail.Config{SMTPURL: cfg.SMTPURL, From: cfg.MailFrom, OutboxDir: filepath.Join(cfg.DataDir, "outbox"), Logger: log}); err != nil {
+			return nil, fmt.Errorf("mail: %w", err)
+		}
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	signer := receipts.NewSigner(key, cfg.BaseURL, time.Now)
+	return &handlers.Center{
+		Locales: bundle, Pages: pages, Mails: mails, Mailer: mailer,
+		Signin:      &signin.Service{Store: st, Key: sessionKey, Issuer: cfg.BaseURL, Now: now},
+		Signer:      signer,
+		Receipts:    &receipts.Issuer{Signer: signer, Store: st, Jurisdiction: cfg.Jurisdiction},
+		BaseURL:     cfg.BaseURL,
+		EmailLimit:  ratelimit.New(5*time.Minute, 3, 100_000, time.Now),
+		ClientLimit: ratelimit.New(time.Minute, 20, 100_000, time.Now),
+	}, nil
+}
