@@ -40,8 +40,17 @@ type testEnv struct {
 func newTestEnv(t *testing.T) *testEnv {
 	t.Helper()
 	ts := newTestServer(t, testOptions{AdminToken: testAdminToken})
-	ctx := context.Background()
 	e := &testEnv{t: t, srv: ts, store: ts.Store, api: ts}
+	addShops(t, e)
+	return e
+}
+
+// addShops creates shop-a and shop-b, each with notice v1 and the demo
+// purposes, and keeps their keys.
+func addShops(t *testing.T, e *testEnv) {
+	t.Helper()
+	ts := e.api
+	ctx := context.Background()
 	for i, slug := range []string{"shop-a", "shop-b"} {
 		m, _, secret, err := ts.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: slug})
 		if err != nil {
@@ -62,7 +71,6 @@ func newTestEnv(t *testing.T) *testEnv {
 			e.keyB = secret
 		}
 	}
-	return e
 }
 
 type response struct {

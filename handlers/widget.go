@@ -107,7 +107,7 @@ func (a *API) widgetConfig(c *gin.Context) error {
 		out = append(out, widgetPurposeJSON{Key: p.Key, Name: t.Name, Statement: t.Statement, Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare})
 	}
 	texts := map[string]string{}
-	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved"} {
+	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved", "renew"} {
 		texts[k] = l.T("widget_" + k)
 	}
 	c.JSON(http.StatusOK, gin.H{"lang": l.Lang, "purposes": out, "texts": texts})

@@ -263,10 +263,11 @@ func wbCheck(t *testing.T, e *testEnv, subject, purpose string) wbDecision {
 }
 
 type wbEvent struct {
-	Purpose string `json:"purpose"`
-	State   string `json:"state"`
-	Channel string `json:"channel"`
-	Actor   string `json:"actor"`
+	Purpose       string `json:"purpose"`
+	State         string `json:"state"`
+	Channel       string `json:"channel"`
+	Actor         string `json:"actor"`
+	NoticeVersion int    `json:"notice_version"`
 }
 
 // wbEvents lists a subject's events through the API.
@@ -277,4 +278,63 @@ func wbEvents(t *testing.T, e *testEnv, subject string) []wbEvent {
 	}
 	e.mustStatus(e.do("GET", "/v1/subjects/"+subject+"/events?limit=200", e.keyA, ""), 200).json(t, &out)
 	return out.Events
+}
+
+// TestWidgetRenewsPausedConsent: a purpose the shopper
+// granted, then paused by a material change of the notice (no grace): the
+// widget shows it off and says the terms changed; Accept renews it under
+// the new version, the check allows it again, and a receipt link comes back.
+func TestWidgetRenewsPausedConsent(t *testing.T) {
+	browser := btStartBrowser(t)
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	e.mustStatus(e.do("PUT", "/v1/subjects/rene/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
+	e.mustStatus(e.do("POST", "/v1/notices", e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every week."}},"material":true,"purposes":["newsletter"]}`), 201)
+	e.mustStatus(e.do("POST", "/v1/notices/2/publish", e.keyA, `{}`), 200)
+	if d := wbCheck(t, e, "rene", "newsletter"); d.Allowed || d.Reason != "reconsent_required" {
+		t.Fatalf("before renewal: %+v", d)
+	}
+	shop := httptest.NewServer(demo.ShopHandler(e.srv.URL, "shop-a", func() (string, error) {
+		tok, _, err := e.api.Center.Signin.NewWidgetToken(e.merchA.ID, "rene")
+		return tok, err
+	}))
+	t.Cleanup(shop.Close)
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":[`+btJSString(shop.URL)+`]}`), 200)
+
+	tab := (&btEnv{t: t, base: shop.URL, browser: browser}).newTab("en", true)
+	if resp := tab.open(shop.URL + "/"); resp.Status != 200 {
+		t.Fatalf("shop: %d", resp.Status)
+	}
+	btEval[bool](tab, `(Fineline.open(), true)`)
+	wbWait(tab, `(() => { const h = document.querySelector("fineline-consent");
+		return !!h && h.shadowRoot.querySelectorAll("ul li").length > 0 &&
+			h.shadowRoot.querySelector(".panel").getAttribute("aria-busy") === "false"; })()`)
+	row := `[...` + wbRoot + `.querySelectorAll("ul li")].find(li => li.querySelector(".name").textContent === "Newsletter")`
+	if btEval[bool](tab, row+`.querySelector("input").checked`) {
+		t.Fatal("the paused purpose is shown on")
+	}
+	if got := btEval[string](tab, `(r => r.hidden ? "" : r.textContent)(`+row+`.querySelector(".renew"))`); got != en.T("widget_renew") {
+		t.Fatalf("the paused purpose says %q, want %q", got, en.T("widget_renew"))
+	}
+	wbClick(tab, en.T("widget_accept"))
+	wbWait(tab, wbRoot+`.querySelector(".panel").getAttribute("aria-busy") === "false" && Fineline.allowed("newsletter")`)
+	if d := wbCheck(t, e, "rene", "newsletter"); !d.Allowed || d.Reason != "granted" {
+		t.Fatalf("after Accept: %+v", d)
+	}
+	evs := wbEvents(t, e, "rene")
+	var renewal *wbEvent
+	for i := range evs {
+		if evs[i].Purpose == "newsletter" && evs[i].Channel == "widget" {
+			renewal = &evs[i]
+		}
+	}
+	if renewal == nil || renewal.State != "granted" || renewal.NoticeVersion != 2 {
+		t.Fatalf("no renewal under version 2: %+v", evs)
+	}
+	if href := btEval[string](tab, wbRoot+`.querySelector(".receipt a").href`); !strings.HasPrefix(href, e.srv.URL+"/c/shop-a/receipts/") {
+		t.Errorf("receipt link after renewing: %q", href)
+	}
+	if btEval[bool](tab, `!`+row+`.querySelector(".renew").hidden`) {
+		t.Error("the renewed purpose still says the terms changed")
+	}
 }

@@ -134,6 +134,7 @@ func (a *appender) writeAlone(r appendRequest) {
 	_, err := a.s.db.Collection(collEvents).InsertMany(context.Background(), docs, options.InsertMany().SetOrdered(true))
 	unlock()
 	n, err := insertedPrefix(err, len(docs))
+	a.s.noteWrite(err)
 	r.done <- appendResult{n: n, err: err}
 }
 
@@ -157,6 +158,7 @@ func (a *appender) write(batch []appendRequest) {
 	_, err := a.s.db.Collection(collEvents).InsertMany(context.Background(), docs, options.InsertMany().SetOrdered(false))
 	unlock()
 	errs := make([]error, len(live))
+	a.s.noteWrite(err)
 	var bwe mongo.BulkWriteException
 	switch {
 	case err == nil:

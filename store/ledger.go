@@ -63,7 +63,9 @@ func (s *Store) AppendEvents(ctx context.Context, events []consent.Event) (int, 
 	}
 	defer s.writing()()
 	_, err := s.db.Collection(collEvents).InsertMany(ctx, many, options.InsertMany().SetOrdered(true))
-	return insertedPrefix(err, len(docs))
+	n, err := insertedPrefix(err, len(docs))
+	s.noteWrite(err)
+	return n, err
 }
 
 // Event returns one event: a point read.

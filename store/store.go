@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -73,6 +74,9 @@ type Store struct {
 	// scanViaDriver makes whole-collection scans go through the server even
 	// on the embedded store (tests compare both ways).
 	scanViaDriver bool
+	// writeTaken and writeRefused are when (UnixNano) a write last went in,
+	// and was last refused by a store that is full or unreachable.
+	writeTaken, writeRefused atomic.Int64
 }
 
 // Open connects to the configured store, starting the embedded one if no
@@ -134,11 +138,32 @@ func (s *Store) Embedded() bool { return s.embedded != nil }
 func (s *Store) Database() *mongo.Database { return s.db }
 
 // Ping reports whether the store answers.
+// Ping reports whether the store answers and takes writes: a store that
+// refused a write for want of room (or access) in the last refusalMemory,
+// with none taken since, is not ready either.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
 		return &apperr.Error{Code: apperr.Unavailable, Message: "the consent store cannot be reached", Detail: apperr.CodeStoreUnavailable, Err: err}
 	}
+	refused, took := s.writeRefused.Load(), s.writeTaken.Load()
+	if refused > took && time.Since(time.Unix(0, refused)) < refusalMemory {
+		return apperr.New(apperr.Unavailable, "the consent store refuses writes (full, or read-only)").WithDetail(apperr.CodeStoreUnavailable)
+	}
 	return nil
+}
+
+// refusalMemory is how long a refused write keeps the store not ready,
+// unless a write is taken meanwhile.
+const refusalMemory = 30 * time.Second
+
+// noteWrite remembers how a write went, for Ping.
+func (s *Store) noteWrite(err error) {
+	switch {
+	case err == nil:
+		s.writeTaken.Store(time.Now().UnixNano())
+	case unavailable(err):
+		s.writeRefused.Store(time.Now().UnixNano())
+	}
 }
 
 // Close disconnects and stops the embedded server.
@@ -249,6 +274,9 @@ func (s *Store) writing() func() {
 func (s *Store) insertOne(ctx context.Context, coll string, doc any) error {
 	defer s.writing()()
 	_, err := s.db.Collection(coll).InsertOne(ctx, doc)
+	if !mongo.IsDuplicateKeyError(err) {
+		s.noteWrite(err)
+	}
 	return err
 }
 
@@ -284,6 +312,7 @@ func (s *Store) replaceByID(ctx context.Context, coll, id string, doc any) error
 	if mongo.IsDuplicateKeyError(err) {
 		_, err = c.ReplaceOne(ctx, filter, doc)
 	}
+	s.noteWrite(err)
 	return err
 }
 

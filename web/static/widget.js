@@ -230,8 +230,12 @@
     }
     const choices = {};
     const explicit = [];
+    // What the visitor saw, so that only what they changed is applied and
+    // a change made elsewhere meanwhile is not undone.
+    const shown = {};
     for (const p of cfg.purposes) {
       const on = allowed(p.key);
+      shown[p.key] = Object.prototype.hasOwnProperty.call(consents, p.key) ? (on ? "on" : "off") : "undecided";
       if (kind === "accept") {
         if (!p.sensitive) {
           choices[p.key] = "granted"; // Accept never switches a sensitive purpose on
@@ -256,7 +260,11 @@
     busy(true);
     say("");
     try {
-      apply(await call("consents", "PUT", { choices, explicit }));
+      const sent = {};
+      for (const k in choices) {
+        sent[k] = shown[k];
+      }
+      apply(await call("consents", "PUT", { choices, explicit, shown: sent }));
       say(word("saved"));
     } catch {
       say(word("error", 1), true); // the switches keep the visitor's picks for a retry
@@ -291,6 +299,7 @@ input:checked::after{left:1.45rem}
 .badge{display:inline-block;background:#fff4e0;border:1px solid #b86e00;color:#6b3f00;font-weight:600;
 border-radius:999px;padding:0 .6rem;font-size:.85rem}
 .explain{color:#6b3f00;font-size:.93rem}
+.renew{color:#6b3f00;font-size:.93rem;font-weight:600}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem}
 button{font:inherit;cursor:pointer;border-radius:6px;padding:.5rem 1rem;border:2px solid #1d5bd8;background:#fff;color:#1d5bd8}
 .choice{flex:1 1 0;background:#1d5bd8;color:#fff}
@@ -383,6 +392,7 @@ a{color:#1d5bd8}
   });
 
   let boxes = {}; // purpose key -> its switch
+  let renews = {}; // purpose key -> its "terms changed" note
 
   // word returns a config text, or the built-in word at index i.
   function word(key, i) {
@@ -394,6 +404,7 @@ a{color:#1d5bd8}
   function build() {
     list.textContent = "";
     boxes = {};
+    renews = {};
     cfg.purposes.forEach((p, i) => {
       const row = el("li");
       const label = el("label");
@@ -412,6 +423,10 @@ a{color:#1d5bd8}
       } else {
         row.append(what);
       }
+      const renew = el("p", "renew", word("renew"));
+      renew.hidden = true;
+      row.append(renew);
+      renews[p.key] = renew;
       boxes[p.key] = box;
       list.append(row);
     });
@@ -430,6 +445,10 @@ a{color:#1d5bd8}
     actions.hidden = !cfg;
     for (const key in boxes) {
       boxes[key].checked = allowed(key);
+      // Consent a material change of the terms paused (or is about to):
+      // Accept, or the switch, renews it under the new terms.
+      const c = Object.prototype.hasOwnProperty.call(consents, key) ? consents[key] : null;
+      renews[key].hidden = !(c && (c.reason === "reconsent_required" || c.reason === "reconsent_due"));
     }
     receiptLink.textContent = word("receipt");
     if (receiptURL) {
