@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -19,45 +18,22 @@ import (
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/merchants"
-	"github.com/fineline/fineline/server"
-	"github.com/fineline/fineline/store/storetest"
+	"github.com/fineline/fineline/server/servertest"
 )
 
-// fineline is Fineline wired by server.Open over an embedded store in dir.
+// fineline is Fineline wired by server.Open over an embedded store in dir,
+// with one merchant.
 type fineline struct {
-	*server.Server
-	http   *httptest.Server
-	key    string
-	merch  merchants.Merchant
-	cancel context.CancelFunc
+	*servertest.Running
+	key   string
+	merch merchants.Merchant
 }
 
 func start(t *testing.T, dir string) *fineline {
 	t.Helper()
-	cfg := server.Config{DataDir: dir, BaseURL: "http://localhost", CacheSubjects: 100_000, CacheBound: 2 * time.Second, PollInterval: 250 * time.Millisecond,
-		MailFrom: "Fineline <no-reply@localhost>", RewardInterval: time.Hour, Jurisdiction: "EU", AnnounceRate: 1000, StoreLog: storetest.Logger()}
-	ctx, cancel := context.WithCancel(context.Background())
-	s, err := server.Open(ctx, cfg, storetest.Logger())
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	if _, _, err := s.Start(ctx); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	h, err := s.Handler()
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	f := &fineline{Server: s, http: httptest.NewServer(h), cancel: cancel}
-	t.Cleanup(func() {
-		f.http.Close()
-		cancel()
-		_ = s.Stop(context.Background())
-		_ = s.Close(context.Background())
-	})
+	r := servertest.Start(t, servertest.Options{DataDir: dir})
+	s, ctx := r.Server, context.Background()
+	f := &fineline{Running: r}
 	m, _, secret, err := s.Merchants.Create(ctx, merchants.NewMerchant{Slug: "shop", Name: "Shop"})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +53,7 @@ func start(t *testing.T, dir string) *fineline {
 
 func (f *fineline) call(t *testing.T, method, path, body string) (int, http.Header, string) {
 	t.Helper()
-	req, _ := http.NewRequest(method, f.http.URL+path, strings.NewReader(body))
+	req, _ := http.NewRequest(method, f.URL+path, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer "+f.key)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
@@ -186,9 +162,9 @@ func TestAFullStoreAnswers503AndNothingAcknowledgedIsLost(t *testing.T) {
 	jar, _ := cookiejar.New(nil)
 	browser := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	form := func(path string, v url.Values) (*http.Response, string) {
-		req, _ := http.NewRequest("POST", f.http.URL+path, strings.NewReader(v.Encode()))
+		req, _ := http.NewRequest("POST", f.URL+path, strings.NewReader(v.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.Header.Set("Origin", f.http.URL)
+		req.Header.Set("Origin", f.URL)
 		req.Header.Set("Accept-Language", "de")
 		res, err := browser.Do(req)
 		if err != nil {

@@ -107,6 +107,23 @@ func (d emailDoc) all() []string {
 // maxPerEmail bounds the subjects one address lists.
 const maxPerEmail = 50
 
+// editEmail changes an address's entry on the embedded store: a read and a
+// replace under the in-process lock (one process owns that store). edit
+// returns the subjects to keep, or false to write nothing.
+func (s *Store) editEmail(ctx context.Context, k string, edit func(subjects []string) ([]string, bool)) error {
+	defer s.casLock(k)()
+	var d emailDoc
+	err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: k}}).Decode(&d)
+	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
+		return storeError(err, "read subject email")
+	}
+	subjects, write := edit(d.all())
+	if !write {
+		return nil
+	}
+	return storeError(s.replaceByID(ctx, collSubjectEmails, k, emailDoc{ID: k, Subjects: subjects}), "index subject email")
+}
+
 // addEmail lists the subject under its address.
 func (s *Store) addEmail(ctx context.Context, merchantID, email, subjectID string) error {
 	if email == "" {
@@ -114,20 +131,13 @@ func (s *Store) addEmail(ctx context.Context, merchantID, email, subjectID strin
 	}
 	k := emailKey(merchantID, email)
 	if s.local {
-		defer s.casLock(k)()
-		var d emailDoc
-		err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: k}}).Decode(&d)
-		if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-			return storeError(err, "read subject email")
-		}
-		if slices.Contains(d.all(), subjectID) {
-			return nil
-		}
-		d.ID, d.Subjects, d.SubjectID = k, append(d.all(), subjectID), ""
-		if len(d.Subjects) > maxPerEmail {
-			d.Subjects = d.Subjects[len(d.Subjects)-maxPerEmail:]
-		}
-		return storeError(s.replaceByID(ctx, collSubjectEmails, k, d), "index subject email")
+		return s.editEmail(ctx, k, func(subjects []string) ([]string, bool) {
+			if slices.Contains(subjects, subjectID) {
+				return nil, false
+			}
+			subjects = append(subjects, subjectID)
+			return subjects[max(0, len(subjects)-maxPerEmail):], true
+		})
 	}
 	_, err := s.db.Collection(collSubjectEmails).UpdateOne(ctx, bson.D{{Key: "_id", Value: k}},
 		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "subjects", Value: subjectID}}}}, options.UpdateOne().SetUpsert(true))
@@ -141,17 +151,12 @@ func (s *Store) dropEmail(ctx context.Context, merchantID, email, subjectID stri
 	}
 	k := emailKey(merchantID, email)
 	if s.local {
-		defer s.casLock(k)()
-		var d emailDoc
-		err := s.db.Collection(collSubjectEmails).FindOne(ctx, bson.D{{Key: "_id", Value: k}}).Decode(&d)
-		if errors.Is(err, mongo.ErrNoDocuments) || (err == nil && !slices.Contains(d.all(), subjectID)) {
-			return nil
-		}
-		if err != nil {
-			return storeError(err, "read subject email")
-		}
-		d.Subjects, d.SubjectID = slices.DeleteFunc(d.all(), func(x string) bool { return x == subjectID }), ""
-		return storeError(s.replaceByID(ctx, collSubjectEmails, k, d), "unindex subject email")
+		return s.editEmail(ctx, k, func(subjects []string) ([]string, bool) {
+			if !slices.Contains(subjects, subjectID) {
+				return nil, false
+			}
+			return slices.DeleteFunc(subjects, func(x string) bool { return x == subjectID }), true
+		})
 	}
 	_, err := s.db.Collection(collSubjectEmails).UpdateOne(ctx, bson.D{{Key: "_id", Value: k}},
 		bson.D{{Key: "$pull", Value: bson.D{{Key: "subjects", Value: subjectID}}}})

@@ -11,30 +11,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fineline/fineline/server"
 )
 
 // config is everything Fineline reads from flags and the environment.
 // Flags win over the environment.
 type config struct {
-	Addr           string
-	DataDir        string
-	BaseURL        string
-	MongoURI       string
-	AdminToken     string
-	TrustedProxies []string
-	LogLevel       slog.Level
-	Demo           bool
-	CacheSubjects  int
-	CacheBound     time.Duration
-	PollInterval   time.Duration
-	SMTPURL        string
-	MailFrom       string
-	SigningKey     string
-	MasterKey      string
-	RewardInterval time.Duration
-	Jurisdiction   string
-	AnnounceRate   float64
-	DemoShopAddr   string
+	// Config is what Fineline itself is set up with.
+	server.Config
+	Addr         string
+	LogLevel     slog.Level
+	Demo         bool
+	DemoShopAddr string
 }
 
 const usage = `Fineline: a hosted preference and consent center.

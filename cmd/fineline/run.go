@@ -48,15 +48,12 @@ func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
-// serverConfig is what the server package is set up with.
+// server is what the server package is set up with: attach connects to a
+// running embedded store (admin commands).
 func (cfg config) server(attach bool, stderr io.Writer) server.Config {
-	return server.Config{
-		MongoURI: cfg.MongoURI, DataDir: cfg.DataDir, Attach: attach, BaseURL: cfg.BaseURL, AdminToken: cfg.AdminToken,
-		TrustedProxies: cfg.TrustedProxies, CacheSubjects: cfg.CacheSubjects, CacheBound: cfg.CacheBound, PollInterval: cfg.PollInterval,
-		SMTPURL: cfg.SMTPURL, MailFrom: cfg.MailFrom, SigningKey: cfg.SigningKey, MasterKey: cfg.MasterKey,
-		RewardInterval: cfg.RewardInterval, Jurisdiction: cfg.Jurisdiction, AnnounceRate: cfg.AnnounceRate,
-		StoreLog: newLogger(stderr, slog.LevelWarn),
-	}
+	c := cfg.Config
+	c.Attach, c.StoreLog = attach, newLogger(stderr, slog.LevelWarn)
+	return c
 }
 
 // setup parses the command's configuration and wires Fineline; a non-zero
