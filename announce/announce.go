@@ -77,8 +77,9 @@ type Store interface {
 	UnbuiltCampaigns(ctx context.Context) ([]Campaign, error)
 	// MarkBuilt records that every item of the campaign exists.
 	MarkBuilt(ctx context.Context, merchantID string, version int) error
-	// AddItem stores a queued item unless the subject has one for the version.
-	AddItem(ctx context.Context, it Item) error
+	// AddItems stores queued items, each unless the subject has one for the
+	// version already.
+	AddItems(ctx context.Context, items []Item) error
 	// DueItems lists up to limit queued items due at now and not leased.
 	DueItems(ctx context.Context, now time.Time, limit int) ([]Item, error)
 	// ClaimItem leases a queued item to owner until until, atomically:

@@ -133,6 +133,7 @@ func (w *Worker) build(ctx context.Context, c Campaign) error {
 	if !terms.Has(c.Version) {
 		return nil // this instance does not see the publication yet: build on a later step
 	}
+	var batch []Item
 	err = w.Ledger.EachState(ctx, w.Scan, func(rec consent.SubjectState) error {
 		if rec.MerchantID != c.MerchantID {
 			return nil
@@ -140,13 +141,25 @@ func (w *Worker) build(ctx context.Context, c Campaign) error {
 		if !slices.ContainsFunc(terms.AwaitingReview(rec), func(a consent.Awaiting) bool { return a.Version.Number == c.Version }) {
 			return nil
 		}
-		return w.Store.AddItem(ctx, Item{MerchantID: c.MerchantID, Version: c.Version, SubjectID: rec.SubjectID, State: Queued, NextAt: c.CreatedAt})
+		batch = append(batch, Item{MerchantID: c.MerchantID, Version: c.Version, SubjectID: rec.SubjectID, State: Queued, NextAt: c.CreatedAt})
+		if len(batch) < buildBatch {
+			return nil
+		}
+		err := w.Store.AddItems(ctx, batch)
+		batch = batch[:0]
+		return err
 	})
+	if err == nil {
+		err = w.Store.AddItems(ctx, batch)
+	}
 	if err != nil {
 		return err
 	}
 	return w.Store.MarkBuilt(ctx, c.MerchantID, c.Version)
 }
+
+// buildBatch is how many items a campaign's build writes at once.
+const buildBatch = 500
 
 // backoff is the wait before attempt n+1.
 func backoff(n int) time.Duration {

@@ -104,28 +104,62 @@ func (s *Store) MarkBuilt(ctx context.Context, merchantID string, version int) e
 	return storeError(err, "mark campaign built")
 }
 
-// AddItem stores a queued item, once per subject and version, and puts it
-// in the queue. After a crash between the two, a rebuild queues it.
-func (s *Store) AddItem(ctx context.Context, it announce.Item) error {
-	d := toItemDoc(it)
-	err := s.insertOne(ctx, collItems, d)
-	if mongo.IsDuplicateKeyError(err) {
-		var cur itemDoc
-		if err := s.db.Collection(collItems).FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur); err != nil {
-			return storeError(err, "read announcement")
-		}
-		if cur.State != string(announce.Queued) {
-			return nil
-		}
-		d = cur
-	} else if err != nil {
-		return storeError(err, "add announcement")
-	}
-	err = s.insertOne(ctx, collQueue, queueDoc{ID: d.ID, NextAt: d.NextAt})
-	if mongo.IsDuplicateKeyError(err) {
+// AddItems stores queued items, once per subject and version, and puts
+// them in the queue, in bulk (one unordered insert of items, one of queue
+// entries). An item that exists already is queued again only while it is
+// still queued: after a crash between the two inserts, a rebuild queues it.
+func (s *Store) AddItems(ctx context.Context, items []announce.Item) error {
+	if len(items) == 0 {
 		return nil
 	}
-	return storeError(err, "queue announcement")
+	docs := make([]any, len(items))
+	for i, it := range items {
+		docs[i] = toItemDoc(it)
+	}
+	unlock := s.writing()
+	_, err := s.db.Collection(collItems).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	unlock()
+	existing := map[int]bool{}
+	var bwe mongo.BulkWriteException
+	switch {
+	case err == nil:
+	case errors.As(err, &bwe) && bwe.WriteConcernError == nil:
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 {
+				return storeError(we, "add announcements")
+			}
+			existing[we.Index] = true
+		}
+	default:
+		return storeError(err, "add announcements")
+	}
+	queue := make([]any, 0, len(items))
+	for i := range items {
+		d := docs[i].(itemDoc)
+		if existing[i] {
+			var cur itemDoc
+			if err := s.db.Collection(collItems).FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur); err != nil {
+				return storeError(err, "read announcement")
+			}
+			if cur.State != string(announce.Queued) {
+				continue
+			}
+			d = cur
+		}
+		queue = append(queue, queueDoc{ID: d.ID, NextAt: d.NextAt})
+	}
+	unlock = s.writing()
+	_, err = s.db.Collection(collQueue).InsertMany(ctx, queue, options.InsertMany().SetOrdered(false))
+	unlock()
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		for _, we := range bwe.WriteErrors {
+			if we.Code != 11000 {
+				return storeError(we, "queue announcements")
+			}
+		}
+		return nil
+	}
+	return storeError(err, "queue announcements")
 }
 
 // DueItems lists up to limit pending items due at now and not leased.
