@@ -17,6 +17,8 @@ require (
 
 require github.com/yuin/goldmark v1.8.7
 
+require github.com/maypok86/otter/v2 v2.4.0
+
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/AlekSi/pointer v1.2.0 // indirect

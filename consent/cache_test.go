@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -33,10 +34,7 @@ func checkReason(t *testing.T, l *consent.Ledger, subject string) consent.Reason
 func TestCacheReadsYourWritesAtOnce(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	l := instance(t, e.store, consent.Options{Exclusive: true, CacheSize: 1000})
-	if _, err := l.Warm(ctx, e.store, true); err != nil {
-		t.Fatal(err)
-	}
+	l := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20})
 	for i := range 20 {
 		state, want := consent.Granted, consent.ReasonGranted
 		if i%2 == 1 {
@@ -58,30 +56,36 @@ func TestCacheReadsYourWritesAtOnce(t *testing.T) {
 	}
 }
 
-// flakyFeed is the real store's change feed, switched off on demand, as
-// when the database cannot be reached for polling.
-type flakyFeed struct {
+// flakyJournal is a store whose journal cannot be read on demand, as when
+// the database cannot be reached for following.
+type flakyJournal struct {
 	*store.Store
 	down atomic.Bool
 }
 
-func (f *flakyFeed) TouchedSince(ctx context.Context, since time.Time) ([]consent.Touched, error) {
+func (f *flakyJournal) JournalEntry(ctx context.Context, slot int, pos int64) (consent.JournalEntry, error) {
 	if f.down.Load() {
-		return nil, errors.New("poll failed")
+		return consent.JournalEntry{}, errors.New("store unreachable")
 	}
-	return f.Store.TouchedSince(ctx, since)
+	return f.Store.JournalEntry(ctx, slot, pos)
 }
 
 func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
-	e := newEnv(t)
+	shared := storetest.OpenShared(t)
+	e := newEnvOn(t, shared)
+	other := &flakyJournal{Store: storetest.Join(t, shared)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const bound = time.Second
-	opts := consent.Options{Bound: bound, CacheSize: 1000}
-	a, b := instance(t, e.store, opts), instance(t, e.store, opts)
-	feedB := &flakyFeed{Store: e.store}
-	go a.Follow(ctx, e.store, consent.FollowOptions{Interval: 50 * time.Millisecond, Overlap: time.Second, Since: time.Now()})
-	go b.Follow(ctx, feedB, consent.FollowOptions{Interval: 50 * time.Millisecond, Overlap: time.Second, Since: time.Now()})
+	opts := consent.Options{Bound: bound, CacheBytes: 1 << 20}
+	a := instance(t, e.store, opts)
+	ns := &notices.Service{Store: other, Now: time.Now}
+	b := consent.NewLedger(other, consent.NewCachedPurposes(other, time.Second, time.Now), other, ns, time.Now, storetest.Logger(), opts)
+	if e.store.Slot() == other.Slot() {
+		t.Fatalf("both instances write slot %d", e.store.Slot())
+	}
+	go a.Follow(ctx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
+	go b.Follow(ctx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
 
 	if _, err := a.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 		t.Fatal(err)
@@ -113,88 +117,149 @@ func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
 		t.Fatalf("instance B saw the withdrawal after %v, past the bound of %v", took, bound)
 	}
 
-	// When B cannot poll, its cache stops answering after the bound: the
+	// When B cannot follow, its cache stops answering after the bound: the
 	// next grant on A is read from the store instead of B's stale cache.
-	feedB.down.Store(true)
-	time.Sleep(100 * time.Millisecond) // let B's last successful poll age
+	other.down.Store(true)
+	time.Sleep(100 * time.Millisecond) // let B's last successful round age
 	acked = time.Now()
 	if _, err := a.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 		t.Fatal(err)
 	}
 	took = waitFor(b, consent.ReasonGranted, acked)
-	t.Logf("with polling down, instance B saw the grant after %v", took)
+	t.Logf("with following down, instance B saw the grant after %v", took)
 	if took > bound+200*time.Millisecond {
-		t.Fatalf("with polling down, B served a stale decision for %v", took)
+		t.Fatalf("with following down, B served a stale decision for %v", took)
 	}
 }
 
-func TestWarmSweepRollsForwardWhatACrashLeftBehind(t *testing.T) {
+// TestRecoverReplaysWhatACrashLeftBehind: projections a crash left behind
+// their events are rolled forward at the next start from the journal, and
+// only those: the work follows what was in flight.
+func TestRecoverReplaysWhatACrashLeftBehind(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	e.record(t, "c1", "newsletter", consent.Granted)
-	e.record(t, "c2", "newsletter", consent.Granted)
+	first := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20})
+	for i := range 50 {
+		if _, err := first.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: fmt.Sprint("old", i), Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := first.Flush(ctx); err != nil { // a clean stop
+		t.Fatal(err)
+	}
+	rep, err := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20}).Recover(ctx)
+	if err != nil || rep.Subjects != 0 || rep.Checkpoint != rep.Tail {
+		t.Fatalf("after a clean stop: %+v %v, want nothing to replay", rep, err)
+	}
+
+	// Now a "crash": events appended, projections never written.
 	crashing := consent.NewLedger(crashAfterAppend{e.store}, e.store, e.store, &notices.Service{Store: e.store, Now: time.Now}, time.Now, storetest.Logger(), consent.Options{})
-	for _, s := range []string{"c1", "c3"} {
+	for _, s := range []string{"old1", "new1", "new2"} {
 		if _, err := crashing.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: s, Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if crashing.ProjectionsComplete() {
-		t.Fatal("a ledger whose projection failed reports complete projections: the next start would skip the sweep")
+		t.Fatal("a ledger whose projections failed reports them complete")
 	}
-
-	// Without a sweep, a warm cache would trust the stale projections.
-	restarted := instance(t, e.store, consent.Options{Exclusive: true, CacheSize: 1000})
-	rep, err := restarted.Warm(ctx, e.store, true)
+	restarted := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20})
+	rep, err = restarted.Recover(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Records != 2 || rep.RolledForward != 2 || !rep.Complete {
-		t.Fatalf("warm report %+v, want 2 records loaded and 2 subjects (c1, c3) rolled forward", rep)
+	if rep.Subjects != 3 {
+		t.Fatalf("recovery rolled forward %d subjects, want the 3 in flight: %+v", rep.Subjects, rep)
 	}
-	for subject, want := range map[string]consent.Reason{"c1": consent.ReasonWithdrawn, "c2": consent.ReasonGranted, "c3": consent.ReasonWithdrawn, "c4": consent.ReasonNoRecord} {
+	if err := restarted.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"old1", "new1", "new2"} {
+		st, err := e.store.SubjectState(ctx, merchant, s)
+		if err != nil || st.Purposes["newsletter"].State != consent.Withdrawn {
+			t.Errorf("%s: stored projection %+v (%v) after recovery", s, st.Purposes, err)
+		}
+	}
+	for subject, want := range map[string]consent.Reason{"old1": consent.ReasonWithdrawn, "old2": consent.ReasonGranted, "new1": consent.ReasonWithdrawn, "never": consent.ReasonNoRecord} {
 		if got := checkReason(t, restarted, subject); got != want {
 			t.Errorf("%s: %s, want %s", subject, got, want)
 		}
 	}
 }
 
-func TestCacheCapStillAnswersCorrectly(t *testing.T) {
+// TestATinyCacheStillGivesTheLedgersAnswer: with room for a few hundred
+// subjects and thousands in play, under concurrent writes, every check
+// says what the ledger says.
+func TestATinyCacheStillGivesTheLedgersAnswer(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	for _, s := range []string{"a", "b", "c", "d"} {
-		e.record(t, s, "newsletter", consent.Granted)
+	l := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1000 * 250})
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	go l.WriteBehind(runCtx)
+	const subjects = 1500
+	want := make([]atomic.Value, subjects)
+	for i := range subjects {
+		want[i].Store(consent.ReasonNoRecord)
 	}
-	l := instance(t, e.store, consent.Options{Exclusive: true, CacheSize: 2})
-	rep, err := l.Warm(ctx, e.store, false)
-	if err != nil {
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < subjects; i += 8 {
+				st, reason := consent.Granted, consent.ReasonGranted
+				if i%3 == 0 {
+					st, reason = consent.Withdrawn, consent.ReasonWithdrawn
+				}
+				if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: fmt.Sprint("t", i), Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: st}}}); err != nil {
+					errs <- err
+					return
+				}
+				want[i].Store(reason)
+				// Read back a subject written a while ago (long evicted).
+				j := i / 2
+				if d, err := l.Check(ctx, merchant, fmt.Sprint("t", j), "newsletter"); err != nil {
+					errs <- err
+					return
+				} else if w, _ := want[j].Load().(consent.Reason); w != consent.ReasonNoRecord && d.Reason != w {
+					errs <- fmt.Errorf("t%d: %s, want %s", j, d.Reason, w)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
 		t.Fatal(err)
 	}
-	if rep.Complete {
-		t.Fatal("4 subjects in a cache of 2 reported complete")
+	ids := make([]string, subjects)
+	for i := range ids {
+		ids[i] = fmt.Sprint("t", i)
 	}
-	ds, err := l.CheckMany(ctx, merchant, "newsletter", []string{"a", "b", "c", "d", "e"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i, d := range ds {
-		want := consent.ReasonGranted
-		if i == 4 {
-			want = consent.ReasonNoRecord
+	for lo := 0; lo < subjects; lo += 1000 {
+		ds, err := l.CheckMany(ctx, merchant, "newsletter", ids[lo:min(lo+1000, subjects)])
+		if err != nil {
+			t.Fatal(err)
 		}
-		if d.Reason != want {
-			t.Fatalf("%s: %s, want %s (a miss in an overflowing cache is not 'no record')", d.SubjectID, d.Reason, want)
+		for k, d := range ds {
+			if w := want[lo+k].Load().(consent.Reason); d.Reason != w {
+				t.Fatalf("%s: batch says %s, want %s", d.SubjectID, d.Reason, w)
+			}
 		}
 	}
+	stats := l.CacheStats()
+	if stats.Entries >= subjects || stats.Bytes > stats.Budget {
+		t.Fatalf("the cache holds %d entries, %d bytes of a %d budget: it does not bound itself", stats.Entries, stats.Bytes, stats.Budget)
+	}
+	t.Logf("cache: %+v", stats)
 }
 
 func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	l := instance(t, e.store, consent.Options{Exclusive: true, CacheSize: 1000})
-	if _, err := l.Warm(ctx, e.store, false); err != nil {
-		t.Fatal(err)
-	}
+	l := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20})
 	for _, s := range []consent.State{consent.Granted, consent.Withdrawn, consent.Granted} {
 		if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: s}}}); err != nil {
 			t.Fatal(err)
@@ -242,7 +307,7 @@ func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
 // a flush can be under way when shutdown asks for one.
 type slowSave struct{ *store.Store }
 
-func (s slowSave) SaveRecord(ctx context.Context, rec consent.SubjectState) error {
+func (s slowSave) SaveSubjectState(ctx context.Context, rec consent.SubjectState) error {
 	time.Sleep(20 * time.Millisecond)
 	return s.Store.SaveSubjectState(ctx, rec)
 }
@@ -251,10 +316,7 @@ func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	ns := &notices.Service{Store: e.store, Now: time.Now}
-	l := consent.NewLedger(slowSave{e.store}, e.store, e.store, ns, time.Now, storetest.Logger(), consent.Options{Exclusive: true, CacheSize: 1000})
-	if _, err := l.Warm(ctx, e.store, false); err != nil {
-		t.Fatal(err)
-	}
+	l := consent.NewLedger(slowSave{e.store}, e.store, e.store, ns, time.Now, storetest.Logger(), consent.Options{Exclusive: true, CacheBytes: 1 << 20})
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { l.WriteBehind(runCtx); close(done) }()
@@ -275,7 +337,7 @@ func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
 	for i := range 10 {
 		rec, err := e.store.SubjectState(ctx, merchant, fmt.Sprint("s", i))
 		if err != nil || rec.Seq != 1 {
-			t.Fatalf("s%d: projection missing after Flush returned (%v): a clean mark now would lose it", i, err)
+			t.Fatalf("s%d: projection missing after Flush returned (%v): the checkpoint now would skip it", i, err)
 		}
 	}
 }

@@ -37,9 +37,14 @@ type Decision struct {
 // very purpose allows, and only while no material change of the notice
 // since that event has passed its deadline.
 func Decide(st SubjectState, p Purpose, t Terms, now time.Time) Decision {
-	d := Decision{SubjectID: st.SubjectID, Purpose: p.Key, Reason: ReasonNoRecord}
 	ps, ok := st.Purposes[p.Key]
-	if !ok {
+	return decideOne(st.SubjectID, ps, ok, p, t, now)
+}
+
+// decideOne is Decide from the purpose's own state (decided false: none).
+func decideOne(subjectID string, ps PurposeState, decided bool, p Purpose, t Terms, now time.Time) Decision {
+	d := Decision{SubjectID: subjectID, Purpose: p.Key, Reason: ReasonNoRecord}
+	if !decided {
 		return d
 	}
 	d.NoticeVersion, d.Since = ps.NoticeVersion, ps.At

@@ -3,126 +3,212 @@ package consent
 import (
 	"context"
 	"time"
+
+	"github.com/fineline/fineline/apperr"
 )
 
-// RecordScanner reads every projection and every chain head, for warming
-// the cache at start-up and for sweeping the ledger after a crash.
-type RecordScanner interface {
-	// EachSubjectState calls fn for every stored projection.
-	EachSubjectState(ctx context.Context, fn func(SubjectState) error) error
-	// EachChainHead calls fn with the highest event number of every subject
-	// that has events.
-	EachChainHead(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error
+// Appended is what a store did with events handed to it at once.
+type Appended struct {
+	// N is how many of them it inserted: a prefix.
+	N int
+	// Slot and Journal are where the journal lists them.
+	Slot    int
+	Journal int64
 }
 
-// WarmReport says what Warm did.
-type WarmReport struct {
-	Records int // projections loaded into the cache
-	// RolledForward counts subjects whose projection was behind the ledger.
-	RolledForward int
-	// Complete is true when every subject fit in the cache.
-	Complete bool
-}
-
-// Warm loads every stored projection into the cache. With sweep (after a
-// start that did not follow a clean shutdown) it also reads every chain head
-// and rolls forward each subject whose projection is behind its ledger.
-func (l *Ledger) Warm(ctx context.Context, scan RecordScanner, sweep bool) (WarmReport, error) {
-	var rep WarmReport
-	c := l.mem.cache
-	if c == nil {
-		return rep, nil
-	}
-	start := time.Now()
-	err := scan.EachSubjectState(ctx, func(st SubjectState) error {
-		c.put(cacheKey(st.MerchantID, st.SubjectID), st, start)
-		rep.Records++
-		return nil
-	})
-	if err != nil {
-		return rep, err
-	}
-	if sweep {
-		err = scan.EachChainHead(ctx, func(merchantID, subjectID string, seq int64) error {
-			if st, ok := c.get(cacheKey(merchantID, subjectID)); ok && st.Seq >= seq {
-				return nil
-			}
-			if _, err := l.lookupFromStore(ctx, merchantID, subjectID); err != nil {
-				return err
-			}
-			rep.RolledForward++
-			return nil
-		})
-		if err != nil {
-			return rep, err
-		}
-	}
-	rep.Complete = c.complete()
-	l.mem.warm.Store(rep.Complete)
-	return rep, nil
-}
-
-func (l *Ledger) lookupFromStore(ctx context.Context, merchantID, subjectID string) (SubjectState, error) {
-	start := time.Now()
-	st, err := l.current(ctx, merchantID, subjectID)
-	if err == nil {
-		l.mem.cache.put(cacheKey(merchantID, subjectID), st, start)
-	}
-	return st, err
-}
-
-// Touched names a subject whose chain reached Seq.
+// Touched names a subject whose chain a journal entry advanced.
 type Touched struct {
 	MerchantID string
 	SubjectID  string
-	Seq        int64
+	// From and Seq are the first and last sequence numbers the entry lists
+	// for the subject.
+	From, Seq int64
 }
 
-// ChangeFeed tells which subjects' ledgers changed.
-type ChangeFeed interface {
-	// TouchedSince returns, for every subject with events recorded at or
-	// after since, its highest such event number.
-	TouchedSince(ctx context.Context, since time.Time) ([]Touched, error)
+// JournalEntry is one batch of events as a writer's journal lists it, in
+// the order that writer committed them.
+type JournalEntry struct {
+	Slot    int
+	Pos     int64
+	At      time.Time
+	Touched []Touched
+}
+
+// FeedEntry is one merchant's events of one journal entry.
+type FeedEntry struct {
+	MerchantID string
+	Slot       int
+	Pos        int64
+	// Journal is the position of the journal entry it belongs to.
+	Journal int64
+	At      time.Time
+	Events  []Event
+}
+
+// Journal is the ledger in the order it was written: per writer (a slot),
+// entries at dense positions, each written with its events.
+type Journal interface {
+	// Slot is the slot this process writes.
+	Slot() int
+	// Slots lists every slot that was ever written, this process's among them.
+	Slots(ctx context.Context) ([]int, error)
+	// JournalCommitted is the last position of this process's slot whose
+	// batch is settled (in, or failed).
+	JournalCommitted() int64
+	// JournalTail returns the slot's last position, 0 if empty.
+	JournalTail(ctx context.Context, slot int) (int64, error)
+	// JournalEntry returns one entry; NotFound if none (yet).
+	JournalEntry(ctx context.Context, slot int, pos int64) (JournalEntry, error)
+	// FeedEntry returns one merchant's events of one batch; NotFound if none.
+	FeedEntry(ctx context.Context, merchantID string, slot int, pos int64) (FeedEntry, error)
+	// Checkpoint returns the position up to which the slot's journal is in
+	// stored projections; SaveCheckpoint records it.
+	Checkpoint(ctx context.Context, slot int) (int64, error)
+	SaveCheckpoint(ctx context.Context, slot int, pos int64) error
+}
+
+// RecoverReport says what Recover found.
+type RecoverReport struct {
+	// Checkpoint and Tail bound what was replayed.
+	Checkpoint, Tail int64
+	// Subjects counts the subjects whose projection was read and rolled forward.
+	Subjects int
+}
+
+// Recover finishes, at start, what a crash left unfinished in this
+// process's slot: it replays the journal from the checkpoint to its tail and
+// rolls forward every projection it lists, then records the new checkpoint.
+// After a clean stop the checkpoint is the tail and nothing is read but the
+// two; the work is proportional to what was in flight, never to the number
+// of subjects.
+func (l *Ledger) Recover(ctx context.Context) (RecoverReport, error) {
+	slot := l.store.Slot()
+	var rep RecoverReport
+	var err error
+	if rep.Checkpoint, err = l.store.Checkpoint(ctx, slot); err != nil {
+		return rep, err
+	}
+	if rep.Tail, err = l.store.JournalTail(ctx, slot); err != nil {
+		return rep, err
+	}
+	seen := map[string]bool{}
+	for p := rep.Checkpoint + 1; p <= rep.Tail; p++ {
+		e, err := l.store.JournalEntry(ctx, slot, p)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err != nil {
+			return rep, err
+		}
+		for _, t := range e.Touched {
+			k := cacheKey(t.MerchantID, t.SubjectID)
+			if seen[k] {
+				continue
+			}
+			seen[k] = true
+			if _, err := l.current(ctx, t.MerchantID, t.SubjectID); err != nil {
+				return rep, err
+			}
+			rep.Subjects++
+		}
+	}
+	if err := l.flushOnce(ctx); err != nil {
+		return rep, err
+	}
+	if rep.Tail > rep.Checkpoint {
+		if err := l.store.SaveCheckpoint(ctx, slot, rep.Tail); err != nil {
+			return rep, err
+		}
+	}
+	l.savedCheckpoint.Store(rep.Tail)
+	return rep, nil
 }
 
 // FollowOptions tune Follow.
 type FollowOptions struct {
-	// Interval between polls.
+	// Interval between polls of every other writer's journal.
 	Interval time.Duration
-	// Overlap re-reads this much before the previous poll, covering clock
-	// skew between instances and writes that commit a little after their
-	// recorded time.
-	Overlap time.Duration
-	// Since is where the first poll starts (e.g. a recovery window before now).
-	Since time.Time
+	// SlotsEvery is how often the list of writers is read again.
+	SlotsEvery time.Duration
+	// Settle is how long an entry listing an event that is not in the store
+	// (a writer that died or lost a race half-way) waits before it is passed.
+	Settle time.Duration
 }
 
-// Follow polls the ledger until ctx ends, dropping from the cache every
-// subject another instance changed. Each completed poll lets the cache
-// answer for Bound more; if polls fail for longer, decisions are read from
-// the store (and fail closed if it is down).
-func (l *Ledger) Follow(ctx context.Context, feed ChangeFeed, o FollowOptions) {
+// Follow reads every other writer's journal until ctx ends, dropping from
+// the cache each subject another instance changed. Idle, it costs one point
+// read per writer per poll, however long the ledger. Each completed round
+// lets the cache answer for Bound more; if rounds fail for longer,
+// decisions are read from the store (and fail closed if it is down).
+func (l *Ledger) Follow(ctx context.Context, o FollowOptions) {
 	c := l.mem.cache
 	if c == nil {
 		return
 	}
-	since := o.Since
+	if o.SlotsEvery == 0 {
+		o.SlotsEvery = 5 * time.Second
+	}
+	if o.Settle == 0 {
+		o.Settle = 30 * time.Second
+	}
+	next := map[int]int64{} // the next position to read of each slot
+	var slots []int
+	var slotsAt time.Time
 	t := time.NewTicker(o.Interval)
 	defer t.Stop()
 	for {
 		began := time.Now()
-		touched, err := feed.TouchedSince(ctx, since)
+		err := func() error {
+			if time.Since(slotsAt) >= o.SlotsEvery {
+				s, err := l.store.Slots(ctx)
+				if err != nil {
+					return err
+				}
+				slots, slotsAt = s, time.Now()
+			}
+			for _, slot := range slots {
+				if slot == l.store.Slot() {
+					continue
+				}
+				if _, ok := next[slot]; !ok {
+					// Changes before this instance started are in the store,
+					// and its cache was empty then.
+					tail, err := l.store.JournalTail(ctx, slot)
+					if err != nil {
+						return err
+					}
+					next[slot] = tail + 1
+				}
+				for {
+					e, err := l.store.JournalEntry(ctx, slot, next[slot])
+					if apperr.Is(err, apperr.NotFound) {
+						break
+					}
+					if err != nil {
+						return err
+					}
+					settled, err := l.settled(ctx, e, o.Settle)
+					if err != nil {
+						return err
+					}
+					if !settled {
+						break // its events are still on their way: read it again next round
+					}
+					for _, t := range e.Touched {
+						c.invalidate(cacheKey(t.MerchantID, t.SubjectID), t.Seq, began)
+					}
+					next[slot]++
+				}
+			}
+			return nil
+		}()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			l.log.WarnContext(ctx, "ledger poll failed; the cache stops answering after its bound", "err", err)
+			l.log.WarnContext(ctx, "following other instances' journals failed; the cache stops answering after its bound", "err", err)
 		} else {
-			for _, t := range touched {
-				c.invalidate(cacheKey(t.MerchantID, t.SubjectID), t.Seq, began)
-			}
 			l.mem.polled.Store(began.UnixNano())
-			since = began.Add(-o.Overlap)
 			c.prune(began.Add(-time.Minute))
 		}
 		select {
@@ -131,6 +217,39 @@ func (l *Ledger) Follow(ctx context.Context, feed ChangeFeed, o FollowOptions) {
 		case <-t.C:
 		}
 	}
+}
+
+// settled reports whether a journal entry's events are where they will
+// stay: each subject's last listed event is in the store, or the writer
+// has moved on (the next entry exists: a writer finishes one batch before
+// the next), or the entry is older than settle (its writer died).
+func (l *Ledger) settled(ctx context.Context, e JournalEntry, settle time.Duration) (bool, error) {
+	all := true
+	for _, t := range e.Touched {
+		_, err := l.store.Event(ctx, t.MerchantID, t.SubjectID, t.Seq)
+		if apperr.Is(err, apperr.NotFound) {
+			all = false
+			break
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	if all || time.Since(e.At) > settle {
+		return true, nil
+	}
+	_, err := l.store.JournalEntry(ctx, e.Slot, e.Pos+1)
+	if apperr.Is(err, apperr.NotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// RecordScanner reads every stored projection, for jobs that go through
+// every subject.
+type RecordScanner interface {
+	// EachSubjectState calls fn for every stored projection.
+	EachSubjectState(ctx context.Context, fn func(SubjectState) error) error
 }
 
 // EachState calls fn with the current state of every subject that has a

@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -16,11 +17,13 @@ import (
 // single-document atomic step, or a sequence of them that rolls forward
 // after a crash; the Ledger orders them.
 type LedgerStore interface {
+	Journal
 	// AppendEvents inserts the events, which continue one subject's chain
-	// in order, and returns how many it inserted: a prefix of them. Conflict
-	// if the subject already has an event with the sequence number of the
-	// first not inserted: the (merchant, subject, seq) key is unique.
-	AppendEvents(ctx context.Context, events []Event) (int, error)
+	// in order, lists them in the journal, and says how many it inserted:
+	// a prefix of them. Conflict if the subject already has an event with
+	// the sequence number of the first not inserted: the (merchant,
+	// subject, seq) key is unique.
+	AppendEvents(ctx context.Context, events []Event) (Appended, error)
 	// Event returns the subject's event number seq; NotFound if absent.
 	Event(ctx context.Context, merchantID, subjectID string, seq int64) (Event, error)
 	// SubjectState returns the stored projection; NotFound if none was saved.
@@ -67,11 +70,12 @@ type Options struct {
 	// change passes through this Ledger, so its cache is always current.
 	Exclusive bool
 	// Bound is, when not Exclusive, the longest a decision may rest on the
-	// cache without a completed poll of the ledger (see Follow) newer than
-	// that. A change acknowledged by another instance is seen here within Bound.
+	// cache without a completed round of following the other instances'
+	// journals (see Follow) newer than that. A change acknowledged by
+	// another instance is seen here within Bound.
 	Bound time.Duration
-	// CacheSize caps the subjects held in memory; 0 disables the cache.
-	CacheSize int
+	// CacheBytes is the memory budget of the state cache; 0 disables it.
+	CacheBytes int64
 }
 
 // Ledger appends consent events and derives state and decisions from them.
@@ -90,6 +94,8 @@ type Ledger struct {
 	// mem is what the ledger keeps in memory: cached states, projections
 	// still to be written, what was learnt from other instances.
 	mem *memory
+	// savedCheckpoint is the last checkpoint recorded.
+	savedCheckpoint atomic.Int64
 }
 
 // NewLedger wires a Ledger.
@@ -174,7 +180,7 @@ func (l *Ledger) current(ctx context.Context, merchantID, subjectID string) (Sub
 		rolled = true
 	}
 	if rolled {
-		l.saveProjection(ctx, st)
+		l.saveProjection(ctx, st, 0)
 	}
 	return st, nil
 }
@@ -229,11 +235,11 @@ func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose strin
 	if err != nil {
 		return Decision{}, err
 	}
-	st, err := l.lookup(ctx, merchantID, subjectID)
+	ps, decided, err := l.lookupPurpose(ctx, merchantID, subjectID, purpose)
 	if err != nil {
 		return Decision{}, err
 	}
-	return Decide(st, p, terms, l.now()), nil
+	return decideOne(subjectID, ps, decided, p, terms, l.now()), nil
 }
 
 // MaxBatch is the most subjects one batch check may name.

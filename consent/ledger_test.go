@@ -27,9 +27,11 @@ type env struct {
 
 // newEnv starts a real embedded store with one merchant, notice v1 and
 // three purposes (one sensitive).
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvOn(t, storetest.Open(t)) }
+
+// newEnvOn is newEnv over a given store.
+func newEnvOn(t testing.TB, st *store.Store) *env {
 	t.Helper()
-	st := storetest.Open(t)
 	ctx := context.Background()
 	e := &env{store: st, now: time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)}
 	clock := func() time.Time { return e.now }

@@ -8,45 +8,50 @@ import (
 )
 
 // memory is what a Ledger keeps of subjects' states in this process: a
-// cache written through by every write here and invalidated by what the
-// ledger poll finds from other instances (Follow), and, with Exclusive, the
-// projections still to be written behind (WriteBehind).
+// cache within a memory budget, written through by every write here and
+// invalidated by what the journal says other instances wrote (Follow); the
+// projections still to be written to the store (written behind with
+// Exclusive, else retried when a write failed); and how far the journal is
+// reflected in stored projections, the checkpoint a start after a crash
+// replays from (Recover).
 type memory struct {
 	opts  Options
 	cache *stateCache // nil without a cache
-	// polled is the wall time (UnixNano) at which the last completed ledger
-	// poll began: every change acknowledged before it is in the cache.
+	// polled is the wall time (UnixNano) at which the last completed
+	// follow of every other instance's journal began: every change
+	// acknowledged before it is in the cache.
 	polled atomic.Int64
-	// warm is set once the cache holds every subject with a state, so that
-	// (when Exclusive) a miss means "no record".
-	warm atomic.Bool
-	// lagging is set when a projection could not be saved after its event:
-	// the next start must then sweep the ledger.
-	lagging atomic.Bool
 
-	// With Exclusive, projections are written behind: the cache is the
-	// current state, and dirty holds what the store has yet to get.
+	// writeBehind: projections are written by the write-behind loop, not
+	// by the write that produced them (Exclusive).
 	writeBehind bool
 	// flushMu makes one flush at a time: Flush at shutdown waits for a
-	// batch the write-behind loop is writing, so the clean mark never comes
-	// before the last projection.
+	// batch the write-behind loop is writing.
 	flushMu sync.Mutex
 	dirtyMu sync.Mutex
-	dirty   map[string]SubjectState
+	dirty   map[string]dirtyState
 	// writing is the batch being written, readable while it is.
-	writing map[string]SubjectState
+	writing map[string]dirtyState
 	kick    chan struct{}
+
+	// flight holds, for every append under way, the journal position the
+	// store had committed when it began: its own position is later.
+	flightMu   sync.Mutex
+	flight     map[uint64]int64
+	nextTicket uint64
+}
+
+// dirtyState is a projection still to be written, with the journal
+// position of the oldest event it holds that the store's projection lacks.
+type dirtyState struct {
+	st    SubjectState
+	first int64
 }
 
 func newMemory(opts Options) *memory {
-	m := &memory{opts: opts}
-	if opts.CacheSize > 0 {
-		m.cache = newStateCache(opts.CacheSize)
-		if opts.Exclusive {
-			m.writeBehind = true
-			m.dirty = make(map[string]SubjectState)
-			m.kick = make(chan struct{}, 1)
-		}
+	m := &memory{opts: opts, writeBehind: opts.Exclusive, dirty: make(map[string]dirtyState), kick: make(chan struct{}, 1), flight: make(map[uint64]int64)}
+	if opts.CacheBytes > 0 {
+		m.cache = newStateCache(opts.CacheBytes)
 	}
 	return m
 }
@@ -59,19 +64,16 @@ func (m *memory) cached(merchantID, subjectID string) (SubjectState, bool) {
 	return m.cache.get(cacheKey(merchantID, subjectID))
 }
 
-// unsaved returns a state written behind and not yet in the store.
+// unsaved returns a state not yet in the store.
 func (m *memory) unsaved(merchantID, subjectID string) (SubjectState, bool) {
-	if !m.writeBehind {
-		return SubjectState{}, false
-	}
 	k := cacheKey(merchantID, subjectID)
 	m.dirtyMu.Lock()
 	defer m.dirtyMu.Unlock()
-	if st, ok := m.dirty[k]; ok {
-		return st, true
+	if d, ok := m.dirty[k]; ok {
+		return d.st, true
 	}
-	st, ok := m.writing[k]
-	return st, ok
+	d, ok := m.writing[k]
+	return d.st, ok
 }
 
 // fresh reports whether cached states may answer now.
@@ -85,32 +87,79 @@ func (m *memory) fresh() bool {
 	return time.Since(time.Unix(0, m.polled.Load())) <= m.opts.Bound
 }
 
-// missMeansNone reports whether a subject absent from a fresh cache has
-// no state at all.
-func (m *memory) missMeansNone() bool {
-	return m.opts.Exclusive && m.warm.Load() && m.cache.complete()
+// beginAppend notes an append under way; end it with endAppend.
+func (m *memory) beginAppend(committed int64) uint64 {
+	m.flightMu.Lock()
+	defer m.flightMu.Unlock()
+	m.nextTicket++
+	m.flight[m.nextTicket] = committed
+	return m.nextTicket
 }
 
-// saveProjection stores st as the subject's projection: at once, or with
-// Exclusive, by the write-behind loop (see WriteBehind).
-func (l *Ledger) saveProjection(ctx context.Context, st SubjectState) {
-	m := l.mem
-	if m.writeBehind {
-		m.dirtyMu.Lock()
-		k := cacheKey(st.MerchantID, st.SubjectID)
-		if cur, ok := m.dirty[k]; !ok || cur.Seq < st.Seq {
-			m.dirty[k] = st
+func (m *memory) endAppend(t uint64) {
+	m.flightMu.Lock()
+	delete(m.flight, t)
+	m.flightMu.Unlock()
+}
+
+// checkpoint is the journal position up to which every event is in a
+// stored projection, given that the store has committed up to committed.
+func (m *memory) checkpoint(committed int64) int64 {
+	c := committed
+	m.flightMu.Lock()
+	for _, floor := range m.flight {
+		c = min(c, floor)
+	}
+	m.flightMu.Unlock()
+	m.dirtyMu.Lock()
+	for _, d := range m.dirty {
+		if d.first > 0 {
+			c = min(c, d.first-1)
 		}
-		m.dirtyMu.Unlock()
-		select {
-		case m.kick <- struct{}{}:
-		default:
+	}
+	for _, d := range m.writing {
+		if d.first > 0 {
+			c = min(c, d.first-1)
 		}
+	}
+	m.dirtyMu.Unlock()
+	return c
+}
+
+// markDirty keeps st to be written, from the journal position of its
+// newest event (0: none known).
+func (m *memory) markDirty(st SubjectState, pos int64) {
+	m.dirtyMu.Lock()
+	k := cacheKey(st.MerchantID, st.SubjectID)
+	cur, ok := m.dirty[k]
+	switch {
+	case !ok:
+		m.dirty[k] = dirtyState{st: st, first: pos}
+	case cur.st.Seq < st.Seq:
+		first := cur.first
+		if first == 0 || (pos > 0 && pos < first) {
+			first = pos
+		}
+		m.dirty[k] = dirtyState{st: st, first: first}
+	}
+	m.dirtyMu.Unlock()
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+// saveProjection stores st as the subject's projection: with Exclusive by
+// the write-behind loop, else at once (and by the loop if that fails). pos
+// is the journal position of st's newest event, 0 if unknown.
+func (l *Ledger) saveProjection(ctx context.Context, st SubjectState, pos int64) {
+	if l.mem.writeBehind {
+		l.mem.markDirty(st, pos)
 		return
 	}
 	if err := l.store.SaveSubjectState(ctx, st); err != nil {
-		m.lagging.Store(true)
-		l.log.WarnContext(ctx, "consent projection not advanced; it will roll forward on next read", "seq", st.Seq, "err", err)
+		l.mem.markDirty(st, pos)
+		l.log.WarnContext(ctx, "consent projection not advanced; retrying, and the next read rolls it forward", "seq", st.Seq, "err", err)
 	}
 }
 
@@ -123,9 +172,6 @@ func (l *Ledger) lookup(ctx context.Context, merchantID, subjectID string) (Subj
 		if st, ok := m.cache.get(k); ok {
 			return st, nil
 		}
-		if m.missMeansNone() {
-			return SubjectState{MerchantID: merchantID, SubjectID: subjectID}, nil
-		}
 	}
 	start := time.Now()
 	st, err := l.current(ctx, merchantID, subjectID)
@@ -135,13 +181,30 @@ func (l *Ledger) lookup(ctx context.Context, merchantID, subjectID string) (Subj
 	return st, err
 }
 
+// lookupPurpose returns one purpose of the subject's state: from the cache
+// without unpacking the rest when it may answer (the check path).
+func (l *Ledger) lookupPurpose(ctx context.Context, merchantID, subjectID, purpose string) (PurposeState, bool, error) {
+	m := l.mem
+	if m.fresh() {
+		if p, ok := m.cache.getPacked(cacheKey(merchantID, subjectID)); ok {
+			ps, decided := p.purpose(purpose)
+			return ps, decided, nil
+		}
+	}
+	st, err := l.lookup(ctx, merchantID, subjectID)
+	if err != nil {
+		return PurposeState{}, false, err
+	}
+	ps, ok := st.Purposes[purpose]
+	return ps, ok, nil
+}
+
 // lookupMany returns many subjects' states: from the cache where it may
 // answer, the rest read from the store in bulk.
 func (l *Ledger) lookupMany(ctx context.Context, merchantID string, subjectIDs []string) (map[string]SubjectState, error) {
 	m := l.mem
 	out := make(map[string]SubjectState, len(subjectIDs))
 	fresh := m.fresh()
-	none := fresh && m.missMeansNone()
 	var missing []string
 	for _, id := range subjectIDs {
 		if _, done := out[id]; done {
@@ -150,10 +213,6 @@ func (l *Ledger) lookupMany(ctx context.Context, merchantID string, subjectIDs [
 		if fresh {
 			if st, ok := m.cache.get(cacheKey(merchantID, id)); ok {
 				out[id] = st
-				continue
-			}
-			if none {
-				out[id] = SubjectState{MerchantID: merchantID, SubjectID: id}
 				continue
 			}
 		}
@@ -182,20 +241,21 @@ func (l *Ledger) loadMany(ctx context.Context, merchantID string, ids []string) 
 		return nil, err
 	}
 	heads := make(map[string]int64, len(ids))
-	for _, id := range ids {
-		heads[id] = stored[id].Seq
-	}
-	behind, err := l.store.Pending(ctx, merchantID, heads)
-	if err != nil {
-		return nil, err
-	}
 	out := make(map[string]SubjectState, len(ids))
 	for _, id := range ids {
 		st, ok := stored[id]
 		if !ok {
 			st = SubjectState{MerchantID: merchantID, SubjectID: id}
 		}
+		if pending, ok := l.mem.unsaved(merchantID, id); ok && pending.Seq > st.Seq {
+			st = pending
+		}
 		out[id] = st
+		heads[id] = st.Seq
+	}
+	behind, err := l.store.Pending(ctx, merchantID, heads)
+	if err != nil {
+		return nil, err
 	}
 	for _, id := range behind {
 		st, err := l.current(ctx, merchantID, id)
@@ -229,36 +289,27 @@ func (l *Ledger) remember(st SubjectState) {
 	}
 }
 
-// refresh reloads a subject into the cache from the store after a write
-// whose outcome is unknown. If even that fails, the cache stops treating a
-// miss as "no record" and this subject is read from the store next time.
-func (l *Ledger) refresh(ctx context.Context, merchantID, subjectID string) {
-	c := l.mem.cache
-	if c == nil {
-		return
+// forget drops a subject from the cache after a write whose outcome is
+// unknown: the next read goes to the store.
+func (l *Ledger) forget(merchantID, subjectID string) {
+	if c := l.mem.cache; c != nil {
+		c.invalidate(cacheKey(merchantID, subjectID), 1<<62, time.Now())
 	}
-	k := cacheKey(merchantID, subjectID)
-	st, err := l.current(ctx, merchantID, subjectID)
-	c.invalidate(k, 1<<62, time.Now())
-	if err != nil {
-		c.distrust()
-		l.log.WarnContext(ctx, "consent state not reloaded after an uncertain write", "err", err)
-		return
-	}
-	c.put(k, st, time.Now())
 }
 
 // ProjectionsComplete reports whether every event this Ledger appended also
 // reached its subject's projection in the store.
 func (l *Ledger) ProjectionsComplete() bool {
 	m := l.mem
-	if m.lagging.Load() {
-		return false
-	}
-	if !m.writeBehind {
-		return true
-	}
 	m.dirtyMu.Lock()
 	defer m.dirtyMu.Unlock()
-	return len(m.dirty) == 0
+	return len(m.dirty) == 0 && len(m.writing) == 0
+}
+
+// CacheStats returns the state cache's figures (zero without a cache).
+func (l *Ledger) CacheStats() CacheStats {
+	if l.mem.cache == nil {
+		return CacheStats{}
+	}
+	return l.mem.cache.stats()
 }

@@ -52,16 +52,18 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 		out[i] = e
 		st = st.Next(e)
 	}
-	n, err := l.store.AppendEvents(ctx, out)
-	for _, e := range out[:max(0, min(n, len(out)))] {
+	ticket := l.mem.beginAppend(l.store.JournalCommitted())
+	defer l.mem.endAppend(ticket)
+	res, err := l.store.AppendEvents(ctx, out)
+	for _, e := range out[:max(0, min(res.N, len(out)))] {
 		tx.st = tx.st.Next(e)
 		tx.appended = append(tx.appended, e)
 	}
-	if n > 0 {
+	if res.N > 0 {
 		// Durable from here on: a failure to save the projection leaves it
 		// behind the ledger, which the next read rolls forward.
 		l.remember(tx.st)
-		l.saveProjection(ctx, tx.st)
+		l.saveProjection(ctx, tx.st, res.Journal)
 	}
 	switch {
 	case err == nil:
@@ -71,7 +73,7 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 	default:
 		// The events may have landed all the same: the cache must not keep
 		// answering from the head it had.
-		l.refresh(context.WithoutCancel(ctx), st.MerchantID, st.SubjectID)
+		l.forget(st.MerchantID, st.SubjectID)
 		return err
 	}
 }

@@ -5,25 +5,27 @@ import (
 	"time"
 )
 
-// WriteBehind writes dirty projections to the store until ctx ends. With
-// Exclusive the cache is the current state and a consent write costs one
-// insert (the event); the projection follows here, coalesced per subject. A
-// crash leaves projections behind the ledger, which the sweep at the next
-// start rolls forward (see Warm).
+// WriteBehind writes dirty projections to the store until ctx ends, and
+// after each batch records the checkpoint. With Exclusive the cache is the
+// current state and a consent write costs its share of one insert; the
+// projection follows here, coalesced per subject. Without it, only
+// projections whose write failed come here. A crash leaves projections
+// behind the journal, which the next start replays from the checkpoint
+// (see Recover).
 func (l *Ledger) WriteBehind(ctx context.Context) {
 	m := l.mem
-	if !m.writeBehind {
-		return
-	}
+	var saved time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-m.kick:
+		case <-time.After(time.Second):
 		}
 		// A batch once taken is written to the end, even when ctx ends
 		// half-way: Flush waits for it rather than finding it missing.
-		if err := l.flushOnce(context.WithoutCancel(ctx)); err != nil && ctx.Err() == nil {
+		err := l.flushOnce(context.WithoutCancel(ctx))
+		if err != nil && ctx.Err() == nil {
 			l.log.WarnContext(ctx, "projections not written; retrying", "err", err)
 			select {
 			case <-ctx.Done():
@@ -34,21 +36,42 @@ func (l *Ledger) WriteBehind(ctx context.Context) {
 			case m.kick <- struct{}{}:
 			default:
 			}
+			continue
+		}
+		if time.Since(saved) >= time.Second {
+			if err := l.saveCheckpoint(context.WithoutCancel(ctx)); err != nil && ctx.Err() == nil {
+				l.log.WarnContext(ctx, "ledger checkpoint not saved; a start after a crash replays a little more", "err", err)
+			}
+			saved = time.Now()
 		}
 	}
 }
 
-// Flush writes every projection that was dirty when it was called (at
-// shutdown, before the clean mark; before a job scans the stored
-// projections, so that it sees every acknowledged write). Writes made while
-// it runs are left to the write-behind loop.
-func (l *Ledger) Flush(ctx context.Context) error {
-	if !l.mem.writeBehind {
+// saveCheckpoint records how far the journal is in stored projections.
+func (l *Ledger) saveCheckpoint(ctx context.Context) error {
+	c := l.mem.checkpoint(l.store.JournalCommitted())
+	if c <= l.savedCheckpoint.Load() {
 		return nil
 	}
+	if err := l.store.SaveCheckpoint(ctx, l.store.Slot(), c); err != nil {
+		return err
+	}
+	l.savedCheckpoint.Store(c)
+	return nil
+}
+
+// Flush writes every projection that was dirty when it was called and
+// records the checkpoint: at shutdown (after which the next start has
+// nothing to replay), and before a job scans the stored projections, so that
+// it sees every acknowledged write. Writes made while it runs are left to
+// the write-behind loop.
+func (l *Ledger) Flush(ctx context.Context) error {
 	// A batch the loop has under way finishes first (flushOnce's lock);
 	// then one pass takes everything still dirty.
-	return l.flushOnce(ctx)
+	if err := l.flushOnce(ctx); err != nil {
+		return err
+	}
+	return l.saveCheckpoint(ctx)
 }
 
 // flushOnce takes the dirty set and writes it; what fails goes back.
@@ -58,20 +81,22 @@ func (l *Ledger) flushOnce(ctx context.Context) error {
 	defer m.flushMu.Unlock()
 	m.dirtyMu.Lock()
 	batch := m.dirty
-	m.dirty = make(map[string]SubjectState, len(batch))
+	if len(batch) == 0 {
+		m.dirtyMu.Unlock()
+		return nil
+	}
+	m.dirty = make(map[string]dirtyState, len(batch))
 	m.writing = batch
 	m.dirtyMu.Unlock()
-	done := func() {
-		m.dirtyMu.Lock()
-		m.writing = nil
-		m.dirtyMu.Unlock()
-	}
-	for k, st := range batch {
-		if err := l.store.SaveSubjectState(ctx, st); err != nil {
+	for k, d := range batch {
+		if err := l.store.SaveSubjectState(ctx, d.st); err != nil {
 			m.dirtyMu.Lock()
-			for k2, s2 := range batch {
-				if cur, ok := m.dirty[k2]; !ok || cur.Seq < s2.Seq {
-					m.dirty[k2] = s2
+			for k2, d2 := range batch {
+				if cur, ok := m.dirty[k2]; !ok {
+					m.dirty[k2] = d2
+				} else if d2.first > 0 && (cur.first == 0 || d2.first < cur.first) {
+					cur.first = d2.first
+					m.dirty[k2] = cur
 				}
 			}
 			m.writing = nil
@@ -82,6 +107,8 @@ func (l *Ledger) flushOnce(ctx context.Context) error {
 		delete(batch, k)
 		m.dirtyMu.Unlock()
 	}
-	done()
+	m.dirtyMu.Lock()
+	m.writing = nil
+	m.dirtyMu.Unlock()
 	return nil
 }

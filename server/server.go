@@ -49,8 +49,8 @@ type Config struct {
 	BaseURL        string
 	AdminToken     string
 	TrustedProxies []string
-	// CacheSubjects caps the subjects held in memory (0: no cache).
-	CacheSubjects int
+	// CacheMemory is the state cache's budget in bytes (0: no cache).
+	CacheMemory int64
 	// CacheBound is the longest a change on one instance takes to reach the
 	// others' answers; PollInterval how often each polls the ledger.
 	CacheBound   time.Duration
@@ -129,7 +129,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Purposes:  &consent.Purposes{Store: ps, Now: now},
 		Subjects:  &consent.Subjects{Store: st, Now: now},
 		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
-			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheSize: cfg.CacheSubjects,
+			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory,
 		}),
 		Notices: ns,
 	}
@@ -163,36 +163,15 @@ func (s *Server) Handler() (http.Handler, error) {
 	})
 }
 
-// recoveryWindow is how far back an instance on MongoDB first polls the
-// ledger, to pick up events whose projection a crashed instance left behind.
-const recoveryWindow = 15 * time.Minute
-
-// WarmReport says what Start found.
-type WarmReport = consent.WarmReport
-
-// Start loads consent state into the cache and starts what keeps it
-// current until ctx ends: writing projections behind on the embedded
-// store, following other instances on MongoDB. On the embedded store, a
-// start that does not follow a clean shutdown sweeps the ledger and rolls
-// forward projections a crash left behind.
-func (s *Server) Start(ctx context.Context) (WarmReport, bool, error) {
-	if s.Config.CacheSubjects == 0 {
-		return WarmReport{}, false, nil
-	}
-	// On MongoDB no instance can know that all others stopped cleanly, so
-	// every start sweeps: a projection another instance failed to save is
-	// rolled forward here rather than trusted.
-	sweep := true
-	if s.Store.Embedded() {
-		clean, err := s.Store.TakeCleanMark(ctx)
-		if err != nil {
-			return WarmReport{}, false, err
-		}
-		sweep = !clean
-	}
-	rep, err := s.Ledger.Warm(ctx, s.Store, sweep)
+// Start finishes what a crash left unfinished in this process's journal
+// (consent.Ledger.Recover: work proportional to what was in flight, none
+// after a clean stop; nothing is loaded into memory beforehand) and starts
+// what keeps state current until ctx ends: writing projections behind,
+// and on MongoDB following the other instances' journals.
+func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
+	rep, err := s.Ledger.Recover(ctx)
 	if err != nil {
-		return rep, sweep, err
+		return rep, err
 	}
 	s.background.Add(1)
 	go func() { defer s.background.Done(); s.Ledger.WriteBehind(ctx) }()
@@ -200,10 +179,10 @@ func (s *Server) Start(ctx context.Context) (WarmReport, bool, error) {
 		s.background.Add(1)
 		go func() {
 			defer s.background.Done()
-			s.Ledger.Follow(ctx, s.Store, consent.FollowOptions{Interval: s.Config.PollInterval, Overlap: 2 * time.Second, Since: time.Now().Add(-recoveryWindow)})
+			s.Ledger.Follow(ctx, consent.FollowOptions{Interval: s.Config.PollInterval})
 		}()
 	}
-	return rep, sweep, nil
+	return rep, nil
 }
 
 // RunJobs starts the background jobs until ctx ends: announcing changed
@@ -217,18 +196,13 @@ func (s *Server) RunJobs(ctx context.Context) {
 }
 
 // Stop waits for the background workers (which finish what they started:
-// a batch of projections, an email) once their ctx has ended, writes every
-// projection still in memory and, on the embedded store, leaves the mark
-// of a clean shutdown. It does not close the store.
+// a batch of projections, an email) once their ctx has ended, then writes
+// every projection still in memory and the checkpoint, so that the next
+// start has nothing to replay. It does not close the store.
 func (s *Server) Stop(ctx context.Context) error {
 	s.background.Wait()
 	if err := s.Ledger.Flush(ctx); err != nil {
-		return fmt.Errorf("projections not all written; the next start sweeps the ledger: %w", err)
-	}
-	if s.Store.Embedded() && s.Ledger.ProjectionsComplete() {
-		if err := s.Store.MarkClean(ctx, time.Now()); err != nil {
-			return fmt.Errorf("clean-shutdown mark not written; the next start sweeps the ledger: %w", err)
-		}
+		return fmt.Errorf("projections not all written; the next start replays the journal: %w", err)
 	}
 	return nil
 }

@@ -4,16 +4,14 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 )
-
-// appendBatch is the most events one group commit writes: the embedded
-// server's own insert batch size, so a batch is one SQLite transaction.
-const appendBatch = 100
 
 type appendRequest struct {
 	ctx  context.Context
@@ -21,52 +19,70 @@ type appendRequest struct {
 	done chan appendResult
 }
 
-// appendResult is how many of a request's events were inserted (a prefix)
-// and why the rest were not.
+// appendResult is how many of a request's events were inserted (a prefix),
+// the journal position of their batch, and why the rest were not.
 type appendResult struct {
 	n   int
+	pos int64
 	err error
 }
 
-// appender group-commits event inserts on the embedded store. SQLite pays
-// for each transaction's commit; events that arrive while one commit runs
-// are written together in the next, each still checked against its unique
-// key. Every caller waits for its own events' answer. A request of several
-// events (one subject's choices on several purposes) is written alone, in
-// order, in one transaction.
+// appender writes every event of this process, group-committed: events
+// that arrive while one batch is written go together in the next, with
+// their journal and feed entries (see journal.go), in one ordered insert.
+// It runs on one goroutine, so the slot's positions are dense and a batch
+// is finished (in or failed) before the next one starts. Every caller waits
+// for its own events' answer.
 type appender struct {
 	s       *Store
+	slot    int
 	queue   chan appendRequest
 	stopped chan struct{}
 	mu      sync.RWMutex // held for reading while sending, for writing to close
-	closed  bool
+
+	closed bool
+	// next is the position the next batch takes; 0 until the tail is read.
+	next int64
+	// mpos is the last feed position of each merchant in this slot, read
+	// from the store on the merchant's first batch.
+	mpos map[string]int64
+	// committed is the last position whose batch is settled (in or failed).
+	committedMu sync.Mutex
+	committed   int64
 }
 
-func newAppender(s *Store) *appender {
-	a := &appender{s: s, queue: make(chan appendRequest, 4*appendBatch), stopped: make(chan struct{})}
+func newAppender(s *Store, slot int) *appender {
+	a := &appender{s: s, slot: slot, queue: make(chan appendRequest, 4*maxBatchDocs), stopped: make(chan struct{}), mpos: map[string]int64{}}
 	go a.run()
 	return a
 }
 
-// append writes the events and returns how many it inserted and why not the rest.
-func (a *appender) append(ctx context.Context, docs []eventDoc) (int, error) {
+// append writes the events and returns how many it inserted, their
+// journal position, and why not the rest.
+func (a *appender) append(ctx context.Context, docs []eventDoc) (int, int64, error) {
+	if len(docs) > maxBatchDocs-2 {
+		return 0, 0, apperr.New(apperr.Invalid, "at most %d events are appended at once", maxBatchDocs-2)
+	}
+	if a == nil {
+		return 0, 0, apperr.New(apperr.Unavailable, "this store is attached read-only").WithDetail(apperr.CodeStoreUnavailable)
+	}
 	req := appendRequest{ctx: ctx, docs: docs, done: make(chan appendResult, 1)}
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
-		return 0, apperr.New(apperr.Unavailable, "store closed").WithDetail(apperr.CodeStoreUnavailable)
+		return 0, 0, apperr.New(apperr.Unavailable, "store closed").WithDetail(apperr.CodeStoreUnavailable)
 	}
 	select {
 	case a.queue <- req:
 	case <-ctx.Done():
 		a.mu.RUnlock()
-		return 0, storeError(ctx.Err(), "append events")
+		return 0, 0, storeError(ctx.Err(), "append events")
 	}
 	a.mu.RUnlock()
 	// Once queued, the insert happens whatever the caller's context does:
 	// wait for its answer rather than leave the caller unsure.
 	res := <-req.done
-	return res.n, res.err
+	return res.n, res.pos, res.err
 }
 
 func (a *appender) stop() {
@@ -79,9 +95,26 @@ func (a *appender) stop() {
 	<-a.stopped
 }
 
+// docsOf is what a batch of requests inserts beside its events: the
+// journal entry and at most one feed entry per merchant.
+func docsOf(batch []appendRequest) int {
+	n := 1
+	merchants := map[string]bool{}
+	for _, r := range batch {
+		n += len(r.docs)
+		for _, d := range r.docs {
+			if !merchants[d.MerchantID] {
+				merchants[d.MerchantID] = true
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func (a *appender) run() {
 	defer close(a.stopped)
-	var held *appendRequest // a request of several events, written alone
+	var held *appendRequest // the request that did not fit the last batch
 	for {
 		var first appendRequest
 		if held != nil {
@@ -93,19 +126,15 @@ func (a *appender) run() {
 			}
 			first = r
 		}
-		if len(first.docs) > 1 {
-			a.writeAlone(first)
-			continue
-		}
 		batch := []appendRequest{first}
 	fill:
-		for len(batch) < appendBatch {
+		for {
 			select {
 			case r, ok := <-a.queue:
 				if !ok {
 					break fill
 				}
-				if len(r.docs) > 1 {
+				if docsOf(append(batch, r)) > maxBatchDocs {
 					held = &r
 					break fill
 				}
@@ -118,73 +147,171 @@ func (a *appender) run() {
 	}
 }
 
-// writeAlone inserts one request's events in order in one insertMany: one
-// transaction on the embedded server, and on a duplicate key the events
-// before it are in and none after.
-func (a *appender) writeAlone(r appendRequest) {
-	if err := r.ctx.Err(); err != nil {
-		r.done <- appendResult{err: storeError(err, "append events")}
-		return
-	}
-	docs := make([]any, len(r.docs))
-	for i, d := range r.docs {
-		docs[i] = d
-	}
-	unlock := a.s.writing()
-	_, err := a.s.db.Collection(collEvents).InsertMany(context.Background(), docs, options.InsertMany().SetOrdered(true))
-	unlock()
-	n, err := insertedPrefix(err, len(docs))
-	a.s.noteWrite(err)
-	r.done <- appendResult{n: n, err: err}
+// committedPos returns the last position whose batch is settled.
+func (a *appender) committedPos() int64 {
+	a.committedMu.Lock()
+	defer a.committedMu.Unlock()
+	return a.committed
 }
 
-// write inserts the batch in one unordered insertMany and hands each caller
-// the error of its own document.
+// position makes sure the next position is known: the journal's tail + 1.
+func (a *appender) position(ctx context.Context) error {
+	if a.next > 0 {
+		return nil
+	}
+	tail, err := a.s.JournalTail(ctx, a.slot)
+	if err != nil {
+		return err
+	}
+	a.next = tail + 1
+	a.committedMu.Lock()
+	a.committed = tail
+	a.committedMu.Unlock()
+	return nil
+}
+
+// merchantPos returns the merchant's next feed position in this slot.
+func (a *appender) merchantPos(ctx context.Context, merchantID string) (int64, error) {
+	if p, ok := a.mpos[merchantID]; ok {
+		return p + 1, nil
+	}
+	tail, err := a.s.feedTail(ctx, merchantID, a.slot)
+	if err != nil {
+		return 0, err
+	}
+	a.mpos[merchantID] = tail
+	return tail + 1, nil
+}
+
+// write inserts one batch: its entries, then every request's events in
+// order, ordered (so no event of a request goes in after one of its own
+// failed), and hands each caller its share of the answer.
 func (a *appender) write(batch []appendRequest) {
+	ctx := context.Background()
 	live := batch[:0:0]
-	docs := make([]any, 0, len(batch))
 	for _, r := range batch {
 		if err := r.ctx.Err(); err != nil {
-			r.done <- appendResult{err: storeError(err, "append event")} // the caller gave up before anything was written
+			r.done <- appendResult{err: storeError(err, "append events")} // the caller gave up before anything was written
 			continue
 		}
 		live = append(live, r)
-		docs = append(docs, r.docs[0])
 	}
-	if len(docs) == 0 {
+	if len(live) == 0 {
 		return
 	}
+	fail := func(err error) {
+		for _, r := range live {
+			r.done <- appendResult{err: err}
+		}
+	}
+	if a.s.slotLost() {
+		fail(errSlotLost)
+		return
+	}
+	if err := a.position(ctx); err != nil {
+		fail(err)
+		return
+	}
+	var events []eventDoc
+	for _, r := range live {
+		events = append(events, r.docs...)
+	}
+	mpos := map[string]int64{}
+	for _, e := range events {
+		if _, ok := mpos[e.MerchantID]; ok {
+			continue
+		}
+		p, err := a.merchantPos(ctx, e.MerchantID)
+		if err != nil {
+			fail(err)
+			return
+		}
+		mpos[e.MerchantID] = p
+	}
+	pos := a.next
+	docs, merchants := batchDocs(a.slot, pos, func(m string) int64 { return mpos[m] }, events, time.Now().UTC().Truncate(time.Millisecond))
 	unlock := a.s.writing()
-	_, err := a.s.db.Collection(collEvents).InsertMany(context.Background(), docs, options.InsertMany().SetOrdered(false))
+	_, err := a.s.db.Collection(collEvents).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 	unlock()
-	errs := make([]error, len(live))
 	a.s.noteWrite(err)
+	inserted, ferr := insertedPrefix(err, len(docs))
+	if err != nil && !isWriteError(err) {
+		// The outcome is unknown (a timeout, a lost connection): read back
+		// what landed, so that no position is used twice or skipped.
+		inserted = a.landed(ctx, docs)
+	}
+	entries := 1 + len(merchants)
+	if inserted == 0 && apperr.Is(ferr, apperr.Conflict) {
+		a.next = 0 // the position is taken (by an instance that held this slot): read the tail again
+	}
+	if inserted >= 1 {
+		a.next = pos + 1
+		for i, m := range merchants {
+			if inserted > 1+i {
+				a.mpos[m] = mpos[m]
+			}
+		}
+		a.committedMu.Lock()
+		a.committed = pos
+		a.committedMu.Unlock()
+	}
+	if inserted < entries {
+		// A merchant's feed entry did not land: its position may be taken
+		// by another writer of this slot (a zombie instance); read it again.
+		for i, m := range merchants {
+			if inserted <= 1+i {
+				delete(a.mpos, m)
+			}
+		}
+	}
+	off := entries
+	for _, r := range live {
+		n := max(0, min(len(r.docs), inserted-off))
+		res := appendResult{n: n, pos: pos}
+		if n < len(r.docs) {
+			res.err = ferr
+			if inserted < off+len(r.docs) && inserted >= off && apperr.Is(ferr, apperr.Conflict) {
+				res.err = apperr.New(apperr.Conflict, "event exists")
+			} else if inserted < off && apperr.Is(ferr, apperr.Conflict) {
+				// Another request's event, or an entry, conflicted before
+				// this one's: it may be written again.
+				res.err = apperr.New(apperr.Conflict, "batch stopped before this event")
+			}
+			if inserted == 0 {
+				res.pos = 0
+			}
+		}
+		off += len(r.docs)
+		r.done <- res
+	}
+}
+
+// landed counts how many of docs are in the store, in order, after an
+// insert whose outcome is unknown.
+func (a *appender) landed(ctx context.Context, docs []any) int {
+	for i, d := range docs {
+		var id string
+		switch v := d.(type) {
+		case journalEntryDoc:
+			id = v.ID
+		case feedEntryDoc:
+			id = v.ID
+		case eventDoc:
+			id = v.ID
+		}
+		ok, err := a.s.exists(ctx, id)
+		if err != nil || !ok {
+			return i
+		}
+	}
+	return len(docs)
+}
+
+// isWriteError reports whether err says exactly which document of an
+// insert failed, so that the ones before it are known to be in.
+func isWriteError(err error) bool {
 	var bwe mongo.BulkWriteException
-	switch {
-	case err == nil:
-	case errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0:
-		for _, we := range bwe.WriteErrors {
-			if we.Index < 0 || we.Index >= len(errs) {
-				continue
-			}
-			if we.Code == 11000 {
-				errs[we.Index] = apperr.New(apperr.Conflict, "event exists")
-			} else {
-				errs[we.Index] = storeError(we, "append event")
-			}
-		}
-	default:
-		for i := range errs {
-			errs[i] = storeError(err, "append event")
-		}
-	}
-	for i, r := range live {
-		n := 0
-		if errs[i] == nil {
-			n = 1
-		}
-		r.done <- appendResult{n: n, err: errs[i]}
-	}
+	return errors.As(err, &bwe) && bwe.WriteConcernError == nil && len(bwe.WriteErrors) > 0
 }
 
 // insertedPrefix reads an ordered insertMany's error: how many documents
@@ -204,3 +331,5 @@ func insertedPrefix(err error, total int) (int, error) {
 	}
 	return 0, storeError(err, "append events")
 }
+
+var _ consent.LedgerStore = (*Store)(nil)

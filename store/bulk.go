@@ -179,39 +179,3 @@ func (s *Store) EachSubjectState(ctx context.Context, fn func(consent.SubjectSta
 	}
 	return storeError(cur.Err(), "scan consent states")
 }
-
-// EachChainHead calls fn with the highest event number of every subject.
-func (s *Store) EachChainHead(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
-	if s.local && !s.scanViaDriver {
-		return s.embedded.eachChainHeadInFile(ctx, fn)
-	}
-	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000).
-		SetProjection(bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}))
-	if err != nil {
-		return storeError(err, "scan consent events")
-	}
-	defer cur.Close(ctx)
-	type key struct{ m, s string }
-	heads := make(map[key]int64)
-	for cur.Next(ctx) {
-		var d struct {
-			MerchantID string `bson:"merchant_id"`
-			SubjectID  string `bson:"subject_id"`
-			Seq        int64  `bson:"seq"`
-		}
-		if err := cur.Decode(&d); err != nil {
-			return storeError(err, "scan consent events")
-		}
-		k := key{d.MerchantID, d.SubjectID}
-		heads[k] = max(heads[k], d.Seq)
-	}
-	if err := cur.Err(); err != nil {
-		return storeError(err, "scan consent events")
-	}
-	for k, seq := range heads {
-		if err := fn(k.m, k.s, seq); err != nil {
-			return err
-		}
-	}
-	return nil
-}

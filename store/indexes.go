@@ -34,6 +34,7 @@ const (
 	collRewards       = "rewards"
 	collRewardCodes   = "reward_codes"
 	collRedemptions   = "reward_redemptions"
+	collSlots         = "ledger_slots"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -52,13 +53,12 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}}, Options: options.Index().SetUnique(true)},
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "email", Value: 1}}},
 		},
-		collEvents: {
-			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "seq", Value: 1}}, Options: options.Index().SetUnique(true)},
-			{Keys: bson.D{{Key: "recorded_at", Value: 1}}},
-		},
+		// Events, journal and feed entries are all read by _id (see journal.go).
+		collEvents: nil,
 		collRecords: {
-			{Keys: bson.D{{Key: "updated_at", Value: 1}}},
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}}},
 		},
+		collSlots: nil,
 		collIdempotency: {
 			{Keys: bson.D{{Key: "created_at", Value: 1}}},
 		},
@@ -101,5 +101,15 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collReceipts: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "subject_id", Value: 1}, {Key: "created_at", Value: 1}}},
 		},
+	}
+}
+
+// obsoleteIndexes are indexes an earlier version created that this one must
+// not keep: the unique (merchant, subject, seq) index of events would refuse
+// every journal and feed entry after the first (they have no subject).
+func obsoleteIndexes() map[string][]string {
+	return map[string][]string{
+		collEvents:  {"merchant_id_1_subject_id_1_seq_1", "recorded_at_1"},
+		collRecords: {"updated_at_1"},
 	}
 }

@@ -45,27 +45,17 @@ func toEventDoc(e consent.Event) eventDoc {
 		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field}
 }
 
-// AppendEvents inserts one subject's next events in order; the unique _id
-// makes an event whose sequence number is taken a Conflict, and stops the
-// insert there. On the embedded store they are group-committed with other
-// writers' events (one SQLite transaction for a request of several).
-func (s *Store) AppendEvents(ctx context.Context, events []consent.Event) (int, error) {
+// AppendEvents inserts one subject's next events in order, group-committed
+// with other writers' events and listed in the journal and the merchant's
+// feed in the same insert (see journal.go). The unique _id makes an event
+// whose sequence number is taken a Conflict, and stops the insert there.
+func (s *Store) AppendEvents(ctx context.Context, events []consent.Event) (consent.Appended, error) {
 	docs := make([]eventDoc, len(events))
 	for i, e := range events {
 		docs[i] = toEventDoc(e)
 	}
-	if s.appender != nil {
-		return s.appender.append(ctx, docs)
-	}
-	many := make([]any, len(docs))
-	for i, d := range docs {
-		many[i] = d
-	}
-	defer s.writing()()
-	_, err := s.db.Collection(collEvents).InsertMany(ctx, many, options.InsertMany().SetOrdered(true))
-	n, err := insertedPrefix(err, len(docs))
-	s.noteWrite(err)
-	return n, err
+	n, pos, err := s.appender.append(ctx, docs)
+	return consent.Appended{N: n, Slot: s.slot, Journal: pos}, err
 }
 
 // Event returns one event: a point read.
@@ -74,9 +64,7 @@ func (s *Store) Event(ctx context.Context, merchantID, subjectID string, seq int
 	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: eventID(merchantID, subjectID, seq)}}).Decode(&d); err != nil {
 		return consent.Event{}, notFound(err, "event")
 	}
-	return consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
-		NoticeVersion: d.NoticeVersion, Channel: consent.Channel(d.Channel), Actor: d.Actor, RecordedAt: d.RecordedAt.UTC(),
-		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash, Field: d.Field}, nil
+	return d.event(), nil
 }
 
 type purposeStateDoc struct {
@@ -190,8 +178,9 @@ func (s *Store) CompleteIdempotencyKey(ctx context.Context, merchantID, key stri
 	return storeError(err, "complete idempotency key")
 }
 
-// Import inserts whole chains at once: subjects, their events and their
-// projections, as computed by the caller. It is for loading consent
+// Import inserts whole chains at once: subjects, their events (listed in
+// the journal and the feeds like every write) and their projections, as
+// computed by the caller. It is for loading consent
 // histories in bulk (and seeding benchmarks) into subjects that have no
 // events yet; a duplicate anywhere fails the batch.
 func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events []consent.Event, recs []consent.SubjectState) error {
@@ -202,12 +191,22 @@ func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events [
 	if err := s.insertMany(ctx, collSubjects, docs); err != nil {
 		return err
 	}
-	docs = docs[:0]
-	for _, e := range events {
-		docs = append(docs, toEventDoc(e))
-	}
-	if err := s.insertMany(ctx, collEvents, docs); err != nil {
-		return err
+	// Events go through the appender, in the order given, as every write
+	// does: listed in the journal and the merchants' feeds.
+	const chunk = maxBatchDocs - 4
+	for lo := 0; lo < len(events); lo += chunk {
+		part := events[lo:min(lo+chunk, len(events))]
+		evs := make([]eventDoc, len(part))
+		for i, e := range part {
+			evs[i] = toEventDoc(e)
+		}
+		n, _, err := s.appender.append(ctx, evs)
+		if err != nil {
+			return err
+		}
+		if n != len(evs) {
+			return apperr.New(apperr.Conflict, "import: an event exists already")
+		}
 	}
 	docs = docs[:0]
 	for _, rec := range recs {

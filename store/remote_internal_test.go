@@ -23,13 +23,21 @@ import (
 // commands, so those paths are tested although no MongoDB runs here.
 func TestMongoDBCodePaths(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DataDir: t.TempDir(), remote: true})
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), Shared: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close(ctx)
-	if s.local || s.appender != nil {
-		t.Fatal("remote mode still takes single-process shortcuts")
+	if s.local {
+		t.Fatal("shared mode still takes single-process shortcuts")
+	}
+	s2, err := s.Join(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close(ctx)
+	if s.Slot() == s2.Slot() {
+		t.Fatalf("two instances write slot %d", s.Slot())
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ns := &notices.Service{Store: s, Now: time.Now}
@@ -40,13 +48,13 @@ func TestMongoDBCodePaths(t *testing.T) {
 	if _, err := ps.Create(ctx, consent.Purpose{MerchantID: "mer_r", Key: "newsletter", Texts: map[string]consent.Text{"en": {Name: "News", Statement: "We email you news twice a month."}}}); err != nil {
 		t.Fatal(err)
 	}
-	opts := consent.Options{Bound: time.Second, CacheSize: 1000}
+	opts := consent.Options{Bound: time.Second, CacheBytes: 1 << 20}
 	a := consent.NewLedger(s, s, s, ns, time.Now, log, opts)
-	b := consent.NewLedger(s, s, s, ns, time.Now, log, opts)
+	b := consent.NewLedger(s2, s2, s2, &notices.Service{Store: s2, Now: time.Now}, time.Now, log, opts)
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, l := range []*consent.Ledger{a, b} {
-		go l.Follow(runCtx, s, consent.FollowOptions{Interval: 50 * time.Millisecond, Overlap: time.Second, Since: time.Now().Add(-time.Minute)})
+		go l.Follow(runCtx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
 	}
 
 	// Concurrent writes from two instances to one subject all land in order.
@@ -161,7 +169,7 @@ func TestMongoDBCodePaths(t *testing.T) {
 // while it is marked, and a reward's email is claimed by one caller.
 func TestMongoDBConditionalWritesOfTheValueExchange(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DataDir: t.TempDir(), remote: true})
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), Shared: true})
 	if err != nil {
 		t.Fatal(err)
 	}

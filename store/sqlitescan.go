@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/fineline/fineline/consent"
@@ -84,57 +82,4 @@ func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.Subject
 		}
 	}
 	return storeError(rows.Err(), "scan consent states")
-}
-
-// eachChainHeadInFile reads the highest event number of every subject. It
-// walks the _id expression index in order, without decoding documents:
-// event ids are "<merchant>/<subject>/<seq, zero-padded>", so each subject's
-// events are adjacent and the last of a run is its head.
-func (e *embedded) eachChainHeadInFile(ctx context.Context, fn func(merchantID, subjectID string, seq int64) error) error {
-	db, table, err := e.openFile(ctx, collEvents)
-	if err != nil {
-		return storeError(err, "scan consent events")
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$._id' FROM %q INDEXED BY %q ORDER BY _ferretdb_sjson->'$._id'`, table, table+"_fl_id_path"))
-	if err != nil {
-		return storeError(err, "scan consent events")
-	}
-	defer rows.Close()
-	var (
-		prefix string
-		head   int64
-	)
-	flush := func() error {
-		if prefix == "" {
-			return nil
-		}
-		m, s, _ := strings.Cut(prefix, "/")
-		return fn(m, s, head)
-	}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return storeError(err, "scan consent events")
-		}
-		i := strings.LastIndexByte(id, '/')
-		if i < 0 {
-			return storeError(fmt.Errorf("event id %q", id), "scan consent events")
-		}
-		seq, err := strconv.ParseInt(id[i+1:], 10, 64)
-		if err != nil {
-			return storeError(err, "scan consent events")
-		}
-		if id[:i] != prefix {
-			if err := flush(); err != nil {
-				return err
-			}
-			prefix = id[:i]
-		}
-		head = seq
-	}
-	if err := rows.Err(); err != nil {
-		return storeError(err, "scan consent events")
-	}
-	return flush()
 }

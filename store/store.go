@@ -43,9 +43,12 @@ type Config struct {
 	Attach bool
 	// Logger receives the embedded server's warnings and errors.
 	Logger *slog.Logger
-	// remote makes the embedded store behave as MongoDB does for Fineline
-	// (no single-process shortcuts), so tests can run those code paths.
-	remote bool
+	// Shared makes the embedded store behave as MongoDB does for Fineline:
+	// one of several instances on one store (no single-process shortcuts,
+	// a claimed journal slot), so tests can run those code paths; see Join.
+	Shared bool
+	// join is the URI of an embedded store another Store serves (Join).
+	join string
 }
 
 // Store is an open connection to the database and, for the embedded store,
@@ -69,8 +72,14 @@ type Store struct {
 	savedMu sync.Mutex
 	saved   map[string]int64
 	writeMu sync.Mutex
-	// appender group-commits events on the embedded store; nil on MongoDB.
+	// appender group-commits events with their journal and feed entries.
 	appender *appender
+	// joined is set on a Store that Join connected to another's server.
+	joined bool
+	// slot is the journal this process writes; owner its claim on MongoDB
+	// (nil on the embedded store, which owns slot 0).
+	slot  int
+	owner *slotOwner
 	// scanViaDriver makes whole-collection scans go through the server even
 	// on the embedded store (tests compare both ways).
 	scanViaDriver bool
@@ -87,17 +96,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{log: cfg.Logger}
 	uri := cfg.URI
-	if uri == "" {
+	if cfg.join != "" {
+		uri = cfg.join
+	} else if uri == "" {
 		e, err := startEmbedded(ctx, cfg.DataDir, cfg.Attach, cfg.Logger)
 		if err != nil {
 			return nil, err
 		}
 		s.embedded = e
-		s.local = !cfg.remote
+		s.local = !cfg.Shared
 		uri = e.uri
 	}
 	opts := options.Client().ApplyURI(uri).SetAppName("fineline").SetTimeout(30 * time.Second)
-	if s.embedded == nil && !strings.Contains(uri, "w=") {
+	if s.embedded == nil && cfg.join == "" && !strings.Contains(uri, "w=") {
 		opts.SetWriteConcern(writeconcern.Majority())
 	}
 	client, err := mongo.Connect(opts)
@@ -124,11 +135,35 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			_ = s.Close(context.Background())
 			return nil, err
 		}
-		if s.local {
-			s.appender = newAppender(s)
+	}
+	if s.embedded == nil || !s.embedded.attached {
+		if !s.local {
+			o, err := s.claimSlot(ctx, cfg.Logger)
+			if err != nil {
+				_ = s.Close(context.Background())
+				return nil, err
+			}
+			s.owner, s.slot = o, o.slot
 		}
+		s.appender = newAppender(s, s.slot)
 	}
 	return s, nil
+}
+
+// Join connects another instance to the embedded store s serves, as a
+// second Fineline process on a shared MongoDB would: it claims its own
+// journal slot and takes no single-process shortcut. s must be Shared. It is
+// for tests of several instances; closing the joined Store leaves s running.
+func (s *Store) Join(ctx context.Context, log *slog.Logger) (*Store, error) {
+	if s.embedded == nil || s.local {
+		return nil, errors.New("store: Join needs an embedded store opened Shared")
+	}
+	j, err := Open(ctx, Config{join: s.embedded.uri, Shared: true, Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	j.joined = true
+	return j, nil
 }
 
 // Embedded reports whether this is the embedded store.
@@ -172,6 +207,10 @@ func (s *Store) Close(ctx context.Context) error {
 	if s.appender != nil {
 		s.appender.stop()
 		s.appender = nil
+	}
+	if s.owner != nil {
+		s.releaseSlot(ctx, s.owner)
+		s.owner = nil
 	}
 	if s.client != nil {
 		err = s.client.Disconnect(ctx)
@@ -224,7 +263,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 				return fmt.Errorf("create collection %s: %w", name, err)
 			}
 		}
-		if len(models) == 0 || s.local {
+		if s.local {
 			// The embedded server answers only {_id} from an index: a
 			// secondary index there would cost every write and serve no read.
 			continue
@@ -232,6 +271,13 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		specs, err := s.db.Collection(name).Indexes().ListSpecifications(ctx)
 		if err != nil {
 			return fmt.Errorf("list indexes on %s: %w", name, err)
+		}
+		for _, old := range obsoleteIndexes()[name] {
+			if slices.ContainsFunc(specs, func(sp mongo.IndexSpecification) bool { return sp.Name == old }) {
+				if err := s.db.Collection(name).Indexes().DropOne(ctx, old); err != nil {
+					return fmt.Errorf("drop index %s on %s: %w", old, name, err)
+				}
+			}
 		}
 		var missing []mongo.IndexModel
 		for _, m := range models {

@@ -20,7 +20,7 @@ func TestEventsAreAppendOnlyByKey(t *testing.T) {
 	}
 	e2 := e
 	e2.State = consent.Withdrawn
-	if n, err := s.AppendEvents(ctx, []consent.Event{e2}); n != 0 || !apperr.Is(err, apperr.Conflict) {
+	if n, err := s.AppendEvents(ctx, []consent.Event{e2}); n.N != 0 || !apperr.Is(err, apperr.Conflict) {
 		t.Fatalf("second event with seq 1: got %v, want Conflict", err)
 	}
 	got, err := s.Event(ctx, "mer_a", "c1", 1)

@@ -79,9 +79,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.Float64Var(&cfg.AnnounceRate, "announce-rate", envFloat(getenv, "FINELINE_ANNOUNCE_RATE", 5), "emails a second each instance sends when announcing changed terms [FINELINE_ANNOUNCE_RATE]")
 	fs.StringVar(&cfg.DemoShopAddr, "demo-shop-addr", env("FINELINE_DEMO_SHOP_ADDR", "localhost:8081"), "with --demo: where to serve a demo shop page (another origin) that embeds the widget; empty turns it off [FINELINE_DEMO_SHOP_ADDR]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
-	var cacheSubjects, cacheBound, pollInterval, rewardInterval string
+	var cacheMemory, cacheBound, pollInterval, rewardInterval string
 	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "15m"), "how often to look for birthday rewards due (a pass over every member's birthday; emails go out every minute) [FINELINE_REWARD_INTERVAL]")
-	fs.StringVar(&cacheSubjects, "cache-subjects", env("FINELINE_CACHE_SUBJECTS", "1000000"), "most subjects whose consent state is held in memory; 0 turns the cache off [FINELINE_CACHE_SUBJECTS]")
+	fs.StringVar(&cacheMemory, "cache-memory", env("FINELINE_CACHE_MEMORY", "512MiB"), "memory for consent state held in memory (about 400 bytes a subject): a size such as 512MiB or 2GiB; 0 turns the cache off [FINELINE_CACHE_MEMORY]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
 	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
 	fs.Usage = func() {
@@ -123,8 +123,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if cfg.AnnounceRate <= 0 || cfg.AnnounceRate > 1000 {
 		return config{}, errors.New("--announce-rate must be between 0 and 1000 emails a second")
 	}
-	if cfg.CacheSubjects, err = strconv.Atoi(cacheSubjects); err != nil || cfg.CacheSubjects < 0 {
-		return config{}, errors.New("--cache-subjects must be a whole number, 0 or more")
+	if cfg.CacheMemory, err = parseSize(cacheMemory); err != nil {
+		return config{}, fmt.Errorf("--cache-memory: %w", err)
 	}
 	if cfg.CacheBound, err = time.ParseDuration(cacheBound); err != nil || cfg.CacheBound <= 0 {
 		return config{}, errors.New("--cache-bound must be a positive duration such as 2s")
@@ -166,4 +166,26 @@ func envFloat(getenv func(string) string, key string, def float64) float64 {
 		return 0
 	}
 	return f
+}
+
+// parseSize reads a size in bytes: a whole number with an optional unit
+// (B, KiB, MiB, GiB; KB, MB, GB are read as powers of 1024 too).
+func parseSize(v string) (int64, error) {
+	v = strings.TrimSpace(v)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(v, u.suffix) {
+			v, mult = strings.TrimSpace(strings.TrimSuffix(v, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 || n > (1<<50)/mult {
+		return 0, errors.New("must be a size such as 512MiB, 2GiB or 0")
+	}
+	return n * mult, nil
 }

@@ -227,15 +227,15 @@ func TestStartAfterACrashRollsTheLedgerForward(t *testing.T) {
 	s.stop()
 
 	// Make it look as if the process died after appending dave's events and
-	// before writing his projection: no projection, no clean-shutdown mark.
+	// before writing his projection: no projection, a checkpoint before them.
 	st := storetest.OpenDir(t, dir)
 	ctx := context.Background()
 	db := st.Database()
 	if res, err := db.Collection("consent_states").DeleteMany(ctx, bson.D{{Key: "subject_id", Value: "dave"}}); err != nil || res.DeletedCount != 1 {
 		t.Fatalf("delete projection: %v %v", res, err)
 	}
-	if res, err := db.Collection("seeds").DeleteOne(ctx, bson.D{{Key: "_id", Value: "clean-shutdown"}}); err != nil || res.DeletedCount != 1 {
-		t.Fatalf("the clean stop left no mark: %v %v", res, err)
+	if res, err := db.Collection("seeds").DeleteOne(ctx, bson.D{{Key: "_id", Value: "ledger-checkpoint/0"}}); err != nil || res.DeletedCount != 1 {
+		t.Fatalf("the clean stop left no checkpoint: %v %v", res, err)
 	}
 	if err := st.Close(ctx); err != nil {
 		t.Fatal(err)

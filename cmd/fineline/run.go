@@ -95,13 +95,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Info("embedded store started", "data_dir", cfg.DataDir)
 	}
 	start := time.Now()
-	rep, swept, err := a.Start(ctx)
+	rep, err := a.Start(ctx)
 	if err != nil {
-		log.Error("cannot load consent state", "err", err)
+		log.Error("cannot finish the ledger's journal", "err", err)
 		return 1
 	}
-	log.Info("consent state loaded", "subjects", rep.Records, "swept", swept, "rolled_forward", rep.RolledForward,
-		"complete", rep.Complete, "ms", time.Since(start).Milliseconds())
+	log.Info("ledger ready", "slot", a.Store.Slot(), "checkpoint", rep.Checkpoint, "journal_tail", rep.Tail, "rolled_forward", rep.Subjects,
+		"ms", time.Since(start).Milliseconds())
 
 	var seeded demo.Result
 	if cfg.Demo {

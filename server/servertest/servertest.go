@@ -62,11 +62,11 @@ func Start(tb testing.TB, o Options) *Running {
 	if log == nil {
 		log = storetest.Logger()
 	}
-	cfg := server.Config{DataDir: dir, BaseURL: base, AdminToken: o.AdminToken, CacheSubjects: 100_000, CacheBound: 2 * time.Second,
+	cfg := server.Config{DataDir: dir, BaseURL: base, AdminToken: o.AdminToken, CacheMemory: 64 << 20, CacheBound: 2 * time.Second,
 		PollInterval: 250 * time.Millisecond, MailFrom: "Fineline <no-reply@localhost>", RewardInterval: time.Hour, Jurisdiction: "EU",
 		AnnounceRate: 1000, Mailer: o.Mailer, Now: o.Now, StoreLog: storetest.Logger()}
 	if o.NoCache {
-		cfg.CacheSubjects = 0
+		cfg.CacheMemory = 0
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	fail := func(err error) {
@@ -78,7 +78,7 @@ func Start(tb testing.TB, o Options) *Running {
 	if err != nil {
 		fail(err)
 	}
-	if _, _, err := s.Start(ctx); err != nil {
+	if _, err := s.Start(ctx); err != nil {
 		fail(err)
 	}
 	h, err := s.Handler()

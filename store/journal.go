@@ -1,0 +1,235 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+)
+
+// The ledger in the order it was written. Every group of events one writer
+// commits together (a batch of the appender) is listed, before the events
+// themselves and in the same insert, by
+//
+//   - a journal entry "~j/<slot>/<pos>": the writer's slot, a position
+//     dense within the slot, and every subject the batch touched with its
+//     new head; other instances follow it to drop stale cache entries, and
+//     a start after a crash replays it from the last checkpoint;
+//   - one feed entry per merchant, "<merchant>/~f/<slot>/<pos>": that
+//     merchant's events of the batch, whole, at a position dense within
+//     (merchant, slot): the merchant's change feed, read in O(new events).
+//
+// All three live in the consent_events collection, keyed by _id, so that on
+// the embedded store a batch (at most 100 documents, the server's own insert
+// batch) is one SQLite transaction: entries and events land together or not
+// at all. On MongoDB the insert is ordered, entries first: an entry may list
+// an event that did not land (a conflict with another instance, a crash),
+// and readers check the events (see consent.JournalEntry.Settled). Subject
+// ids cannot begin with "~" and merchant ids begin with "mer_", so no entry
+// can collide with an event.
+
+// journalEntryDoc is one batch as the journal lists it.
+type journalEntryDoc struct {
+	ID      string       `bson:"_id"`
+	Slot    int          `bson:"j_slot"`
+	Pos     int64        `bson:"j_pos"`
+	At      time.Time    `bson:"at"`
+	Touched []touchedDoc `bson:"touched"`
+}
+
+type touchedDoc struct {
+	MerchantID string `bson:"m"`
+	SubjectID  string `bson:"s"`
+	Seq        int64  `bson:"q"`
+	// From is the first sequence number of the batch for the subject.
+	From int64 `bson:"f"`
+}
+
+// feedEntryDoc is one merchant's events of one batch.
+type feedEntryDoc struct {
+	ID         string     `bson:"_id"`
+	MerchantID string     `bson:"f_merchant"`
+	Slot       int        `bson:"f_slot"`
+	Pos        int64      `bson:"f_pos"`
+	Journal    int64      `bson:"f_journal"`
+	At         time.Time  `bson:"at"`
+	Events     []eventDoc `bson:"events"`
+}
+
+func journalID(slot int, pos int64) string {
+	return fmt.Sprintf("~j/%d/%012d", slot, pos)
+}
+
+func feedID(merchantID string, slot int, pos int64) string {
+	return fmt.Sprintf("%s/~f/%d/%012d", merchantID, slot, pos)
+}
+
+func (d eventDoc) event() consent.Event {
+	return consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
+		NoticeVersion: d.NoticeVersion, Channel: consent.Channel(d.Channel), Actor: d.Actor, RecordedAt: d.RecordedAt.UTC(),
+		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash, Field: d.Field}
+}
+
+// exists reports whether a document with _id id is in consent_events.
+func (s *Store) exists(ctx context.Context, id string) (bool, error) {
+	err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return false, nil
+	}
+	return err == nil, storeError(err, "read the ledger journal")
+}
+
+// denseTail finds the highest n ≥ 1 for which has(n) holds, 0 if none, for
+// positions written densely from 1: an exponential then a binary search,
+// 2·log2(n) point reads.
+func denseTail(has func(int64) (bool, error)) (int64, error) {
+	lo, hi := int64(0), int64(1) // has(lo) holds (lo 0: trivially); find hi with !has(hi)
+	for {
+		ok, err := has(hi)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			break
+		}
+		lo, hi = hi, hi*2
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := has(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// JournalTail returns the last position of the slot's journal, 0 if empty.
+func (s *Store) JournalTail(ctx context.Context, slot int) (int64, error) {
+	return denseTail(func(n int64) (bool, error) { return s.exists(ctx, journalID(slot, n)) })
+}
+
+// feedTail returns the last feed position of the merchant in the slot.
+func (s *Store) feedTail(ctx context.Context, merchantID string, slot int) (int64, error) {
+	return denseTail(func(n int64) (bool, error) { return s.exists(ctx, feedID(merchantID, slot, n)) })
+}
+
+// JournalEntry returns the slot's journal entry at pos; NotFound if none
+// (yet).
+func (s *Store) JournalEntry(ctx context.Context, slot int, pos int64) (consent.JournalEntry, error) {
+	var d journalEntryDoc
+	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: journalID(slot, pos)}}).Decode(&d); err != nil {
+		return consent.JournalEntry{}, notFound(err, "journal entry")
+	}
+	out := consent.JournalEntry{Slot: d.Slot, Pos: d.Pos, At: d.At.UTC(), Touched: make([]consent.Touched, len(d.Touched))}
+	for i, t := range d.Touched {
+		out.Touched[i] = consent.Touched{MerchantID: t.MerchantID, SubjectID: t.SubjectID, Seq: t.Seq, From: t.From}
+	}
+	return out, nil
+}
+
+// FeedEntry returns one merchant's events of one batch; NotFound if none (yet).
+func (s *Store) FeedEntry(ctx context.Context, merchantID string, slot int, pos int64) (consent.FeedEntry, error) {
+	var d feedEntryDoc
+	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: feedID(merchantID, slot, pos)}}).Decode(&d); err != nil {
+		return consent.FeedEntry{}, notFound(err, "feed entry")
+	}
+	out := consent.FeedEntry{MerchantID: d.MerchantID, Slot: d.Slot, Pos: d.Pos, Journal: d.Journal, At: d.At.UTC(), Events: make([]consent.Event, len(d.Events))}
+	for i, e := range d.Events {
+		out.Events[i] = e.event()
+	}
+	return out, nil
+}
+
+// checkpointID names the mark of how far a slot's journal is reflected in
+// the stored projections.
+func checkpointID(slot int) string { return "ledger-checkpoint/" + strconv.Itoa(slot) }
+
+type checkpointDoc struct {
+	ID  string    `bson:"_id"`
+	Pos int64     `bson:"pos"`
+	At  time.Time `bson:"at"`
+}
+
+// Checkpoint returns the journal position up to which every listed event of
+// the slot is in the stored projections, 0 if none was saved.
+func (s *Store) Checkpoint(ctx context.Context, slot int) (int64, error) {
+	var d checkpointDoc
+	err := s.db.Collection(collSeeds).FindOne(ctx, bson.D{{Key: "_id", Value: checkpointID(slot)}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return 0, nil
+	}
+	return d.Pos, storeError(err, "read the ledger checkpoint")
+}
+
+// SaveCheckpoint records that the slot's journal up to pos is in the stored
+// projections.
+func (s *Store) SaveCheckpoint(ctx context.Context, slot int, pos int64) error {
+	return storeError(s.replaceByID(ctx, collSeeds, checkpointID(slot), checkpointDoc{ID: checkpointID(slot), Pos: pos, At: time.Now().UTC()}), "save the ledger checkpoint")
+}
+
+// batchDocs builds what one batch inserts, entries first: the journal entry,
+// one feed entry per merchant (positions from next), then the events. It
+// returns the documents and the merchants in feed order.
+func batchDocs(slot int, pos int64, mpos func(merchantID string) int64, events []eventDoc, at time.Time) ([]any, []string) {
+	j := journalEntryDoc{ID: journalID(slot, pos), Slot: slot, Pos: pos, At: at}
+	seen := map[string]int{}
+	var merchantsInOrder []string
+	feeds := map[string]*feedEntryDoc{}
+	for _, e := range events {
+		k := e.MerchantID + "/" + e.SubjectID
+		if i, ok := seen[k]; ok {
+			j.Touched[i].Seq = e.Seq
+		} else {
+			seen[k] = len(j.Touched)
+			j.Touched = append(j.Touched, touchedDoc{MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq, From: e.Seq})
+		}
+		f, ok := feeds[e.MerchantID]
+		if !ok {
+			p := mpos(e.MerchantID)
+			f = &feedEntryDoc{ID: feedID(e.MerchantID, slot, p), MerchantID: e.MerchantID, Slot: slot, Pos: p, Journal: pos, At: at}
+			feeds[e.MerchantID] = f
+			merchantsInOrder = append(merchantsInOrder, e.MerchantID)
+		}
+		f.Events = append(f.Events, e)
+	}
+	docs := make([]any, 0, 1+len(feeds)+len(events))
+	docs = append(docs, j)
+	for _, m := range merchantsInOrder {
+		docs = append(docs, *feeds[m])
+	}
+	for _, e := range events {
+		docs = append(docs, e)
+	}
+	return docs, merchantsInOrder
+}
+
+// maxBatchDocs is the most documents one batch inserts: the embedded
+// server's own insert batch, so that a batch is one transaction.
+const maxBatchDocs = 100
+
+// errSlotLost says this instance no longer owns its slot: another took it.
+var errSlotLost = apperr.New(apperr.Unavailable, "this instance lost its ledger slot to another; restart it").WithDetail(apperr.CodeStoreUnavailable)
+
+// JournalCommitted is the last position of this process's slot whose batch
+// is settled.
+func (s *Store) JournalCommitted() int64 {
+	if s.appender == nil {
+		return 0
+	}
+	return s.appender.committedPos()
+}
+
+var _ consent.Journal = (*Store)(nil)
