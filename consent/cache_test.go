@@ -136,7 +136,11 @@ func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
 // their events are rolled forward at the next start from the journal, and
 // only those: the work follows what was in flight.
 func TestRecoverReplaysWhatACrashLeftBehind(t *testing.T) {
-	e := newEnv(t)
+	t.Run("embedded", func(t *testing.T) { testRecover(t, newEnv(t)) })
+	t.Run("shared", func(t *testing.T) { testRecover(t, newEnvOn(t, storetest.OpenShared(t))) })
+}
+
+func testRecover(t *testing.T, e *env) {
 	ctx := context.Background()
 	first := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20})
 	for i := range 50 {
@@ -256,77 +260,79 @@ func TestATinyCacheStillGivesTheLedgersAnswer(t *testing.T) {
 	t.Logf("cache: %+v", stats)
 }
 
-func TestProjectionsWrittenBehindReachTheStoreOnFlush(t *testing.T) {
-	e := newEnv(t)
+// failingSave is the real store with projection writes that fail while
+// failing is set, and take a while otherwise, so that a retry can be under
+// way when shutdown asks for a flush.
+type failingSave struct {
+	*store.Store
+	failing *atomic.Bool
+}
+
+func (s failingSave) SaveSubjectState(ctx context.Context, rec consent.SubjectState) error {
+	if s.failing.Load() {
+		return errors.New("store unreachable")
+	}
+	time.Sleep(20 * time.Millisecond)
+	return s.Store.SaveSubjectState(ctx, rec)
+}
+
+// A projection whose write failed is written later by the write-behind
+// loop, and the cache answers from the ledger meanwhile.
+func TestFailedProjectionWritesAreRetried(t *testing.T) {
+	e := newEnvOn(t, storetest.OpenShared(t)) // a store that keeps projections
 	ctx := context.Background()
-	l := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1 << 20})
+	failing := &atomic.Bool{}
+	failing.Store(true)
+	ns := &notices.Service{Store: e.store, Now: time.Now}
+	l := consent.NewLedger(failingSave{e.store, failing}, e.store, e.store, ns, time.Now, storetest.Logger(), consent.Options{CacheBytes: 1 << 20})
 	for _, s := range []consent.State{consent.Granted, consent.Withdrawn, consent.Granted} {
 		if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: s}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if l.ProjectionsComplete() {
-		t.Fatal("projections reported complete before they were written")
+		t.Fatal("projections reported complete though their writes failed")
 	}
 	if got := checkReason(t, l, "c1"); got != consent.ReasonGranted {
 		t.Fatalf("the cache answers %s before the projection is written", got)
 	}
-	if err := l.Flush(ctx); err != nil {
-		t.Fatal(err)
+	if err := l.Flush(ctx); err == nil {
+		t.Fatal("Flush reported success while the store refuses writes")
 	}
-	if !l.ProjectionsComplete() {
-		t.Fatal("projections incomplete after Flush")
-	}
-	rec, err := e.store.SubjectState(ctx, merchant, "c1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rec.Seq != 3 || rec.Purposes["newsletter"].State != consent.Granted {
-		t.Fatalf("stored projection at seq %d (%s), want 3 (granted)", rec.Seq, rec.Purposes["newsletter"].State)
-	}
-
-	// The write-behind loop does the same on its own.
+	failing.Store(false)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() { l.WriteBehind(runCtx); close(done) }()
-	if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
-		t.Fatal(err)
-	}
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for !l.ProjectionsComplete() && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cancel()
 	<-done
-	if rec, err := e.store.SubjectState(ctx, merchant, "c1"); err != nil || rec.Seq != 4 {
-		t.Fatalf("write-behind loop left the projection at %d (%v)", rec.Seq, err)
+	rec, err := e.store.SubjectState(ctx, merchant, "c1")
+	if err != nil || rec.Seq != 3 || rec.Purposes["newsletter"].State != consent.Granted {
+		t.Fatalf("stored projection at seq %d (%s, %v), want 3 (granted)", rec.Seq, rec.Purposes["newsletter"].State, err)
 	}
 }
 
-// slowSave is the real store with projection writes that take a while, so
-// a flush can be under way when shutdown asks for one.
-type slowSave struct{ *store.Store }
-
-func (s slowSave) SaveSubjectState(ctx context.Context, rec consent.SubjectState) error {
-	time.Sleep(20 * time.Millisecond)
-	return s.Store.SaveSubjectState(ctx, rec)
-}
-
-func TestFlushWaitsForTheWriteBehindBatchUnderWay(t *testing.T) {
-	e := newEnv(t)
+func TestFlushWaitsForTheRetryUnderWay(t *testing.T) {
+	e := newEnvOn(t, storetest.OpenShared(t))
 	ctx := context.Background()
+	failing := &atomic.Bool{}
+	failing.Store(true)
 	ns := &notices.Service{Store: e.store, Now: time.Now}
-	l := consent.NewLedger(slowSave{e.store}, e.store, e.store, ns, time.Now, storetest.Logger(), consent.Options{Exclusive: true, CacheBytes: 1 << 20})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { l.WriteBehind(runCtx); close(done) }()
+	l := consent.NewLedger(failingSave{e.store, failing}, e.store, e.store, ns, time.Now, storetest.Logger(), consent.Options{CacheBytes: 1 << 20})
 	for i := range 10 {
 		if _, err := l.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: fmt.Sprint("s", i), Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(30 * time.Millisecond) // the loop is now writing its batch
-	stop()                            // shutdown: the loop's context ends mid-batch
+	failing.Store(false)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { l.WriteBehind(runCtx); close(done) }()
+	time.Sleep(1200 * time.Millisecond) // the loop's retry is now writing its batch
+	stop()                              // shutdown: the loop's context ends mid-batch
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -19,17 +19,18 @@ import (
 type LedgerStore interface {
 	Journal
 	// AppendEvents inserts the events, which continue one subject's chain
-	// in order, lists them in the journal, and says how many it inserted:
-	// a prefix of them. Conflict if the subject already has an event with
-	// the sequence number of the first not inserted: the (merchant,
-	// subject, seq) key is unique.
-	AppendEvents(ctx context.Context, events []Event) (Appended, error)
+	// in order and lead to the state after, lists them in the journal, and
+	// says how many it inserted: a prefix of them. Conflict if the subject
+	// already has an event with the sequence number of the first not
+	// inserted: the (merchant, subject, seq) key is unique.
+	AppendEvents(ctx context.Context, events []Event, after SubjectState) (Appended, error)
 	// Event returns the subject's event number seq; NotFound if absent.
 	Event(ctx context.Context, merchantID, subjectID string, seq int64) (Event, error)
 	// SubjectState returns the stored projection; NotFound if none was saved.
 	SubjectState(ctx context.Context, merchantID, subjectID string) (SubjectState, error)
 	// SaveSubjectState stores st unless the stored projection is already
-	// at or past st.Seq.
+	// at or past st.Seq. A store that derives state from its events (the
+	// embedded store) may do nothing.
 	SaveSubjectState(ctx context.Context, st SubjectState) error
 	// ClaimIdempotencyKey stores c unless the merchant used c.Key before;
 	// then it returns the earlier claim and false.

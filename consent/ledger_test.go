@@ -201,7 +201,7 @@ func (crashAfterAppend) SaveSubjectState(context.Context, consent.SubjectState) 
 }
 
 func TestCrashBetweenEventAndStateRollsForward(t *testing.T) {
-	e := newEnv(t)
+	e := newEnvOn(t, storetest.OpenShared(t)) // a store that keeps projections
 	ctx := context.Background()
 	e.record(t, "c1", "newsletter", consent.Granted)
 

@@ -10,10 +10,9 @@ import (
 // memory is what a Ledger keeps of subjects' states in this process: a
 // cache within a memory budget, written through by every write here and
 // invalidated by what the journal says other instances wrote (Follow); the
-// projections still to be written to the store (written behind with
-// Exclusive, else retried when a write failed); and how far the journal is
-// reflected in stored projections, the checkpoint a start after a crash
-// replays from (Recover).
+// projections whose write failed, retried by the write-behind loop; and how
+// far the journal is reflected in stored projections, the checkpoint a
+// start after a crash replays from (Recover).
 type memory struct {
 	opts  Options
 	cache *stateCache // nil without a cache
@@ -22,9 +21,6 @@ type memory struct {
 	// acknowledged before it is in the cache.
 	polled atomic.Int64
 
-	// writeBehind: projections are written by the write-behind loop, not
-	// by the write that produced them (Exclusive).
-	writeBehind bool
 	// flushMu makes one flush at a time: Flush at shutdown waits for a
 	// batch the write-behind loop is writing.
 	flushMu sync.Mutex
@@ -49,7 +45,7 @@ type dirtyState struct {
 }
 
 func newMemory(opts Options) *memory {
-	m := &memory{opts: opts, writeBehind: opts.Exclusive, dirty: make(map[string]dirtyState), kick: make(chan struct{}, 1), flight: make(map[uint64]int64)}
+	m := &memory{opts: opts, dirty: make(map[string]dirtyState), kick: make(chan struct{}, 1), flight: make(map[uint64]int64)}
 	if opts.CacheBytes > 0 {
 		m.cache = newStateCache(opts.CacheBytes)
 	}
@@ -149,14 +145,11 @@ func (m *memory) markDirty(st SubjectState, pos int64) {
 	}
 }
 
-// saveProjection stores st as the subject's projection: with Exclusive by
-// the write-behind loop, else at once (and by the loop if that fails). pos
-// is the journal position of st's newest event, 0 if unknown.
+// saveProjection stores st as the subject's projection, at once; if that
+// fails, the write-behind loop retries it (and the next read rolls it
+// forward meanwhile). pos is the journal position of st's newest event, 0
+// if unknown.
 func (l *Ledger) saveProjection(ctx context.Context, st SubjectState, pos int64) {
-	if l.mem.writeBehind {
-		l.mem.markDirty(st, pos)
-		return
-	}
 	if err := l.store.SaveSubjectState(ctx, st); err != nil {
 		l.mem.markDirty(st, pos)
 		l.log.WarnContext(ctx, "consent projection not advanced; retrying, and the next read rolls it forward", "seq", st.Seq, "err", err)

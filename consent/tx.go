@@ -54,7 +54,7 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 	}
 	ticket := l.mem.beginAppend(l.store.JournalCommitted())
 	defer l.mem.endAppend(ticket)
-	res, err := l.store.AppendEvents(ctx, out)
+	res, err := l.store.AppendEvents(ctx, out, st)
 	for _, e := range out[:max(0, min(res.N, len(out)))] {
 		tx.st = tx.st.Next(e)
 		tx.appended = append(tx.appended, e)

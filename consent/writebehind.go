@@ -5,13 +5,10 @@ import (
 	"time"
 )
 
-// WriteBehind writes dirty projections to the store until ctx ends, and
-// after each batch records the checkpoint. With Exclusive the cache is the
-// current state and a consent write costs its share of one insert; the
-// projection follows here, coalesced per subject. Without it, only
-// projections whose write failed come here. A crash leaves projections
-// behind the journal, which the next start replays from the checkpoint
-// (see Recover).
+// WriteBehind writes projections whose write failed until ctx ends, and
+// records the checkpoint every second. A crash leaves projections behind
+// the journal, which the next start replays from the checkpoint (see
+// Recover); reads roll them forward meanwhile.
 func (l *Ledger) WriteBehind(ctx context.Context) {
 	m := l.mem
 	var saved time.Time

@@ -16,6 +16,9 @@ import (
 type appendRequest struct {
 	ctx  context.Context
 	docs []eventDoc
+	// snap is a snapshot of the subject's state after the events, written
+	// after them (the embedded store), or nil.
+	snap *recordDoc
 	done chan appendResult
 }
 
@@ -59,14 +62,14 @@ func newAppender(s *Store, slot int) *appender {
 
 // append writes the events and returns how many it inserted, their
 // journal position, and why not the rest.
-func (a *appender) append(ctx context.Context, docs []eventDoc) (int, int64, error) {
+func (a *appender) append(ctx context.Context, docs []eventDoc, snap *recordDoc) (int, int64, error) {
 	if len(docs) > maxBatchDocs-2 {
 		return 0, 0, apperr.New(apperr.Invalid, "at most %d events are appended at once", maxBatchDocs-2)
 	}
 	if a == nil {
 		return 0, 0, apperr.New(apperr.Unavailable, "this store is attached read-only").WithDetail(apperr.CodeStoreUnavailable)
 	}
-	req := appendRequest{ctx: ctx, docs: docs, done: make(chan appendResult, 1)}
+	req := appendRequest{ctx: ctx, docs: docs, snap: snap, done: make(chan appendResult, 1)}
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
@@ -102,6 +105,9 @@ func docsOf(batch []appendRequest) int {
 	merchants := map[string]bool{}
 	for _, r := range batch {
 		n += len(r.docs)
+		if r.snap != nil {
+			n++
+		}
 		for _, d := range r.docs {
 			if !merchants[d.MerchantID] {
 				merchants[d.MerchantID] = true
@@ -212,9 +218,15 @@ func (a *appender) write(batch []appendRequest) {
 		fail(err)
 		return
 	}
-	var events []eventDoc
+	var (
+		events []eventDoc
+		snaps  []any
+	)
 	for _, r := range live {
 		events = append(events, r.docs...)
+		if r.snap != nil {
+			snaps = append(snaps, *r.snap)
+		}
 	}
 	mpos := map[string]int64{}
 	for _, e := range events {
@@ -230,6 +242,8 @@ func (a *appender) write(batch []appendRequest) {
 	}
 	pos := a.next
 	docs, merchants := batchDocs(a.slot, pos, func(m string) int64 { return mpos[m] }, events, time.Now().UTC().Truncate(time.Millisecond))
+	// Snapshots go last: one that cannot be written stops nothing else.
+	docs = append(docs, snaps...)
 	unlock := a.s.writing()
 	_, err := a.s.db.Collection(collEvents).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 	unlock()
@@ -297,6 +311,8 @@ func (a *appender) landed(ctx context.Context, docs []any) int {
 		case feedEntryDoc:
 			id = v.ID
 		case eventDoc:
+			id = v.ID
+		case recordDoc:
 			id = v.ID
 		}
 		ok, err := a.s.exists(ctx, id)

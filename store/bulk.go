@@ -63,6 +63,7 @@ func (s *Store) SubjectStates(ctx context.Context, merchantID string, subjectIDs
 	if s.local {
 		var mu sync.Mutex
 		err := inParallel(ctx, subjectIDs, func(ctx context.Context, sid string) error {
+			// Derived from the events: never behind (see Pending).
 			rec, err := s.SubjectState(ctx, merchantID, sid)
 			if apperr.Is(err, apperr.NotFound) {
 				return nil
@@ -103,26 +104,10 @@ func (s *Store) Pending(ctx context.Context, merchantID string, heads map[string
 	for sid := range heads {
 		ids = append(ids, sid)
 	}
-	var (
-		mu  sync.Mutex
-		out []string
-	)
 	if s.local {
-		err := inParallel(ctx, ids, func(ctx context.Context, sid string) error {
-			_, err := s.Event(ctx, merchantID, sid, heads[sid]+1)
-			if apperr.Is(err, apperr.NotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			out = append(out, sid)
-			mu.Unlock()
-			return nil
-		})
-		return out, err
+		return nil, nil // states derived from the events are never behind them
 	}
+	var out []string
 	for chunk := range chunks(ids, bulkChunk) {
 		keys := make([]string, len(chunk))
 		for i, sid := range chunk {
@@ -160,8 +145,8 @@ func chunks(ids []string, n int) func(func([]string) bool) {
 
 // EachSubjectState calls fn for every stored projection.
 func (s *Store) EachSubjectState(ctx context.Context, fn func(consent.SubjectState) error) error {
-	if s.local && !s.scanViaDriver {
-		return s.embedded.eachRecordInFile(ctx, fn)
+	if s.local {
+		return s.embedded.eachStateInFile(ctx, fn)
 	}
 	cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{}, options.Find().SetBatchSize(5000))
 	if err != nil {

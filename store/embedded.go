@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -26,6 +27,10 @@ type embedded struct {
 	// attached is true when another process serves the data directory and
 	// this one only connects to its socket.
 	attached bool
+
+	readerOnce sync.Once
+	fileReader *fileReader
+	readerErr  error
 }
 
 // socketName is the embedded server's socket inside the data directory.
@@ -90,6 +95,7 @@ func (e *embedded) stop() {
 	if e.attached {
 		return
 	}
+	e.fileReader.close()
 	e.cancel()
 	<-e.done
 	_ = os.Remove(filepath.Join(e.dir, socketName))

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -49,17 +48,30 @@ func toEventDoc(e consent.Event) eventDoc {
 // with other writers' events and listed in the journal and the merchant's
 // feed in the same insert (see journal.go). The unique _id makes an event
 // whose sequence number is taken a Conflict, and stops the insert there.
-func (s *Store) AppendEvents(ctx context.Context, events []consent.Event) (consent.Appended, error) {
+func (s *Store) AppendEvents(ctx context.Context, events []consent.Event, after consent.SubjectState) (consent.Appended, error) {
 	docs := make([]eventDoc, len(events))
 	for i, e := range events {
 		docs[i] = toEventDoc(e)
 	}
-	n, pos, err := s.appender.append(ctx, docs)
+	var snap *recordDoc
+	if s.local && len(events) > 0 {
+		// Crossing a multiple of snapshotEvery, keep the state with the events.
+		first, last := events[0].Seq, events[len(events)-1].Seq
+		if last/snapshotEvery > (first-1)/snapshotEvery {
+			d := toRecordDoc(after)
+			d.ID = snapshotID(after.MerchantID, after.SubjectID, last)
+			snap = &d
+		}
+	}
+	n, pos, err := s.appender.append(ctx, docs, snap)
 	return consent.Appended{N: n, Slot: s.slot, Journal: pos}, err
 }
 
 // Event returns one event: a point read.
 func (s *Store) Event(ctx context.Context, merchantID, subjectID string, seq int64) (consent.Event, error) {
+	if s.fileReads() {
+		return s.eventFromFile(ctx, eventID(merchantID, subjectID, seq))
+	}
 	var d eventDoc
 	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: eventID(merchantID, subjectID, seq)}}).Decode(&d); err != nil {
 		return consent.Event{}, notFound(err, "event")
@@ -89,6 +101,9 @@ type recordDoc struct {
 
 // SubjectState returns the subject's projection: a point read.
 func (s *Store) SubjectState(ctx context.Context, merchantID, subjectID string) (consent.SubjectState, error) {
+	if s.local {
+		return s.stateFromFile(ctx, merchantID, subjectID)
+	}
 	return findOne(ctx, s, collRecords, id(merchantID, subjectID), "consent state", recordDoc.state)
 }
 
@@ -100,35 +115,18 @@ func (d recordDoc) state() consent.SubjectState {
 	return rec
 }
 
-// SaveSubjectState advances the projection to rec unless it is already at or past
-// rec.Seq. On MongoDB the sequence check is in the update's filter; on the
-// embedded server (which scans for such filters and updates non-atomically)
-// it is a read and a replace by _id under an in-process lock.
+// SaveSubjectState advances the projection to rec unless it is already at
+// or past rec.Seq, with the sequence check in the update's filter. On the
+// embedded store it does nothing: state is derived from the events.
 func (s *Store) SaveSubjectState(ctx context.Context, rec consent.SubjectState) error {
-	d := toRecordDoc(rec)
-	coll := s.db.Collection(collRecords)
 	if s.local {
-		defer s.casLock(d.ID)()
-		stored, known := s.savedSeq(d.ID)
-		if !known {
-			var cur struct {
-				Seq int64 `bson:"seq"`
-			}
-			err := coll.FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur)
-			if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
-				return storeError(err, "read consent state")
-			}
-			stored = cur.Seq
-		}
-		if stored >= d.Seq {
-			return nil
-		}
-		if err := s.replaceByID(ctx, collRecords, d.ID, d); err != nil {
-			return storeError(err, "save consent state")
-		}
-		s.setSavedSeq(d.ID, d.Seq)
+		// The embedded store derives state from events and the snapshots
+		// written with them (see stateFromFile): there is nothing to save,
+		// and updates there cost a read and a write each.
 		return nil
 	}
+	d := toRecordDoc(rec)
+	coll := s.db.Collection(collRecords)
 	_, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "seq", Value: bson.D{{Key: "$lt", Value: d.Seq}}}}, d, options.Replace().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		return nil // the stored projection is already at or past rec.Seq
@@ -200,7 +198,7 @@ func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events [
 		for i, e := range part {
 			evs[i] = toEventDoc(e)
 		}
-		n, _, err := s.appender.append(ctx, evs)
+		n, _, err := s.appender.append(ctx, evs, nil)
 		if err != nil {
 			return err
 		}

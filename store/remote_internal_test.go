@@ -114,7 +114,7 @@ func TestMongoDBCodePaths(t *testing.T) {
 	prev, _ := s.Event(ctx, "mer_r", "s0", 1)
 	behind.PrevHash = prev.Hash
 	behind.Hash = behind.ComputeHash()
-	if _, err := s.AppendEvents(ctx, []consent.Event{behind}); err != nil {
+	if _, err := s.AppendEvents(ctx, []consent.Event{behind}, consent.SubjectState{}); err != nil {
 		t.Fatal(err)
 	}
 	ids := []string{"s0", "s1", "s2", "s3", "s4", "nobody"}

@@ -3,13 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"time"
-
-	"github.com/fineline/fineline/consent"
 )
 
 // Whole-collection scans on the embedded store read its SQLite file
@@ -45,41 +42,3 @@ type filePurposeState struct {
 }
 
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
-
-// eachRecordInFile reads every projection from the database file.
-func (e *embedded) eachRecordInFile(ctx context.Context, fn func(consent.SubjectState) error) error {
-	db, table, err := e.openFile(ctx, collRecords)
-	if err != nil {
-		return storeError(err, "scan consent states")
-	}
-	defer db.Close()
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
-		_ferretdb_sjson->>'$.head_hash', _ferretdb_sjson->'$.purposes', _ferretdb_sjson->>'$.updated_at' FROM %q`, table))
-	if err != nil {
-		return storeError(err, "scan consent states")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var (
-			rec       consent.SubjectState
-			purposes  []byte
-			updatedAt int64
-		)
-		if err := rows.Scan(&rec.MerchantID, &rec.SubjectID, &rec.Seq, &rec.HeadHash, &purposes, &updatedAt); err != nil {
-			return storeError(err, "scan consent states")
-		}
-		var ps map[string]filePurposeState
-		if err := json.Unmarshal(purposes, &ps); err != nil {
-			return storeError(err, "scan consent states: %s", rec.SubjectID)
-		}
-		rec.UpdatedAt = fromMillis(updatedAt)
-		rec.Purposes = make(map[string]consent.PurposeState, len(ps))
-		for k, v := range ps {
-			rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: fromMillis(v.At), GPCSeq: v.GPCSeq}
-		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-	}
-	return storeError(rows.Err(), "scan consent states")
-}

@@ -67,11 +67,7 @@ type Store struct {
 	// atomically. The data directory is locked to this process, so an
 	// in-process lock makes those writes atomic.
 	casLocks [256]sync.Mutex
-	// saved remembers, on the embedded store, the sequence number of each
-	// projection this process wrote, sparing a read before every write.
-	savedMu sync.Mutex
-	saved   map[string]int64
-	writeMu sync.Mutex
+	writeMu  sync.Mutex
 	// appender group-commits events with their journal and feed entries.
 	appender *appender
 	// joined is set on a Store that Join connected to another's server.
@@ -223,22 +219,6 @@ func (s *Store) closeEmbedded() {
 	if s.embedded != nil {
 		s.embedded.stop()
 	}
-}
-
-func (s *Store) savedSeq(id string) (int64, bool) {
-	s.savedMu.Lock()
-	defer s.savedMu.Unlock()
-	seq, ok := s.saved[id]
-	return seq, ok
-}
-
-func (s *Store) setSavedSeq(id string, seq int64) {
-	s.savedMu.Lock()
-	defer s.savedMu.Unlock()
-	if s.saved == nil {
-		s.saved = make(map[string]int64)
-	}
-	s.saved[id] = seq
 }
 
 func (s *Store) casLock(id string) func() {

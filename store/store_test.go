@@ -15,12 +15,12 @@ func TestEventsAreAppendOnlyByKey(t *testing.T) {
 	ctx := context.Background()
 	e := consent.Event{MerchantID: "mer_a", SubjectID: "c1", Seq: 1, Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelAPI, RecordedAt: time.Now().UTC().Truncate(time.Millisecond)}
 	e.Hash = e.ComputeHash()
-	if _, err := s.AppendEvents(ctx, []consent.Event{e}); err != nil {
+	if _, err := s.AppendEvents(ctx, []consent.Event{e}, consent.SubjectState{}); err != nil {
 		t.Fatal(err)
 	}
 	e2 := e
 	e2.State = consent.Withdrawn
-	if n, err := s.AppendEvents(ctx, []consent.Event{e2}); n.N != 0 || !apperr.Is(err, apperr.Conflict) {
+	if n, err := s.AppendEvents(ctx, []consent.Event{e2}, consent.SubjectState{}); n.N != 0 || !apperr.Is(err, apperr.Conflict) {
 		t.Fatalf("second event with seq 1: got %v, want Conflict", err)
 	}
 	got, err := s.Event(ctx, "mer_a", "c1", 1)
@@ -36,7 +36,7 @@ func TestEventsAreAppendOnlyByKey(t *testing.T) {
 }
 
 func TestSaveRecordNeverGoesBack(t *testing.T) {
-	s := storetest.Open(t)
+	s := storetest.OpenShared(t) // the embedded store keeps no projections
 	ctx := context.Background()
 	rec := consent.SubjectState{MerchantID: "mer_a", SubjectID: "c1", Seq: 5, HeadHash: "h5", Purposes: map[string]consent.PurposeState{"newsletter": {State: consent.Granted, Seq: 5}}}
 	if err := s.SaveSubjectState(ctx, rec); err != nil {

@@ -28,6 +28,9 @@ type subjectDoc struct {
 
 // Subject returns one subject: a point read.
 func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (consent.Subject, error) {
+	if s.fileReads() {
+		return s.subjectFromFile(ctx, id(merchantID, subjectID))
+	}
 	var d subjectDoc
 	if err := s.db.Collection(collSubjects).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, subjectID)}}).Decode(&d); err != nil {
 		return consent.Subject{}, notFound(err, "subject")

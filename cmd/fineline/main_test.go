@@ -227,13 +227,12 @@ func TestStartAfterACrashRollsTheLedgerForward(t *testing.T) {
 	s.stop()
 
 	// Make it look as if the process died after appending dave's events and
-	// before writing his projection: no projection, a checkpoint before them.
+	// before recording how far the journal was applied: no checkpoint, so
+	// the start replays the whole journal (the embedded store derives
+	// states from the events themselves).
 	st := storetest.OpenDir(t, dir)
 	ctx := context.Background()
 	db := st.Database()
-	if res, err := db.Collection("consent_states").DeleteMany(ctx, bson.D{{Key: "subject_id", Value: "dave"}}); err != nil || res.DeletedCount != 1 {
-		t.Fatalf("delete projection: %v %v", res, err)
-	}
 	if res, err := db.Collection("seeds").DeleteOne(ctx, bson.D{{Key: "_id", Value: "ledger-checkpoint/0"}}); err != nil || res.DeletedCount != 1 {
 		t.Fatalf("the clean stop left no checkpoint: %v %v", res, err)
 	}
