@@ -19,6 +19,11 @@ type appendRequest struct {
 	// snap is a snapshot of the subject's state after the events, written
 	// after them (the embedded store), or nil.
 	snap *recordDoc
+	// enc is docs and then snap in the stored format, encoded by the
+	// caller, on the embedded store (which inserts into its file).
+	enc []string
+	// bulk requests (imports) are written alone, whatever their size.
+	bulk bool
 	done chan appendResult
 }
 
@@ -66,10 +71,50 @@ func (a *appender) append(ctx context.Context, docs []eventDoc, snap *recordDoc)
 	if len(docs) > maxBatchDocs-2 {
 		return 0, 0, apperr.New(apperr.Invalid, "at most %d events are appended at once", maxBatchDocs-2)
 	}
+	req := appendRequest{ctx: ctx, docs: docs, snap: snap}
+	if err := a.encode(&req); err != nil {
+		return 0, 0, err
+	}
+	return a.send(req)
+}
+
+// encode encodes the request's documents on the caller's goroutine (so
+// that callers encode in parallel), when they go straight into the file.
+func (a *appender) encode(req *appendRequest) error {
+	if a == nil || !a.s.local {
+		return nil
+	}
+	docs := make([]any, 0, len(req.docs)+1)
+	for _, d := range req.docs {
+		docs = append(docs, d)
+	}
+	if req.snap != nil {
+		docs = append(docs, *req.snap)
+	}
+	enc, err := encodeAll(docs)
+	if err != nil {
+		return apperr.Wrap(err, "encode events")
+	}
+	req.enc = enc
+	return nil
+}
+
+// appendBulk writes any number of events (an import) as one batch: one
+// journal entry, one feed entry per merchant.
+func (a *appender) appendBulk(ctx context.Context, docs []eventDoc) (int, int64, error) {
+	req := appendRequest{ctx: ctx, docs: docs, bulk: true}
+	if err := a.encode(&req); err != nil {
+		return 0, 0, err
+	}
+	return a.send(req)
+}
+
+func (a *appender) send(req appendRequest) (int, int64, error) {
 	if a == nil {
 		return 0, 0, apperr.New(apperr.Unavailable, "this store is attached read-only").WithDetail(apperr.CodeStoreUnavailable)
 	}
-	req := appendRequest{ctx: ctx, docs: docs, snap: snap, done: make(chan appendResult, 1)}
+	ctx := req.ctx
+	req.done = make(chan appendResult, 1)
 	a.mu.RLock()
 	if a.closed {
 		a.mu.RUnlock()
@@ -134,13 +179,13 @@ func (a *appender) run() {
 		}
 		batch := []appendRequest{first}
 	fill:
-		for {
+		for !first.bulk {
 			select {
 			case r, ok := <-a.queue:
 				if !ok {
 					break fill
 				}
-				if docsOf(append(batch, r)) > maxBatchDocs {
+				if r.bulk || docsOf(append(batch, r)) > maxBatchDocs {
 					held = &r
 					break fill
 				}
@@ -218,15 +263,9 @@ func (a *appender) write(batch []appendRequest) {
 		fail(err)
 		return
 	}
-	var (
-		events []eventDoc
-		snaps  []any
-	)
+	var events []eventDoc
 	for _, r := range live {
 		events = append(events, r.docs...)
-		if r.snap != nil {
-			snaps = append(snaps, *r.snap)
-		}
 	}
 	mpos := map[string]int64{}
 	for _, e := range events {
@@ -241,19 +280,8 @@ func (a *appender) write(batch []appendRequest) {
 		mpos[e.MerchantID] = p
 	}
 	pos := a.next
-	docs, merchants := batchDocs(a.slot, pos, func(m string) int64 { return mpos[m] }, events, time.Now().UTC().Truncate(time.Millisecond))
-	// Snapshots go last: one that cannot be written stops nothing else.
-	docs = append(docs, snaps...)
-	unlock := a.s.writing()
-	_, err := a.s.db.Collection(collEvents).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
-	unlock()
-	a.s.noteWrite(err)
-	inserted, ferr := insertedPrefix(err, len(docs))
-	if err != nil && !isWriteError(err) {
-		// The outcome is unknown (a timeout, a lost connection): read back
-		// what landed, so that no position is used twice or skipped.
-		inserted = a.landed(ctx, docs)
-	}
+	entryDocs, merchants := batchEntries(a.slot, pos, func(m string) int64 { return mpos[m] }, events, time.Now().UTC().Truncate(time.Millisecond))
+	inserted, ferr := a.insert(ctx, entryDocs, live)
 	entries := 1 + len(merchants)
 	if inserted == 0 && apperr.Is(ferr, apperr.Conflict) {
 		a.next = 0 // the position is taken (by an instance that held this slot): read the tail again
@@ -298,6 +326,55 @@ func (a *appender) write(batch []appendRequest) {
 		off += len(r.docs)
 		r.done <- res
 	}
+}
+
+// insert inserts the batch's entries, then every request's events in
+// order, then their snapshots (one that cannot be written stops nothing
+// else), and says how many documents went in (a prefix) and why not the
+// rest: straight into the file on the embedded store, else one ordered
+// insertMany.
+func (a *appender) insert(ctx context.Context, entries []any, live []appendRequest) (int, error) {
+	if a.s.local {
+		enc, err := encodeAll(entries)
+		if err != nil {
+			return 0, apperr.Wrap(err, "encode journal entries")
+		}
+		var snaps []string
+		for _, r := range live {
+			enc = append(enc, r.enc[:len(r.docs)]...)
+			snaps = append(snaps, r.enc[len(r.docs):]...)
+		}
+		enc = append(enc, snaps...)
+		unlock := a.s.writing()
+		n, err := a.s.embedded.insertFile(ctx, collEvents, enc)
+		unlock()
+		if !apperr.Is(err, apperr.Conflict) {
+			a.s.noteWrite(err)
+		}
+		return n, err
+	}
+	docs := entries
+	var snaps []any
+	for _, r := range live {
+		for _, d := range r.docs {
+			docs = append(docs, d)
+		}
+		if r.snap != nil {
+			snaps = append(snaps, *r.snap)
+		}
+	}
+	docs = append(docs, snaps...)
+	unlock := a.s.writing()
+	_, err := a.s.db.Collection(collEvents).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
+	unlock()
+	a.s.noteWrite(err)
+	inserted, ferr := insertedPrefix(err, len(docs))
+	if err != nil && !isWriteError(err) {
+		// The outcome is unknown (a timeout, a lost connection): read back
+		// what landed, so that no position is used twice or skipped.
+		inserted = a.landed(ctx, docs)
+	}
+	return inserted, ferr
 }
 
 // landed counts how many of docs are in the store, in order, after an

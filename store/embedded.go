@@ -29,8 +29,11 @@ type embedded struct {
 	attached bool
 
 	readerOnce sync.Once
-	fileReader *fileReader
+	fileReader *fileDB
 	readerErr  error
+	writerOnce sync.Once
+	fileWriter *fileDB
+	writerErr  error
 }
 
 // socketName is the embedded server's socket inside the data directory.
@@ -70,7 +73,7 @@ func startEmbedded(ctx context.Context, dataDir string, attach bool, log *slog.L
 		// secure_delete overwrites deleted records with zeros, so a value
 		// erased from the store does not linger in the file's free pages.
 		SQLiteURL: (&url.URL{Scheme: "file", Opaque: dir + "/", RawQuery: "_pragma=secure_delete(on)"}).String(),
-		Logger:    slog.New(quietHandler{log.Handler()}),
+		Logger:    slog.New(quietHandler{next: log.Handler()}),
 	})
 	if err != nil {
 		lock.Close()
@@ -96,6 +99,7 @@ func (e *embedded) stop() {
 		return
 	}
 	e.fileReader.close()
+	e.fileWriter.close()
 	e.cancel()
 	<-e.done
 	_ = os.Remove(filepath.Join(e.dir, socketName))

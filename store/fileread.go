@@ -24,14 +24,16 @@ import (
 // mode, so these readers see every committed write and never block one.
 // Writes always go through the server.
 
-// fileReader holds prepared point reads of the embedded store's file.
-type fileReader struct {
-	db    *sql.DB
-	mu    sync.Mutex
-	stmts map[string]*sql.Stmt
+// fileDB is a connection pool to the embedded store's file with its
+// prepared statements.
+type fileDB struct {
+	db     *sql.DB
+	mu     sync.Mutex
+	stmts  map[string]*sql.Stmt
+	tables map[string]string
 }
 
-func (e *embedded) reader(ctx context.Context) (*fileReader, error) {
+func (e *embedded) reader(ctx context.Context) (*fileDB, error) {
 	e.readerOnce.Do(func() {
 		path := filepath.Join(e.dir, DatabaseName+".sqlite")
 		db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path, RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}).String())
@@ -41,14 +43,32 @@ func (e *embedded) reader(ctx context.Context) (*fileReader, error) {
 		}
 		db.SetMaxOpenConns(16)
 		db.SetMaxIdleConns(16)
-		e.fileReader = &fileReader{db: db, stmts: map[string]*sql.Stmt{}}
+		e.fileReader = &fileDB{db: db, stmts: map[string]*sql.Stmt{}}
 	})
 	return e.fileReader, e.readerErr
 }
 
+// table returns the table that holds collection.
+func (r *fileDB) table(ctx context.Context, collection string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if t, ok := r.tables[collection]; ok {
+		return t, nil
+	}
+	var table string
+	if err := r.db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table); err != nil {
+		return "", fmt.Errorf("find table of %s: %w", collection, err)
+	}
+	if r.tables == nil {
+		r.tables = map[string]string{}
+	}
+	r.tables[collection] = table
+	return table, nil
+}
+
 // stmt prepares (once) a query of the table that holds collection; the
 // query is a format string with one %q for the table.
-func (r *fileReader) stmt(ctx context.Context, collection, query string) (*sql.Stmt, error) {
+func (r *fileDB) stmt(ctx context.Context, collection, query string) (*sql.Stmt, error) {
 	k := collection + "\x00" + query
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -67,7 +87,7 @@ func (r *fileReader) stmt(ctx context.Context, collection, query string) (*sql.S
 	return s, nil
 }
 
-func (r *fileReader) close() {
+func (r *fileDB) close() {
 	if r != nil {
 		_ = r.db.Close()
 	}
@@ -231,6 +251,34 @@ func (e *embedded) eachStateInFile(ctx context.Context, fn func(consent.SubjectS
 		return storeError(err, "scan consent events")
 	}
 	return flush()
+}
+
+// eventRangeFromFile reads the subject's events from..to, in order: one
+// range read of the _id index.
+func (s *Store) eventRangeFromFile(ctx context.Context, merchantID, subjectID string, from, to int64) ([]eventDoc, error) {
+	r, err := s.embedded.reader(ctx)
+	if err != nil {
+		return nil, storeError(err, "read events")
+	}
+	st, err := r.stmt(ctx, collEvents, `SELECT `+eventColumns+` FROM %q
+		WHERE _ferretdb_sjson->'$._id' >= ? AND _ferretdb_sjson->'$._id' <= ? ORDER BY _ferretdb_sjson->'$._id'`)
+	if err != nil {
+		return nil, storeError(err, "read events")
+	}
+	rows, err := st.QueryContext(ctx, quotedID(eventID(merchantID, subjectID, from)), quotedID(eventID(merchantID, subjectID, to)))
+	if err != nil {
+		return nil, storeError(err, "read events")
+	}
+	defer rows.Close()
+	var out []eventDoc
+	for rows.Next() {
+		e, err := scanEvent(rows)
+		if err != nil {
+			return nil, storeError(err, "read events")
+		}
+		out = append(out, toEventDoc(e))
+	}
+	return out, storeError(rows.Err(), "read events")
 }
 
 func (s *Store) eventFromFile(ctx context.Context, id string) (consent.Event, error) {

@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
@@ -22,9 +23,12 @@ import (
 //     dense within the slot, and every subject the batch touched with its
 //     new head; other instances follow it to drop stale cache entries, and
 //     a start after a crash replays it from the last checkpoint;
-//   - one feed entry per merchant, "<merchant>/~f/<slot>/<pos>": that
-//     merchant's events of the batch, whole, at a position dense within
-//     (merchant, slot): the merchant's change feed, read in O(new events).
+//   - one feed entry per merchant, "<merchant>/~f/<slot>/<pos>": which of
+//     that merchant's subjects the batch advanced and from which sequence
+//     number, at a position dense within (merchant, slot): the merchant's
+//     change feed, read in O(new events). A reference holds the start of
+//     each event's hash, so that a reader keeps only the events the entry
+//     wrote, never another writer's that took the same number.
 //
 // All three live in the consent_events collection, keyed by _id, so that on
 // the embedded store a batch (at most 100 documents, the server's own insert
@@ -52,16 +56,31 @@ type touchedDoc struct {
 	From int64 `bson:"f"`
 }
 
-// feedEntryDoc is one merchant's events of one batch.
+// feedEntryDoc is one merchant's share of one batch.
 type feedEntryDoc struct {
-	ID         string     `bson:"_id"`
-	MerchantID string     `bson:"f_merchant"`
-	Slot       int        `bson:"f_slot"`
-	Pos        int64      `bson:"f_pos"`
-	Journal    int64      `bson:"f_journal"`
-	At         time.Time  `bson:"at"`
-	Events     []eventDoc `bson:"events"`
+	ID         string       `bson:"_id"`
+	MerchantID string       `bson:"f_merchant"`
+	Slot       int          `bson:"f_slot"`
+	Pos        int64        `bson:"f_pos"`
+	Journal    int64        `bson:"f_journal"`
+	At         time.Time    `bson:"at"`
+	Refs       []feedRefDoc `bson:"refs"`
 }
+
+// feedRefDoc names one subject's events From..Seq of a batch, with the
+// start of each one's hash.
+type feedRefDoc struct {
+	SubjectID string   `bson:"s"`
+	From      int64    `bson:"f"`
+	Seq       int64    `bson:"q"`
+	Hashes    []string `bson:"h"`
+}
+
+// refHashLen is how much of an event's hash a feed reference holds: enough
+// to tell two writers' events apart, not to prove anything (the chain does).
+const refHashLen = 12
+
+func refHash(h string) string { return h[:min(len(h), refHashLen)] }
 
 func journalID(slot int, pos int64) string {
 	return fmt.Sprintf("~j/%d/%012d", slot, pos)
@@ -140,15 +159,42 @@ func (s *Store) JournalEntry(ctx context.Context, slot int, pos int64) (consent.
 	return out, nil
 }
 
-// FeedEntry returns one merchant's events of one batch; NotFound if none (yet).
+// FeedEntry returns one merchant's events of one batch, those that landed;
+// NotFound if there is no such entry (yet).
 func (s *Store) FeedEntry(ctx context.Context, merchantID string, slot int, pos int64) (consent.FeedEntry, error) {
 	var d feedEntryDoc
 	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: feedID(merchantID, slot, pos)}}).Decode(&d); err != nil {
 		return consent.FeedEntry{}, notFound(err, "feed entry")
 	}
-	out := consent.FeedEntry{MerchantID: d.MerchantID, Slot: d.Slot, Pos: d.Pos, Journal: d.Journal, At: d.At.UTC(), Events: make([]consent.Event, len(d.Events))}
-	for i, e := range d.Events {
-		out.Events[i] = e.event()
+	out := consent.FeedEntry{MerchantID: d.MerchantID, Slot: d.Slot, Pos: d.Pos, Journal: d.Journal, At: d.At.UTC()}
+	for _, r := range d.Refs {
+		evs, err := s.eventRange(ctx, merchantID, r.SubjectID, r.From, r.Seq)
+		if err != nil {
+			return consent.FeedEntry{}, err
+		}
+		for _, e := range evs {
+			if i := e.Seq - r.From; i >= 0 && i < int64(len(r.Hashes)) && refHash(e.Hash) == r.Hashes[i] {
+				out.Events = append(out.Events, e.event())
+			}
+		}
+	}
+	return out, nil
+}
+
+// eventRange returns the subject's events from..to that exist, in order.
+func (s *Store) eventRange(ctx context.Context, merchantID, subjectID string, from, to int64) ([]eventDoc, error) {
+	if s.fileReads() {
+		return s.eventRangeFromFile(ctx, merchantID, subjectID, from, to)
+	}
+	cur, err := s.db.Collection(collEvents).Find(ctx, bson.D{{Key: "_id", Value: bson.D{
+		{Key: "$gte", Value: eventID(merchantID, subjectID, from)}, {Key: "$lte", Value: eventID(merchantID, subjectID, to)}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, storeError(err, "read events")
+	}
+	var out []eventDoc
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, storeError(err, "read events")
 	}
 	return out, nil
 }
@@ -180,10 +226,10 @@ func (s *Store) SaveCheckpoint(ctx context.Context, slot int, pos int64) error {
 	return storeError(s.replaceByID(ctx, collSeeds, checkpointID(slot), checkpointDoc{ID: checkpointID(slot), Pos: pos, At: time.Now().UTC()}), "save the ledger checkpoint")
 }
 
-// batchDocs builds what one batch inserts, entries first: the journal entry,
-// one feed entry per merchant (positions from next), then the events. It
-// returns the documents and the merchants in feed order.
-func batchDocs(slot int, pos int64, mpos func(merchantID string) int64, events []eventDoc, at time.Time) ([]any, []string) {
+// batchEntries builds the entries of one batch, which go before its
+// events: the journal entry, then one feed entry per merchant (positions
+// from mpos). It returns the entries and the merchants in feed order.
+func batchEntries(slot int, pos int64, mpos func(merchantID string) int64, events []eventDoc, at time.Time) ([]any, []string) {
 	j := journalEntryDoc{ID: journalID(slot, pos), Slot: slot, Pos: pos, At: at}
 	seen := map[string]int{}
 	var merchantsInOrder []string
@@ -203,15 +249,17 @@ func batchDocs(slot int, pos int64, mpos func(merchantID string) int64, events [
 			feeds[e.MerchantID] = f
 			merchantsInOrder = append(merchantsInOrder, e.MerchantID)
 		}
-		f.Events = append(f.Events, e)
+		if n := len(f.Refs); n > 0 && f.Refs[n-1].SubjectID == e.SubjectID && f.Refs[n-1].Seq+1 == e.Seq {
+			f.Refs[n-1].Seq = e.Seq
+			f.Refs[n-1].Hashes = append(f.Refs[n-1].Hashes, refHash(e.Hash))
+		} else {
+			f.Refs = append(f.Refs, feedRefDoc{SubjectID: e.SubjectID, From: e.Seq, Seq: e.Seq, Hashes: []string{refHash(e.Hash)}})
+		}
 	}
-	docs := make([]any, 0, 1+len(feeds)+len(events))
+	docs := make([]any, 0, 1+len(feeds))
 	docs = append(docs, j)
 	for _, m := range merchantsInOrder {
 		docs = append(docs, *feeds[m])
-	}
-	for _, e := range events {
-		docs = append(docs, e)
 	}
 	return docs, merchantsInOrder
 }

@@ -192,7 +192,7 @@ func (s *Store) noteWrite(err error) {
 	switch {
 	case err == nil:
 		s.writeTaken.Store(time.Now().UnixNano())
-	case unavailable(err):
+	case unavailable(err) || apperr.Is(err, apperr.Unavailable):
 		s.writeRefused.Store(time.Now().UnixNano())
 	}
 }
