@@ -34,18 +34,20 @@ type fileDB struct {
 }
 
 func (e *embedded) reader(ctx context.Context) (*fileDB, error) {
-	e.readerOnce.Do(func() {
-		path := filepath.Join(e.dir, DatabaseName+".sqlite")
-		db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path, RawQuery: "mode=ro&_pragma=busy_timeout(10000)"}).String())
-		if err != nil {
-			e.readerErr = err
-			return
-		}
-		db.SetMaxOpenConns(16)
-		db.SetMaxIdleConns(16)
-		e.fileReader = &fileDB{db: db, stmts: map[string]*sql.Stmt{}}
-	})
+	e.readerOnce.Do(func() { e.fileReader, e.readerErr = e.openFileDB("mode=ro&_pragma=busy_timeout(10000)", 16) })
 	return e.fileReader, e.readerErr
+}
+
+// openFileDB opens a pool of conns connections to the store's file.
+func (e *embedded) openFileDB(query string, conns int) (*fileDB, error) {
+	path := filepath.Join(e.dir, DatabaseName+".sqlite")
+	db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path, RawQuery: query}).String())
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	return &fileDB{db: db, stmts: map[string]*sql.Stmt{}}, nil
 }
 
 // table returns the table that holds collection.

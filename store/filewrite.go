@@ -2,11 +2,8 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
-	"path/filepath"
 	"runtime"
 	"strings"
 
@@ -30,16 +27,7 @@ import (
 
 func (e *embedded) writer() (*fileDB, error) {
 	e.writerOnce.Do(func() {
-		path := filepath.Join(e.dir, DatabaseName+".sqlite")
-		db, err := sql.Open("sqlite", (&url.URL{Scheme: "file", Opaque: path,
-			RawQuery: "_pragma=busy_timeout(10000)&_pragma=secure_delete(on)&_txlock=immediate"}).String())
-		if err != nil {
-			e.writerErr = err
-			return
-		}
-		db.SetMaxOpenConns(1)
-		db.SetMaxIdleConns(1)
-		e.fileWriter = &fileDB{db: db, stmts: map[string]*sql.Stmt{}}
+		e.fileWriter, e.writerErr = e.openFileDB("_pragma=busy_timeout(10000)&_pragma=secure_delete(on)&_txlock=immediate", 1)
 	})
 	return e.fileWriter, e.writerErr
 }
