@@ -32,6 +32,10 @@ type LedgerStore interface {
 	// at or past st.Seq. A store that derives state from its events (the
 	// embedded store) may do nothing.
 	SaveSubjectState(ctx context.Context, st SubjectState) error
+	// StatesInStep reports whether the store writes each projection in the
+	// same transaction as the events it follows, so that it is never behind
+	// them: nothing to roll forward.
+	StatesInStep() bool
 	// ClaimIdempotencyKey stores c unless the merchant used c.Key before;
 	// then it returns the earlier claim and false.
 	ClaimIdempotencyKey(ctx context.Context, c IdempotencyClaim) (IdempotencyClaim, bool, error)
@@ -161,6 +165,9 @@ func (l *Ledger) current(ctx context.Context, merchantID, subjectID string) (Sub
 		st = SubjectState{MerchantID: merchantID, SubjectID: subjectID}
 	case err != nil:
 		return SubjectState{}, err
+	}
+	if l.store.StatesInStep() {
+		return st, nil
 	}
 	if pending, ok := l.mem.unsaved(merchantID, subjectID); ok && pending.Seq > st.Seq {
 		st = pending // written behind, not in the store yet

@@ -16,11 +16,11 @@ import (
 type appendRequest struct {
 	ctx  context.Context
 	docs []eventDoc
-	// snap is a snapshot of the subject's state after the events, written
-	// after them (the embedded store), or nil.
-	snap *recordDoc
-	// enc is docs and then snap in the stored format, encoded by the
-	// caller, on the embedded store (which inserts into its file).
+	// state is the subject's projection after the events, written with
+	// them in one transaction on the embedded store; nil elsewhere.
+	state *recordDoc
+	// enc is docs and then state in the stored format, encoded by the
+	// caller, on the embedded store (which writes into its file).
 	enc []string
 	// bulk requests (imports) are written alone, whatever their size.
 	bulk bool
@@ -67,11 +67,11 @@ func newAppender(s *Store, slot int) *appender {
 
 // append writes the events and returns how many it inserted, their
 // journal position, and why not the rest.
-func (a *appender) append(ctx context.Context, docs []eventDoc, snap *recordDoc) (int, int64, error) {
+func (a *appender) append(ctx context.Context, docs []eventDoc, state *recordDoc) (int, int64, error) {
 	if len(docs) > maxBatchDocs-2 {
 		return 0, 0, apperr.New(apperr.Invalid, "at most %d events are appended at once", maxBatchDocs-2)
 	}
-	req := appendRequest{ctx: ctx, docs: docs, snap: snap}
+	req := appendRequest{ctx: ctx, docs: docs, state: state}
 	if err := a.encode(&req); err != nil {
 		return 0, 0, err
 	}
@@ -88,8 +88,8 @@ func (a *appender) encode(req *appendRequest) error {
 	for _, d := range req.docs {
 		docs = append(docs, d)
 	}
-	if req.snap != nil {
-		docs = append(docs, *req.snap)
+	if req.state != nil {
+		docs = append(docs, *req.state)
 	}
 	enc, err := encodeAll(docs)
 	if err != nil {
@@ -150,7 +150,7 @@ func docsOf(batch []appendRequest) int {
 	merchants := map[string]bool{}
 	for _, r := range batch {
 		n += len(r.docs)
-		if r.snap != nil {
+		if r.state != nil {
 			n++
 		}
 		for _, d := range r.docs {
@@ -329,24 +329,37 @@ func (a *appender) write(batch []appendRequest) {
 }
 
 // insert inserts the batch's entries, then every request's events in
-// order, then their snapshots (one that cannot be written stops nothing
-// else), and says how many documents went in (a prefix) and why not the
-// rest: straight into the file on the embedded store, else one ordered
-// insertMany.
+// order, and says how many documents went in (a prefix) and why not the
+// rest: on the embedded store straight into the file, with the projection
+// of each request whose events all went in, in one transaction; else one
+// ordered insertMany.
 func (a *appender) insert(ctx context.Context, entries []any, live []appendRequest) (int, error) {
 	if a.s.local {
 		enc, err := encodeAll(entries)
 		if err != nil {
 			return 0, apperr.Wrap(err, "encode journal entries")
 		}
-		var snaps []string
 		for _, r := range live {
 			enc = append(enc, r.enc[:len(r.docs)]...)
-			snaps = append(snaps, r.enc[len(r.docs):]...)
 		}
-		enc = append(enc, snaps...)
 		unlock := a.s.writing()
-		n, err := a.s.embedded.insertFile(ctx, collEvents, enc)
+		n, err := a.s.embedded.inFileTx(ctx, func(tx *fileTx) (int, error) {
+			n, err := tx.insert(collEvents, enc)
+			if err != nil && !apperr.Is(err, apperr.Conflict) {
+				return 0, err
+			}
+			off := len(entries)
+			for _, r := range live {
+				off += len(r.docs)
+				if r.state == nil || off > n {
+					continue
+				}
+				if uerr := tx.upsert(collRecords, r.state.ID, r.enc[len(r.docs)]); uerr != nil {
+					return 0, uerr
+				}
+			}
+			return n, err
+		})
 		unlock()
 		if !apperr.Is(err, apperr.Conflict) {
 			a.s.noteWrite(err)
@@ -354,16 +367,11 @@ func (a *appender) insert(ctx context.Context, entries []any, live []appendReque
 		return n, err
 	}
 	docs := entries
-	var snaps []any
 	for _, r := range live {
 		for _, d := range r.docs {
 			docs = append(docs, d)
 		}
-		if r.snap != nil {
-			snaps = append(snaps, *r.snap)
-		}
 	}
-	docs = append(docs, snaps...)
 	unlock := a.s.writing()
 	_, err := a.s.db.Collection(collEvents).InsertMany(ctx, docs, options.InsertMany().SetOrdered(true))
 	unlock()
@@ -388,8 +396,6 @@ func (a *appender) landed(ctx context.Context, docs []any) int {
 		case feedEntryDoc:
 			id = v.ID
 		case eventDoc:
-			id = v.ID
-		case recordDoc:
 			id = v.ID
 		}
 		ok, err := a.s.exists(ctx, id)

@@ -2,81 +2,22 @@ package store
 
 import (
 	"context"
-	"sync"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 )
 
 // bulkChunk is how many ids one $in query names on MongoDB.
 const bulkChunk = 1000
 
-// pointReaders bounds concurrent point reads on the embedded store, which
-// answers $in by scanning the whole collection.
-const pointReaders = 8
-
-// inParallel runs fn for every id with pointReaders workers and returns the
-// first error.
-func inParallel(ctx context.Context, ids []string, fn func(ctx context.Context, id string) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		once     sync.Once
-		firstErr error
-		next     = make(chan string)
-	)
-	for range min(pointReaders, len(ids)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for id := range next {
-				if err := fn(ctx, id); err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-				}
-			}
-		}()
-	}
-feed:
-	for _, id := range ids {
-		select {
-		case next <- id:
-		case <-ctx.Done():
-			break feed
-		}
-	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
-	}
-	return ctx.Err()
-}
-
 // SubjectStates reads many subjects' projections: $in queries on MongoDB,
 // parallel point reads on the embedded store.
 func (s *Store) SubjectStates(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.SubjectState, error) {
 	out := make(map[string]consent.SubjectState, len(subjectIDs))
 	if s.local {
-		var mu sync.Mutex
-		err := inParallel(ctx, subjectIDs, func(ctx context.Context, sid string) error {
-			// Derived from the events: never behind (see Pending).
-			rec, err := s.SubjectState(ctx, merchantID, sid)
-			if apperr.Is(err, apperr.NotFound) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			mu.Lock()
-			out[sid] = rec
-			mu.Unlock()
-			return nil
-		})
-		return out, err
+		return s.statesFromFile(ctx, merchantID, subjectIDs) // in step with the events (see Pending)
 	}
 	for chunk := range chunks(subjectIDs, bulkChunk) {
 		keys := make([]string, len(chunk))
@@ -105,7 +46,7 @@ func (s *Store) Pending(ctx context.Context, merchantID string, heads map[string
 		ids = append(ids, sid)
 	}
 	if s.local {
-		return nil, nil // states derived from the events are never behind them
+		return nil, nil // projections written with their events are never behind them
 	}
 	var out []string
 	for chunk := range chunks(ids, bulkChunk) {

@@ -16,7 +16,7 @@ import (
 )
 
 // Point reads on the hot path of the embedded store (a subject's projection,
-// an event, a subject) go straight to its SQLite file, read-only, through
+// an event, a subject, journal and feed entries) go straight to its SQLite file, read-only, through
 // the same _id expression index the server would use: through the server
 // each read costs a wire round trip, a query plan and a decode of the
 // stored JSON into the server's types and back to BSON (about 0.7 ms here);
@@ -50,15 +50,21 @@ func (e *embedded) openFileDB(query string, conns int) (*fileDB, error) {
 	return &fileDB{db: db, stmts: map[string]*sql.Stmt{}}, nil
 }
 
-// table returns the table that holds collection.
-func (r *fileDB) table(ctx context.Context, collection string) (string, error) {
+// rowQuerier is a pool or a transaction.
+type rowQuerier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// table returns the table that holds collection, looked up through q (a
+// transaction of the pool holds its connection).
+func (r *fileDB) table(ctx context.Context, q rowQuerier, collection string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if t, ok := r.tables[collection]; ok {
 		return t, nil
 	}
 	var table string
-	if err := r.db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table); err != nil {
+	if err := q.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table); err != nil {
 		return "", fmt.Errorf("find table of %s: %w", collection, err)
 	}
 	if r.tables == nil {
@@ -129,130 +135,112 @@ func scanEvent(r rowScanner) (consent.Event, error) {
 		Channel: consent.Channel(channel), Actor: actor, RecordedAt: fromMillis(recorded), IdempotencyKey: idem.String, PrevHash: prevHash, Hash: hash, Field: field.String}, nil
 }
 
-// snapshotEvery is how many events apart the embedded store keeps a
-// snapshot of a subject's state (in the same insert as the events), so
-// that deriving the state reads at most that many events.
-const snapshotEvery = 32
+// stateColumns are a projection's fields as the file holds them.
+const stateColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
+		_ferretdb_sjson->>'$.head_hash', json(_ferretdb_sjson->'$.purposes'), _ferretdb_sjson->>'$.updated_at'`
 
-func snapshotID(merchantID, subjectID string, seq int64) string {
-	return fmt.Sprintf("%s/%s/~s%08d", merchantID, subjectID, seq/snapshotEvery)
+func scanState(r rowScanner) (consent.SubjectState, error) {
+	var (
+		st        consent.SubjectState
+		purposes  []byte
+		updatedAt int64
+	)
+	if err := r.Scan(&st.MerchantID, &st.SubjectID, &st.Seq, &st.HeadHash, &purposes, &updatedAt); err != nil {
+		return consent.SubjectState{}, err
+	}
+	var ps map[string]filePurposeState
+	if err := json.Unmarshal(purposes, &ps); err != nil {
+		return consent.SubjectState{}, err
+	}
+	st.UpdatedAt = fromMillis(updatedAt)
+	st.Purposes = make(map[string]consent.PurposeState, len(ps))
+	for k, v := range ps {
+		st.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: fromMillis(v.At), GPCSeq: v.GPCSeq}
+	}
+	return st, nil
 }
 
-// stateFromFile derives a subject's state on the embedded store: its
-// latest snapshot, then the events after it, two range reads of the _id
-// index (events sort before snapshots: "~" follows the digits).
+// stateFromFile reads a subject's projection on the embedded store, which
+// writes it in the same transaction as the events (see appender.insert).
 func (s *Store) stateFromFile(ctx context.Context, merchantID, subjectID string) (consent.SubjectState, error) {
 	r, err := s.embedded.reader(ctx)
 	if err != nil {
 		return consent.SubjectState{}, storeError(err, "read consent state")
 	}
-	snap, err := r.stmt(ctx, collEvents, `SELECT _ferretdb_sjson->>'$.seq', _ferretdb_sjson->>'$.head_hash', _ferretdb_sjson->'$.purposes', _ferretdb_sjson->>'$.updated_at'
-		FROM %q WHERE _ferretdb_sjson->'$._id' > ? AND _ferretdb_sjson->'$._id' < ? ORDER BY _ferretdb_sjson->'$._id' DESC LIMIT 1`)
+	q, err := r.stmt(ctx, collRecords, `SELECT `+stateColumns+` FROM %q WHERE _ferretdb_sjson->'$._id' = ?`)
 	if err != nil {
 		return consent.SubjectState{}, storeError(err, "read consent state")
 	}
-	prefix := `"` + merchantID + "/" + subjectID + "/"
-	st := consent.SubjectState{MerchantID: merchantID, SubjectID: subjectID, Purposes: map[string]consent.PurposeState{}}
-	var (
-		purposes  []byte
-		updatedAt int64
-	)
-	err = snap.QueryRowContext(ctx, prefix+"~s", prefix+"~t").Scan(&st.Seq, &st.HeadHash, &purposes, &updatedAt)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-	case err != nil:
-		return consent.SubjectState{}, storeError(err, "read consent state")
-	default:
-		var ps map[string]filePurposeState
-		if err := json.Unmarshal(purposes, &ps); err != nil {
-			return consent.SubjectState{}, storeError(err, "read consent state")
-		}
-		st.UpdatedAt = fromMillis(updatedAt)
-		for k, v := range ps {
-			st.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: fromMillis(v.At), GPCSeq: v.GPCSeq}
-		}
-	}
-	evs, err := r.stmt(ctx, collEvents, `SELECT `+eventColumns+` FROM %q WHERE _ferretdb_sjson->'$._id' > ? AND _ferretdb_sjson->'$._id' < ? ORDER BY _ferretdb_sjson->'$._id'`)
-	if err != nil {
-		return consent.SubjectState{}, storeError(err, "read consent state")
-	}
-	rows, err := evs.QueryContext(ctx, quotedID(eventID(merchantID, subjectID, st.Seq)), prefix+"~")
-	if err != nil {
-		return consent.SubjectState{}, storeError(err, "read consent state")
-	}
-	defer rows.Close()
-	for rows.Next() {
-		e, err := scanEvent(rows)
-		if err != nil {
-			return consent.SubjectState{}, storeError(err, "read consent state")
-		}
-		if e.Seq != st.Seq+1 || e.PrevHash != st.HeadHash {
-			return consent.SubjectState{}, apperr.Wrap(fmt.Errorf("%w at seq %d", consent.ErrChainBroken, e.Seq), "consent state unavailable")
-		}
-		st = st.Next(e)
-	}
-	if err := rows.Err(); err != nil {
-		return consent.SubjectState{}, storeError(err, "read consent state")
-	}
-	if st.Seq == 0 {
+	st, err := scanState(q.QueryRowContext(ctx, quotedID(id(merchantID, subjectID))))
+	if errors.Is(err, sql.ErrNoRows) {
 		return consent.SubjectState{}, apperr.New(apperr.NotFound, "consent state not found")
 	}
-	return st, nil
+	return st, storeError(err, "read consent state")
 }
 
-// eachStateInFile derives every subject's state from the events file, in
-// _id order (a subject's events are adjacent).
-func (e *embedded) eachStateInFile(ctx context.Context, fn func(consent.SubjectState) error) error {
-	db, table, err := e.openFile(ctx, collEvents)
+// statesFromFile reads many subjects' projections, those that exist.
+func (s *Store) statesFromFile(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.SubjectState, error) {
+	r, err := s.embedded.reader(ctx)
 	if err != nil {
-		return storeError(err, "scan consent events")
+		return nil, storeError(err, "read consent states")
+	}
+	out := make(map[string]consent.SubjectState, len(subjectIDs))
+	const per = 250
+	for lo := 0; lo < len(subjectIDs); lo += per {
+		part := subjectIDs[lo:min(lo+per, len(subjectIDs))]
+		// Always per parameters (the rest repeat the first), so that one
+		// prepared statement serves every call.
+		q, err := r.stmt(ctx, collRecords, `SELECT `+stateColumns+` FROM %q WHERE _ferretdb_sjson->'$._id' IN (?`+strings.Repeat(",?", per-1)+`)`)
+		if err != nil {
+			return nil, storeError(err, "read consent states")
+		}
+		args := make([]any, per)
+		for i := range args {
+			args[i] = quotedID(id(merchantID, part[min(i, len(part)-1)]))
+		}
+		rows, err := q.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, storeError(err, "read consent states")
+		}
+		for rows.Next() {
+			st, err := scanState(rows)
+			if err != nil {
+				rows.Close()
+				return nil, storeError(err, "read consent states")
+			}
+			out[st.SubjectID] = st
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, storeError(err, "read consent states")
+		}
+	}
+	return out, nil
+}
+
+// eachStateInFile reads every projection from the file.
+func (e *embedded) eachStateInFile(ctx context.Context, fn func(consent.SubjectState) error) error {
+	db, table, err := e.openFile(ctx, collRecords)
+	if err != nil {
+		return storeError(err, "scan consent states")
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT _ferretdb_sjson->>'$._id', `+eventColumns+` FROM %q INDEXED BY %q ORDER BY _ferretdb_sjson->'$._id'`, table, table+"_fl_id_path"))
+	rows, err := db.QueryContext(ctx, fmt.Sprintf(`SELECT `+stateColumns+` FROM %q`, table))
 	if err != nil {
-		return storeError(err, "scan consent events")
+		return storeError(err, "scan consent states")
 	}
 	defer rows.Close()
-	var cur consent.SubjectState
-	flush := func() error {
-		if cur.Seq == 0 {
-			return nil
-		}
-		return fn(cur)
-	}
 	for rows.Next() {
-		var (
-			docID string
-			ev    struct {
-				merchant, subject, purpose, state, channel, actor, prevHash, hash sql.NullString
-				seq, notice, recorded                                             sql.NullInt64
-				idem, field                                                       sql.NullString
-			}
-		)
-		if err := rows.Scan(&docID, &ev.merchant, &ev.subject, &ev.seq, &ev.purpose, &ev.state, &ev.notice, &ev.channel, &ev.actor, &ev.recorded,
-			&ev.idem, &ev.prevHash, &ev.hash, &ev.field); err != nil {
-			return storeError(err, "scan consent events")
+		st, err := scanState(rows)
+		if err != nil {
+			return storeError(err, "scan consent states")
 		}
-		if strings.HasPrefix(docID, "~") || strings.Contains(docID, "/~") {
-			continue // a journal, feed or snapshot entry
-		}
-		e := consent.Event{MerchantID: ev.merchant.String, SubjectID: ev.subject.String, Seq: ev.seq.Int64, Purpose: ev.purpose.String,
-			State: consent.State(ev.state.String), NoticeVersion: int(ev.notice.Int64), Channel: consent.Channel(ev.channel.String), Actor: ev.actor.String,
-			RecordedAt: fromMillis(ev.recorded.Int64), IdempotencyKey: ev.idem.String, PrevHash: ev.prevHash.String, Hash: ev.hash.String, Field: ev.field.String}
-		if e.MerchantID != cur.MerchantID || e.SubjectID != cur.SubjectID {
-			if err := flush(); err != nil {
-				return err
-			}
-			cur = consent.SubjectState{MerchantID: e.MerchantID, SubjectID: e.SubjectID, Purposes: map[string]consent.PurposeState{}}
-		}
-		if e.Seq == cur.Seq+1 {
-			cur = cur.Next(e)
+		if err := fn(st); err != nil {
+			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return storeError(err, "scan consent events")
-	}
-	return flush()
+	return storeError(rows.Err(), "scan consent states")
 }
 
 // eventRangeFromFile reads the subject's events from..to, in order: one
@@ -328,4 +316,40 @@ func (s *Store) subjectFromFile(ctx context.Context, id string) (consent.Subject
 	sub.Email, sub.Locale, sub.TimeZone = email.String, locale.String, tz.String
 	sub.CreatedAt, sub.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return sub, nil
+}
+
+// fieldsFromFile reads fields of the document with _id id in collection
+// into dest, one per path (SQLite JSON paths such as '$.pos'; a path
+// ending in "[]" reads the JSON text of an array or object), and says
+// whether the document exists.
+func (s *Store) fieldsFromFile(ctx context.Context, collection, id string, paths []string, dest ...any) (bool, error) {
+	r, err := s.embedded.reader(ctx)
+	if err != nil {
+		return false, err
+	}
+	cols := make([]string, len(paths))
+	for i, p := range paths {
+		if j, ok := strings.CutSuffix(p, "[]"); ok {
+			cols[i] = "json(_ferretdb_sjson->'" + j + "')"
+		} else {
+			cols[i] = "_ferretdb_sjson->>'" + p + "'"
+		}
+	}
+	sel := "1"
+	if len(cols) > 0 {
+		sel = strings.Join(cols, ", ")
+	}
+	st, err := r.stmt(ctx, collection, `SELECT `+sel+` FROM %q WHERE _ferretdb_sjson->'$._id' = ?`)
+	if err != nil {
+		return false, err
+	}
+	if len(dest) == 0 {
+		var one int
+		dest = []any{&one}
+	}
+	err = st.QueryRowContext(ctx, quotedID(id)).Scan(dest...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, err
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"runtime"
@@ -37,73 +38,87 @@ func (e *embedded) writer() (*fileDB, error) {
 // of them, or those before the first whose _id is taken (then a Conflict),
 // or none (then why). The caller holds Store.writing.
 func (e *embedded) insertFile(ctx context.Context, collection string, enc []string) (int, error) {
+	return e.inFileTx(ctx, func(tx *fileTx) (int, error) { return tx.insert(collection, enc) })
+}
+
+// fileTx is one write transaction on the store's file.
+type fileTx struct {
+	ctx context.Context
+	w   *fileDB
+	tx  *sql.Tx
+}
+
+// inFileTx runs fn in one transaction and commits what it did unless it
+// failed for a reason other than a Conflict (which it reports after the
+// commit). The caller holds Store.writing.
+func (e *embedded) inFileTx(ctx context.Context, fn func(*fileTx) (int, error)) (int, error) {
 	w, err := e.writer()
 	if err != nil {
 		return 0, storeError(err, "open the store's file")
 	}
-	table, err := w.table(ctx, collection)
-	if err != nil {
-		return 0, storeError(err, "insert into %s", collection)
-	}
 	tx, err := w.db.BeginTx(ctx, nil)
 	if err != nil {
+		return 0, storeError(err, "write to the store's file")
+	}
+	n, ferr := fn(&fileTx{ctx: ctx, w: w, tx: tx})
+	if ferr != nil && !apperr.Is(ferr, apperr.Conflict) {
+		_ = tx.Rollback()
+		return 0, ferr
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, storeError(err, "write to the store's file")
+	}
+	return n, ferr
+}
+
+// insert inserts documents in order and says how many went in: all, or
+// those before the first whose _id is taken (then a Conflict).
+func (t *fileTx) insert(collection string, enc []string) (int, error) {
+	table, err := t.w.table(t.ctx, t.tx, collection)
+	if err != nil {
 		return 0, storeError(err, "insert into %s", collection)
 	}
-	// Many rows per statement (the driver compiles a statement on every
-	// execution); if one _id is taken, the statement inserts nothing and
-	// the rows go in one at a time, to stop at the taken one.
+	// Many rows per statement; if one _id is taken, the statement inserts
+	// nothing and the rows go in one at a time, to stop at the taken one.
 	n := 0
-	var conflict error
-	for lo := 0; lo < len(enc) && conflict == nil; lo += rowsPerInsert {
+	for lo := 0; lo < len(enc); lo += rowsPerInsert {
 		part := enc[lo:min(lo+rowsPerInsert, len(enc))]
-		_, err := tx.ExecContext(ctx, insertRows(table, len(part)), stringsAsArgs(part)...)
+		_, err := t.tx.ExecContext(t.ctx, insertRows(table, len(part)), stringsAsArgs(part)...)
 		if err == nil {
 			n += len(part)
 			continue
 		}
 		if !uniqueViolation(err) {
-			_ = tx.Rollback()
 			return 0, storeError(err, "insert into %s", collection)
 		}
 		for _, doc := range part {
-			if _, err := tx.ExecContext(ctx, insertRows(table, 1), doc); err != nil {
+			if _, err := t.tx.ExecContext(t.ctx, insertRows(table, 1), doc); err != nil {
 				if uniqueViolation(err) {
-					conflict = apperr.New(apperr.Conflict, "a document of %s with that _id exists already", collection)
-					break
+					return n, apperr.New(apperr.Conflict, "a document of %s with that _id exists already", collection)
 				}
-				_ = tx.Rollback()
 				return 0, storeError(err, "insert into %s", collection)
 			}
 			n++
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return 0, storeError(err, "insert into %s", collection)
-	}
-	return n, conflict
+	return n, nil
 }
 
-// encodeAll encodes docs in the stored format, large sets on every core.
-func encodeAll(docs []any) ([]string, error) {
-	enc := make([]string, len(docs))
-	workers := 1
-	if len(docs) >= 512 {
-		workers = runtime.GOMAXPROCS(0)
+// upsert replaces the document with _id id, or inserts it.
+func (t *fileTx) upsert(collection, id, doc string) error {
+	table, err := t.w.table(t.ctx, t.tx, collection)
+	if err != nil {
+		return storeError(err, "write %s", collection)
 	}
-	var g errgroup.Group
-	for w := range workers {
-		g.Go(func() error {
-			for i := w; i < len(docs); i += workers {
-				b, err := encodeStored(docs[i])
-				if err != nil {
-					return err
-				}
-				enc[i] = b
-			}
-			return nil
-		})
+	res, err := t.tx.ExecContext(t.ctx, fmt.Sprintf(`UPDATE %q SET _ferretdb_sjson = ? WHERE _ferretdb_sjson->'$._id' = ?`, table), doc, quotedID(id))
+	if err != nil {
+		return storeError(err, "write %s", collection)
 	}
-	return enc, g.Wait()
+	if n, err := res.RowsAffected(); err != nil || n > 0 {
+		return storeError(err, "write %s", collection)
+	}
+	_, err = t.tx.ExecContext(t.ctx, insertRows(table, 1), doc)
+	return storeError(err, "write %s", collection)
 }
 
 // rowsPerInsert bounds one INSERT statement's rows.
@@ -129,4 +144,27 @@ func stringsAsArgs(ss []string) []any {
 func uniqueViolation(err error) bool {
 	var se *sqlite.Error
 	return errors.As(err, &se) && se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
+}
+
+// encodeAll encodes docs in the stored format, large sets on every core.
+func encodeAll(docs []any) ([]string, error) {
+	enc := make([]string, len(docs))
+	workers := 1
+	if len(docs) >= 512 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var g errgroup.Group
+	for w := range workers {
+		g.Go(func() error {
+			for i := w; i < len(docs); i += workers {
+				b, err := encodeStored(docs[i])
+				if err != nil {
+					return err
+				}
+				enc[i] = b
+			}
+			return nil
+		})
+	}
+	return enc, g.Wait()
 }

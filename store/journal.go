@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -48,12 +49,14 @@ type journalEntryDoc struct {
 	Touched []touchedDoc `bson:"touched"`
 }
 
+// touchedDoc and feedRefDoc also carry JSON names: the embedded store's
+// file holds them as JSON (see fileread.go).
 type touchedDoc struct {
-	MerchantID string `bson:"m"`
-	SubjectID  string `bson:"s"`
-	Seq        int64  `bson:"q"`
+	MerchantID string `bson:"m" json:"m"`
+	SubjectID  string `bson:"s" json:"s"`
+	Seq        int64  `bson:"q" json:"q"`
 	// From is the first sequence number of the batch for the subject.
-	From int64 `bson:"f"`
+	From int64 `bson:"f" json:"f"`
 }
 
 // feedEntryDoc is one merchant's share of one batch.
@@ -70,10 +73,10 @@ type feedEntryDoc struct {
 // feedRefDoc names one subject's events From..Seq of a batch, with the
 // start of each one's hash.
 type feedRefDoc struct {
-	SubjectID string   `bson:"s"`
-	From      int64    `bson:"f"`
-	Seq       int64    `bson:"q"`
-	Hashes    []string `bson:"h"`
+	SubjectID string   `bson:"s" json:"s"`
+	From      int64    `bson:"f" json:"f"`
+	Seq       int64    `bson:"q" json:"q"`
+	Hashes    []string `bson:"h" json:"h"`
 }
 
 // refHashLen is how much of an event's hash a feed reference holds: enough
@@ -98,6 +101,10 @@ func (d eventDoc) event() consent.Event {
 
 // exists reports whether a document with _id id is in consent_events.
 func (s *Store) exists(ctx context.Context, id string) (bool, error) {
+	if s.fileReads() {
+		ok, err := s.fieldsFromFile(ctx, collEvents, id, nil)
+		return ok, storeError(err, "read the ledger journal")
+	}
 	err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Err()
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return false, nil
@@ -149,7 +156,23 @@ func (s *Store) feedTail(ctx context.Context, merchantID string, slot int) (int6
 // (yet).
 func (s *Store) JournalEntry(ctx context.Context, slot int, pos int64) (consent.JournalEntry, error) {
 	var d journalEntryDoc
-	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: journalID(slot, pos)}}).Decode(&d); err != nil {
+	if s.fileReads() {
+		var (
+			at      int64
+			touched []byte
+		)
+		ok, err := s.fieldsFromFile(ctx, collEvents, journalID(slot, pos), []string{"$.at", "$.touched[]"}, &at, &touched)
+		if err == nil && ok {
+			err = json.Unmarshal(touched, &d.Touched)
+		}
+		if err != nil {
+			return consent.JournalEntry{}, storeError(err, "read journal entry")
+		}
+		if !ok {
+			return consent.JournalEntry{}, apperr.New(apperr.NotFound, "journal entry not found")
+		}
+		d.Slot, d.Pos, d.At = slot, pos, fromMillis(at)
+	} else if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: journalID(slot, pos)}}).Decode(&d); err != nil {
 		return consent.JournalEntry{}, notFound(err, "journal entry")
 	}
 	out := consent.JournalEntry{Slot: d.Slot, Pos: d.Pos, At: d.At.UTC(), Touched: make([]consent.Touched, len(d.Touched))}
@@ -163,7 +186,23 @@ func (s *Store) JournalEntry(ctx context.Context, slot int, pos int64) (consent.
 // NotFound if there is no such entry (yet).
 func (s *Store) FeedEntry(ctx context.Context, merchantID string, slot int, pos int64) (consent.FeedEntry, error) {
 	var d feedEntryDoc
-	if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: feedID(merchantID, slot, pos)}}).Decode(&d); err != nil {
+	if s.fileReads() {
+		var (
+			journal, at int64
+			refs        []byte
+		)
+		ok, err := s.fieldsFromFile(ctx, collEvents, feedID(merchantID, slot, pos), []string{"$.f_journal", "$.at", "$.refs[]"}, &journal, &at, &refs)
+		if err == nil && ok {
+			err = json.Unmarshal(refs, &d.Refs)
+		}
+		if err != nil {
+			return consent.FeedEntry{}, storeError(err, "read feed entry")
+		}
+		if !ok {
+			return consent.FeedEntry{}, apperr.New(apperr.NotFound, "feed entry not found")
+		}
+		d.MerchantID, d.Slot, d.Pos, d.Journal, d.At = merchantID, slot, pos, journal, fromMillis(at)
+	} else if err := s.db.Collection(collEvents).FindOne(ctx, bson.D{{Key: "_id", Value: feedID(merchantID, slot, pos)}}).Decode(&d); err != nil {
 		return consent.FeedEntry{}, notFound(err, "feed entry")
 	}
 	out := consent.FeedEntry{MerchantID: d.MerchantID, Slot: d.Slot, Pos: d.Pos, Journal: d.Journal, At: d.At.UTC()}

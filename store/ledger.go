@@ -53,17 +53,14 @@ func (s *Store) AppendEvents(ctx context.Context, events []consent.Event, after 
 	for i, e := range events {
 		docs[i] = toEventDoc(e)
 	}
-	var snap *recordDoc
-	if s.local && len(events) > 0 {
-		// Crossing a multiple of snapshotEvery, keep the state with the events.
-		first, last := events[0].Seq, events[len(events)-1].Seq
-		if last/snapshotEvery > (first-1)/snapshotEvery {
-			d := toRecordDoc(after)
-			d.ID = snapshotID(after.MerchantID, after.SubjectID, last)
-			snap = &d
-		}
+	var state *recordDoc
+	if s.local {
+		// The embedded store writes the state after the events in the
+		// same transaction (see appender.insert).
+		d := toRecordDoc(after)
+		state = &d
 	}
-	n, pos, err := s.appender.append(ctx, docs, snap)
+	n, pos, err := s.appender.append(ctx, docs, state)
 	return consent.Appended{N: n, Slot: s.slot, Journal: pos}, err
 }
 
@@ -115,14 +112,16 @@ func (d recordDoc) state() consent.SubjectState {
 	return rec
 }
 
+// StatesInStep reports whether each projection is written in the same
+// transaction as the events it follows (the embedded store), so that it is
+// never behind them.
+func (s *Store) StatesInStep() bool { return s.local }
+
 // SaveSubjectState advances the projection to rec unless it is already at
 // or past rec.Seq, with the sequence check in the update's filter. On the
-// embedded store it does nothing: state is derived from the events.
+// embedded store it does nothing: AppendEvents wrote it with the events.
 func (s *Store) SaveSubjectState(ctx context.Context, rec consent.SubjectState) error {
 	if s.local {
-		// The embedded store derives state from events and the snapshots
-		// written with them (see stateFromFile): there is nothing to save,
-		// and updates there cost a read and a write each.
 		return nil
 	}
 	d := toRecordDoc(rec)
@@ -206,19 +205,7 @@ func (s *Store) Import(ctx context.Context, subjects []consent.Subject, events [
 	}
 	docs = docs[:0]
 	for _, rec := range recs {
-		d := toRecordDoc(rec)
-		if s.local {
-			// The embedded store derives states from events; a long chain
-			// gets a snapshot, as a write crossing a multiple would.
-			if rec.Seq < snapshotEvery {
-				continue
-			}
-			d.ID = snapshotID(rec.MerchantID, rec.SubjectID, rec.Seq)
-		}
-		docs = append(docs, d)
-	}
-	if s.local {
-		return s.insertMany(ctx, collEvents, docs)
+		docs = append(docs, toRecordDoc(rec))
 	}
 	return s.insertMany(ctx, collRecords, docs)
 }

@@ -8,17 +8,18 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fineline/fineline/consent"
 )
 
-// TestStatesDerivedFromTheFileMatchTheEvents: on the embedded store a
-// subject's state is derived from its events and the snapshots written
-// with them, read straight from the file. Point reads, bulk reads and the
-// whole-file scan give what folding the events gives, for chains shorter
-// and longer than the snapshot distance, and point reads of events and
+// TestProjectionsInTheFileFollowTheEvents: on the embedded store each
+// projection is written with its events in one transaction and read
+// straight from the file. Point reads, bulk reads and the whole-file scan
+// give what folding the events gives; a refused append leaves it alone;
+// it reads the same through the server; and point reads of events and
 // subjects match reads through the server.
-func TestStatesDerivedFromTheFileMatchTheEvents(t *testing.T) {
+func TestProjectionsInTheFileFollowTheEvents(t *testing.T) {
 	ctx := context.Background()
 	s, err := Open(ctx, Config{DataDir: t.TempDir()})
 	if err != nil {
@@ -32,7 +33,7 @@ func TestStatesDerivedFromTheFileMatchTheEvents(t *testing.T) {
 		rec := consent.SubjectState{MerchantID: "mer_a", SubjectID: fmt.Sprintf("s-%02d", i), Purposes: map[string]consent.PurposeState{}}
 		n := int64(1 + i%4)
 		if i == 7 {
-			n = 3*snapshotEvery + 5 // past three snapshots
+			n = 40
 		}
 		for seq := int64(1); seq <= n; seq++ {
 			e := consent.Event{MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: seq, Purpose: []string{"newsletter", "ünïcode_ok", "recs"}[seq%3],
@@ -80,6 +81,23 @@ func TestStatesDerivedFromTheFileMatchTheEvents(t *testing.T) {
 	}
 	if _, err := s.SubjectState(ctx, "mer_a", "nobody"); err == nil {
 		t.Error("a subject without events has a state")
+	}
+	// An append whose event is taken leaves the projection where it was.
+	taken := consent.Event{MerchantID: "mer_a", SubjectID: "s-03", Seq: 1, Purpose: "newsletter", State: consent.Withdrawn, Channel: consent.ChannelAPI, RecordedAt: at}
+	taken.Hash = taken.ComputeHash()
+	if res, err := s.AppendEvents(ctx, []consent.Event{taken}, want[3].Next(taken)); res.N != 0 || err == nil {
+		t.Fatalf("an event with a taken number: %+v %v", res, err)
+	}
+	if got, err := s.SubjectState(ctx, "mer_a", "s-03"); err != nil || got.Seq != want[3].Seq {
+		t.Fatalf("a refused append moved the projection to %d (%v)", got.Seq, err)
+	}
+	// The projection the file holds reads the same through the server.
+	var viaServer recordDoc
+	if err := s.db.Collection(collRecords).FindOne(ctx, bson.D{{Key: "_id", Value: "mer_a/s-07"}}).Decode(&viaServer); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want[7], viaServer.state()); diff != "" {
+		t.Errorf("projection through the server (-want +got):\n%s", diff)
 	}
 	// Point reads of events and subjects: the file against the server.
 	fileEvent, err := s.Event(ctx, "mer_a", "s-07", 2)

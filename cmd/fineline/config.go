@@ -24,6 +24,8 @@ type config struct {
 	LogLevel     slog.Level
 	Demo         bool
 	DemoShopAddr string
+	// DebugAddr serves Go's profiler (net/http/pprof); empty turns it off.
+	DebugAddr string
 }
 
 const usage = `Fineline: a hosted preference and consent center.
@@ -83,6 +85,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "15m"), "how often to look for birthday rewards due (a pass over every member's birthday; emails go out every minute) [FINELINE_REWARD_INTERVAL]")
 	fs.StringVar(&cacheMemory, "cache-memory", env("FINELINE_CACHE_MEMORY", "512MiB"), "memory for consent state held in memory (about 400 bytes a subject): a size such as 512MiB or 2GiB; 0 turns the cache off [FINELINE_CACHE_MEMORY]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
+	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("FINELINE_DEBUG_ADDR", ""), "loopback address to serve Go's profiler on (/debug/pprof/); off by default [FINELINE_DEBUG_ADDR]")
 	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
@@ -95,6 +98,12 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if fs.NArg() > 0 {
 		return config{}, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	if cfg.DebugAddr != "" {
+		host, _, err := net.SplitHostPort(cfg.DebugAddr)
+		if ip := net.ParseIP(host); err != nil || host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return config{}, errors.New("--debug-addr must be a loopback address such as 127.0.0.1:6060: the profiler shows the process's memory")
+		}
 	}
 	cfg.MongoURI = getenv("MONGODB_URI")
 	cfg.AdminToken = getenv("FINELINE_ADMIN_TOKEN")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"time"
 
@@ -133,6 +134,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return 1
 	}
 	log.Info("serving", "addr", ln.Addr().String(), "base_url", cfg.BaseURL)
+	if cfg.DebugAddr != "" {
+		stop, err := serveProfiler(cfg.DebugAddr, log)
+		if err != nil {
+			log.Error("cannot serve the profiler", "addr", cfg.DebugAddr, "err", err)
+			return 1
+		}
+		defer stop()
+	}
 	shopURL := ""
 	if cfg.Demo && cfg.DemoShopAddr != "" {
 		shop, url, err := startDemoShop(ctx, cfg, a, log)
@@ -236,4 +245,22 @@ func startDemoShop(ctx context.Context, cfg config, a *server.Server, log *slog.
 		}
 	}()
 	return srv, shopURL + "/", nil
+}
+
+// serveProfiler serves net/http/pprof on addr (a loopback address).
+func serveProfiler(addr string, log *slog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	log.Info("profiler", "addr", ln.Addr().String())
+	return func() { _ = srv.Close() }, nil
 }
