@@ -50,6 +50,9 @@ type FeedEntry struct {
 type Journal interface {
 	// Slot is the slot this process writes.
 	Slot() int
+	// AtomicBatches reports whether a batch's entries and events land
+	// together or not at all (one transaction).
+	AtomicBatches() bool
 	// Slots lists every slot that was ever written, this process's among them.
 	Slots(ctx context.Context) ([]int, error)
 	// JournalCommitted is the last position of this process's slot whose

@@ -370,6 +370,18 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("GET", "/v1/subjects/cust_1/events?limit=201", admin, nil, nil, 400), "invalid_query")
 	c.expect("GET", "/v1/subjects/cust_1/events?after=-1", admin, nil, nil, 400)
 	c.expect("GET", "/v1/subjects/cust_2/events", admin, nil, nil, 404)
+	w = c.expect("GET", "/v1/changes?limit=2", admin, nil, nil, 200)
+	var changes struct {
+		Changes []eventJSON `json:"changes"`
+		Next    string      `json:"next"`
+		HasMore bool        `json:"has_more"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &changes); err != nil || len(changes.Changes) != 2 || !changes.HasMore {
+		t.Errorf("first page of changes: %s", w.Body)
+	}
+	c.expect("GET", "/v1/changes?after="+changes.Next, admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/changes?after=nope", admin, nil, nil, 400), "invalid_cursor")
+	wantCode(c.expect("GET", "/v1/changes?limit=1001", admin, nil, nil, 400), "invalid_query")
 
 	// Notices.
 	draft := obj{"texts": obj{"en": obj{"summary": "We now share purchases with a delivery partner."}}, "material": true, "purposes": []string{"newsletter"}}

@@ -103,6 +103,8 @@ func New(a *API) (http.Handler, error) {
 	adm.POST("/notices/:version/publish", a.handle(a.publishNotice))
 	read.GET("/notices/:version/announcement", a.handle(a.noticeAnnouncement))
 
+	read.GET("/changes", a.handle(a.listChanges))
+
 	read.GET("/check", a.handle(a.check))
 	v1.POST("/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.checkMany))
 

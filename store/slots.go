@@ -180,6 +180,10 @@ func (s *Store) slotLost() bool { return s.owner != nil && s.owner.lost.Load() }
 // Slot returns the journal slot this process writes.
 func (s *Store) Slot() int { return s.slot }
 
+// AtomicBatches reports whether a batch is one transaction: on the
+// embedded store, where it is written into the file at once.
+func (s *Store) AtomicBatches() bool { return s.local }
+
 // SlotTakenOver reports whether this process took its slot over from an
 // instance whose lease ran out: the journal it left must be finished.
 func (s *Store) SlotTakenOver() bool { return s.owner != nil && s.owner.takenOver }
