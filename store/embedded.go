@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
@@ -34,6 +35,8 @@ type embedded struct {
 	writerOnce sync.Once
 	fileWriter *fileDB
 	writerErr  error
+	// reads counts documents read straight from the file.
+	reads atomic.Int64
 }
 
 // socketName is the embedded server's socket inside the data directory.

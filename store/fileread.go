@@ -171,6 +171,7 @@ func (s *Store) stateFromFile(ctx context.Context, merchantID, subjectID string)
 	if err != nil {
 		return consent.SubjectState{}, storeError(err, "read consent state")
 	}
+	s.embedded.reads.Add(1)
 	st, err := scanState(q.QueryRowContext(ctx, quotedID(id(merchantID, subjectID))))
 	if errors.Is(err, sql.ErrNoRows) {
 		return consent.SubjectState{}, apperr.New(apperr.NotFound, "consent state not found")
@@ -208,6 +209,7 @@ func (s *Store) statesFromFile(ctx context.Context, merchantID string, subjectID
 				rows.Close()
 				return nil, storeError(err, "read consent states")
 			}
+			s.embedded.reads.Add(1)
 			out[st.SubjectID] = st
 		}
 		err = rows.Err()
@@ -236,6 +238,7 @@ func (e *embedded) eachStateInFile(ctx context.Context, fn func(consent.SubjectS
 		if err != nil {
 			return storeError(err, "scan consent states")
 		}
+		e.reads.Add(1)
 		if err := fn(st); err != nil {
 			return err
 		}
@@ -266,6 +269,7 @@ func (s *Store) eventRangeFromFile(ctx context.Context, merchantID, subjectID st
 		if err != nil {
 			return nil, storeError(err, "read events")
 		}
+		s.embedded.reads.Add(1)
 		out = append(out, toEventDoc(e))
 	}
 	return out, storeError(rows.Err(), "read events")
@@ -280,6 +284,7 @@ func (s *Store) eventFromFile(ctx context.Context, id string) (consent.Event, er
 	if err != nil {
 		return consent.Event{}, storeError(err, "read event")
 	}
+	s.embedded.reads.Add(1)
 	e, err := scanEvent(st.QueryRowContext(ctx, quotedID(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return consent.Event{}, apperr.New(apperr.NotFound, "event not found")
@@ -306,6 +311,7 @@ func (s *Store) subjectFromFile(ctx context.Context, id string) (consent.Subject
 		email, locale, tz sql.NullString
 		created, updated  int64
 	)
+	s.embedded.reads.Add(1)
 	err = st.QueryRowContext(ctx, quotedID(id)).Scan(&sub.MerchantID, &sub.ID, &email, &locale, &tz, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return consent.Subject{}, apperr.New(apperr.NotFound, "subject not found")
@@ -347,6 +353,7 @@ func (s *Store) fieldsFromFile(ctx context.Context, collection, id string, paths
 		var one int
 		dest = []any{&one}
 	}
+	s.embedded.reads.Add(1)
 	err = st.QueryRowContext(ctx, quotedID(id)).Scan(dest...)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil

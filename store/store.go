@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/event"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -51,6 +52,33 @@ type Config struct {
 	join string
 }
 
+// countReads counts the documents the driver's reads returned.
+func (s *Store) countReads(_ context.Context, e *event.CommandSucceededEvent) {
+	switch e.CommandName {
+	case "find", "getMore", "aggregate":
+		for _, batch := range []string{"firstBatch", "nextBatch"} {
+			if v, err := e.Reply.LookupErr("cursor", batch); err == nil {
+				if arr, ok := v.ArrayOK(); ok {
+					vals, _ := arr.Values()
+					s.driverReads.Add(int64(len(vals)))
+				}
+			}
+		}
+	case "findAndModify", "count", "distinct":
+		s.driverReads.Add(1)
+	}
+}
+
+// DocumentsRead counts the documents this Store has read, through the
+// server and straight from the embedded store's file: what tests bound.
+func (s *Store) DocumentsRead() int64 {
+	n := s.driverReads.Load()
+	if s.embedded != nil {
+		n += s.embedded.reads.Load()
+	}
+	return n
+}
+
 // Store is an open connection to the database and, for the embedded store,
 // the server behind it.
 type Store struct {
@@ -62,6 +90,8 @@ type Store struct {
 	// compare-and-set is a read and a replace under an in-process lock.
 	local bool
 	log   *slog.Logger
+	// driverReads counts documents the driver's reads returned.
+	driverReads atomic.Int64
 	// casLocks serialize compare-and-set writes on the embedded server, which
 	// answers a filter other than {_id} by scanning, and does not update
 	// atomically. The data directory is locked to this process, so an
@@ -103,7 +133,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.local = !cfg.Shared
 		uri = e.uri
 	}
-	opts := options.Client().ApplyURI(uri).SetAppName("fineline").SetTimeout(30 * time.Second)
+	opts := options.Client().ApplyURI(uri).SetAppName("fineline").SetTimeout(30 * time.Second).SetMonitor(&event.CommandMonitor{Succeeded: s.countReads})
 	if s.embedded == nil && cfg.join == "" && !strings.Contains(uri, "w=") {
 		opts.SetWriteConcern(writeconcern.Majority())
 	}
