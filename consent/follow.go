@@ -131,7 +131,9 @@ func (l *Ledger) Recover(ctx context.Context) (RecoverReport, error) {
 type FollowOptions struct {
 	// Interval between polls of every other writer's journal.
 	Interval time.Duration
-	// SlotsEvery is how often the list of writers is read again.
+	// SlotsEvery is how often the list of writers is read again (one point
+	// read per writer); a writer that starts is followed within it, so it
+	// must be shorter than the cache's Bound.
 	SlotsEvery time.Duration
 	// Settle is how long an entry listing an event that is not in the store
 	// (a writer that died or lost a race half-way) waits before it is passed.
@@ -149,12 +151,13 @@ func (l *Ledger) Follow(ctx context.Context, o FollowOptions) {
 		return
 	}
 	if o.SlotsEvery == 0 {
-		o.SlotsEvery = 5 * time.Second
+		o.SlotsEvery = time.Second
 	}
 	if o.Settle == 0 {
 		o.Settle = 30 * time.Second
 	}
 	next := map[int]int64{} // the next position to read of each slot
+	followed := false       // a round completed: the slots known then are followed from their tails
 	var slots []int
 	var slotsAt time.Time
 	t := time.NewTicker(o.Interval)
@@ -173,7 +176,7 @@ func (l *Ledger) Follow(ctx context.Context, o FollowOptions) {
 				if slot == l.store.Slot() {
 					continue
 				}
-				if _, ok := next[slot]; !ok {
+				if _, ok := next[slot]; !ok && !followed {
 					// Changes before this instance started are in the store,
 					// and its cache was empty then.
 					tail, err := l.store.JournalTail(ctx, slot)
@@ -181,6 +184,10 @@ func (l *Ledger) Follow(ctx context.Context, o FollowOptions) {
 						return err
 					}
 					next[slot] = tail + 1
+				} else if !ok {
+					// A writer that claimed its slot since: everything it
+					// wrote may be newer than this cache.
+					next[slot] = 1
 				}
 				for {
 					e, err := l.store.JournalEntry(ctx, slot, next[slot])
@@ -211,6 +218,7 @@ func (l *Ledger) Follow(ctx context.Context, o FollowOptions) {
 			}
 			l.log.WarnContext(ctx, "following other instances' journals failed; the cache stops answering after its bound", "err", err)
 		} else {
+			followed = true
 			l.mem.polled.Store(began.UnixNano())
 			c.prune(began.Add(-time.Minute))
 		}

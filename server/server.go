@@ -179,7 +179,7 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 		s.background.Add(1)
 		go func() {
 			defer s.background.Done()
-			s.Ledger.Follow(ctx, consent.FollowOptions{Interval: s.Config.PollInterval})
+			s.Ledger.Follow(ctx, consent.FollowOptions{Interval: s.Config.PollInterval, SlotsEvery: min(time.Second, s.Config.CacheBound/2)})
 		}()
 	}
 	return rep, nil
