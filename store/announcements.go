@@ -198,31 +198,28 @@ func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]annou
 	return out, nil
 }
 
-// ClaimItem leases a queued item to owner: a conditional update on
-// MongoDB; on the embedded store, a read and an update under an in-process
-// lock (one process owns that store).
+// ClaimItem leases a queued item to owner: the item is read and, if it is
+// due and not leased, the lease taken from that state (see leases.go); on
+// the embedded store, under an in-process lock (one process owns it).
 func (s *Store) ClaimItem(ctx context.Context, it announce.Item, owner string, now, until time.Time) (bool, error) {
 	iid := itemID(it.MerchantID, it.Version, it.SubjectID)
-	set := bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}}
 	if s.local {
 		defer s.casLock(iid)()
-		var d itemDoc
-		if err := s.db.Collection(collItems).FindOne(ctx, bson.D{{Key: "_id", Value: iid}}).Decode(&d); err != nil {
-			return false, notFound(err, "announcement")
-		}
-		if d.State != string(announce.Queued) || d.LeaseUntil.After(now) || d.NextAt.After(now) || d.Attempts != it.Attempts {
-			return false, nil
-		}
-		matched, err := s.updateByID(ctx, collItems, iid, set)
-		return matched, storeError(err, "claim announcement")
 	}
-	res, err := s.db.Collection(collItems).UpdateOne(ctx, bson.D{{Key: "_id", Value: iid}, {Key: "state", Value: string(announce.Queued)},
-		{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "next_at", Value: bson.D{{Key: "$lte", Value: now}}},
-		{Key: "attempts", Value: it.Attempts}}, set)
-	if err != nil {
-		return false, storeError(err, "claim announcement")
+	var d itemDoc
+	if err := s.db.Collection(collItems).FindOne(ctx, bson.D{{Key: "_id", Value: iid}}).Decode(&d); err != nil {
+		return false, notFound(err, "announcement")
 	}
-	return res.MatchedCount == 1, nil
+	if d.State != string(announce.Queued) || d.LeaseUntil.After(now) || d.NextAt.After(now) || d.Attempts != it.Attempts {
+		return false, nil
+	}
+	if !s.local {
+		if ok, err := s.takeLease(ctx, iid, d.Attempts, d.LeaseUntil, owner, now, until); err != nil || !ok {
+			return false, storeError(err, "claim announcement")
+		}
+	}
+	matched, err := s.updateByID(ctx, collItems, iid, bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}})
+	return matched, storeError(err, "claim announcement")
 }
 
 // FinishItem stores the item's new state; a finished item leaves the

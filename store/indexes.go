@@ -35,6 +35,7 @@ const (
 	collRewardCodes   = "reward_codes"
 	collRedemptions   = "reward_redemptions"
 	collSlots         = "ledger_slots"
+	collLeases        = "job_leases"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -58,7 +59,8 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collRecords: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}}},
 		},
-		collSlots: nil,
+		collSlots:  nil,
+		collLeases: nil,
 		collIdempotency: {
 			{Keys: bson.D{{Key: "created_at", Value: 1}}},
 		},

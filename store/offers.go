@@ -238,30 +238,28 @@ func (s *Store) PendingMail(ctx context.Context, now time.Time, limit int) ([]of
 	return out, nil
 }
 
-// ClaimMail leases a reward's email: a conditional update on MongoDB; on
-// the embedded store, a read and an update under an in-process lock.
+// ClaimMail leases a reward's email: the reward is read and, if its email
+// is due and not leased, the lease taken from that state (see leases.go);
+// on the embedded store, under an in-process lock.
 func (s *Store) ClaimMail(ctx context.Context, r offers.Reward, owner string, now, until time.Time) (bool, error) {
 	rid := rewardID(r)
-	set := bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}}
 	if s.local {
 		defer s.casLock(rid)()
-		var d rewardDoc
-		if err := s.db.Collection(collRewards).FindOne(ctx, bson.D{{Key: "_id", Value: rid}}).Decode(&d); err != nil {
-			return false, notFound(err, "reward")
-		}
-		if d.Mail != string(offers.MailPending) || d.LeaseUntil.After(now) || d.MailNextAt.After(now) || d.MailAttempts != r.MailAttempts {
-			return false, nil
-		}
-		matched, err := s.updateByID(ctx, collRewards, rid, set)
-		return matched, storeError(err, "claim reward mail")
 	}
-	res, err := s.db.Collection(collRewards).UpdateOne(ctx, bson.D{{Key: "_id", Value: rid}, {Key: "mail", Value: string(offers.MailPending)},
-		{Key: "lease_until", Value: bson.D{{Key: "$lte", Value: now}}}, {Key: "mail_next_at", Value: bson.D{{Key: "$lte", Value: now}}},
-		{Key: "mail_attempts", Value: r.MailAttempts}}, set)
-	if err != nil {
-		return false, storeError(err, "claim reward mail")
+	var d rewardDoc
+	if err := s.db.Collection(collRewards).FindOne(ctx, bson.D{{Key: "_id", Value: rid}}).Decode(&d); err != nil {
+		return false, notFound(err, "reward")
 	}
-	return res.MatchedCount == 1, nil
+	if d.Mail != string(offers.MailPending) || d.LeaseUntil.After(now) || d.MailNextAt.After(now) || d.MailAttempts != r.MailAttempts {
+		return false, nil
+	}
+	if !s.local {
+		if ok, err := s.takeLease(ctx, rid, d.MailAttempts, d.LeaseUntil, owner, now, until); err != nil || !ok {
+			return false, storeError(err, "claim reward mail")
+		}
+	}
+	matched, err := s.updateByID(ctx, collRewards, rid, bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}})
+	return matched, storeError(err, "claim reward mail")
 }
 
 // FinishMail stores the email's outcome.

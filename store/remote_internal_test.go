@@ -217,4 +217,42 @@ func TestMongoDBConditionalWritesOfTheValueExchange(t *testing.T) {
 	if wins != 1 {
 		t.Fatalf("%d claims of one email won, want 1", wins)
 	}
+
+	// Leases: of claimers on two instances reading the same state, one
+	// wins; a lease whose holder died before marking the job is taken over
+	// once it has ended, again by one.
+	s2, err := s.Join(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close(ctx)
+	claim := func(at time.Time) int {
+		var won atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st := []*Store{s, s2}[i%2]
+				ok, err := st.takeLease(ctx, "job-1", 0, time.Time{}, fmt.Sprint("w", i), at, at.Add(time.Minute))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					won.Add(1)
+				}
+			}()
+		}
+		wg.Wait()
+		return int(won.Load())
+	}
+	if n := claim(now); n != 1 {
+		t.Fatalf("%d claimers took one lease, want 1", n)
+	}
+	if n := claim(now.Add(30 * time.Second)); n != 0 {
+		t.Fatalf("%d claimers took a lease still held", n)
+	}
+	if n := claim(now.Add(2 * time.Minute)); n != 1 {
+		t.Fatalf("%d claimers took over an ended lease, want 1", n)
+	}
 }
