@@ -2,6 +2,7 @@
 //
 //	fineline [serve] [flags]   run the server (the default)
 //	fineline ledger verify     walk every consent chain; exit 1 at the first broken link
+//	fineline store-server      serve a shared MongoDB-wire store on PostgreSQL (FerretDB)
 package main
 
 import (

@@ -32,6 +32,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return 2
 		}
 		return verifyLedger(ctx, args[1:], getenv, stdout, stderr)
+	case "store-server":
+		return storeServer(ctx, args, getenv, stderr)
 	case "bench":
 		return bench(ctx, args, stdout, stderr)
 	case "bench-ceiling":
