@@ -204,9 +204,6 @@ func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
 			return Applied{}, err
 		}
 	}
-	if err := l.ensureSubject(ctx, c.MerchantID, c.SubjectID); err != nil {
-		return Applied{}, err
-	}
 	if c.IdempotencyKey != "" {
 		res, done, err := l.claim(ctx, c, reqs)
 		if err != nil || done {
@@ -215,6 +212,12 @@ func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
 	}
 	var out Applied
 	events, st, err := l.Locked(ctx, c.MerchantID, c.SubjectID, func(tx *Tx) error {
+		if tx.st.Seq == 0 {
+			// A subject with events exists; one without may not yet.
+			if err := l.ensureSubject(ctx, c.MerchantID, c.SubjectID); err != nil {
+				return err
+			}
+		}
 		inForce := tx.terms.InForce(tx.now)
 		decisions, elsewhere := plan(tx.st, reqs, tx.terms, tx.now, inForce)
 		out.Elsewhere = elsewhere

@@ -139,9 +139,6 @@ func (l *Ledger) purpose(ctx context.Context, merchantID, key string) (Purpose, 
 }
 
 func (l *Ledger) ensureSubject(ctx context.Context, merchantID, subjectID string) error {
-	if st, ok := l.mem.cached(merchantID, subjectID); ok && st.Seq > 0 {
-		return nil // events exist, so the subject was created before them
-	}
 	_, err := l.subjects.Subject(ctx, merchantID, subjectID)
 	if !apperr.Is(err, apperr.NotFound) {
 		return err

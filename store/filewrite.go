@@ -28,7 +28,7 @@ import (
 
 func (e *embedded) writer() (*fileDB, error) {
 	e.writerOnce.Do(func() {
-		e.fileWriter, e.writerErr = e.openFileDB("_pragma=busy_timeout(10000)&_pragma=secure_delete(on)&_txlock=immediate", 1)
+		e.fileWriter, e.writerErr = e.openFileDB("_pragma=busy_timeout(10000)&_pragma=secure_delete(on)&_pragma=cache_size(-65536)&_txlock=immediate", 1)
 	})
 	return e.fileWriter, e.writerErr
 }

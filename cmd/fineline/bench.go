@@ -76,7 +76,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 // coldBytesPerSubject is the cache budget per subject of the cold phase:
 // about a tenth of what an entry takes.
-const coldBytesPerSubject = 24
+const coldBytesPerSubject = 48
 
 // benchPurpose is a purpose no seeded subject decided: every write of the
 // write phase is a change (a first grant), never a repeat.
