@@ -331,6 +331,19 @@ func (o benchOptions) profile(phase string) func() {
 	}
 	done := make(chan struct{})
 	go func() {
+		// Where the server's goroutines wait, half-way through.
+		time.Sleep(o.duration / 2)
+		res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/goroutine?debug=1", o.debugAddr))
+		if err != nil {
+			return
+		}
+		defer res.Body.Close()
+		if f, err := os.Create(filepath.Join(o.profileDir, strings.ReplaceAll(phase, " ", "-")+"-goroutines.txt")); err == nil {
+			_, _ = io.Copy(f, res.Body)
+			_ = f.Close()
+		}
+	}()
+	go func() {
 		defer close(done)
 		secs := max(1, int(o.duration.Seconds())-1)
 		res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", o.debugAddr, secs))
