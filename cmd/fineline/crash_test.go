@@ -110,8 +110,8 @@ func TestKill9UnderWritesLosesNothing(t *testing.T) {
 		}
 	}
 	in.stop()
-	verify := exec.Command(os.Args[0], "ledger", "verify")
-	verify.Env = append(os.Environ(), "FINELINE_RUN_MAIN=1", "FINELINE_DATA_DIR="+dir)
+	verify := exec.Command(program(t), "ledger", "verify")
+	verify.Env = append(os.Environ(), "FINELINE_DATA_DIR="+dir)
 	began = time.Now()
 	out, err := verify.CombinedOutput()
 	if err != nil || !bytes.Contains(out, []byte("OK")) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -12,29 +11,50 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/fineline/fineline/internal/smtptest"
 )
 
-// TestMain lets the networked tests run this test binary as `fineline`:
-// with FINELINE_RUN_MAIN=1 it is the program, not the tests.
+// programDir holds the fineline binary the process tests run.
+var programDir string
+
 func TestMain(m *testing.M) {
-	if os.Getenv("FINELINE_RUN_MAIN") == "1" {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-		stop()
-		os.Exit(code)
+	code := m.Run()
+	if programDir != "" {
+		os.RemoveAll(programDir)
 	}
-	os.Exit(m.Run())
+	os.Exit(code)
+}
+
+var (
+	programOnce sync.Once
+	programErr  error
+)
+
+// program builds this command once, without the tests' instrumentation
+// (under -race the store server and the instances would run many times
+// slower than they do in production), and returns its path.
+func program(t *testing.T) string {
+	t.Helper()
+	programOnce.Do(func() {
+		if programDir, programErr = os.MkdirTemp("", "flbin"); programErr != nil {
+			return
+		}
+		if out, err := exec.Command("go", "build", "-o", filepath.Join(programDir, "fineline"), ".").CombinedOutput(); err != nil {
+			programErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if programErr != nil {
+		t.Fatal(programErr)
+	}
+	return filepath.Join(programDir, "fineline")
 }
 
 // postgres is a PostgreSQL cluster of Debian's package, started for a test
@@ -107,8 +127,8 @@ type proc struct {
 
 func startProc(t *testing.T, args []string, env map[string]string) *proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), "FINELINE_RUN_MAIN=1")
+	cmd := exec.Command(program(t), args...)
+	cmd.Env = os.Environ()
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -376,8 +396,8 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 	if !ins[2].allowed(t, key, killedAcked[len(killedAcked)-1]) {
 		t.Fatal("the restarted instance does not see the writes")
 	}
-	verify := exec.Command(os.Args[0], "ledger", "verify")
-	verify.Env = append(os.Environ(), "FINELINE_RUN_MAIN=1", "MONGODB_URI="+env["MONGODB_URI"], "FINELINE_MASTER_KEY="+env["FINELINE_MASTER_KEY"],
+	verify := exec.Command(program(t), "ledger", "verify")
+	verify.Env = append(os.Environ(), "MONGODB_URI="+env["MONGODB_URI"], "FINELINE_MASTER_KEY="+env["FINELINE_MASTER_KEY"],
 		"FINELINE_SIGNING_KEY="+env["FINELINE_SIGNING_KEY"], "FINELINE_DATA_DIR="+t.TempDir(), "FINELINE_LOG_LEVEL=error")
 	if out, err := verify.CombinedOutput(); err != nil {
 		t.Fatalf("ledger verify after kill -9: %v\n%s", err, out)
