@@ -33,8 +33,10 @@ const usage = `Fineline: a hosted preference and consent center.
 Usage:
   fineline [serve] [flags]   run the server (default)
   fineline ledger verify     check every subject's consent chain; exit 1 at the first broken link
-  fineline bench [--subjects N] [--duration D]
+  fineline bench [--subjects N] [--duration D] [--profile DIR]
                              seed a fresh store, start Fineline and measure it under load
+  fineline store-server --postgresql URL [--addr HOST:PORT]
+                             serve a shared MongoDB-wire store on PostgreSQL (FerretDB) for several instances
   fineline help              show this help
 
 With no configuration Fineline starts an embedded MongoDB-compatible store in
