@@ -34,7 +34,9 @@ type fileDB struct {
 }
 
 func (e *embedded) reader(ctx context.Context) (*fileDB, error) {
-	e.readerOnce.Do(func() { e.fileReader, e.readerErr = e.openFileDB("mode=ro&_pragma=busy_timeout(10000)&_pragma=mmap_size(268435456)", 16) })
+	e.readerOnce.Do(func() {
+		e.fileReader, e.readerErr = e.openFileDB("mode=ro&_pragma=busy_timeout(10000)&_pragma=mmap_size(268435456)", 16)
+	})
 	return e.fileReader, e.readerErr
 }
 
