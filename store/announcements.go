@@ -213,13 +213,8 @@ func (s *Store) ClaimItem(ctx context.Context, it announce.Item, owner string, n
 	if d.State != string(announce.Queued) || d.LeaseUntil.After(now) || d.NextAt.After(now) || d.Attempts != it.Attempts {
 		return false, nil
 	}
-	if !s.local {
-		if ok, err := s.takeLease(ctx, iid, d.Attempts, d.LeaseUntil, owner, now, until); err != nil || !ok {
-			return false, storeError(err, "claim announcement")
-		}
-	}
-	matched, err := s.updateByID(ctx, collItems, iid, bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}})
-	return matched, storeError(err, "claim announcement")
+	ok, err := s.lease(ctx, collItems, iid, d.Attempts, d.LeaseUntil, owner, now, until)
+	return ok, storeError(err, "claim announcement")
 }
 
 // FinishItem stores the item's new state; a finished item leaves the

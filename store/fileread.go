@@ -81,20 +81,26 @@ func (r *fileDB) table(ctx context.Context, q rowQuerier, collection string) (st
 func (r *fileDB) stmt(ctx context.Context, collection, query string) (*sql.Stmt, error) {
 	k := collection + "\x00" + query
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if s, ok := r.stmts[k]; ok {
-		return s, nil
+	st, ok := r.stmts[k]
+	r.mu.Unlock()
+	if ok {
+		return st, nil
 	}
-	var table string
-	if err := r.db.QueryRowContext(ctx, `SELECT table_name FROM _ferretdb_collections WHERE name = ?`, collection).Scan(&table); err != nil {
-		return nil, fmt.Errorf("find table of %s: %w", collection, err)
-	}
-	s, err := r.db.PrepareContext(ctx, fmt.Sprintf(query, table))
+	table, err := r.table(ctx, r.db, collection)
 	if err != nil {
 		return nil, err
 	}
-	r.stmts[k] = s
-	return s, nil
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st, ok := r.stmts[k]; ok {
+		return st, nil
+	}
+	st, err = r.db.PrepareContext(ctx, fmt.Sprintf(query, table))
+	if err != nil {
+		return nil, err
+	}
+	r.stmts[k] = st
+	return st, nil
 }
 
 func (r *fileDB) close() {

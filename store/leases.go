@@ -55,3 +55,16 @@ func (s *Store) takeLease(ctx context.Context, job string, attempts int, prevUnt
 	}
 	return false, nil
 }
+
+// lease marks job (in coll) leased to owner until until, having taken the
+// lease from the state read (attempts, the previous lease's end); false if
+// another instance took it. On the embedded store the caller holds the
+// job's casLock, which is lease enough.
+func (s *Store) lease(ctx context.Context, coll, job string, attempts int, prevUntil time.Time, owner string, now, until time.Time) (bool, error) {
+	if !s.local {
+		if ok, err := s.takeLease(ctx, job, attempts, prevUntil, owner, now, until); err != nil || !ok {
+			return false, err
+		}
+	}
+	return s.updateByID(ctx, coll, job, bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}})
+}

@@ -253,13 +253,8 @@ func (s *Store) ClaimMail(ctx context.Context, r offers.Reward, owner string, no
 	if d.Mail != string(offers.MailPending) || d.LeaseUntil.After(now) || d.MailNextAt.After(now) || d.MailAttempts != r.MailAttempts {
 		return false, nil
 	}
-	if !s.local {
-		if ok, err := s.takeLease(ctx, rid, d.MailAttempts, d.LeaseUntil, owner, now, until); err != nil || !ok {
-			return false, storeError(err, "claim reward mail")
-		}
-	}
-	matched, err := s.updateByID(ctx, collRewards, rid, bson.D{{Key: "$set", Value: bson.D{{Key: "lease_owner", Value: owner}, {Key: "lease_until", Value: until}}}})
-	return matched, storeError(err, "claim reward mail")
+	ok, err := s.lease(ctx, collRewards, rid, d.MailAttempts, d.LeaseUntil, owner, now, until)
+	return ok, storeError(err, "claim reward mail")
 }
 
 // FinishMail stores the email's outcome.

@@ -39,18 +39,7 @@ func TestKill9UnderWritesLosesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	serve := func() *instance {
-		addr := freeAddr(t)
-		in := &instance{proc: startProc(t, nil, map[string]string{"FINELINE_ADDR": addr, "FINELINE_DATA_DIR": dir, "FINELINE_LOG_LEVEL": "error", "FINELINE_DEMO": "false"}),
-			base: "http://" + addr}
-		waitFor(t, in.proc, "fineline", func() bool {
-			res, err := http.Get(in.base + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		})
-		return in
+		return serveInstance(t, map[string]string{"FINELINE_DATA_DIR": dir, "FINELINE_LOG_LEVEL": "error", "FINELINE_DEMO": "false"})
 	}
 	in := serve()
 	var mu sync.Mutex

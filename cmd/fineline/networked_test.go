@@ -192,6 +192,25 @@ type instance struct {
 
 var client = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
+// serveInstance runs `fineline serve` with env on a free loopback address
+// and waits until it is ready.
+func serveInstance(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	addr := freeAddr(t)
+	env = maps.Clone(env)
+	env["FINELINE_ADDR"] = addr
+	in := &instance{proc: startProc(t, nil, env), base: "http://" + addr}
+	waitFor(t, in.proc, "fineline on "+addr, func() bool {
+		res, err := http.Get(in.base + "/readyz")
+		if err != nil {
+			return false
+		}
+		res.Body.Close()
+		return res.StatusCode == 200
+	})
+	return in
+}
+
 func (in *instance) do(method, path, key, body string) (int, string, error) {
 	req, err := http.NewRequest(method, in.base+path, strings.NewReader(body))
 	if err != nil {
@@ -270,18 +289,8 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 	startInstance := func() *instance {
 		t.Helper()
 		e := maps.Clone(env)
-		addr := freeAddr(t)
-		e["FINELINE_ADDR"], e["FINELINE_DATA_DIR"] = addr, t.TempDir()
-		in := &instance{proc: startProc(t, nil, e), base: "http://" + addr}
-		waitFor(t, in.proc, "fineline on "+addr, func() bool {
-			res, err := http.Get(in.base + "/readyz")
-			if err != nil {
-				return false
-			}
-			res.Body.Close()
-			return res.StatusCode == 200
-		})
-		return in
+		e["FINELINE_DATA_DIR"] = t.TempDir()
+		return serveInstance(t, e)
 	}
 	// The first creates the store's collections; then the others start.
 	ins := []*instance{startInstance()}
