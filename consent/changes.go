@@ -104,10 +104,51 @@ type ChangesPage struct {
 	More bool
 }
 
+// Change types: what an event means to a merchant's systems, as the change
+// feed filters it and webhooks name it. Types without a ledger event of
+// their own (a notice published, a reward) are not in the feed.
+const (
+	TypeGranted      = "consent.granted"
+	TypeDenied       = "consent.denied"
+	TypeWithdrawn    = "consent.withdrawn"
+	TypeFieldErased  = "field.erased"
+	TypeFieldGiven   = "field.provided"
+	TypePrivacyLevel = "privacy_level.changed"
+	TypeSubjectErase = "subject.erased"
+)
+
+// Type is the change type of the event.
+func (e Event) Type() string {
+	switch e.State {
+	case Granted:
+		return TypeGranted
+	case Denied:
+		return TypeDenied
+	case Withdrawn:
+		return TypeWithdrawn
+	case Erased:
+		return TypeFieldErased
+	case Provided:
+		return TypeFieldGiven
+	}
+	return string(e.State)
+}
+
+// FeedTypes returns the change types the feed can filter on.
+func FeedTypes() []string {
+	return []string{TypeGranted, TypeDenied, TypeWithdrawn, TypeFieldGiven, TypeFieldErased}
+}
+
+// maxScan bounds the events one call looks at when a filter passes few of
+// them: the page then ends early, with More set and a cursor past them.
+const maxScan = 20 * MaxChangesPage
+
 // Changes returns up to limit of the merchant's events after cursor, in
-// the order they were written. An entry whose events may still be on their
-// way (its writer is inserting it) ends the page before it.
-func (l *Ledger) Changes(ctx context.Context, merchantID string, after ChangesCursor, limit int) (ChangesPage, error) {
+// the order they were written; keep, when not nil, picks the events
+// returned (the others are passed over, and the cursor moves past them).
+// An entry whose events may still be on their way (its writer is
+// inserting it) ends the page before it.
+func (l *Ledger) Changes(ctx context.Context, merchantID string, after ChangesCursor, limit int, keep func(Event) bool) (ChangesPage, error) {
 	if limit <= 0 || limit > MaxChangesPage {
 		return ChangesPage{}, apperr.New(apperr.Invalid, "limit must be between 1 and %d", MaxChangesPage)
 	}
@@ -147,6 +188,7 @@ func (l *Ledger) Changes(ctx context.Context, merchantID string, after ChangesCu
 		return &e, nil
 	}
 	var page ChangesPage
+	scanned := 0
 	for {
 		var pick *FeedEntry
 		for _, s := range slots {
@@ -165,14 +207,23 @@ func (l *Ledger) Changes(ctx context.Context, merchantID string, after ChangesCu
 		if p.pos == 0 {
 			p = cursorPos{pos: 1}
 		}
-		if len(page.Events) == limit {
+		if len(page.Events) == limit || scanned >= maxScan {
 			page.More = p.skip < len(pick.Events) || len(pick.Events) == 0
 			break
 		}
-		take := pick.Events[min(p.skip, len(pick.Events)):]
-		take = take[:min(len(take), limit-len(page.Events))]
-		page.Events = append(page.Events, take...)
-		p.skip += len(take)
+		rest := pick.Events[min(p.skip, len(pick.Events)):]
+		n := 0
+		for _, e := range rest {
+			if len(page.Events) == limit || scanned >= maxScan {
+				break
+			}
+			n++
+			scanned++
+			if keep == nil || keep(e) {
+				page.Events = append(page.Events, e)
+			}
+		}
+		p.skip += n
 		if p.skip >= len(pick.Events) {
 			p = cursorPos{pos: p.pos + 1}
 			delete(heads, pick.Slot)

@@ -131,10 +131,44 @@ func TestChangeFeedRefusesBadCursorsAndLimits(t *testing.T) {
 			t.Fatalf("%s: %s", q, code)
 		}
 	}
-	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "limit=1&limit=2", "types=consent.granted", "After=x"} {
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "limit=1&limit=2", "types=consent.granted,nope", "types=granted", "After=x"} {
 		if code := e.mustStatus(e.do("GET", "/v1/changes?"+q, e.keyA, ""), 400).errorCode(t); code != "invalid_query" {
 			t.Fatalf("%s: %s", q, code)
 		}
 	}
 	e.mustStatus(e.do("GET", "/v1/changes", "", ""), 401)
+}
+
+func TestChangeFeedFiltersByType(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustStatus(e.do("PUT", "/v1/subjects/x/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
+	e.mustStatus(e.do("PUT", "/v1/subjects/y/consents/newsletter", e.keyA, `{"state":"denied"}`), 201)
+	e.mustStatus(e.do("PUT", "/v1/subjects/x/consents/newsletter", e.keyA, `{"state":"withdrawn"}`), 201)
+	e.mustStatus(e.do("PUT", "/v1/subjects/z/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
+	var p struct {
+		Changes []struct {
+			Type    string `json:"type"`
+			Subject string `json:"subject"`
+		} `json:"changes"`
+		Next string `json:"next"`
+	}
+	e.mustStatus(e.do("GET", "/v1/changes?types=consent.withdrawn,consent.denied&limit=1", e.keyA, ""), 200).json(t, &p)
+	if len(p.Changes) != 1 || p.Changes[0].Subject != "y" || p.Changes[0].Type != "consent.denied" {
+		t.Fatalf("first filtered page: %+v", p.Changes)
+	}
+	first := p.Next
+	e.mustStatus(e.do("GET", "/v1/changes?types=consent.withdrawn,consent.denied&after="+url.QueryEscape(first), e.keyA, ""), 200).json(t, &p)
+	if len(p.Changes) != 1 || p.Changes[0].Subject != "x" || p.Changes[0].Type != "consent.withdrawn" {
+		t.Fatalf("second filtered page: %+v", p.Changes)
+	}
+	// The filtered page passed over z's grant and its cursor is past it;
+	// the first page's cursor stood right after y's denial.
+	e.mustStatus(e.do("GET", "/v1/changes?after="+url.QueryEscape(p.Next), e.keyA, ""), 200).json(t, &p)
+	if len(p.Changes) != 0 {
+		t.Fatalf("after the filtered pages: %+v", p.Changes)
+	}
+	e.mustStatus(e.do("GET", "/v1/changes?after="+url.QueryEscape(first), e.keyA, ""), 200).json(t, &p)
+	if len(p.Changes) != 2 || p.Changes[0].Subject != "x" || p.Changes[1].Subject != "z" || p.Changes[1].Type != "consent.granted" {
+		t.Fatalf("unfiltered after the first page: %+v", p.Changes)
+	}
 }
