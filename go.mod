@@ -19,6 +19,8 @@ require github.com/yuin/goldmark v1.8.7
 
 require github.com/maypok86/otter/v2 v2.4.0
 
+require github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
+
 require (
 	filippo.io/edwards25519 v1.1.0 // indirect
 	github.com/AlekSi/pointer v1.2.0 // indirect

@@ -251,3 +251,55 @@ func (l *Ledger) feedSettled(ctx context.Context, e FeedEntry) (bool, error) {
 	}
 	return err == nil, err
 }
+
+// ChangesEnd returns the cursor after everything the merchant's feed holds
+// now: what a new reader that wants only what comes next starts from.
+// It costs a few point reads per writer.
+func (l *Ledger) ChangesEnd(ctx context.Context, merchantID string) (ChangesCursor, error) {
+	c := ChangesCursor{merchant: merchantTag(merchantID), at: map[int]cursorPos{}}
+	slots, err := l.store.Slots(ctx)
+	if err != nil {
+		return c, err
+	}
+	for _, s := range slots {
+		tail, err := l.store.FeedTail(ctx, merchantID, s)
+		if err != nil {
+			return c, err
+		}
+		c.at[s] = cursorPos{pos: tail + 1}
+	}
+	return c, nil
+}
+
+// ChangesFrom returns the cursor before the first entry each writer wrote
+// at or after t: reading from it gives the events written since t, however
+// long ago (a binary search of each writer's entries by time, which their
+// positions follow).
+func (l *Ledger) ChangesFrom(ctx context.Context, merchantID string, t time.Time) (ChangesCursor, error) {
+	c := ChangesCursor{merchant: merchantTag(merchantID), at: map[int]cursorPos{}}
+	slots, err := l.store.Slots(ctx)
+	if err != nil {
+		return c, err
+	}
+	for _, s := range slots {
+		tail, err := l.store.FeedTail(ctx, merchantID, s)
+		if err != nil {
+			return c, err
+		}
+		lo, hi := int64(1), tail+1 // the answer is in [lo, hi]
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			e, err := l.store.FeedEntry(ctx, merchantID, s, mid)
+			if err != nil {
+				return c, err
+			}
+			if e.At.Before(t) {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		c.at[s] = cursorPos{pos: lo}
+	}
+	return c, nil
+}

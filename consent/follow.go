@@ -64,6 +64,9 @@ type Journal interface {
 	JournalEntry(ctx context.Context, slot int, pos int64) (JournalEntry, error)
 	// FeedEntry returns one merchant's events of one batch; NotFound if none.
 	FeedEntry(ctx context.Context, merchantID string, slot int, pos int64) (FeedEntry, error)
+	// FeedTail returns the merchant's last feed position in the slot, 0 if
+	// none.
+	FeedTail(ctx context.Context, merchantID string, slot int) (int64, error)
 	// Checkpoint returns the position up to which the slot's journal is in
 	// stored projections; SaveCheckpoint records it.
 	Checkpoint(ctx context.Context, slot int) (int64, error)

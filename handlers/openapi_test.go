@@ -383,6 +383,26 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("GET", "/v1/changes?after=nope", admin, nil, nil, 400), "invalid_cursor")
 	wantCode(c.expect("GET", "/v1/changes?limit=1001", admin, nil, nil, 400), "invalid_query")
 
+	// Webhook endpoints (a literal public address: nothing is sent here).
+	w = c.expect("POST", "/v1/webhook-endpoints", admin, obj{"url": "https://93.184.215.14/hooks", "types": []string{"consent.withdrawn"}, "label": "CRM"}, nil, 201)
+	var hook struct {
+		Endpoint struct {
+			ID string `json:"id"`
+		} `json:"endpoint"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &hook); err != nil || hook.Endpoint.ID == "" {
+		t.Fatalf("created endpoint: %s", w.Body)
+	}
+	wantCode(c.expect("POST", "/v1/webhook-endpoints", admin, obj{"url": "https://10.0.0.1/hooks"}, nil, 400), "url_not_allowed")
+	c.expect("GET", "/v1/webhook-endpoints", admin, nil, nil, 200)
+	c.expect("GET", "/v1/webhook-endpoints/"+hook.Endpoint.ID, admin, nil, nil, 200)
+	c.expect("GET", "/v1/webhook-endpoints/ep_nope", admin, nil, nil, 404)
+	c.expect("POST", "/v1/webhook-endpoints/"+hook.Endpoint.ID+"/rotate-secret", admin, nil, nil, 200)
+	c.expect("GET", "/v1/webhook-endpoints/"+hook.Endpoint.ID+"/attempts", admin, nil, nil, 200)
+	c.expect("POST", "/v1/webhook-endpoints/"+hook.Endpoint.ID+"/replay", admin, obj{"since": "2025-12-01T00:00:00Z", "until": "2025-12-31T00:00:00Z"}, nil, 202)
+	wantCode(c.expect("POST", "/v1/webhook-endpoints/"+hook.Endpoint.ID+"/replay", admin, obj{"since": "2025-12-31T00:00:00Z", "until": "2025-12-01T00:00:00Z"}, nil, 400), "invalid_replay")
+	c.expect("DELETE", "/v1/webhook-endpoints/"+hook.Endpoint.ID, admin, nil, nil, 204)
+
 	// Notices.
 	draft := obj{"texts": obj{"en": obj{"summary": "We now share purchases with a delivery partner."}}, "material": true, "purposes": []string{"newsletter"}}
 	c.expect("POST", "/v1/notices", admin, draft, nil, 201)

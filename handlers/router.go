@@ -17,6 +17,7 @@ import (
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/web"
+	"github.com/fineline/fineline/webhooks"
 )
 
 // Pinger reports whether the store is reachable.
@@ -52,6 +53,8 @@ type API struct {
 	// Nil leaves their routes out.
 	Fields *fields.Service
 	Offers *offers.Service
+	// Webhooks registers endpoints; nil leaves their routes out.
+	Webhooks *webhooks.Service
 
 	cop *http.CrossOriginProtection
 }
@@ -124,6 +127,15 @@ func New(a *API) (http.Handler, error) {
 		till := v1.Group("", a.requireScope(merchants.ScopeRewardsRedeem), limitBody(maxBody))
 		till.GET("/rewards/:code", a.handle(a.getReward))
 		till.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
+	}
+	if a.Webhooks != nil {
+		adm.POST("/webhook-endpoints", a.handle(a.createEndpoint))
+		adm.GET("/webhook-endpoints", a.handle(a.listEndpoints))
+		adm.GET("/webhook-endpoints/:id", a.handle(a.getEndpoint))
+		adm.DELETE("/webhook-endpoints/:id", a.handle(a.deleteEndpoint))
+		adm.POST("/webhook-endpoints/:id/rotate-secret", a.handle(a.rotateEndpointSecret))
+		adm.GET("/webhook-endpoints/:id/attempts", a.handle(a.listAttempts))
+		adm.POST("/webhook-endpoints/:id/replay", a.handle(a.replayEndpoint))
 	}
 
 	if a.Center != nil {

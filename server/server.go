@@ -5,10 +5,13 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/ed25519"
 	"crypto/hkdf"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -34,6 +37,7 @@ import (
 	"github.com/fineline/fineline/ttlcache"
 	"github.com/fineline/fineline/vault"
 	"github.com/fineline/fineline/web"
+	"github.com/fineline/fineline/webhooks"
 )
 
 // Config is everything Fineline is set up with.
@@ -64,10 +68,16 @@ type Config struct {
 	RewardInterval time.Duration
 	Jurisdiction   string
 	AnnounceRate   float64
+	// WebhooksAllowLoopback lets webhook receivers be on this machine, over
+	// plain http too (development and tests).
+	WebhooksAllowLoopback bool
+	// WebhookTimeout bounds one delivery attempt (0: 15 s).
+	WebhookTimeout time.Duration
 
 	// Mailer, when set, sends every email instead of SMTP or the outbox.
 	Mailer mail.Sender
-	// Now, when set, is the clock of sign-in links and sessions.
+	// Now, when set, is the clock of sign-in links, sessions and webhook
+	// retries.
 	Now func() time.Time
 	// StoreLog receives the embedded server's own warnings; nil: Log at warn.
 	StoreLog *slog.Logger
@@ -88,6 +98,9 @@ type Server struct {
 	Center    *handlers.Center
 	Announcer *announce.Worker
 	Issuer    *offers.Issuer
+	Webhooks  *webhooks.Service
+	// Dispatcher delivers webhooks (see RunJobs).
+	Dispatcher *webhooks.Dispatcher
 
 	// background counts the workers Start and RunJobs started.
 	background sync.WaitGroup
@@ -151,6 +164,17 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Signin: s.Center.Signin, Locales: s.Center.Locales, Mails: s.Center.Mails, Mailer: s.Center.Mailer, BaseURL: cfg.BaseURL,
 		Poll: cfg.RewardInterval, Lease: 2 * time.Minute, MaxAttempts: 6, Now: now, Log: log,
 	}
+	clock := cfg.Now
+	if clock == nil {
+		clock = now
+	}
+	guard := &webhooks.Guard{AllowLoopback: cfg.WebhooksAllowLoopback}
+	s.Webhooks = &webhooks.Service{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Now: clock}
+	s.Dispatcher = &webhooks.Dispatcher{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Owner: instanceName(), Mailer: s.Center.Mailer, Log: log,
+		Now: clock, Poll: 200 * time.Millisecond, Timeout: cmp.Or(cfg.WebhookTimeout, 15*time.Second), Concurrency: 64, Page: 500, MaxPending: 500}
+	if !st.Embedded() {
+		s.Dispatcher.Leases = st
+	}
 	return s, nil
 }
 
@@ -158,7 +182,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
-		Fields: s.Fields, Offers: s.Offers,
+		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }
@@ -187,9 +211,10 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 
 // RunJobs starts the background jobs until ctx ends: announcing changed
 // terms, issuing birthday rewards, sweeping volunteered values no purpose
-// needs.
+// needs, delivering webhooks.
 func (s *Server) RunJobs(ctx context.Context) {
-	s.background.Add(3)
+	s.background.Add(4)
+	go func() { defer s.background.Done(); s.Dispatcher.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Announcer.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Issuer.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Fields.Run(ctx, time.Hour) }()
@@ -286,4 +311,12 @@ func newCenter(cfg Config, st *store.Store, log *slog.Logger) (*handlers.Center,
 		EmailLimit:  ratelimit.New(5*time.Minute, 3, 100_000, time.Now),
 		ClientLimit: ratelimit.New(time.Minute, 20, 100_000, time.Now),
 	}, nil
+}
+
+// instanceName names this process among instances sharing a store (the
+// holder of a lease).
+func instanceName() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }

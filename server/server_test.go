@@ -32,21 +32,8 @@ type fineline struct {
 func start(t *testing.T, dir string) *fineline {
 	t.Helper()
 	r := servertest.Start(t, servertest.Options{DataDir: dir})
-	s, ctx := r.Server, context.Background()
 	f := &fineline{Running: r}
-	m, _, secret, err := s.Merchants.Create(ctx, merchants.NewMerchant{Slug: "shop", Name: "Shop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range demo.Purposes() {
-		p.MerchantID = m.ID
-		if _, err := s.Purposes.Create(ctx, p); err != nil {
-			t.Fatal(err)
-		}
-	}
+	m, secret := r.AddShop(t, "shop")
 	f.key, f.merch = secret, m
 	return f
 }

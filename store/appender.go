@@ -226,7 +226,7 @@ func (a *appender) merchantPos(ctx context.Context, merchantID string) (int64, e
 	if p, ok := a.mpos[merchantID]; ok {
 		return p + 1, nil
 	}
-	tail, err := a.s.feedTail(ctx, merchantID, a.slot)
+	tail, err := a.s.FeedTail(ctx, merchantID, a.slot)
 	if err != nil {
 		return 0, err
 	}

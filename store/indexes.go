@@ -36,6 +36,10 @@ const (
 	collRedemptions   = "reward_redemptions"
 	collSlots         = "ledger_slots"
 	collLeases        = "job_leases"
+	collEndpoints     = "webhook_endpoints"
+	collDeliveries    = "webhook_deliveries"
+	collAttempts      = "webhook_attempts"
+	collReplays       = "webhook_replays"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -61,6 +65,12 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		},
 		collSlots:  nil,
 		collLeases: nil,
+		collEndpoints: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "created_at", Value: 1}}},
+		},
+		collDeliveries: nil,
+		collAttempts:   nil,
+		collReplays:    nil,
 		collIdempotency: {
 			{Keys: bson.D{{Key: "created_at", Value: 1}}},
 		},

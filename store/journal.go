@@ -147,8 +147,8 @@ func (s *Store) JournalTail(ctx context.Context, slot int) (int64, error) {
 	return denseTail(func(n int64) (bool, error) { return s.exists(ctx, journalID(slot, n)) })
 }
 
-// feedTail returns the last feed position of the merchant in the slot.
-func (s *Store) feedTail(ctx context.Context, merchantID string, slot int) (int64, error) {
+// FeedTail returns the last feed position of the merchant in the slot.
+func (s *Store) FeedTail(ctx context.Context, merchantID string, slot int) (int64, error) {
 	return denseTail(func(n int64) (bool, error) { return s.exists(ctx, feedID(merchantID, slot, n)) })
 }
 

@@ -211,3 +211,27 @@ func open(aead cipher.AEAD, sealed, ad []byte) ([]byte, error) {
 	}
 	return plain, nil
 }
+
+func secretAD(use, name string) []byte {
+	return []byte("fineline secret v1\x00" + use + "\x00" + name)
+}
+
+// SealSecret encrypts a secret Fineline must read back to use (a webhook
+// endpoint's signing secret), bound to its use and name so that a sealed
+// secret copied elsewhere does not open.
+func (k *Keyring) SealSecret(use, name string, plain []byte) []byte {
+	aead, err := newAEAD(k.Derive("secrets"))
+	if err != nil {
+		panic(err) // a 32-byte key always makes a cipher
+	}
+	return seal(aead, plain, secretAD(use, name))
+}
+
+// OpenSecret decrypts a secret sealed by SealSecret with the same use and name.
+func (k *Keyring) OpenSecret(use, name string, sealed []byte) ([]byte, error) {
+	aead, err := newAEAD(k.Derive("secrets"))
+	if err != nil {
+		return nil, err
+	}
+	return open(aead, sealed, secretAD(use, name))
+}

@@ -88,6 +88,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cacheMemory, "cache-memory", env("FINELINE_CACHE_MEMORY", "512MiB"), "memory for consent state held in memory (about 450 bytes a subject of three purposes): a size such as 512MiB or 2GiB; 0 turns the cache off [FINELINE_CACHE_MEMORY]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("FINELINE_DEBUG_ADDR", ""), "loopback address to serve Go's profiler on (/debug/pprof/); off by default [FINELINE_DEBUG_ADDR]")
+	fs.BoolVar(&cfg.WebhooksAllowLoopback, "webhooks-allow-loopback", getenv("FINELINE_WEBHOOKS_ALLOW_LOOPBACK") == "true",
+		"for local development and tests only: let webhook endpoints be on this machine (127.0.0.1, ::1, localhost), over plain http too [FINELINE_WEBHOOKS_ALLOW_LOOPBACK=true]")
 	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)

@@ -115,6 +115,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return 1
 		}
 	}
+	if cfg.WebhooksAllowLoopback {
+		log.Warn("webhook endpoints on this machine are allowed (--webhooks-allow-loopback), over plain http too: for development and tests only, never in production")
+	}
 	a.RunJobs(ctx)
 	h, err := a.Handler()
 	if err != nil {

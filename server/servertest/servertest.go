@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/mail"
+	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/server"
 	"github.com/fineline/fineline/store/storetest"
 )
@@ -21,7 +23,7 @@ import (
 type Options struct {
 	// Mailer receives every email; nil writes them to an outbox.
 	Mailer mail.Sender
-	// Now is the sign-in clock; nil: time.Now.
+	// Now is the clock of sign-in and webhook retries; nil: time.Now.
 	Now func() time.Time
 	// AdminToken enables the operator API.
 	AdminToken string
@@ -31,6 +33,10 @@ type Options struct {
 	DataDir string
 	// NoCache runs without the state cache.
 	NoCache bool
+	// WebhooksAllowLoopback lets webhook receivers run in the test, on
+	// loopback over http; WebhookTimeout bounds an attempt (0: 15 s).
+	WebhooksAllowLoopback bool
+	WebhookTimeout        time.Duration
 }
 
 // Running is a started Fineline.
@@ -64,7 +70,8 @@ func Start(tb testing.TB, o Options) *Running {
 	}
 	cfg := server.Config{DataDir: dir, BaseURL: base, AdminToken: o.AdminToken, CacheMemory: 64 << 20, CacheBound: 2 * time.Second,
 		PollInterval: 250 * time.Millisecond, MailFrom: "Fineline <no-reply@localhost>", RewardInterval: time.Hour, Jurisdiction: "EU",
-		AnnounceRate: 1000, Mailer: o.Mailer, Now: o.Now, StoreLog: storetest.Logger()}
+		AnnounceRate: 1000, Mailer: o.Mailer, Now: o.Now, StoreLog: storetest.Logger(),
+		WebhooksAllowLoopback: o.WebhooksAllowLoopback, WebhookTimeout: o.WebhookTimeout}
 	if o.NoCache {
 		cfg.CacheMemory = 0
 	}
@@ -98,4 +105,25 @@ func Start(tb testing.TB, o Options) *Running {
 		_ = s.Close(stopCtx)
 	})
 	return &Running{Server: s, URL: base}
+}
+
+// AddShop creates a merchant with the first notice published and the demo
+// purposes, and returns it with its first API key (every scope).
+func (r *Running) AddShop(tb testing.TB, slug string) (merchants.Merchant, string) {
+	tb.Helper()
+	ctx := context.Background()
+	m, _, secret, err := r.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: slug})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if _, err := r.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
+		tb.Fatal(err)
+	}
+	for _, p := range demo.Purposes() {
+		p.MerchantID = m.ID
+		if _, err := r.Purposes.Create(ctx, p); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return m, secret
 }
