@@ -527,3 +527,67 @@ func newEnvStrict(t *testing.T) *env {
 	}
 	return &env{t: t, srv: s, key: key, merch: m}
 }
+
+// TestReplayAYearBack: a window a year back is sent again from the
+// ledger, with the ids its events always had, and nothing outside it.
+func TestReplayAYearBack(t *testing.T) {
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	yearAgo := time.Now().UTC().AddDate(-1, 0, 0).Truncate(time.Millisecond)
+	var old []consent.Event
+	var subs []consent.Subject
+	var recs []consent.SubjectState
+	for i := range 5 {
+		id := fmt.Sprintf("old%d", i)
+		subs = append(subs, consent.Subject{MerchantID: e.merch.ID, ID: id, CreatedAt: yearAgo, UpdatedAt: yearAgo})
+		rec := consent.SubjectState{MerchantID: e.merch.ID, SubjectID: id}
+		ev := consent.Event{MerchantID: e.merch.ID, SubjectID: id, Seq: 1, Purpose: "newsletter", State: consent.Granted, NoticeVersion: 1,
+			Channel: consent.ChannelImport, Actor: "import", RecordedAt: yearAgo.Add(time.Duration(i) * time.Hour)}
+		ev.Hash = ev.ComputeHash()
+		old = append(old, ev)
+		recs = append(recs, rec.Next(ev))
+	}
+	// Also one event two years back, outside the window.
+	far := consent.Event{MerchantID: e.merch.ID, SubjectID: "older", Seq: 1, Purpose: "newsletter", State: consent.Granted, NoticeVersion: 1,
+		Channel: consent.ChannelImport, Actor: "import", RecordedAt: yearAgo.AddDate(-1, 0, 0)}
+	far.Hash = far.ComputeHash()
+	subs = append(subs, consent.Subject{MerchantID: e.merch.ID, ID: "older", CreatedAt: far.RecordedAt, UpdatedAt: far.RecordedAt})
+	recs = append(recs, consent.SubjectState{MerchantID: e.merch.ID, SubjectID: "older"}.Next(far))
+	if err := e.srv.Store.Import(ctx, subs, append([]consent.Event{far}, old...), recs); err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, func(delivery) int { return 200 })
+	ep := e.register(r.srv.URL, "")
+	e.run()
+	now := e.decide("new", "newsletter", consent.Granted)
+	waitFor(t, 20*time.Second, "the new event", func() bool { return len(r.deliveries()) == 1 })
+	var q struct {
+		Replay int `json:"replay"`
+	}
+	e.call("POST", "/v1/webhook-endpoints/"+ep.Endpoint.ID+"/replay",
+		fmt.Sprintf(`{"since":%q,"until":%q}`, yearAgo.Add(-time.Minute).Format(time.RFC3339Nano), yearAgo.Add(10*time.Hour).Format(time.RFC3339Nano)), 202, &q)
+	if q.Replay != 1 {
+		t.Fatalf("replay number %d", q.Replay)
+	}
+	waitFor(t, 20*time.Second, "the replayed window", func() bool { return len(r.deliveries()) == 1+len(old) })
+	time.Sleep(time.Second)
+	got := r.deliveries()
+	if len(got) != 1+len(old) || got[0].id != webhooks.MessageID(now) {
+		t.Fatalf("%d deliveries, want the new one then %d replayed", len(got), len(old))
+	}
+	want := map[string]consent.Event{}
+	for _, ev := range old {
+		want[webhooks.MessageID(ev)] = ev
+	}
+	for _, d := range got[1:] {
+		ev, ok := want[d.id]
+		if !ok || !d.payload.Data.RecordedAt.Equal(ev.RecordedAt) || d.payload.Data.Subject != ev.SubjectID {
+			t.Fatalf("replayed %s %+v: not one of the window's events", d.id, d.payload.Data)
+		}
+		delete(want, d.id)
+	}
+	// Another merchant's key cannot replay it.
+	_, otherKey := e.srv.AddShop(t, "other")
+	other := &env{t: t, srv: e.srv, key: otherKey}
+	other.call("POST", "/v1/webhook-endpoints/"+ep.Endpoint.ID+"/replay", `{"since":"2025-01-01T00:00:00Z","until":"2025-02-01T00:00:00Z"}`, 404, nil)
+}
