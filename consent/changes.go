@@ -303,3 +303,18 @@ func (l *Ledger) ChangesFrom(ctx context.Context, merchantID string, t time.Time
 	}
 	return c, nil
 }
+
+// Covers reports whether the cursor stands at or past other on every
+// writer: reading from it gives nothing other's reader has not read.
+func (c ChangesCursor) Covers(other ChangesCursor) bool {
+	for s, o := range other.at {
+		p, ok := c.at[s]
+		if !ok {
+			p = cursorPos{pos: 1}
+		}
+		if p.pos < o.pos || (p.pos == o.pos && p.skip < o.skip) {
+			return false
+		}
+	}
+	return true
+}

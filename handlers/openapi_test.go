@@ -403,6 +403,32 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("POST", "/v1/webhook-endpoints/"+hook.Endpoint.ID+"/replay", admin, obj{"since": "2025-12-31T00:00:00Z", "until": "2025-12-01T00:00:00Z"}, nil, 400), "invalid_replay")
 	c.expect("DELETE", "/v1/webhook-endpoints/"+hook.Endpoint.ID, admin, nil, nil, 204)
 
+	// Exports: queued, not ready, then made and downloaded.
+	w = c.expect("POST", "/v1/exports", admin, obj{"purpose": "newsletter", "format": "ndjson", "include": "all"}, nil, 202)
+	var exp struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &exp); err != nil || exp.ID == "" {
+		t.Fatalf("created export: %s", w.Body)
+	}
+	c.expect("POST", "/v1/exports", admin, obj{"purpose": "no_such_purpose"}, nil, 404)
+	c.expect("GET", "/v1/exports/"+exp.ID, admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/exports/"+exp.ID+"/data", admin, nil, nil, 409), "export_not_ready")
+	c.expect("GET", "/v1/exports/exp_nope", admin, nil, nil, 404)
+	jobs, stopJobs := context.WithCancel(context.Background())
+	jobsDone := make(chan struct{})
+	go func() { defer close(jobsDone); a.Exports.Run(jobs) }()
+	for i := 0; ; i++ {
+		w = c.expect("GET", "/v1/exports/"+exp.ID, admin, nil, nil, 200)
+		if strings.Contains(w.Body.String(), `"status":"ready"`) || i == 200 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	stopJobs()
+	<-jobsDone
+	c.expect("GET", "/v1/exports/"+exp.ID+"/data", admin, nil, nil, 200)
+
 	// Notices.
 	draft := obj{"texts": obj{"en": obj{"summary": "We now share purchases with a delivery partner."}}, "material": true, "purposes": []string{"newsletter"}}
 	c.expect("POST", "/v1/notices", admin, draft, nil, 201)
@@ -771,6 +797,9 @@ func (c *openAPIClient) do(method, target, token string, body any, header map[st
 		}
 	}
 	mt := resp.Content.Get("application/json")
+	if ct, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type")); mt == nil && ct != "" && resp.Content.Get(ct) != nil {
+		return w // a documented body of another type (an export's rows)
+	}
 	if mt == nil {
 		if w.Body.Len() != 0 {
 			c.t.Errorf("%s: documented without a body, got %s", where, w.Body)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
@@ -55,6 +56,8 @@ type API struct {
 	Offers *offers.Service
 	// Webhooks registers endpoints; nil leaves their routes out.
 	Webhooks *webhooks.Service
+	// Exports lists audiences; nil leaves their routes out.
+	Exports *exports.Service
 
 	cop *http.CrossOriginProtection
 }
@@ -127,6 +130,11 @@ func New(a *API) (http.Handler, error) {
 		till := v1.Group("", a.requireScope(merchants.ScopeRewardsRedeem), limitBody(maxBody))
 		till.GET("/rewards/:code", a.handle(a.getReward))
 		till.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
+	}
+	if a.Exports != nil {
+		read.POST("/exports", a.handle(a.createExport))
+		read.GET("/exports/:id", a.handle(a.getExport))
+		read.GET("/exports/:id/data", a.handle(a.exportData))
 	}
 	if a.Webhooks != nil {
 		adm.POST("/webhook-endpoints", a.handle(a.createEndpoint))

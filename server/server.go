@@ -23,6 +23,7 @@ import (
 
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/handlers"
 	"github.com/fineline/fineline/locales"
@@ -101,6 +102,7 @@ type Server struct {
 	Webhooks  *webhooks.Service
 	// Dispatcher delivers webhooks (see RunJobs).
 	Dispatcher *webhooks.Dispatcher
+	Exports    *exports.Service
 
 	// background counts the workers Start and RunJobs started.
 	background sync.WaitGroup
@@ -172,8 +174,11 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	s.Webhooks = &webhooks.Service{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Now: clock}
 	s.Dispatcher = &webhooks.Dispatcher{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Owner: instanceName(), Mailer: s.Center.Mailer, Log: log,
 		Now: clock, Poll: 200 * time.Millisecond, Timeout: cmp.Or(cfg.WebhookTimeout, 15*time.Second), Concurrency: 64, Page: 500, MaxPending: 500}
+	s.Exports = &exports.Service{Store: st, Ledger: s.Ledger, Purposes: s.Purposes, Terms: s.Notices, InStep: st.StatesInStep(), Owner: s.Dispatcher.Owner,
+		Now: clock, Log: log}
 	if !st.Embedded() {
 		s.Dispatcher.Leases = st
+		s.Exports.Leases = st
 	}
 	return s, nil
 }
@@ -182,7 +187,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
-		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks,
+		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }
@@ -211,9 +216,10 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 
 // RunJobs starts the background jobs until ctx ends: announcing changed
 // terms, issuing birthday rewards, sweeping volunteered values no purpose
-// needs, delivering webhooks.
+// needs, delivering webhooks, making exports.
 func (s *Server) RunJobs(ctx context.Context) {
-	s.background.Add(4)
+	s.background.Add(5)
+	go func() { defer s.background.Done(); s.Exports.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Dispatcher.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Announcer.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Issuer.Run(ctx) }()

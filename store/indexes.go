@@ -40,6 +40,8 @@ const (
 	collDeliveries    = "webhook_deliveries"
 	collAttempts      = "webhook_attempts"
 	collReplays       = "webhook_replays"
+	collExports       = "exports"
+	collExportChunks  = "export_chunks"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -71,6 +73,10 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collDeliveries: nil,
 		collAttempts:   nil,
 		collReplays:    nil,
+		collExports: {
+			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},
+		},
+		collExportChunks: nil,
 		collIdempotency: {
 			{Keys: bson.D{{Key: "created_at", Value: 1}}},
 		},
