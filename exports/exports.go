@@ -13,12 +13,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
@@ -95,12 +97,17 @@ type Store interface {
 	SaveExport(ctx context.Context, e Export) error
 	// UnfinishedExports lists every pending or running export.
 	UnfinishedExports(ctx context.Context) ([]Export, error)
+	// FinishedBefore lists exports finished before t.
+	FinishedBefore(ctx context.Context, t time.Time) ([]Export, error)
+	// DeleteExport removes an export and its chunks.
+	DeleteExport(ctx context.Context, e Export) error
 	SaveChunk(ctx context.Context, merchantID, id string, n int, data []byte) error
 	Chunk(ctx context.Context, merchantID, id string, n int) ([]byte, error)
 	// MerchantStates returns up to limit of the merchant's projections
 	// whose subject id sorts after after, in order: a range of the _id
 	// index.
-	MerchantStates(ctx context.Context, merchantID, after string, limit int) ([]consent.SubjectState, error)
+	// With purpose set, each state holds that purpose alone.
+	MerchantStates(ctx context.Context, merchantID, purpose, after string, limit int) ([]consent.SubjectState, error)
 }
 
 // Ledger is what an export reads of the ledger.
@@ -144,7 +151,14 @@ type Service struct {
 	// Page is how many projections one read returns.
 	Page int
 
-	kick chan struct{}
+	kickOnce sync.Once
+	kick     chan struct{}
+}
+
+// kicked is what wakes Run when an export is asked for.
+func (s *Service) kicked() chan struct{} {
+	s.kickOnce.Do(func() { s.kick = make(chan struct{}, 1) })
+	return s.kick
 }
 
 // Request is what a merchant asks to export.
@@ -183,11 +197,8 @@ func (s *Service) Create(ctx context.Context, merchantID string, r Request) (Exp
 }
 
 func (s *Service) wake() {
-	if s.kick == nil {
-		return
-	}
 	select {
-	case s.kick <- struct{}{}:
+	case s.kicked() <- struct{}{}:
 	default:
 	}
 }
@@ -228,10 +239,15 @@ func (s *Service) WriteData(ctx context.Context, e Export, w io.Writer) error {
 // Run runs queued exports until ctx ends, and takes over those an
 // instance that stopped left unfinished.
 func (s *Service) Run(ctx context.Context) {
-	s.kick = make(chan struct{}, 1)
+	kick := s.kicked()
 	tick := time.NewTicker(5 * time.Second)
 	defer tick.Stop()
+	var swept time.Time
 	for {
+		if time.Since(swept) > time.Hour {
+			s.sweep(ctx)
+			swept = time.Now()
+		}
 		es, err := s.Store.UnfinishedExports(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.Log.Warn("exports not listed", "err", err)
@@ -251,8 +267,22 @@ func (s *Service) Run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.kick:
+		case <-kick:
 		case <-tick.C:
+		}
+	}
+}
+
+// sweep deletes the exports finished more than Keep ago.
+func (s *Service) sweep(ctx context.Context) {
+	old, err := s.Store.FinishedBefore(ctx, s.Now().Add(-Keep))
+	if err != nil {
+		s.Log.Warn("expired exports not listed", "err", err)
+		return
+	}
+	for _, e := range old {
+		if err := s.Store.DeleteExport(ctx, e); err != nil {
+			s.Log.Warn("expired export not deleted", "export", e.ID, "err", err)
 		}
 	}
 }
@@ -290,11 +320,39 @@ const chunkBytes = 4 << 20
 
 // writer gathers rows into compressed chunks.
 type writer struct {
-	s   *Service
-	ctx context.Context
-	e   *Export
-	raw bytes.Buffer
-	csv *csv.Writer
+	s       *Service
+	ctx     context.Context
+	e       *Export
+	raw     bytes.Buffer
+	csv     *csv.Writer
+	scratch []byte
+}
+
+// appendNDJSON appends r as one JSON line, as encoding/json would write
+// it (TestRowsAreTheirJSON), without reflection: an export writes
+// millions.
+func appendNDJSON(b []byte, r Row) []byte {
+	b = append(b, `{"subject":`...)
+	b, _ = jsontext.AppendQuote(b, r.Subject)
+	b = append(b, `,"allowed":`...)
+	b = strconv.AppendBool(b, r.Allowed)
+	b = append(b, `,"reason":`...)
+	b, _ = jsontext.AppendQuote(b, r.Reason)
+	b = append(b, `,"since":`...)
+	if r.Since == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '"')
+		b = r.Since.AppendFormat(b, time.RFC3339Nano)
+		b = append(b, '"')
+	}
+	b = append(b, `,"notice_version":`...)
+	b = strconv.AppendInt(b, int64(r.NoticeVersion), 10)
+	b = append(b, `,"seq":`...)
+	b = strconv.AppendInt(b, r.Seq, 10)
+	b = append(b, `,"gpc":`...)
+	b = strconv.AppendBool(b, r.GPC)
+	return append(b, "}\n"...)
 }
 
 // csvHeader names the columns of a CSV export.
@@ -314,12 +372,8 @@ func (w *writer) row(r Row) error {
 		}
 		w.csv.Flush()
 	} else {
-		b, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		w.raw.Write(b)
-		w.raw.WriteByte('\n')
+		w.scratch = appendNDJSON(w.scratch[:0], r)
+		w.raw.Write(w.scratch)
 	}
 	w.e.Rows++
 	if w.raw.Len() >= chunkBytes {
@@ -384,23 +438,45 @@ func (s *Service) build(ctx context.Context, e *Export) error {
 		}
 		w.csv.Flush()
 	}
-	after := ""
 	page := s.Page
 	if page <= 0 {
 		page = 5000
 	}
-	for {
-		sts, err := s.Store.MerchantStates(ctx, e.MerchantID, after, page)
-		if err != nil {
-			return err
+	// Pages are read ahead, one at a time, while the last is written out.
+	type result struct {
+		sts []consent.SubjectState
+		err error
+	}
+	pages := make(chan result, 1)
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go func() {
+		defer close(pages)
+		after := ""
+		for {
+			sts, err := s.Store.MerchantStates(readCtx, e.MerchantID, e.Purpose, after, page)
+			select {
+			case pages <- result{sts, err}:
+			case <-readCtx.Done():
+				return
+			}
+			if err != nil || len(sts) == 0 {
+				return
+			}
+			after = sts[len(sts)-1].SubjectID
 		}
-		if len(sts) == 0 {
+	}()
+	for res := range pages {
+		if res.err != nil {
+			return res.err
+		}
+		if len(res.sts) == 0 {
 			break
 		}
 		if err := f.catchUp(ctx); err != nil {
 			return err
 		}
-		for _, st := range sts {
+		for _, st := range res.sts {
 			if first, ok := f.first[st.SubjectID]; ok {
 				if first == 1 {
 					continue // not a subject yet at the export's point
@@ -423,7 +499,6 @@ func (s *Service) build(ctx context.Context, e *Export) error {
 				return err
 			}
 		}
-		after = sts[len(sts)-1].SubjectID
 	}
 	return w.flush()
 }

@@ -273,3 +273,48 @@ func TestExportFormatsAndOwnership(t *testing.T) {
 		}
 	}
 }
+
+// TestExportsExpireAfterAWeek: a week after it was made an export is gone,
+// its chunks with it.
+func TestExportsExpireAfterAWeek(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now().UTC()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	s := servertest.Start(t, servertest.Options{Now: clock})
+	m, key := s.AddShop(t, "shop")
+	if _, err := s.Ledger.Apply(context.Background(), consent.Choices{MerchantID: m.ID, SubjectID: "a", Channel: consent.ChannelAPI, Actor: "test",
+		Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
+		t.Fatal(err)
+	}
+	run := func() func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Exports.Run(ctx) }()
+		return func() { cancel(); <-done }
+	}
+	stop := run()
+	e := &env{t: t, srv: s, key: key, merch: m.ID}
+	x := e.export(`{"purpose":"newsletter"}`)
+	stop()
+	if code, _, _ := e.call("GET", "/v1/exports/"+x.ID+"/data", ""); code != 200 {
+		t.Fatalf("a fresh export: %d", code)
+	}
+	mu.Lock()
+	now = now.Add(exports.Keep + time.Hour)
+	mu.Unlock()
+	if code, _, _ := e.call("GET", "/v1/exports/"+x.ID, ""); code != 404 {
+		t.Fatalf("an expired export: %d", code)
+	}
+	stop = run()
+	defer stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, err := s.Store.Chunk(context.Background(), m.ID, x.ID, 0); err != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the expired export's data is still stored")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

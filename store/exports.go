@@ -1,10 +1,15 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -69,6 +74,23 @@ func (s *Store) UnfinishedExports(ctx context.Context) ([]exports.Export, error)
 		"created_at", exportDoc.export)
 }
 
+// FinishedBefore lists the exports finished before t.
+func (s *Store) FinishedBefore(ctx context.Context, t time.Time) ([]exports.Export, error) {
+	return list(ctx, s, collExports, bson.D{{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{string(exports.Ready), string(exports.Failed)}}}},
+		{Key: "finished_at", Value: bson.D{{Key: "$lt", Value: t}}}}, "created_at", exportDoc.export)
+}
+
+// DeleteExport removes an export's chunks, then the export.
+func (s *Store) DeleteExport(ctx context.Context, e exports.Export) error {
+	for n := range e.Chunks {
+		if _, err := s.deleteByID(ctx, collExportChunks, chunkID(e.MerchantID, e.ID, n)); err != nil {
+			return storeError(err, "delete export chunk")
+		}
+	}
+	_, err := s.deleteByID(ctx, collExports, id(e.MerchantID, e.ID))
+	return storeError(err, "delete export")
+}
+
 type chunkDoc struct {
 	ID   string `bson:"_id"`
 	Data []byte `bson:"data"`
@@ -91,10 +113,11 @@ func (s *Store) Chunk(ctx context.Context, merchantID, exportID string, n int) (
 
 // MerchantStates reads the merchant's projections after a subject id, in
 // _id order: one range of the _id index (the key is merchant/subject).
-func (s *Store) MerchantStates(ctx context.Context, merchantID, after string, limit int) ([]consent.SubjectState, error) {
+// With purpose set, each state holds that purpose alone.
+func (s *Store) MerchantStates(ctx context.Context, merchantID, purpose, after string, limit int) ([]consent.SubjectState, error) {
 	lo, hi := id(merchantID, after), merchantID+"0" // '0' follows '/'
 	if s.fileReads() {
-		return s.statesRangeFromFile(ctx, lo, hi, limit)
+		return s.statesRangeFromFile(ctx, lo, hi, purpose, limit)
 	}
 	cur, err := s.db.Collection(collRecords).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: lo}, {Key: "$lt", Value: hi}}}},
 		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
@@ -108,16 +131,21 @@ func (s *Store) MerchantStates(ctx context.Context, merchantID, after string, li
 	out := make([]consent.SubjectState, len(docs))
 	for i, d := range docs {
 		out[i] = d.state()
+		if ps, ok := out[i].Purposes[purpose]; ok && purpose != "" {
+			out[i].Purposes = map[string]consent.PurposeState{purpose: ps}
+		}
 	}
 	return out, nil
 }
 
-func (s *Store) statesRangeFromFile(ctx context.Context, lo, hi string, limit int) ([]consent.SubjectState, error) {
+// statesRangeFromFile reads the stored texts in one range of the _id
+// index, then decodes them on every core.
+func (s *Store) statesRangeFromFile(ctx context.Context, lo, hi, purpose string, limit int) ([]consent.SubjectState, error) {
 	r, err := s.embedded.reader(ctx)
 	if err != nil {
 		return nil, storeError(err, "read consent states")
 	}
-	q, err := r.stmt(ctx, collRecords, `SELECT `+stateColumns+` FROM %q
+	q, err := r.stmt(ctx, collRecords, `SELECT _ferretdb_sjson FROM %q
 		WHERE _ferretdb_sjson->'$._id' > ? AND _ferretdb_sjson->'$._id' < ? ORDER BY _ferretdb_sjson->'$._id' LIMIT ?`)
 	if err != nil {
 		return nil, storeError(err, "read consent states")
@@ -126,15 +154,160 @@ func (s *Store) statesRangeFromFile(ctx context.Context, lo, hi string, limit in
 	if err != nil {
 		return nil, storeError(err, "read consent states")
 	}
-	defer rows.Close()
-	out := make([]consent.SubjectState, 0, limit)
+	var raws [][]byte
 	for rows.Next() {
-		st, err := scanState(rows)
-		if err != nil {
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			rows.Close()
 			return nil, storeError(err, "read consent states")
 		}
-		s.embedded.reads.Add(1)
-		out = append(out, st)
+		raws = append(raws, raw)
 	}
-	return out, storeError(rows.Err(), "read consent states")
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, storeError(err, "read consent states")
+	}
+	s.embedded.reads.Add(int64(len(raws)))
+	out := make([]consent.SubjectState, len(raws))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(raws)/256))
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var sd stateDecoder
+			for i := w; i < len(raws); i += workers {
+				if out[i], errs[w] = sd.decode(raws[i], purpose); errs[w] != nil {
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return out, storeError(errors.Join(errs...), "read consent states")
+}
+
+// stateDecoder decodes stored projections, reusing its buffers.
+type stateDecoder struct {
+	r bytes.Reader
+	d jsontext.Decoder
+}
+
+// decode decodes a projection from its stored text in one pass
+// (SQLite's JSON functions parse the whole text once per field asked),
+// keeping of its purposes only only (all if empty). The values follow the
+// type schema the server keeps first ("$s"), from _id on; the schema
+// names "_id" too, but as an object, never as a string.
+func (sd *stateDecoder) decode(raw []byte, only string) (consent.SubjectState, error) {
+	var st consent.SubjectState
+	if i := bytes.Index(raw, []byte(`,"_id":"`)); i > 0 {
+		raw = raw[i:]
+		raw[0] = '{'
+	}
+	sd.r.Reset(raw)
+	d := &sd.d
+	d.Reset(&sd.r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	bad := func(err error) (consent.SubjectState, error) {
+		return consent.SubjectState{}, fmt.Errorf("a stored consent state does not decode: %w", err)
+	}
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return bad(err)
+	}
+	for d.PeekKind() != '}' {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return bad(err)
+		}
+		name := tok.String() // a token is good until the next read
+		switch name {
+		case "merchant_id", "subject_id", "head_hash":
+			v, err := d.ReadToken()
+			if err != nil {
+				return bad(err)
+			}
+			switch name {
+			case "merchant_id":
+				st.MerchantID = v.String()
+			case "subject_id":
+				st.SubjectID = v.String()
+			default:
+				st.HeadHash = v.String()
+			}
+		case "seq", "updated_at":
+			v, err := d.ReadToken()
+			if err != nil {
+				return bad(err)
+			}
+			if name == "seq" {
+				st.Seq = v.Int()
+			} else {
+				st.UpdatedAt = fromMillis(v.Int())
+			}
+		case "purposes":
+			if st.Purposes, err = decodePurposes(d, only); err != nil {
+				return bad(err)
+			}
+		default:
+			if err := d.SkipValue(); err != nil {
+				return bad(err)
+			}
+		}
+	}
+	return st, nil
+}
+
+func decodePurposes(d *jsontext.Decoder, only string) (map[string]consent.PurposeState, error) {
+	out := map[string]consent.PurposeState{}
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return nil, fmt.Errorf("purposes: %v", err)
+	}
+	for d.PeekKind() != '}' {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return nil, err
+		}
+		key := tok.String()
+		if only != "" && key != only {
+			if err := d.SkipValue(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		var ps consent.PurposeState
+		if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+			return nil, fmt.Errorf("purpose: %v", err)
+		}
+		for d.PeekKind() != '}' {
+			tok, err := d.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			f := tok.String()
+			v, err := d.ReadToken()
+			if err != nil {
+				return nil, err
+			}
+			switch f {
+			case "state":
+				ps.State = consent.State(v.String())
+			case "channel":
+				ps.Channel = consent.Channel(v.String())
+			case "seq":
+				ps.Seq = v.Int()
+			case "notice_version":
+				ps.NoticeVersion = int(v.Int())
+			case "at":
+				ps.At = fromMillis(v.Int())
+			case "gpc_seq":
+				ps.GPCSeq = v.Int()
+			}
+		}
+		if _, err := d.ReadToken(); err != nil {
+			return nil, err
+		}
+		out[key] = ps
+	}
+	_, err := d.ReadToken()
+	return out, err
 }
