@@ -112,7 +112,8 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		return fmt.Errorf("start the ceiling endpoint: %w", err)
 	}
 	defer ceiling.stop()
-	env := []string{"FINELINE_DATA_DIR=" + o.dataDir, "FINELINE_ADDR=" + serverAddr, "FINELINE_DEMO=false", "FINELINE_LOG_LEVEL=warn"}
+	env := []string{"FINELINE_DATA_DIR=" + o.dataDir, "FINELINE_ADDR=" + serverAddr, "FINELINE_DEMO=false", "FINELINE_LOG_LEVEL=error",
+		"FINELINE_WEBHOOKS_ALLOW_LOOPBACK=true"} // the bench's receivers are on loopback
 	if o.cacheMemory != "" {
 		env = append(env, "FINELINE_CACHE_MEMORY="+o.cacheMemory)
 	}
@@ -179,7 +180,22 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	if server, _, err = startServer(); err != nil {
 		return fmt.Errorf("restart fineline: %w", err)
 	}
-	fmt.Fprintln(stderr, "load: writes ...")
+	a := api{base: base, key: key}
+	fmt.Fprintln(stderr, "export of every subject ...")
+	exp, err := benchExport(a, server)
+	if err != nil {
+		return err
+	}
+	live, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer live.srv.Close()
+	if _, err := registerHook(a, live); err != nil {
+		return err
+	}
+	writesBegan := time.Now().Add(-time.Second)
+	fmt.Fprintln(stderr, "load: writes (each sent to a webhook endpoint) ...")
 	jsonAuth := http.Header{"Authorization": {"Bearer " + key}, "Content-Type": {"application/json"}}
 	perm := rng.Perm(len(ids))
 	var next atomic.Int64
@@ -189,6 +205,28 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 			Body: []byte(`{"state":"granted"}`), Header: jsonAuth}
 	}
 	writes := attack(o, "writes", 0, writeTarget)
+	written := writes.StatusCodes["201"]
+	liveGot := waitDistinct(live, written, time.Minute)
+	fmt.Fprintln(stderr, "feed after the export's cursor ...")
+	feedN, feedTook, err := feedRead(a, exp.cursor)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stderr, "replay of the write phase to a second endpoint ...")
+	replayed, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer replayed.srv.Close()
+	hook, err := registerHook(a, replayed)
+	if err != nil {
+		return err
+	}
+	if err := a.call("POST", "/v1/webhook-endpoints/"+hook+"/replay", map[string]time.Time{"since": writesBegan, "until": time.Now()}, nil); err != nil {
+		return err
+	}
+	replayGot := waitDistinct(replayed, written, 2*time.Minute)
+	_, rlo, rhi := replayed.distinct()
 	fmt.Fprintln(stderr, "load: checks right after withdrawals ...")
 	stale, tried, err := staleAfterWithdrawal(base, key, ids, rng, 1000)
 	if err != nil {
@@ -241,6 +279,10 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "| cold check / bare endpoint | %.2f | ≥ 0.15 |\n", coldChecks.Throughput/bare.Throughput)
 	fmt.Fprintf(stdout, "| batch check of 10,000 subjects (cold) | %.1f ms a call (mean of 10) | |\n", float64(batch10k.Microseconds())/10/1000)
 	fmt.Fprintf(stdout, "| writes (each a change) | %.0f writes/s, p50 %v, p99 %v | ≥ 3,000/s, p99 ≤ 50 ms |\n", writes.Throughput, ms(writes.Latencies.P50), ms(writes.Latencies.P99))
+	fmt.Fprintf(stdout, "| export of every subject (%d rows) | %.2f s, server memory +%d MiB | 1M in ≤ 10 s, ≤ +50 MiB |\n", exp.rows, exp.took.Seconds(), exp.rssGrown>>20)
+	fmt.Fprintf(stdout, "| change feed: the %d events after a cursor | %.0f ms (%.1f ms per 1,000) | O(new): the same at any ledger size |\n", feedN, float64(feedTook.Microseconds())/1000, float64(feedTook.Microseconds())/1000/max(1, float64(feedN)/1000))
+	fmt.Fprintf(stdout, "| webhooks during the writes: delivered | %d of %d, ledger append → first attempt p50 %v, p99 %v | p99 ≤ 1 s |\n", liveGot, written, ms(live.lagPercentile(0.5)), ms(live.lagPercentile(0.99)))
+	fmt.Fprintf(stdout, "| webhooks: replay of the write phase to a local receiver | %d messages, %.0f deliveries/s | ≥ 2,000/s |\n", replayGot, float64(replayGot)/max(rhi.Sub(rlo).Seconds(), 0.001))
 	fmt.Fprintf(stdout, "| stale checks right after a withdrawal (same instance) | %d of %d | 0 |\n", stale, tried)
 	fmt.Fprintf(stdout, "| peak server memory (VmHWM) | %d MiB | ≤ 1 GiB |\n", peak>>20)
 	return nil
