@@ -239,6 +239,9 @@ func (d *Dispatcher) work(ctx context.Context, client *http.Client, merchantID, 
 		}
 		if d.Leases != nil && time.Since(leaseAt) > leaseTTL/3 {
 			ok, err := d.Leases.HoldLease(ctx, "webhook/"+merchantID+"/"+id, d.Owner, leaseTTL)
+			if err != nil && ctx.Err() == nil {
+				d.Log.Warn("webhook endpoint lease not taken", "endpoint", id, "err", err)
+			}
 			if err != nil || !ok {
 				holding, loaded = false, false
 				sleep(ctx, leaseTTL/3)

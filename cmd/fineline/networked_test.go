@@ -9,6 +9,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -285,6 +286,7 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 		"MONGODB_URI": "mongodb://" + storeAddr + "/", "FINELINE_MASTER_KEY": randomKey(t), "FINELINE_SIGNING_KEY": randomKey(t),
 		"FINELINE_ADMIN_TOKEN": adminToken, "FINELINE_DEMO": "false", "FINELINE_LOG_LEVEL": "error", "SMTP_URL": mailbox.URL(),
 		"FINELINE_ANNOUNCE_RATE": "200", "FINELINE_CACHE_BOUND": "2s", "FINELINE_POLL_INTERVAL": "100ms",
+		"FINELINE_WEBHOOKS_ALLOW_LOOPBACK": "true",
 	}
 	startInstance := func() *instance {
 		t.Helper()
@@ -312,6 +314,29 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 	res.Body.Close()
 	key := created.APIKey.Secret
 	ins[1].must(t, "POST", "/v1/purposes", key, `{"key":"newsletter","texts":{"en":{"name":"Newsletter","statement":"We email you our news twice a month."}}}`, 201)
+	// One webhook endpoint: the three share its delivery, one at a time.
+	var hookMu sync.Mutex
+	hooked := map[string]int{} // subject -> deliveries of its grant
+	hookTotal := 0
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var p struct {
+			Type string `json:"type"`
+			Data struct {
+				Subject string `json:"subject"`
+				Seq     int64  `json:"seq"`
+			} `json:"data"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&p)
+		hookMu.Lock()
+		if p.Type == "consent.granted" && p.Data.Seq == 1 {
+			hooked[p.Data.Subject]++
+		}
+		hookTotal++
+		hookMu.Unlock()
+		w.WriteHeader(204)
+	}))
+	defer recv.Close()
+	ins[2].must(t, "POST", "/v1/webhook-endpoints", key, fmt.Sprintf(`{"url":%q,"types":["consent.granted"]}`, recv.URL), 201)
 
 	// Writes spread over the three: every acknowledged one is there.
 	writes := func(targets []*instance, d time.Duration, prefix string) (acked []string, rate float64) {
@@ -405,6 +430,39 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 	if !ins[2].allowed(t, key, killedAcked[len(killedAcked)-1]) {
 		t.Fatal("the restarted instance does not see the writes")
 	}
+	// Every acknowledged grant reached the webhook receiver, through the
+	// kill (its lease runs out and another instance takes over), and no
+	// instance sent what another had.
+	deadline := time.Now().Add(90 * time.Second)
+	missing := func() []string {
+		hookMu.Lock()
+		defer hookMu.Unlock()
+		var out []string
+		for _, s := range append(slices.Clone(acked), killedAcked...) {
+			if hooked[s] == 0 {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	for len(missing()) > 0 && time.Now().Before(deadline) {
+		time.Sleep(200 * time.Millisecond)
+	}
+	if m := missing(); len(m) > 0 {
+		for _, in := range ins {
+			t.Log(in.proc.out.String())
+		}
+		t.Fatalf("%d acknowledged grants never reached the webhook receiver (first %s)", len(m), m[0])
+	}
+	hookMu.Lock()
+	distinct := len(hooked)
+	dups := hookTotal - distinct
+	hookMu.Unlock()
+	t.Logf("webhooks over three instances: %d grants delivered, %d deliveries (%d duplicates)", distinct, hookTotal, dups)
+	if dups > distinct/10 {
+		t.Fatalf("%d duplicate deliveries for %d grants: instances sent the same endpoint's messages", dups, distinct)
+	}
+
 	verify := exec.Command(program(t), "ledger", "verify")
 	verify.Env = append(os.Environ(), "MONGODB_URI="+env["MONGODB_URI"], "FINELINE_MASTER_KEY="+env["FINELINE_MASTER_KEY"],
 		"FINELINE_SIGNING_KEY="+env["FINELINE_SIGNING_KEY"], "FINELINE_DATA_DIR="+t.TempDir(), "FINELINE_LOG_LEVEL=error")
@@ -425,7 +483,7 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 	// Only the readers granted offers_news: the campaign is theirs alone.
 	ins[0].must(t, "POST", "/v1/notices", key, `{"texts":{"en":{"summary":"We now share purchases with a delivery partner."}},"material":true,"purposes":["offers_news"]}`, 201)
 	ins[1].must(t, "POST", "/v1/notices/2/publish", key, `{"grace_period_days":14}`, 200)
-	deadline := time.Now().Add(120 * time.Second)
+	deadline = time.Now().Add(120 * time.Second)
 	for mailbox.Total() < shoppers && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
 	}
