@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"fmt"
 	"slices"
 	"time"
 
@@ -172,6 +173,11 @@ func (l *Ledger) Changes(ctx context.Context, merchantID string, after ChangesCu
 		if !ok {
 			p = cursorPos{pos: 1}
 		}
+		key := fmt.Sprintf("%s/%d/%d", merchantID, slot, p.pos)
+		if e, ok := l.bigEntries.Get(key); ok {
+			heads[slot] = &e
+			return &e, nil
+		}
 		e, err := l.store.FeedEntry(ctx, merchantID, slot, p.pos)
 		if apperr.Is(err, apperr.NotFound) {
 			heads[slot] = nil
@@ -183,6 +189,9 @@ func (l *Ledger) Changes(ctx context.Context, merchantID string, after ChangesCu
 		if ok, err := l.feedSettled(ctx, e); err != nil || !ok {
 			heads[slot] = nil
 			return nil, err
+		}
+		if len(e.Events) > limit {
+			l.bigEntries.Put(key, e) // settled: it stays as it is
 		}
 		heads[slot] = &e
 		return &e, nil

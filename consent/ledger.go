@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/ttlcache"
 )
 
 // LedgerStore persists the ledger and its projection. Every method is a
@@ -101,11 +102,15 @@ type Ledger struct {
 	mem *memory
 	// savedCheckpoint is the last checkpoint recorded.
 	savedCheckpoint atomic.Int64
+	// bigEntries keeps the last large feed entries read (an import's):
+	// the change feed pages through one in several calls.
+	bigEntries *ttlcache.Cache[string, FeedEntry]
 }
 
 // NewLedger wires a Ledger.
 func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource, now func() time.Time, log *slog.Logger, opts Options) *Ledger {
-	return &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log, mem: newMemory(opts)}
+	return &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log, mem: newMemory(opts),
+		bigEntries: ttlcache.New[string, FeedEntry](time.Minute, 8, time.Now)}
 }
 
 // KeepVolunteeredData makes k the keeper of the data subjects volunteer:
