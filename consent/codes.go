@@ -14,4 +14,12 @@ const (
 	CodeIdempotencyKeyInvalid = "invalid_idempotency_key"
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"
 	CodeRequestInProgress     = "request_in_progress"
+	// Codes of an import refused whole, and of its invalid lines.
+	CodeEmptyImport     = "empty_import"
+	CodeTooManyLines    = "too_many_lines"
+	CodeInvalidLines    = "invalid_lines"
+	CodeInvalidGivenAt  = "invalid_given_at"
+	CodeGivenAtInFuture = "given_at_in_future"
+	CodeInvalidSource   = "invalid_source"
+	CodeInvalidProof    = "invalid_proof"
 )

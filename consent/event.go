@@ -64,6 +64,25 @@ type Event struct {
 	// volunteered field, with Purpose the purpose it was given for or whose
 	// withdrawal erased it. Field events leave consent state unchanged.
 	Field string
+	// GivenAt is, on an imported decision, the moment the subject made it
+	// (RecordedAt is when Fineline recorded it); zero on every other event.
+	GivenAt time.Time
+	// Source names, on an imported decision, the system the merchant
+	// collected it in ("shopify", "crm-2019").
+	Source string
+	// Proof is, on an imported decision, the merchant's evidence of it (a
+	// form version, a double opt-in reference): a sensitive purpose is
+	// imported as granted only with one.
+	Proof string
+}
+
+// DecidedAt is when the subject made the decision: GivenAt for an imported
+// one, RecordedAt for every other.
+func (e Event) DecidedAt() time.Time {
+	if !e.GivenAt.IsZero() {
+		return e.GivenAt
+	}
+	return e.RecordedAt
 }
 
 // hashInput fixes the field order of the hashed form.
@@ -81,17 +100,30 @@ type hashInput struct {
 	PrevHash       string  `json:"prev_hash"`
 	// Field is omitted when empty, so consent events hash as they always did.
 	Field string `json:"field,omitempty"`
+	// GivenAt, Source and Proof are omitted when empty (every event but an
+	// imported one), so chains written before them verify unchanged.
+	GivenAt string `json:"given_at,omitempty"`
+	Source  string `json:"source,omitempty"`
+	Proof   string `json:"proof,omitempty"`
 }
 
+// hashTime is the hashed form of a time: UTC at millisecond precision.
+func hashTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
 // ComputeHash returns the hex SHA-256 of the event's canonical form
-// (every field but Hash, time in UTC at millisecond precision).
+// (every field but Hash, times in UTC at millisecond precision).
 func (e Event) ComputeHash() string {
-	b, err := json.Marshal(hashInput{
+	in := hashInput{
 		MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose,
 		State: e.State, NoticeVersion: e.NoticeVersion, Channel: e.Channel, Actor: e.Actor,
-		RecordedAt:     e.RecordedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+		RecordedAt:     hashTime(e.RecordedAt),
 		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Field: e.Field,
-	})
+		Source: e.Source, Proof: e.Proof,
+	}
+	if !e.GivenAt.IsZero() {
+		in.GivenAt = hashTime(e.GivenAt)
+	}
+	b, err := json.Marshal(in)
 	if err != nil {
 		// Marshalling a struct of strings and numbers cannot fail.
 		panic(err)

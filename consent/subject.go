@@ -28,6 +28,9 @@ type SubjectStore interface {
 	// CreateSubject inserts s unless the merchant has that subject already;
 	// it reports whether it inserted.
 	CreateSubject(ctx context.Context, s Subject) (bool, error)
+	// CreateSubjects inserts, in bulk, those of subs (which carry no
+	// email) the merchant does not have yet.
+	CreateSubjects(ctx context.Context, subs []Subject) error
 	// SubjectsByEmail returns the merchant's subjects with this email
 	// (compared case-insensitively), oldest first: several may share one
 	// address (a customer and a guest checkout). None is not an error.

@@ -48,6 +48,9 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 	for i, e := range events {
 		e.MerchantID, e.SubjectID, e.Seq = st.MerchantID, st.SubjectID, st.Seq+1
 		e.RecordedAt, e.PrevHash = at, st.HeadHash
+		if !e.GivenAt.IsZero() {
+			e.GivenAt = e.GivenAt.UTC().Truncate(time.Millisecond) // as hashed and stored
+		}
 		e.Hash = e.ComputeHash()
 		out[i] = e
 		st = st.Next(e)

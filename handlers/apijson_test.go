@@ -49,6 +49,9 @@ type eventJSON struct {
 	PrevHash       string    `json:"prev_hash"`
 	Hash           string    `json:"hash"`
 	Field          string    `json:"field,omitempty"`
+	GivenAt        time.Time `json:"given_at"`
+	Source         string    `json:"source,omitempty"`
+	Proof          string    `json:"proof,omitempty"`
 }
 
 type disclosedJSON struct {

@@ -28,11 +28,22 @@ type eventJSON struct {
 	Hash           string    `json:"hash"`
 	// Field names the volunteered field of a provided or erased event.
 	Field string `json:"field,omitempty"`
+	// GivenAt, Source and Proof are set on imported decisions: when the
+	// subject decided, where the merchant collected it, and its evidence.
+	GivenAt *time.Time `json:"given_at,omitempty"`
+	Source  string     `json:"source,omitempty"`
+	Proof   string     `json:"proof,omitempty"`
 }
 
 func toEventJSON(e consent.Event) eventJSON {
-	return eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
-		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field}
+	out := eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
+		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
+		Source: e.Source, Proof: e.Proof}
+	if !e.GivenAt.IsZero() {
+		at := e.GivenAt
+		out.GivenAt = &at
+	}
+	return out
 }
 
 type decisionJSON struct {

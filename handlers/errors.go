@@ -19,6 +19,9 @@ type errorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id,omitempty"`
+	// Lines lists, when an import is refused for invalid lines, the first
+	// maxListedLines of them.
+	Lines []lineProblemJSON `json:"lines,omitempty"`
 }
 
 func statusOf(c apperr.Code) int {
@@ -84,5 +87,5 @@ func (a *API) writeError(c *gin.Context, err error) {
 		// A store that is down or full: the same request may succeed later.
 		c.Header("Retry-After", strconv.Itoa(retryAfter))
 	}
-	c.AbortWithStatusJSON(statusOf(code), errorBody{Error: errorDetail{Code: public, Message: msg, RequestID: requestID(c)}})
+	c.AbortWithStatusJSON(statusOf(code), errorBody{Error: errorDetail{Code: public, Message: msg, RequestID: requestID(c), Lines: invalidLines(err)}})
 }

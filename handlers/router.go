@@ -99,6 +99,7 @@ func New(a *API) (http.Handler, error) {
 	write.PUT("/subjects/:subject/consents/:purpose", a.handle(a.putConsent))
 	read.GET("/subjects/:subject/consents", a.handle(a.listConsents))
 	read.GET("/subjects/:subject/events", a.handle(a.listEvents))
+	v1.POST("/imports", a.requireScope(merchants.ScopeConsentWrite), limitBody(maxImportBody), a.handle(a.postImport))
 
 	read.GET("/notices", a.handle(a.listNotices))
 	read.GET("/notices/current", a.handle(a.currentNotice))

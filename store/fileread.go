@@ -118,30 +118,7 @@ func quotedID(id string) string {
 // fileReads reports whether point reads may go to the file.
 func (s *Store) fileReads() bool { return s.local && !s.scanViaDriver }
 
-// eventColumns are an event's fields as the file holds them.
-const eventColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
-		_ferretdb_sjson->>'$.purpose', _ferretdb_sjson->>'$.state', _ferretdb_sjson->>'$.notice_version', _ferretdb_sjson->>'$.channel',
-		_ferretdb_sjson->>'$.actor', _ferretdb_sjson->>'$.recorded_at', _ferretdb_sjson->>'$.idempotency_key', _ferretdb_sjson->>'$.prev_hash',
-		_ferretdb_sjson->>'$.hash', _ferretdb_sjson->>'$.field'`
-
 type rowScanner interface{ Scan(dest ...any) error }
-
-func scanEvent(r rowScanner) (consent.Event, error) {
-	var (
-		state, channel           string
-		recorded                 int64
-		idem, field              sql.NullString
-		merchant, subject, actor string
-		purpose, prevHash, hash  string
-		seq                      int64
-		notice                   int
-	)
-	if err := r.Scan(&merchant, &subject, &seq, &purpose, &state, &notice, &channel, &actor, &recorded, &idem, &prevHash, &hash, &field); err != nil {
-		return consent.Event{}, err
-	}
-	return consent.Event{MerchantID: merchant, SubjectID: subject, Seq: seq, Purpose: purpose, State: consent.State(state), NoticeVersion: notice,
-		Channel: consent.Channel(channel), Actor: actor, RecordedAt: fromMillis(recorded), IdempotencyKey: idem.String, PrevHash: prevHash, Hash: hash, Field: field.String}, nil
-}
 
 // stateColumns are a projection's fields as the file holds them.
 const stateColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
@@ -229,6 +206,46 @@ func (s *Store) statesFromFile(ctx context.Context, merchantID string, subjectID
 	return out, nil
 }
 
+// idsInFile reports which of ids are the _id of a document of collection.
+func (s *Store) idsInFile(ctx context.Context, collection string, ids []string) (map[string]bool, error) {
+	r, err := s.embedded.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(ids))
+	const per = 250
+	q, err := r.stmt(ctx, collection, `SELECT _ferretdb_sjson->>'$._id' FROM %q WHERE _ferretdb_sjson->'$._id' IN (?`+strings.Repeat(",?", per-1)+`)`)
+	if err != nil {
+		return nil, err
+	}
+	for lo := 0; lo < len(ids); lo += per {
+		part := ids[lo:min(lo+per, len(ids))]
+		args := make([]any, per)
+		for i := range args {
+			args[i] = quotedID(part[min(i, len(part)-1)]) // the rest repeat the last: one statement serves every call
+		}
+		rows, err := q.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var found string
+			if err := rows.Scan(&found); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			s.embedded.reads.Add(1)
+			out[found] = true
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // eachStateInFile reads every projection from the file.
 func (e *embedded) eachStateInFile(ctx context.Context, fn func(consent.SubjectState) error) error {
 	db, table, err := e.openFile(ctx, collRecords)
@@ -261,7 +278,7 @@ func (s *Store) eventRangeFromFile(ctx context.Context, merchantID, subjectID st
 	if err != nil {
 		return nil, storeError(err, "read events")
 	}
-	st, err := r.stmt(ctx, collEvents, `SELECT `+eventColumns+` FROM %q
+	st, err := r.stmt(ctx, collEvents, `SELECT _ferretdb_sjson FROM %q
 		WHERE _ferretdb_sjson->'$._id' >= ? AND _ferretdb_sjson->'$._id' <= ? ORDER BY _ferretdb_sjson->'$._id'`)
 	if err != nil {
 		return nil, storeError(err, "read events")
@@ -272,8 +289,13 @@ func (s *Store) eventRangeFromFile(ctx context.Context, merchantID, subjectID st
 	}
 	defer rows.Close()
 	var out []eventDoc
+	var dd docDecoder
 	for rows.Next() {
-		e, err := scanEvent(rows)
+		var raw []byte
+		if err := rows.Scan(&raw); err != nil {
+			return nil, storeError(err, "read events")
+		}
+		e, err := dd.event(raw)
 		if err != nil {
 			return nil, storeError(err, "read events")
 		}
@@ -288,19 +310,22 @@ func (s *Store) eventFromFile(ctx context.Context, id string) (consent.Event, er
 	if err != nil {
 		return consent.Event{}, storeError(err, "read event")
 	}
-	st, err := r.stmt(ctx, collEvents, `SELECT `+eventColumns+` FROM %q WHERE _ferretdb_sjson->'$._id' = ?`)
+	st, err := r.stmt(ctx, collEvents, `SELECT _ferretdb_sjson FROM %q WHERE _ferretdb_sjson->'$._id' = ?`)
 	if err != nil {
 		return consent.Event{}, storeError(err, "read event")
 	}
 	s.embedded.reads.Add(1)
-	e, err := scanEvent(st.QueryRowContext(ctx, quotedID(id)))
+	var raw []byte
+	err = st.QueryRowContext(ctx, quotedID(id)).Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return consent.Event{}, apperr.New(apperr.NotFound, "event not found")
 	}
 	if err != nil {
 		return consent.Event{}, storeError(err, "read event")
 	}
-	return e, nil
+	var dd docDecoder
+	e, err := dd.event(raw)
+	return e, storeError(err, "read event")
 }
 
 func (s *Store) subjectFromFile(ctx context.Context, id string) (consent.Subject, error) {

@@ -46,6 +46,26 @@ type fileTx struct {
 	ctx context.Context
 	w   *fileDB
 	tx  *sql.Tx
+	// stmts are the statements prepared in this transaction, by text: a
+	// batch runs the same few many times (one upsert per subject), and
+	// parsing them again each time costs more than running them.
+	stmts map[string]*sql.Stmt
+}
+
+// exec runs query in the transaction, prepared once per transaction.
+func (t *fileTx) exec(query string, args ...any) (sql.Result, error) {
+	st, ok := t.stmts[query]
+	if !ok {
+		var err error
+		if st, err = t.tx.PrepareContext(t.ctx, query); err != nil {
+			return nil, err
+		}
+		if t.stmts == nil {
+			t.stmts = map[string]*sql.Stmt{}
+		}
+		t.stmts[query] = st // closed with the transaction
+	}
+	return st.ExecContext(t.ctx, args...)
 }
 
 // inFileTx runs fn in one transaction and commits what it did unless it
@@ -83,7 +103,7 @@ func (t *fileTx) insert(collection string, enc []string) (int, error) {
 	n := 0
 	for lo := 0; lo < len(enc); lo += rowsPerInsert {
 		part := enc[lo:min(lo+rowsPerInsert, len(enc))]
-		_, err := t.tx.ExecContext(t.ctx, insertRows(table, len(part)), stringsAsArgs(part)...)
+		_, err := t.exec(insertRows(table, len(part)), stringsAsArgs(part)...)
 		if err == nil {
 			n += len(part)
 			continue
@@ -92,7 +112,7 @@ func (t *fileTx) insert(collection string, enc []string) (int, error) {
 			return 0, storeError(err, "insert into %s", collection)
 		}
 		for _, doc := range part {
-			if _, err := t.tx.ExecContext(t.ctx, insertRows(table, 1), doc); err != nil {
+			if _, err := t.exec(insertRows(table, 1), doc); err != nil {
 				if uniqueViolation(err) {
 					return n, apperr.New(apperr.Conflict, "a document of %s with that _id exists already", collection)
 				}
@@ -110,14 +130,14 @@ func (t *fileTx) upsert(collection, id, doc string) error {
 	if err != nil {
 		return storeError(err, "write %s", collection)
 	}
-	res, err := t.tx.ExecContext(t.ctx, fmt.Sprintf(`UPDATE %q SET _ferretdb_sjson = ? WHERE _ferretdb_sjson->'$._id' = ?`, table), doc, quotedID(id))
+	res, err := t.exec(fmt.Sprintf(`UPDATE %q SET _ferretdb_sjson = ? WHERE _ferretdb_sjson->'$._id' = ?`, table), doc, quotedID(id))
 	if err != nil {
 		return storeError(err, "write %s", collection)
 	}
 	if n, err := res.RowsAffected(); err != nil || n > 0 {
 		return storeError(err, "write %s", collection)
 	}
-	_, err = t.tx.ExecContext(t.ctx, insertRows(table, 1), doc)
+	_, err = t.exec(insertRows(table, 1), doc)
 	return storeError(err, "write %s", collection)
 }
 

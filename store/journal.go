@@ -94,9 +94,13 @@ func feedID(merchantID string, slot int, pos int64) string {
 }
 
 func (d eventDoc) event() consent.Event {
-	return consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
+	e := consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
 		NoticeVersion: d.NoticeVersion, Channel: consent.Channel(d.Channel), Actor: d.Actor, RecordedAt: d.RecordedAt.UTC(),
-		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash, Field: d.Field}
+		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash, Field: d.Field, Source: d.Source, Proof: d.Proof}
+	if d.GivenAt != nil {
+		e.GivenAt = d.GivenAt.UTC()
+	}
+	return e
 }
 
 // exists reports whether a document with _id id is in consent_events.

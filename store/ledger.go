@@ -32,6 +32,10 @@ type eventDoc struct {
 	PrevHash       string    `bson:"prev_hash"`
 	Hash           string    `bson:"hash"`
 	Field          string    `bson:"field,omitempty"`
+	// GivenAt, Source and Proof are set on imported decisions only.
+	GivenAt *time.Time `bson:"given_at,omitempty"`
+	Source  string     `bson:"source,omitempty"`
+	Proof   string     `bson:"proof,omitempty"`
 }
 
 func eventID(merchantID, subjectID string, seq int64) string {
@@ -39,9 +43,15 @@ func eventID(merchantID, subjectID string, seq int64) string {
 }
 
 func toEventDoc(e consent.Event) eventDoc {
-	return eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
+	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
-		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field}
+		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
+		Source: e.Source, Proof: e.Proof}
+	if !e.GivenAt.IsZero() {
+		at := e.GivenAt
+		d.GivenAt = &at
+	}
+	return d
 }
 
 // AppendEvents inserts one subject's next events in order, group-committed

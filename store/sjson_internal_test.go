@@ -26,11 +26,13 @@ func TestStoredFormatMatchesTheServers(t *testing.T) {
 	ev := toEventDoc(consent.Event{MerchantID: "mer_a", SubjectID: "s<1>&\u2028", Seq: 3, Purpose: "ünïcode_ok", State: consent.Granted, NoticeVersion: 2,
 		Channel: consent.ChannelCenter, Actor: `quote " and \ backslash` + "\x01\ttab", RecordedAt: at, IdempotencyKey: "k", PrevHash: "p", Hash: "h", Field: "birthday"})
 	bare := toEventDoc(consent.Event{MerchantID: "mer_a", SubjectID: "s2", Seq: 1, Purpose: "newsletter", State: consent.Withdrawn, RecordedAt: at.Add(-80 * 365 * 24 * time.Hour)})
+	imported := toEventDoc(consent.Event{MerchantID: "mer_a", SubjectID: "s4", Seq: 1, Purpose: "newsletter", State: consent.Granted, Channel: consent.ChannelImport,
+		Actor: "api_key:k", RecordedAt: at, GivenAt: at.Add(-3 * 365 * 24 * time.Hour), Source: "crm \"2019\"", Proof: "double opt-in ref 42\n", Hash: "h"})
 	rec := toRecordDoc(consent.SubjectState{MerchantID: "mer_a", SubjectID: "s1", Seq: 3, HeadHash: "h", UpdatedAt: at,
 		Purposes: map[string]consent.PurposeState{"newsletter": {State: consent.Granted, Seq: 3, NoticeVersion: 2, Channel: consent.ChannelCenter, At: at, GPCSeq: 1}}})
 	empty := toRecordDoc(consent.SubjectState{MerchantID: "mer_a", SubjectID: "s3", Purposes: map[string]consent.PurposeState{}})
 	docs, _ := batchEntries(0, 7, func(string) int64 { return 9 }, []eventDoc{ev, bare}, at)
-	docs = append(docs, ev, bare, rec, empty,
+	docs = append(docs, ev, bare, imported, rec, empty,
 		subjectDoc{ID: "mer_a/s1", MerchantID: "mer_a", SubjectID: "s1", Email: "a@example.com", Locale: "fr", TimeZone: "Europe/Paris", CreatedAt: at, UpdatedAt: at},
 		subjectDoc{ID: "mer_a/s2", MerchantID: "mer_a", SubjectID: "s2"},
 		bson.D{{Key: "_id", Value: "misc"}, {Key: "f", Value: 1.5}, {Key: "b", Value: true}, {Key: "n", Value: nil}, {Key: "i32", Value: int32(-4)},

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -70,6 +71,92 @@ func (s *Store) CreateSubject(ctx context.Context, sub consent.Subject) (bool, e
 		return false, nil
 	}
 	return err == nil, storeError(err, "create subject")
+}
+
+// CreateSubjects inserts those of subs the merchant does not have yet, in
+// bulk: on the embedded store, the absent ones found by reads of the file
+// and inserted straight into it, a transaction per chunk; on MongoDB,
+// unordered inserts whose duplicates are the subjects that exist. Subjects
+// created so carry no email (the email lookup is not written).
+func (s *Store) CreateSubjects(ctx context.Context, subs []consent.Subject) error {
+	const chunk = 500
+	for lo := 0; lo < len(subs); lo += chunk {
+		part := subs[lo:min(lo+chunk, len(subs))]
+		docs := make([]any, 0, len(part))
+		ids := make([]string, len(part))
+		for i, sub := range part {
+			if sub.Email != "" {
+				return apperr.New(apperr.Invalid, "subjects created in bulk carry no email")
+			}
+			ids[i] = id(sub.MerchantID, sub.ID)
+		}
+		var have map[string]bool
+		if s.local {
+			var err error
+			if have, err = s.idsInFile(ctx, collSubjects, ids); err != nil {
+				return storeError(err, "create subjects")
+			}
+		}
+		for i, sub := range part {
+			if !have[ids[i]] {
+				docs = append(docs, subjectDoc{ID: ids[i], MerchantID: sub.MerchantID, SubjectID: sub.ID, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt})
+			}
+		}
+		if len(docs) == 0 {
+			continue
+		}
+		if err := s.insertAbsent(ctx, collSubjects, docs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// insertAbsent inserts docs into coll, skipping those whose _id is taken.
+func (s *Store) insertAbsent(ctx context.Context, coll string, docs []any) error {
+	if s.local {
+		enc, err := encodeAll(docs)
+		if err != nil {
+			return apperr.Wrap(err, "encode %s documents", coll)
+		}
+		defer s.writing()()
+		_, err = s.embedded.inFileTx(ctx, func(tx *fileTx) (int, error) {
+			total := 0
+			for len(enc) > 0 {
+				n, err := tx.insert(coll, enc)
+				total += n
+				if !apperr.Is(err, apperr.Conflict) {
+					return total, err
+				}
+				enc = enc[n+1:] // enc[n] was taken meanwhile
+			}
+			return total, nil
+		})
+		s.noteWrite(err)
+		return err
+	}
+	defer s.writing()()
+	_, err := s.db.Collection(coll).InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	if onlyDuplicates(err) {
+		err = nil // every document refused exists
+	}
+	s.noteWrite(err)
+	return storeError(err, "insert into %s", coll)
+}
+
+// onlyDuplicates reports whether err is an unordered insert's refusal of
+// documents that exist, and of nothing else.
+func onlyDuplicates(err error) bool {
+	var bwe mongo.BulkWriteException
+	if !errors.As(err, &bwe) || bwe.WriteConcernError != nil || len(bwe.WriteErrors) == 0 {
+		return false
+	}
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return false
+		}
+	}
+	return true
 }
 
 // EachSubject calls fn for every subject of every merchant.
