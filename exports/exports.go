@@ -256,11 +256,8 @@ func (s *Service) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			if s.Leases != nil {
-				ok, err := s.Leases.HoldLease(ctx, "export/"+e.MerchantID+"/"+e.ID, s.Owner, 10*time.Minute)
-				if err != nil || !ok {
-					continue
-				}
+			if !s.hold(ctx, e) {
+				continue
 			}
 			s.run(ctx, e)
 		}
@@ -287,6 +284,22 @@ func (s *Service) sweep(ctx context.Context) {
 	}
 }
 
+// errTakenOver says another instance builds the export now.
+var errTakenOver = errors.New("another instance took the export over")
+
+// exportLease is how long an instance holds an export it builds without
+// renewing; it renews every page.
+const exportLease = 2 * time.Minute
+
+// hold takes or renews the export's lease (always true with one process).
+func (s *Service) hold(ctx context.Context, e Export) bool {
+	if s.Leases == nil {
+		return true
+	}
+	ok, err := s.Leases.HoldLease(ctx, "export/"+e.MerchantID+"/"+e.ID, s.Owner, exportLease)
+	return err == nil && ok
+}
+
 func (s *Service) run(ctx context.Context, e Export) {
 	e.Status, e.Rows, e.Chunks, e.Error = Running, 0, 0, ""
 	if err := s.Store.SaveExport(ctx, e); err != nil {
@@ -295,8 +308,8 @@ func (s *Service) run(ctx context.Context, e Export) {
 	}
 	began := time.Now()
 	err := s.build(ctx, &e)
-	if ctx.Err() != nil {
-		return // stopping: the next start takes it over
+	if ctx.Err() != nil || errors.Is(err, errTakenOver) {
+		return // stopping (the next start takes it over), or taken over
 	}
 	e.FinishedAt = s.Now().UTC().Truncate(time.Millisecond)
 	e.Status = Ready
@@ -466,9 +479,16 @@ func (s *Service) build(ctx context.Context, e *Export) error {
 			after = sts[len(sts)-1].SubjectID
 		}
 	}()
+	renewed := time.Now()
 	for res := range pages {
 		if res.err != nil {
 			return res.err
+		}
+		if time.Since(renewed) > exportLease/4 {
+			if !s.hold(ctx, *e) {
+				return errTakenOver
+			}
+			renewed = time.Now()
 		}
 		if len(res.sts) == 0 {
 			break
