@@ -453,7 +453,7 @@ func (s *Service) build(ctx context.Context, e *Export) error {
 	}
 	page := s.Page
 	if page <= 0 {
-		page = 5000
+		page = 2000
 	}
 	// Pages are read ahead, one at a time, while the last is written out.
 	type result struct {

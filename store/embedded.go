@@ -35,6 +35,11 @@ type embedded struct {
 	writerOnce sync.Once
 	fileWriter *fileDB
 	writerErr  error
+	// scanner reads long ranges (an export) without mapping the file, so
+	// that what it passes over does not stay in the process's memory.
+	scannerOnce sync.Once
+	fileScanner *fileDB
+	scannerErr  error
 	// reads counts documents read straight from the file.
 	reads atomic.Int64
 }
@@ -102,6 +107,7 @@ func (e *embedded) stop() {
 		return
 	}
 	e.fileReader.close()
+	e.fileScanner.close()
 	e.fileWriter.close()
 	e.cancel()
 	<-e.done

@@ -141,7 +141,7 @@ func (s *Store) MerchantStates(ctx context.Context, merchantID, purpose, after s
 // statesRangeFromFile reads the stored texts in one range of the _id
 // index, then decodes them on every core.
 func (s *Store) statesRangeFromFile(ctx context.Context, lo, hi, purpose string, limit int) ([]consent.SubjectState, error) {
-	r, err := s.embedded.reader(ctx)
+	r, err := s.embedded.scanner(ctx)
 	if err != nil {
 		return nil, storeError(err, "read consent states")
 	}

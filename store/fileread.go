@@ -40,6 +40,16 @@ func (e *embedded) reader(ctx context.Context) (*fileDB, error) {
 	return e.fileReader, e.readerErr
 }
 
+// scanner returns the connections that read long ranges: no memory map and
+// a small page cache, so a pass over a whole table leaves the process's
+// memory as it was.
+func (e *embedded) scanner(ctx context.Context) (*fileDB, error) {
+	e.scannerOnce.Do(func() {
+		e.fileScanner, e.scannerErr = e.openFileDB("mode=ro&_pragma=busy_timeout(10000)&_pragma=mmap_size(0)&_pragma=cache_size(-2048)", 2)
+	})
+	return e.fileScanner, e.scannerErr
+}
+
 // openFileDB opens a pool of conns connections to the store's file.
 func (e *embedded) openFileDB(query string, conns int) (*fileDB, error) {
 	path := filepath.Join(e.dir, DatabaseName+".sqlite")
