@@ -77,6 +77,14 @@ type Store interface {
 type Service struct {
 	Store Store
 	Now   func() time.Time
+	// Notes, when set, tells merchants' systems of each publication.
+	Notes Recorder
+}
+
+// Recorder records what merchants' systems hear about beside the ledger
+// (webhooks.Notes).
+type Recorder interface {
+	Record(ctx context.Context, merchantID, typ string, data map[string]any)
 }
 
 var _ consent.NoticeSource = (*Service)(nil)
@@ -282,6 +290,13 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	// The version is published from here; the head entry is what decisions
 	// read. Recording it is idempotent, so a retry after a crash completes it.
 	err = s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+	if err == nil && s.Notes != nil {
+		data := map[string]any{"version": v.Number, "material": v.Material, "purposes": v.Purposes, "effective_at": v.EffectiveAt}
+		if v.Material {
+			data["reconsent_by"] = v.Deadline
+		}
+		s.Notes.Record(ctx, merchantID, "notice.published", data)
+	}
 	return v, err
 }
 

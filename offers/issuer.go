@@ -168,7 +168,12 @@ func (j *Issuer) issueOne(ctx context.Context, o Offer, f fields.Field, v fields
 	if sub.Email == "" {
 		r.Mail, r.MailReason = MailSkipped, "no email address"
 	}
-	return j.Offers.Store.IssueReward(ctx, r)
+	issued, err := j.Offers.Store.IssueReward(ctx, r)
+	if err == nil && issued {
+		j.Offers.note(ctx, r.MerchantID, "reward.issued", map[string]any{"subject": r.SubjectID, "offer": r.Offer, "period": r.Period,
+			"valid_from": r.ValidFrom, "valid_until": r.ValidUntil})
+	}
+	return issued, err
 }
 
 // Deliver emails pending rewards and reports how many it sent.

@@ -81,6 +81,20 @@ type Service struct {
 	Ledger   *consent.Ledger
 	Codes    *Codes
 	Now      func() time.Time
+	// Notes, when set, tells merchants' systems of joins and rewards.
+	Notes Recorder
+}
+
+// Recorder records what merchants' systems hear about beside the ledger
+// (webhooks.Notes).
+type Recorder interface {
+	Record(ctx context.Context, merchantID, typ string, data map[string]any)
+}
+
+func (s *Service) note(ctx context.Context, merchantID, typ string, data map[string]any) {
+	if s.Notes != nil {
+		s.Notes.Record(ctx, merchantID, typ, data)
+	}
 }
 
 // Create validates and stores an offer. Its purpose must exist and rest on
@@ -165,8 +179,17 @@ func (s *Service) Accept(ctx context.Context, a Acceptance) (consent.Applied, er
 		}
 		values[key] = v
 	}
-	return s.Ledger.Apply(ctx, consent.Choices{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Channel: a.Channel, Actor: a.Actor,
+	applied, err := s.Ledger.Apply(ctx, consent.Choices{MerchantID: a.MerchantID, SubjectID: a.SubjectID, Channel: a.Channel, Actor: a.Actor,
 		Requests: []consent.Request{{Purpose: o.Purpose, State: consent.Granted, Explicit: true}}, Values: values})
+	if err == nil && !applied.Replayed {
+		// Joined: the purpose was granted now (not already before).
+		for _, e := range applied.Decided() {
+			if e.Purpose == o.Purpose && e.State == consent.Granted {
+				s.note(ctx, a.MerchantID, "offer.joined", map[string]any{"subject": a.SubjectID, "offer": o.Key, "purpose": o.Purpose, "seq": e.Seq})
+			}
+		}
+	}
+	return applied, err
 }
 
 // Rewards lists a subject's rewards.
@@ -216,5 +239,6 @@ func (s *Service) Redeem(ctx context.Context, merchantID, code string) (Reward, 
 		return r, apperr.New(apperr.Conflict, "this code was redeemed on %s", r.RedeemedAt.Format(time.RFC3339)).WithDetail("already_redeemed")
 	}
 	r.RedeemedAt = now
+	s.note(ctx, merchantID, "reward.redeemed", map[string]any{"subject": r.SubjectID, "offer": r.Offer, "period": r.Period, "redeemed_at": now})
 	return r, nil
 }

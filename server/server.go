@@ -171,6 +171,8 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		clock = now
 	}
 	guard := &webhooks.Guard{AllowLoopback: cfg.WebhooksAllowLoopback}
+	notes := &webhooks.Notes{Store: st, Now: clock, Log: log}
+	s.Notices.Notes, s.Offers.Notes = notes, notes
 	s.Webhooks = &webhooks.Service{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Now: clock}
 	s.Dispatcher = &webhooks.Dispatcher{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Owner: instanceName(), Mailer: s.Center.Mailer, Log: log,
 		Now: clock, Poll: 200 * time.Millisecond, Timeout: cmp.Or(cfg.WebhookTimeout, 15*time.Second), Concurrency: 64, Page: 500, MaxPending: 500}

@@ -42,6 +42,7 @@ const (
 	collReplays       = "webhook_replays"
 	collExports       = "exports"
 	collExportChunks  = "export_chunks"
+	collNotes         = "webhook_notes"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -77,6 +78,7 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created_at", Value: 1}}},
 		},
 		collExportChunks: nil,
+		collNotes:        nil,
 		collIdempotency: {
 			{Keys: bson.D{{Key: "created_at", Value: 1}}},
 		},

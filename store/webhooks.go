@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -37,13 +38,14 @@ type endpointDoc struct {
 	ContactEmail string      `bson:"contact_email,omitempty"`
 	Secrets      []secretDoc `bson:"secrets"`
 	Start        string      `bson:"start"`
+	StartNote    int64       `bson:"start_note"`
 	CreatedAt    time.Time   `bson:"created_at"`
 	Version      int64       `bson:"version"`
 }
 
 func toEndpointDoc(e webhooks.Endpoint) endpointDoc {
 	d := endpointDoc{ID: id(e.MerchantID, e.ID), MerchantID: e.MerchantID, EndpointID: e.ID, URL: e.URL, Types: e.Types, Label: e.Label,
-		ContactEmail: e.ContactEmail, Start: e.Start, CreatedAt: e.CreatedAt, Version: e.Version}
+		ContactEmail: e.ContactEmail, Start: e.Start, StartNote: e.StartNote, CreatedAt: e.CreatedAt, Version: e.Version}
 	if d.Types == nil {
 		d.Types = []string{}
 	}
@@ -55,7 +57,7 @@ func toEndpointDoc(e webhooks.Endpoint) endpointDoc {
 
 func (d endpointDoc) endpoint() webhooks.Endpoint {
 	e := webhooks.Endpoint{MerchantID: d.MerchantID, ID: d.EndpointID, URL: d.URL, Types: d.Types, Label: d.Label, ContactEmail: d.ContactEmail,
-		Start: d.Start, CreatedAt: d.CreatedAt.UTC(), Version: d.Version}
+		Start: d.Start, StartNote: d.StartNote, CreatedAt: d.CreatedAt.UTC(), Version: d.Version}
 	if len(e.Types) == 0 {
 		e.Types = nil
 	}
@@ -118,6 +120,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, merchantID, endpointID strin
 type retryDoc struct {
 	Subject  string    `bson:"s"`
 	Seq      int64     `bson:"q"`
+	Note     int64     `bson:"o,omitempty"`
 	Attempts int       `bson:"n"`
 	NextAt   time.Time `bson:"at"`
 	Replay   bool      `bson:"r,omitempty"`
@@ -128,6 +131,9 @@ type replayingDoc struct {
 	Cursor string    `bson:"cursor"`
 	Since  time.Time `bson:"since"`
 	Until  time.Time `bson:"until"`
+	// LedgerDone: the ledger's part is sent; notes from NotePos on.
+	LedgerDone bool  `bson:"ledger_done,omitempty"`
+	NotePos    int64 `bson:"note_pos,omitempty"`
 }
 
 type deliveryDoc struct {
@@ -141,6 +147,7 @@ type deliveryDoc struct {
 	NotBefore      time.Time     `bson:"not_before,omitempty"`
 	DisabledAt     time.Time     `bson:"disabled_at,omitempty"`
 	DisabledReason string        `bson:"disabled_reason,omitempty"`
+	NoteNext       int64         `bson:"note_next"`
 	ReplayNext     int           `bson:"replay_next"`
 	Replaying      *replayingDoc `bson:"replaying,omitempty"`
 	AttemptBatches int64         `bson:"attempt_batches"`
@@ -153,12 +160,13 @@ func (s *Store) DeliveryState(ctx context.Context, merchantID, endpointID string
 	return findOne(ctx, s, collDeliveries, id(merchantID, endpointID), "webhook delivery state", func(d deliveryDoc) webhooks.State {
 		st := webhooks.State{MerchantID: d.MerchantID, EndpointID: d.EndpointID, Cursor: d.Cursor, FailingSince: utc(d.FailingSince),
 			LastSuccess: utc(d.LastSuccess), NotBefore: utc(d.NotBefore), DisabledAt: utc(d.DisabledAt), DisabledReason: d.DisabledReason,
-			ReplayNext: d.ReplayNext, AttemptBatches: d.AttemptBatches, Delivered: d.Delivered, GivenUp: d.GivenUp}
+			NoteNext: d.NoteNext, ReplayNext: d.ReplayNext, AttemptBatches: d.AttemptBatches, Delivered: d.Delivered, GivenUp: d.GivenUp}
 		for _, r := range d.Pending {
-			st.Pending = append(st.Pending, webhooks.Retry{Subject: r.Subject, Seq: r.Seq, Attempts: r.Attempts, NextAt: r.NextAt.UTC(), Replay: r.Replay})
+			st.Pending = append(st.Pending, webhooks.Retry{Subject: r.Subject, Seq: r.Seq, Note: r.Note, Attempts: r.Attempts, NextAt: r.NextAt.UTC(), Replay: r.Replay})
 		}
 		if d.Replaying != nil {
-			st.Replaying = &webhooks.Replaying{N: d.Replaying.N, Cursor: d.Replaying.Cursor, Since: d.Replaying.Since.UTC(), Until: d.Replaying.Until.UTC()}
+			st.Replaying = &webhooks.Replaying{N: d.Replaying.N, Cursor: d.Replaying.Cursor, Since: d.Replaying.Since.UTC(), Until: d.Replaying.Until.UTC(),
+				LedgerDone: d.Replaying.LedgerDone, NotePos: d.Replaying.NotePos}
 		}
 		return st
 	})
@@ -175,12 +183,12 @@ func utc(t time.Time) time.Time {
 func (s *Store) SaveDeliveryState(ctx context.Context, st webhooks.State) error {
 	d := deliveryDoc{ID: id(st.MerchantID, st.EndpointID), MerchantID: st.MerchantID, EndpointID: st.EndpointID, Cursor: st.Cursor,
 		Pending: []retryDoc{}, FailingSince: st.FailingSince, LastSuccess: st.LastSuccess, NotBefore: st.NotBefore, DisabledAt: st.DisabledAt,
-		DisabledReason: st.DisabledReason, ReplayNext: st.ReplayNext, AttemptBatches: st.AttemptBatches, Delivered: st.Delivered, GivenUp: st.GivenUp}
+		DisabledReason: st.DisabledReason, NoteNext: st.NoteNext, ReplayNext: st.ReplayNext, AttemptBatches: st.AttemptBatches, Delivered: st.Delivered, GivenUp: st.GivenUp}
 	for _, r := range st.Pending {
-		d.Pending = append(d.Pending, retryDoc{Subject: r.Subject, Seq: r.Seq, Attempts: r.Attempts, NextAt: r.NextAt, Replay: r.Replay})
+		d.Pending = append(d.Pending, retryDoc{Subject: r.Subject, Seq: r.Seq, Note: r.Note, Attempts: r.Attempts, NextAt: r.NextAt, Replay: r.Replay})
 	}
 	if r := st.Replaying; r != nil {
-		d.Replaying = &replayingDoc{N: r.N, Cursor: r.Cursor, Since: r.Since, Until: r.Until}
+		d.Replaying = &replayingDoc{N: r.N, Cursor: r.Cursor, Since: r.Since, Until: r.Until, LedgerDone: r.LedgerDone, NotePos: r.NotePos}
 	}
 	return storeError(s.replaceByID(ctx, collDeliveries, d.ID, d), "save webhook delivery state")
 }
@@ -244,6 +252,7 @@ type replayDoc struct {
 	Since      time.Time `bson:"since"`
 	Until      time.Time `bson:"until"`
 	From       string    `bson:"from"`
+	FromNote   int64     `bson:"from_note"`
 	CreatedAt  time.Time `bson:"created_at"`
 }
 
@@ -254,7 +263,7 @@ func replayID(merchantID, endpointID string, n int) string {
 // CreateReplay stores a replay request; Conflict if its number is taken.
 func (s *Store) CreateReplay(ctx context.Context, r webhooks.Replay) error {
 	err := s.insertOne(ctx, collReplays, replayDoc{ID: replayID(r.MerchantID, r.EndpointID, r.N), MerchantID: r.MerchantID, EndpointID: r.EndpointID,
-		N: r.N, Since: r.Since, Until: r.Until, From: r.From, CreatedAt: r.CreatedAt})
+		N: r.N, Since: r.Since, Until: r.Until, From: r.From, FromNote: r.FromNote, CreatedAt: r.CreatedAt})
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "replay %d exists", r.N)
 	}
@@ -264,7 +273,7 @@ func (s *Store) CreateReplay(ctx context.Context, r webhooks.Replay) error {
 // Replay returns replay n of an endpoint.
 func (s *Store) Replay(ctx context.Context, merchantID, endpointID string, n int) (webhooks.Replay, error) {
 	return findOne(ctx, s, collReplays, replayID(merchantID, endpointID, n), "webhook replay", func(d replayDoc) webhooks.Replay {
-		return webhooks.Replay{MerchantID: d.MerchantID, EndpointID: d.EndpointID, N: d.N, Since: d.Since.UTC(), Until: d.Until.UTC(), From: d.From, CreatedAt: d.CreatedAt.UTC()}
+		return webhooks.Replay{MerchantID: d.MerchantID, EndpointID: d.EndpointID, N: d.N, Since: d.Since.UTC(), Until: d.Until.UTC(), From: d.From, FromNote: d.FromNote, CreatedAt: d.CreatedAt.UTC()}
 	})
 }
 
@@ -310,4 +319,65 @@ func (s *Store) HoldLease(ctx context.Context, name, owner string, ttl time.Dura
 		_, _ = s.deleteByID(ctx, collLeases, heldLeaseID(name, next-1))
 	}
 	return true, nil
+}
+
+type noteDoc struct {
+	ID         string    `bson:"_id"`
+	MerchantID string    `bson:"merchant_id"`
+	Pos        int64     `bson:"pos"`
+	Type       string    `bson:"type"`
+	At         time.Time `bson:"at"`
+	// Data is kept as the JSON it is sent as.
+	Data string `bson:"data"`
+}
+
+func noteID(merchantID string, pos int64) string { return fmt.Sprintf("%s/%012d", merchantID, pos) }
+
+// AppendNote stores a note at the merchant's next position: found from
+// the last one known here, and taken by a unique insert (another instance
+// that took it first moves this one on).
+func (s *Store) AppendNote(ctx context.Context, n webhooks.Note) (webhooks.Note, error) {
+	tail, err := s.NotesTail(ctx, n.MerchantID)
+	if err != nil {
+		return n, err
+	}
+	data, err := json.Marshal(n.Data)
+	if err != nil {
+		return n, apperr.Wrap(err, "encode a webhook note")
+	}
+	for pos := tail + 1; pos < tail+1000; pos++ {
+		n.Pos = pos
+		err := s.insertOne(ctx, collNotes, noteDoc{ID: noteID(n.MerchantID, pos), MerchantID: n.MerchantID, Pos: pos, Type: n.Type, At: n.At, Data: string(data)})
+		if err == nil {
+			return n, nil
+		}
+		if !mongo.IsDuplicateKeyError(err) {
+			return n, storeError(err, "record a webhook note")
+		}
+	}
+	return n, apperr.New(apperr.Unavailable, "no note position was free").WithDetail(apperr.CodeStoreUnavailable)
+}
+
+// Note returns the merchant's note at pos.
+func (s *Store) Note(ctx context.Context, merchantID string, pos int64) (webhooks.Note, error) {
+	d, err := findOne(ctx, s, collNotes, noteID(merchantID, pos), "webhook note", func(d noteDoc) noteDoc { return d })
+	if err != nil {
+		return webhooks.Note{}, err
+	}
+	n := webhooks.Note{MerchantID: d.MerchantID, Pos: d.Pos, Type: d.Type, At: d.At.UTC()}
+	if err := json.Unmarshal([]byte(d.Data), &n.Data); err != nil {
+		return n, apperr.Wrap(err, "decode a webhook note")
+	}
+	return n, nil
+}
+
+// NotesTail returns the merchant's last note position (2·log2 n point reads).
+func (s *Store) NotesTail(ctx context.Context, merchantID string) (int64, error) {
+	return denseTail(func(n int64) (bool, error) {
+		err := s.db.Collection(collNotes).FindOne(ctx, bson.D{{Key: "_id", Value: noteID(merchantID, n)}}).Err()
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			return false, nil
+		}
+		return err == nil, storeError(err, "read webhook notes")
+	})
 }

@@ -15,9 +15,11 @@ import (
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/internal/smtptest"
 	"github.com/fineline/fineline/mail"
 	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/server/servertest"
 	"github.com/fineline/fineline/webhooks"
 )
@@ -590,4 +592,92 @@ func TestReplayAYearBack(t *testing.T) {
 	_, otherKey := e.srv.AddShop(t, "other")
 	other := &env{t: t, srv: e.srv, key: otherKey}
 	other.call("POST", "/v1/webhook-endpoints/"+ep.Endpoint.ID+"/replay", `{"since":"2025-01-01T00:00:00Z","until":"2025-02-01T00:00:00Z"}`, 404, nil)
+}
+
+// TestNotesOfNoticesOffersAndRewardsReachEndpoints: a notice published,
+// an offer joined, a reward issued and redeemed are sent as their types,
+// thin, and a replay sends them again.
+func TestNotesOfNoticesOffersAndRewardsReachEndpoints(t *testing.T) {
+	e := newEnv(t, 0)
+	ctx := context.Background()
+	for _, f := range demo.Fields() {
+		f.MerchantID = e.merch.ID
+		if _, err := e.srv.Fields.Create(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := demo.BirthdayOffer()
+	o.MerchantID = e.merch.ID
+	if _, err := e.srv.Offers.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	r := newReceiver(t, func(delivery) int { return 204 })
+	ep := e.register(r.srv.URL, `,"types":["notice.published","offer.joined","reward.issued","reward.redeemed"]`)
+	e.run()
+	began := time.Now().Add(-time.Second)
+	e.call("POST", "/v1/notices", `{"texts":{"en":{"summary":"We now share purchases with a delivery partner."}},"material":true,"purposes":["newsletter"]}`, 201, nil)
+	e.call("POST", "/v1/notices/2/publish", `{"grace_period_days":14}`, 200, nil)
+	today := time.Now().UTC()
+	if _, err := e.srv.Offers.Accept(ctx, offers.Acceptance{MerchantID: e.merch.ID, SubjectID: "gia", Offer: o.Key, Channel: consent.ChannelCenter, Actor: "test",
+		Values: map[string]string{"birthday": today.Format("--01-02")}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.srv.Issuer.Issue(ctx); err != nil || n != 1 {
+		t.Fatalf("Issue = %d, %v", n, err)
+	}
+	rewards, err := e.srv.Offers.Rewards(ctx, e.merch.ID, "gia")
+	if err != nil || len(rewards) != 1 {
+		t.Fatalf("rewards: %v %v", rewards, err)
+	}
+	if _, err := e.srv.Offers.Redeem(ctx, e.merch.ID, rewards[0].Code); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"notice.published", "offer.joined", "reward.issued", "reward.redeemed"}
+	byType := func() map[string]delivery {
+		out := map[string]delivery{}
+		for _, d := range r.deliveries() {
+			out[d.payload.Type] = d
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "the four notes", func() bool { return len(byType()) == len(want) })
+	got := byType()
+	for _, typ := range want {
+		d := got[typ]
+		if strings.Contains(string(d.body), rewards[0].Code) || strings.Contains(string(d.body), "--") {
+			t.Fatalf("%s carries a code or a value: %s", typ, d.body)
+		}
+	}
+	var joined struct {
+		Data struct {
+			Subject, Offer, Purpose string
+			Seq                     int64
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(got["offer.joined"].body, &joined); err != nil || joined.Data.Subject != "gia" || joined.Data.Offer != o.Key || joined.Data.Seq < 1 {
+		t.Fatalf("offer.joined: %s", got["offer.joined"].body)
+	}
+	if !strings.Contains(string(got["notice.published"].body), `"version":2`) {
+		t.Fatalf("notice.published: %s", got["notice.published"].body)
+	}
+	// A replay of the window sends the same four again, with their ids
+	// (and the shop's first notice, published in the same window).
+	n := len(r.deliveries())
+	e.call("POST", "/v1/webhook-endpoints/"+ep.Endpoint.ID+"/replay", fmt.Sprintf(`{"since":%q,"until":%q}`, began.Format(time.RFC3339Nano), time.Now().Add(time.Second).Format(time.RFC3339Nano)), 202, nil)
+	replayed := func() map[string]bool {
+		out := map[string]bool{}
+		for _, d := range r.deliveries()[n:] {
+			out[d.id] = true
+		}
+		return out
+	}
+	waitFor(t, 20*time.Second, "the replayed notes", func() bool {
+		again := replayed()
+		for _, typ := range want {
+			if !again[got[typ].id] {
+				return false
+			}
+		}
+		return true
+	})
 }

@@ -43,21 +43,25 @@ func schedule() []time.Duration {
 		10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}
 }
 
-// Retry is a message waiting to be sent again.
+// Retry is a message waiting to be sent again: a ledger event (Subject,
+// Seq) or a note (Note).
 type Retry struct {
 	Subject string
 	Seq     int64
+	Note    int64
 	// Attempts made so far.
 	Attempts int
 	NextAt   time.Time
 	Replay   bool
 }
 
-// Replaying is a replay being sent.
+// Replaying is a replay being sent: the ledger's events, then the notes.
 type Replaying struct {
 	N            int
 	Cursor       string
 	Since, Until time.Time
+	LedgerDone   bool
+	NotePos      int64
 }
 
 // State is how delivery to an endpoint stands.
@@ -75,6 +79,8 @@ type State struct {
 	NotBefore      time.Time
 	DisabledAt     time.Time
 	DisabledReason string
+	// NoteNext is the next note position to send (0: the endpoint's start).
+	NoteNext int64
 	// ReplayNext is the number of the next replay to take.
 	ReplayNext int
 	Replaying  *Replaying
@@ -90,8 +96,10 @@ type Replay struct {
 	MerchantID, EndpointID string
 	N                      int
 	Since, Until           time.Time
-	// From is the feed cursor before Since.
+	// From is the feed cursor before Since; FromNote the first note at or
+	// after it.
 	From      string
+	FromNote  int64
 	CreatedAt time.Time
 }
 
@@ -299,6 +307,18 @@ func (d *Dispatcher) step(ctx context.Context, client *http.Client, ep Endpoint,
 			keepPending = append(keepPending, r)
 			continue
 		}
+		if r.Note > 0 {
+			n, err := d.Store.Note(ctx, ep.MerchantID, r.Note)
+			if err != nil {
+				return false, err
+			}
+			m, err := newNoteMessage(n, r.Attempts, r.Replay)
+			if err != nil {
+				return false, err
+			}
+			batch = append(batch, m)
+			continue
+		}
 		e, err := d.Feed.Event(ctx, ep.MerchantID, r.Subject, r.Seq)
 		if apperr.Is(err, apperr.NotFound) {
 			continue // the event is gone (its subject erased): nothing to tell
@@ -331,6 +351,27 @@ func (d *Dispatcher) step(ctx context.Context, client *http.Client, ep Endpoint,
 		}
 		cursor = page.Next.String()
 	}
+	noteNext := st.NoteNext
+	if noteNext == 0 {
+		noteNext = max(ep.StartNote, 1)
+	}
+	if len(st.Pending) < d.MaxPending && len(batch) < d.Page {
+		notes, next, err := readNotes(ctx, d.Store, ep.MerchantID, noteNext, d.Page-len(batch))
+		if err != nil {
+			return false, err
+		}
+		for _, n := range notes {
+			if !ep.Wants(n.Type) {
+				continue
+			}
+			m, err := newNoteMessage(n, 0, false)
+			if err != nil {
+				return false, err
+			}
+			batch = append(batch, m)
+		}
+		noteNext = next
+	}
 	replayMoved := false
 	if len(batch) == 0 && len(st.Pending) < d.MaxPending {
 		var err error
@@ -338,12 +379,12 @@ func (d *Dispatcher) step(ctx context.Context, client *http.Client, ep Endpoint,
 			return false, err
 		}
 	}
-	if len(batch) == 0 && cursor == st.Cursor && !replayMoved {
+	if len(batch) == 0 && cursor == st.Cursor && noteNext == st.NoteNext && !replayMoved {
 		return false, nil
 	}
 	results := d.deliver(ctx, client, ep, keys, batch, *conc)
 	d.record(ep, st, batch, results, keepPending, now, conc)
-	st.Cursor = cursor
+	st.Cursor, st.NoteNext = cursor, noteNext
 	if len(batch) > 0 {
 		attempts := make([]Attempt, len(batch))
 		for i := range batch {
@@ -368,10 +409,36 @@ func (d *Dispatcher) replayPage(ctx context.Context, ep Endpoint, st *State) ([]
 		if err != nil {
 			return nil, false, err
 		}
-		st.Replaying = &Replaying{N: r.N, Cursor: r.From, Since: r.Since, Until: r.Until}
+		st.Replaying = &Replaying{N: r.N, Cursor: r.From, Since: r.Since, Until: r.Until, NotePos: r.FromNote}
 		st.ReplayNext = r.N + 1
 	}
 	rp := st.Replaying
+	if rp.LedgerDone {
+		notes, next, err := readNotes(ctx, d.Store, ep.MerchantID, max(rp.NotePos, 1), d.Page)
+		if err != nil {
+			return nil, false, err
+		}
+		var batch []message
+		done := len(notes) < d.Page
+		for _, n := range notes {
+			if n.At.After(rp.Until) {
+				done = true
+				break
+			}
+			if ep.Wants(n.Type) && !n.At.Before(rp.Since) {
+				m, err := newNoteMessage(n, 0, true)
+				if err != nil {
+					return nil, false, err
+				}
+				batch = append(batch, m)
+			}
+		}
+		rp.NotePos = next
+		if done {
+			st.Replaying = nil
+		}
+		return batch, true, nil
+	}
 	after, err := consent.ParseChangesCursor(ep.MerchantID, rp.Cursor)
 	if err != nil {
 		return nil, false, err
@@ -396,7 +463,7 @@ func (d *Dispatcher) replayPage(ctx context.Context, ep Endpoint, st *State) ([]
 	}
 	rp.Cursor = page.Next.String()
 	if past || (len(page.Events) == 0 && !page.More) {
-		st.Replaying = nil
+		rp.LedgerDone = true
 	}
 	return batch, true, nil
 }
@@ -535,7 +602,7 @@ func (d *Dispatcher) record(ep Endpoint, st *State, batch []message, results []r
 		n := m.attempts + 1
 		if n-1 < len(sched) {
 			next := now.Add(jitter(sched[n-1])).UTC()
-			failed = append(failed, Retry{Subject: m.event.SubjectID, Seq: m.event.Seq, Attempts: n, NextAt: next, Replay: m.replay})
+			failed = append(failed, Retry{Subject: m.event.SubjectID, Seq: m.event.Seq, Note: m.note, Attempts: n, NextAt: next, Replay: m.replay})
 			r.attempt.NextRetry = next
 		} else {
 			st.GivenUp++

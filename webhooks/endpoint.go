@@ -85,7 +85,9 @@ type Endpoint struct {
 	Secrets []Secret
 	// Start is the change-feed cursor delivery starts from: the feed's end
 	// when the endpoint was registered.
-	Start     string
+	Start string
+	// StartNote is the first note position sent (see Notes).
+	StartNote int64
 	CreatedAt time.Time
 	// Version counts changes to the registration.
 	Version int64
@@ -147,6 +149,7 @@ type Store interface {
 	CreateReplay(ctx context.Context, r Replay) error
 	// Replay returns replay n of an endpoint; NotFound if none.
 	Replay(ctx context.Context, merchantID, id string, n int) (Replay, error)
+	NoteStore
 }
 
 // Service registers and manages endpoints.
@@ -225,8 +228,12 @@ func (s *Service) Create(ctx context.Context, merchantID string, r Registration)
 	if err != nil {
 		return Endpoint{}, "", err
 	}
+	noteTail, err := s.Store.NotesTail(ctx, merchantID)
+	if err != nil {
+		return Endpoint{}, "", err
+	}
 	e := Endpoint{MerchantID: merchantID, ID: randomID("ep_", 12), URL: r.URL, Types: r.Types, Label: r.Label, ContactEmail: r.ContactEmail,
-		Start: start.String(), CreatedAt: s.Now().UTC().Truncate(time.Millisecond), Version: 1}
+		Start: start.String(), StartNote: noteTail + 1, CreatedAt: s.Now().UTC().Truncate(time.Millisecond), Version: 1}
 	raw, secret := newSecret()
 	e.Secrets = []Secret{{Sealed: s.Secrets.SealSecret(secretUse, merchantID+"/"+e.ID, raw)}}
 	if err := s.Store.CreateEndpoint(ctx, e); err != nil {
@@ -384,11 +391,15 @@ func (s *Service) Replay(ctx context.Context, merchantID, id string, since, unti
 	if err != nil {
 		return Replay{}, err
 	}
+	fromNote, err := notesFrom(ctx, s.Store, merchantID, since)
+	if err != nil {
+		return Replay{}, err
+	}
 	n := max(v.State.ReplayNext, 1)
 	for range 1000 {
 		_, err := s.Store.Replay(ctx, merchantID, id, n)
 		if apperr.Is(err, apperr.NotFound) {
-			r := Replay{MerchantID: merchantID, EndpointID: id, N: n, Since: since.UTC(), Until: until.UTC(), From: from.String(), CreatedAt: s.Now().UTC()}
+			r := Replay{MerchantID: merchantID, EndpointID: id, N: n, Since: since.UTC(), Until: until.UTC(), From: from.String(), FromNote: fromNote, CreatedAt: s.Now().UTC()}
 			err = s.Store.CreateReplay(ctx, r)
 			if err == nil {
 				return r, nil

@@ -53,7 +53,9 @@ type message struct {
 	id    string
 	typ   string
 	event consent.Event
-	body  []byte
+	// note is the position of the note told of; 0 for a ledger event.
+	note int64
+	body []byte
 	// attempts made before this one
 	attempts int
 	replay   bool
