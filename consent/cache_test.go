@@ -84,8 +84,13 @@ func TestTwoInstancesSeeEachOthersWithdrawalWithinTheBound(t *testing.T) {
 	if e.store.Slot() == other.Slot() {
 		t.Fatalf("both instances write slot %d", e.store.Slot())
 	}
-	go a.Follow(ctx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
-	go b.Follow(ctx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
+	var following sync.WaitGroup
+	for _, l := range []*consent.Ledger{a, b} {
+		following.Go(func() {
+			l.Follow(ctx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
+		})
+	}
+	defer func() { cancel(); following.Wait() }() // before the stores close
 
 	if _, err := a.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
 		t.Fatal(err)
@@ -198,8 +203,9 @@ func TestATinyCacheStillGivesTheLedgersAnswer(t *testing.T) {
 	ctx := context.Background()
 	l := instance(t, e.store, consent.Options{Exclusive: true, CacheBytes: 1000 * 250})
 	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	go l.WriteBehind(runCtx)
+	behind := make(chan struct{})
+	go func() { defer close(behind); l.WriteBehind(runCtx) }()
+	defer func() { stop(); <-behind }() // before the store closes
 	const subjects = 1500
 	want := make([]atomic.Value, subjects)
 	for i := range subjects {

@@ -52,10 +52,13 @@ func TestMongoDBCodePaths(t *testing.T) {
 	a := consent.NewLedger(s, s, s, ns, time.Now, log, opts)
 	b := consent.NewLedger(s2, s2, s2, &notices.Service{Store: s2, Now: time.Now}, time.Now, log, opts)
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	var following sync.WaitGroup
 	for _, l := range []*consent.Ledger{a, b} {
-		go l.Follow(runCtx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
+		following.Go(func() {
+			l.Follow(runCtx, consent.FollowOptions{Interval: 50 * time.Millisecond, SlotsEvery: 100 * time.Millisecond})
+		})
 	}
+	defer func() { cancel(); following.Wait() }() // before the stores close
 
 	// Concurrent writes from two instances to one subject all land in order.
 	const writes = 30
