@@ -265,19 +265,7 @@ func (l *Ledger) feedSettled(ctx context.Context, e FeedEntry) (bool, error) {
 // now: what a new reader that wants only what comes next starts from.
 // It costs a few point reads per writer.
 func (l *Ledger) ChangesEnd(ctx context.Context, merchantID string) (ChangesCursor, error) {
-	c := ChangesCursor{merchant: merchantTag(merchantID), at: map[int]cursorPos{}}
-	slots, err := l.store.Slots(ctx)
-	if err != nil {
-		return c, err
-	}
-	for _, s := range slots {
-		tail, err := l.store.FeedTail(ctx, merchantID, s)
-		if err != nil {
-			return c, err
-		}
-		c.at[s] = cursorPos{pos: tail + 1}
-	}
-	return c, nil
+	return l.cursorAt(ctx, merchantID, func(_ int, tail int64) (int64, error) { return tail + 1, nil })
 }
 
 // ChangesFrom returns the cursor before the first entry each writer wrote
@@ -285,6 +273,27 @@ func (l *Ledger) ChangesEnd(ctx context.Context, merchantID string) (ChangesCurs
 // long ago (a binary search of each writer's entries by time, which their
 // positions follow).
 func (l *Ledger) ChangesFrom(ctx context.Context, merchantID string, t time.Time) (ChangesCursor, error) {
+	return l.cursorAt(ctx, merchantID, func(slot int, tail int64) (int64, error) {
+		lo, hi := int64(1), tail+1 // the answer is in [lo, hi]
+		for lo < hi {
+			mid := lo + (hi-lo)/2
+			e, err := l.store.FeedEntry(ctx, merchantID, slot, mid)
+			if err != nil {
+				return 0, err
+			}
+			if e.At.Before(t) {
+				lo = mid + 1
+			} else {
+				hi = mid
+			}
+		}
+		return lo, nil
+	})
+}
+
+// cursorAt builds a cursor standing, for each writer, at the position pos
+// gives from the writer's last one.
+func (l *Ledger) cursorAt(ctx context.Context, merchantID string, pos func(slot int, tail int64) (int64, error)) (ChangesCursor, error) {
 	c := ChangesCursor{merchant: merchantTag(merchantID), at: map[int]cursorPos{}}
 	slots, err := l.store.Slots(ctx)
 	if err != nil {
@@ -295,20 +304,11 @@ func (l *Ledger) ChangesFrom(ctx context.Context, merchantID string, t time.Time
 		if err != nil {
 			return c, err
 		}
-		lo, hi := int64(1), tail+1 // the answer is in [lo, hi]
-		for lo < hi {
-			mid := lo + (hi-lo)/2
-			e, err := l.store.FeedEntry(ctx, merchantID, s, mid)
-			if err != nil {
-				return c, err
-			}
-			if e.At.Before(t) {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
+		p, err := pos(s, tail)
+		if err != nil {
+			return c, err
 		}
-		c.at[s] = cursorPos{pos: lo}
+		c.at[s] = cursorPos{pos: p}
 	}
 	return c, nil
 }

@@ -131,3 +131,90 @@ func (dd *docDecoder) event(raw []byte) (consent.Event, error) {
 	}
 	return e, nil
 }
+
+// state decodes a stored projection, keeping of its purposes only only
+// (all when empty).
+func (dd *docDecoder) state(raw []byte, only string) (consent.SubjectState, error) {
+	var st consent.SubjectState
+	d, err := dd.open(raw)
+	if err != nil {
+		return st, fmt.Errorf("a stored consent state does not decode: %w", err)
+	}
+	err = eachMember(d, func(name string) error {
+		switch name {
+		case "merchant_id", "subject_id", "head_hash":
+			tok, err := d.ReadToken()
+			if err != nil {
+				return err
+			}
+			switch name {
+			case "merchant_id":
+				st.MerchantID = tok.String()
+			case "subject_id":
+				st.SubjectID = tok.String()
+			default:
+				st.HeadHash = tok.String()
+			}
+		case "seq", "updated_at":
+			tok, err := d.ReadToken()
+			if err != nil {
+				return err
+			}
+			if name == "seq" {
+				st.Seq = tok.Int()
+			} else {
+				st.UpdatedAt = fromMillis(tok.Int())
+			}
+		case "purposes":
+			st.Purposes = map[string]consent.PurposeState{}
+			if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+				return fmt.Errorf("purposes is not an object: %v", err)
+			}
+			return eachMember(d, func(key string) error {
+				if only != "" && key != only {
+					return d.SkipValue()
+				}
+				ps, err := purposeState(d)
+				st.Purposes[key] = ps
+				return err
+			})
+		default:
+			return d.SkipValue()
+		}
+		return nil
+	})
+	if err != nil {
+		return consent.SubjectState{}, fmt.Errorf("a stored consent state does not decode: %w", err)
+	}
+	return st, nil
+}
+
+// purposeState decodes one purpose's state.
+func purposeState(d *jsontext.Decoder) (consent.PurposeState, error) {
+	var ps consent.PurposeState
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return ps, fmt.Errorf("a purpose's state is not an object: %v", err)
+	}
+	err := eachMember(d, func(name string) error {
+		tok, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "state":
+			ps.State = consent.State(tok.String())
+		case "channel":
+			ps.Channel = consent.Channel(tok.String())
+		case "seq":
+			ps.Seq = tok.Int()
+		case "notice_version":
+			ps.NoticeVersion = int(tok.Int())
+		case "at":
+			ps.At = fromMillis(tok.Int())
+		case "gpc_seq":
+			ps.GPCSeq = tok.Int()
+		}
+		return nil
+	})
+	return ps, err
+}

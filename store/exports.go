@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
@@ -176,9 +174,9 @@ func (s *Store) statesRangeFromFile(ctx context.Context, lo, hi, purpose string,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var sd stateDecoder
+			var dd docDecoder
 			for i := w; i < len(raws); i += workers {
-				if out[i], errs[w] = sd.decode(raws[i], purpose); errs[w] != nil {
+				if out[i], errs[w] = dd.state(raws[i], purpose); errs[w] != nil {
 					return
 				}
 			}
@@ -186,128 +184,4 @@ func (s *Store) statesRangeFromFile(ctx context.Context, lo, hi, purpose string,
 	}
 	wg.Wait()
 	return out, storeError(errors.Join(errs...), "read consent states")
-}
-
-// stateDecoder decodes stored projections, reusing its buffers.
-type stateDecoder struct {
-	r bytes.Reader
-	d jsontext.Decoder
-}
-
-// decode decodes a projection from its stored text in one pass
-// (SQLite's JSON functions parse the whole text once per field asked),
-// keeping of its purposes only only (all if empty). The values follow the
-// type schema the server keeps first ("$s"), from _id on; the schema
-// names "_id" too, but as an object, never as a string.
-func (sd *stateDecoder) decode(raw []byte, only string) (consent.SubjectState, error) {
-	var st consent.SubjectState
-	if i := bytes.Index(raw, []byte(`,"_id":"`)); i > 0 {
-		raw = raw[i:]
-		raw[0] = '{'
-	}
-	sd.r.Reset(raw)
-	d := &sd.d
-	d.Reset(&sd.r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
-	bad := func(err error) (consent.SubjectState, error) {
-		return consent.SubjectState{}, fmt.Errorf("a stored consent state does not decode: %w", err)
-	}
-	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
-		return bad(err)
-	}
-	for d.PeekKind() != '}' {
-		tok, err := d.ReadToken()
-		if err != nil {
-			return bad(err)
-		}
-		name := tok.String() // a token is good until the next read
-		switch name {
-		case "merchant_id", "subject_id", "head_hash":
-			v, err := d.ReadToken()
-			if err != nil {
-				return bad(err)
-			}
-			switch name {
-			case "merchant_id":
-				st.MerchantID = v.String()
-			case "subject_id":
-				st.SubjectID = v.String()
-			default:
-				st.HeadHash = v.String()
-			}
-		case "seq", "updated_at":
-			v, err := d.ReadToken()
-			if err != nil {
-				return bad(err)
-			}
-			if name == "seq" {
-				st.Seq = v.Int()
-			} else {
-				st.UpdatedAt = fromMillis(v.Int())
-			}
-		case "purposes":
-			if st.Purposes, err = decodePurposes(d, only); err != nil {
-				return bad(err)
-			}
-		default:
-			if err := d.SkipValue(); err != nil {
-				return bad(err)
-			}
-		}
-	}
-	return st, nil
-}
-
-func decodePurposes(d *jsontext.Decoder, only string) (map[string]consent.PurposeState, error) {
-	out := map[string]consent.PurposeState{}
-	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
-		return nil, fmt.Errorf("purposes: %v", err)
-	}
-	for d.PeekKind() != '}' {
-		tok, err := d.ReadToken()
-		if err != nil {
-			return nil, err
-		}
-		key := tok.String()
-		if only != "" && key != only {
-			if err := d.SkipValue(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		var ps consent.PurposeState
-		if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
-			return nil, fmt.Errorf("purpose: %v", err)
-		}
-		for d.PeekKind() != '}' {
-			tok, err := d.ReadToken()
-			if err != nil {
-				return nil, err
-			}
-			f := tok.String()
-			v, err := d.ReadToken()
-			if err != nil {
-				return nil, err
-			}
-			switch f {
-			case "state":
-				ps.State = consent.State(v.String())
-			case "channel":
-				ps.Channel = consent.Channel(v.String())
-			case "seq":
-				ps.Seq = v.Int()
-			case "notice_version":
-				ps.NoticeVersion = int(v.Int())
-			case "at":
-				ps.At = fromMillis(v.Int())
-			case "gpc_seq":
-				ps.GPCSeq = v.Int()
-			}
-		}
-		if _, err := d.ReadToken(); err != nil {
-			return nil, err
-		}
-		out[key] = ps
-	}
-	_, err := d.ReadToken()
-	return out, err
 }

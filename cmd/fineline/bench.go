@@ -522,7 +522,13 @@ func (c *child) stop() {
 }
 
 // peakMemory reads the child's peak resident set size from /proc.
-func (c *child) peakMemory() int64 {
+func (c *child) peakMemory() int64 { return c.status("VmHWM") }
+
+// rss is the child's resident memory now.
+func (c *child) rss() int64 { return c.status("VmRSS") }
+
+// status reads a size in kB from the child's /proc status.
+func (c *child) status(field string) int64 {
 	f, err := os.Open(filepath.Join("/proc", fmt.Sprint(c.cmd.Process.Pid), "status"))
 	if err != nil {
 		return 0
@@ -531,7 +537,7 @@ func (c *child) peakMemory() int64 {
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		var kb int64
-		if _, err := fmt.Sscanf(sc.Text(), "VmHWM: %d kB", &kb); err == nil {
+		if _, err := fmt.Sscanf(sc.Text(), field+": %d kB", &kb); err == nil {
 			return kb << 10
 		}
 	}

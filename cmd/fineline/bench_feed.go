@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -9,8 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -51,23 +48,6 @@ func (a api) call(method, path string, body any, out any) error {
 		return json.Unmarshal(b, out)
 	}
 	return nil
-}
-
-// rss is the process's resident memory now.
-func (c *child) rss() int64 {
-	f, err := os.Open(filepath.Join("/proc", fmt.Sprint(c.cmd.Process.Pid), "status"))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		var kb int64
-		if _, err := fmt.Sscanf(sc.Text(), "VmRSS: %d kB", &kb); err == nil {
-			return kb << 10
-		}
-	}
-	return 0
 }
 
 // exportResult is how an export of every subject went.
