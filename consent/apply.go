@@ -79,6 +79,12 @@ type Choices struct {
 	// IdempotencyKey, when set, makes a retried request return the first result.
 	IdempotencyKey string
 	Requests       []Request
+	// Level, when set, is the privacy level the subject chooses; LevelShown
+	// is the level a page showed them ("" when the request does not come
+	// from a page): a level left as shown is not a choice, and leaves a
+	// level changed elsewhere meanwhile as it is.
+	Level      Level
+	LevelShown Level
 	// Values are volunteered values by field key ("" removes one), checked
 	// by the Keeper before anything is written and kept after the decisions.
 	Values map[string]string
@@ -229,6 +235,10 @@ func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
 			e.Seq = next.Seq + 1
 			next = next.Next(e)
 		}
+		if e, ok := planLevel(tx.st, c.Level, c.LevelShown); ok {
+			e.Channel, e.Actor, e.IdempotencyKey, e.NoticeVersion = c.Channel, c.Actor, c.IdempotencyKey, inForce
+			decisions = append(decisions, e)
+		}
 		for _, v := range vs {
 			if v.Value != "" && !slices.ContainsFunc(v.Purposes, next.Granted) {
 				return (&FieldNeedsPurposeError{Field: v.Field, Purposes: v.Purposes}).AppErr()
@@ -242,7 +252,7 @@ func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
 		}
 		var off []string
 		for _, e := range decisions {
-			if e.State != Granted {
+			if e.Purpose != "" && e.State != Granted {
 				off = append(off, e.Purpose)
 			}
 		}
@@ -260,7 +270,10 @@ func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
 		return out, err
 	}
 	if c.IdempotencyKey != "" {
-		seq := st.Purposes[reqs[0].Purpose].Seq
+		seq := st.LevelSeq
+		if len(reqs) > 0 {
+			seq = st.Purposes[reqs[0].Purpose].Seq
+		}
 		if err := l.store.CompleteIdempotencyKey(ctx, c.MerchantID, c.IdempotencyKey, seq); err != nil {
 			l.log.WarnContext(ctx, "idempotency key not completed; a retry finds the event in the chain", "err", err)
 		}
@@ -290,8 +303,11 @@ func (l *Ledger) validate(ctx context.Context, c Choices) ([]resolved, error) {
 	if err := checkSubjectID(c.SubjectID); err != nil {
 		return nil, err
 	}
-	if len(c.Requests) == 0 && len(c.Values) == 0 {
+	if len(c.Requests) == 0 && len(c.Values) == 0 && c.Level == "" {
 		return nil, apperr.New(apperr.Invalid, "choices must name at least one purpose").WithDetail(CodeInvalidChoices)
+	}
+	if c.Level != "" && !c.Level.Valid() || c.LevelShown != "" && !c.LevelShown.Valid() {
+		return nil, apperr.New(apperr.Invalid, "privacy level must be general, volunteered or full").WithDetail(CodeInvalidLevel)
 	}
 	if len(c.Requests) > MaxRequests {
 		return nil, apperr.New(apperr.Invalid, "choices may name at most %d purposes", MaxRequests).WithDetail(CodeInvalidChoices)
@@ -395,6 +411,18 @@ func plan(st SubjectState, reqs []resolved, terms Terms, now time.Time, inForce 
 	return events, elsewhere
 }
 
+// planLevel decides, under the lock, whether a privacy level chosen
+// appends an event: a level left as the page showed it is no choice (a
+// level changed elsewhere meanwhile stands), and choosing the level the
+// subject already chose changes nothing. Choosing the default level when
+// none was chosen is recorded: it is now the subject's own choice.
+func planLevel(st SubjectState, level, shown Level) (Event, bool) {
+	if level == "" || (shown != "" && level == shown) || level == st.Level {
+		return Event{}, false
+	}
+	return Event{State: LevelChosen, Level: level}, true
+}
+
 // shownNow is how a page would show a purpose now.
 func shownNow(decided bool, d Decision) Shown {
 	switch {
@@ -459,6 +487,9 @@ func fingerprint(c Choices) string {
 	fmt.Fprintf(h, "%s\x00%s\x00", c.SubjectID, c.Channel)
 	for _, r := range c.Requests {
 		fmt.Fprintf(h, "%s\x00%s\x00%t\x00%d\x00", r.Purpose, r.State, r.Explicit, r.NoticeVersion)
+	}
+	if c.Level != "" {
+		fmt.Fprintf(h, "level\x00%s\x00", c.Level)
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

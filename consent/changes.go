@@ -131,13 +131,15 @@ func (e Event) Type() string {
 		return TypeFieldErased
 	case Provided:
 		return TypeFieldGiven
+	case LevelChosen:
+		return TypePrivacyLevel
 	}
 	return string(e.State)
 }
 
 // FeedTypes returns the change types the feed can filter on.
 func FeedTypes() []string {
-	return []string{TypeGranted, TypeDenied, TypeWithdrawn, TypeFieldGiven, TypeFieldErased}
+	return []string{TypeGranted, TypeDenied, TypeWithdrawn, TypeFieldGiven, TypeFieldErased, TypePrivacyLevel}
 }
 
 // maxScan bounds the events one call looks at when a filter passes few of

@@ -14,6 +14,8 @@ const (
 	CodeIdempotencyKeyInvalid = "invalid_idempotency_key"
 	CodeIdempotencyKeyReused  = "idempotency_key_reused"
 	CodeRequestInProgress     = "request_in_progress"
+	CodeInvalidCategory       = "invalid_category"
+	CodeInvalidLevel          = "invalid_privacy_level"
 	// Codes of an import refused whole, and of its invalid lines.
 	CodeEmptyImport     = "empty_import"
 	CodeTooManyLines    = "too_many_lines"

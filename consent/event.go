@@ -24,6 +24,11 @@ const (
 	Erased   State = "erased"
 )
 
+// LevelChosen is the state of a privacy-level event: the subject chose how
+// personal the merchant's messages may be (Event.Level). It names no
+// purpose and leaves consent state unchanged.
+const LevelChosen State = "level_chosen"
+
 // Valid reports whether s is one of the states a consent decision records.
 func (s State) Valid() bool { return s == Granted || s == Denied || s == Withdrawn }
 
@@ -74,6 +79,9 @@ type Event struct {
 	// form version, a double opt-in reference): a sensitive purpose is
 	// imported as granted only with one.
 	Proof string
+	// Level is set on privacy-level events (State LevelChosen): the level
+	// the subject chose.
+	Level Level
 }
 
 // DecidedAt is when the subject made the decision: GivenAt for an imported
@@ -105,6 +113,8 @@ type hashInput struct {
 	GivenAt string `json:"given_at,omitempty"`
 	Source  string `json:"source,omitempty"`
 	Proof   string `json:"proof,omitempty"`
+	// Level is omitted when empty (every event but a privacy-level one).
+	Level string `json:"level,omitempty"`
 }
 
 // hashTime is the hashed form of a time: UTC at millisecond precision.
@@ -118,7 +128,7 @@ func (e Event) ComputeHash() string {
 		State: e.State, NoticeVersion: e.NoticeVersion, Channel: e.Channel, Actor: e.Actor,
 		RecordedAt:     hashTime(e.RecordedAt),
 		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof,
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level),
 	}
 	if !e.GivenAt.IsZero() {
 		in.GivenAt = hashTime(e.GivenAt)

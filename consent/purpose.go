@@ -88,11 +88,19 @@ func (p *Purpose) Validate() error {
 	if len(p.DataCategories) > 20 {
 		return apperr.New(apperr.Invalid, "at most 20 data categories")
 	}
+	cats := make([]string, 0, len(p.DataCategories))
 	for _, c := range p.DataCategories {
-		if !ValidKey(c) {
-			return apperr.New(apperr.Invalid, "data category %q must be lower-case letters, digits and underscores", c)
+		canon, err := CheckCategory("data category", c)
+		if err != nil {
+			return err
 		}
-		if slices.Contains(SensitiveCategories(), c) && !p.Sensitive {
+		if !slices.Contains(cats, canon) {
+			cats = append(cats, canon)
+		}
+	}
+	p.DataCategories = cats
+	for _, c := range p.DataCategories {
+		if SensitiveCategory(c) && !p.Sensitive {
 			return apperr.New(apperr.Invalid, "data category %q is sensitive: set \"sensitive\": true", c)
 		}
 	}

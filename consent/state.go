@@ -24,6 +24,19 @@ type SubjectState struct {
 	HeadHash   string
 	Purposes   map[string]PurposeState
 	UpdatedAt  time.Time
+	// Level is the privacy level the subject chose, "" if they never
+	// chose one (see Effective); LevelSeq the event that recorded it.
+	Level    Level
+	LevelSeq int64
+}
+
+// PrivacyLevel is the level the subject's messages are held to: the one
+// they chose, else DefaultLevel.
+func (s SubjectState) PrivacyLevel() Level {
+	if s.Level == "" {
+		return DefaultLevel
+	}
+	return s.Level
 }
 
 // Next returns the state after event e, which must be the next in the chain.
@@ -35,12 +48,18 @@ func (s SubjectState) Next(e Event) SubjectState {
 		HeadHash:   e.Hash,
 		Purposes:   make(map[string]PurposeState, len(s.Purposes)+1),
 		UpdatedAt:  e.RecordedAt,
+		Level:      s.Level,
+		LevelSeq:   s.LevelSeq,
 	}
 	for k, v := range s.Purposes {
 		n.Purposes[k] = v
 	}
 	if e.Field != "" {
 		return n // a field event moves the head, not the decisions
+	}
+	if e.State == LevelChosen {
+		n.Level, n.LevelSeq = e.Level, e.Seq
+		return n
 	}
 	gpc := s.Purposes[e.Purpose].GPCSeq
 	if e.Channel == ChannelGPC {

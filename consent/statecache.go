@@ -50,6 +50,10 @@ type packed struct {
 	// hexHead is set instead of head when the stored hash is not 64 hex digits.
 	hexHead  string
 	purposes []packedPurpose
+	// levelSeq and level are the subject's privacy level (level "" if
+	// never chosen).
+	levelSeq uint32
+	level    Level // interned constant
 }
 
 // entryOverhead approximates what an entry costs beyond its key and
@@ -112,6 +116,16 @@ func internState(s State) State {
 	return s
 }
 
+// internLevel returns the constant for a known level.
+func internLevel(l Level) Level {
+	for _, k := range Levels() {
+		if k == l {
+			return k
+		}
+	}
+	return l
+}
+
 var knownChannels = []Channel{ChannelAPI, ChannelCenter, ChannelWidget, ChannelGPC, ChannelUnsubscribe, ChannelImport, ChannelSystem}
 
 func internChannel(ch Channel) Channel {
@@ -124,7 +138,8 @@ func internChannel(ch Channel) Channel {
 }
 
 func (c *stateCache) pack(st SubjectState) *packed {
-	p := &packed{seq: st.Seq, updatedAt: st.UpdatedAt.UnixMilli(), purposes: make([]packedPurpose, 0, len(st.Purposes))}
+	p := &packed{seq: st.Seq, updatedAt: st.UpdatedAt.UnixMilli(), purposes: make([]packedPurpose, 0, len(st.Purposes)),
+		levelSeq: uint32(st.LevelSeq), level: internLevel(st.Level)}
 	if b, err := hex.DecodeString(st.HeadHash); err == nil && len(b) == 32 {
 		copy(p.head[:], b)
 	} else {
@@ -151,7 +166,8 @@ func (pp packedPurpose) unpack() PurposeState {
 // unpack gives the state back in full.
 func (p *packed) unpack(k string) SubjectState {
 	m, s := splitKey(k)
-	st := SubjectState{MerchantID: m, SubjectID: s, Seq: p.seq, HeadHash: p.headHash(), Purposes: make(map[string]PurposeState, len(p.purposes))}
+	st := SubjectState{MerchantID: m, SubjectID: s, Seq: p.seq, HeadHash: p.headHash(), Purposes: make(map[string]PurposeState, len(p.purposes)),
+		Level: p.level, LevelSeq: int64(p.levelSeq)}
 	if p.updatedAt != 0 || p.seq != 0 {
 		st.UpdatedAt = time.UnixMilli(p.updatedAt).UTC()
 	}

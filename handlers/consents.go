@@ -33,12 +33,14 @@ type eventJSON struct {
 	GivenAt *time.Time `json:"given_at,omitempty"`
 	Source  string     `json:"source,omitempty"`
 	Proof   string     `json:"proof,omitempty"`
+	// Level is the privacy level chosen, on a privacy-level event.
+	Level string `json:"level,omitempty"`
 }
 
 func toEventJSON(e consent.Event) eventJSON {
 	out := eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
 		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof}
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level)}
 	if !e.GivenAt.IsZero() {
 		at := e.GivenAt
 		out.GivenAt = &at

@@ -93,6 +93,7 @@ func Build(jurisdiction string, of Of) Receipt {
 		r.Services = []Service{{Service: of.Controller.Name, Purposes: granted}}
 	}
 	r.Sensitive = len(r.SPICat) > 0
+	r.Fineline.PrivacyLevel = string(of.State.PrivacyLevel())
 	return r
 }
 
@@ -113,7 +114,7 @@ func Changes(events []consent.Event) []Change {
 	out := make([]Change, 0, len(events))
 	for _, e := range events {
 		if e.Field == "" {
-			out = append(out, Change{Purpose: e.Purpose, State: string(e.State)})
+			out = append(out, Change{Purpose: e.Purpose, State: string(e.State), Level: string(e.Level)})
 		}
 	}
 	return out

@@ -16,10 +16,12 @@ type Issued struct {
 	Changes    []Change
 }
 
-// Change is one purpose a save switched.
+// Change is one purpose a save switched, or (Level set, Purpose empty)
+// the privacy level it chose.
 type Change struct {
 	Purpose string
 	State   string
+	Level   string
 }
 
 // Store keeps issued receipts.

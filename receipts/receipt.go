@@ -140,6 +140,9 @@ type Extension struct {
 	Merchant string `json:"merchant,omitempty"`
 	// States are the decisions, granted, denied or withdrawn.
 	States []PurposeState `json:"states,omitempty"`
+	// PrivacyLevel is how personal the merchant's messages may be, as the
+	// subject chose it (or the default): general, volunteered or full.
+	PrivacyLevel string `json:"privacy_level,omitempty"`
 }
 
 // PurposeState is the latest decision on one purpose, as in the ledger.

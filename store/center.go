@@ -198,6 +198,7 @@ func (s *Store) SubjectsByEmail(ctx context.Context, merchantID, email string) (
 type changeDoc struct {
 	Purpose string `bson:"purpose"`
 	State   string `bson:"state"`
+	Level   string `bson:"level,omitempty"`
 }
 
 type receiptDoc struct {

@@ -109,6 +109,10 @@ func (dd *docDecoder) event(raw []byte) (consent.Event, error) {
 			return str(&e.Source)
 		case "proof":
 			return str(&e.Proof)
+		case "level":
+			var s string
+			err = str(&s)
+			e.Level = consent.Level(s)
 		case "seq":
 			e.Seq, err = num()
 		case "notice_version":
@@ -142,7 +146,7 @@ func (dd *docDecoder) state(raw []byte, only string) (consent.SubjectState, erro
 	}
 	err = eachMember(d, func(name string) error {
 		switch name {
-		case "merchant_id", "subject_id", "head_hash":
+		case "merchant_id", "subject_id", "head_hash", "level":
 			tok, err := d.ReadToken()
 			if err != nil {
 				return err
@@ -152,17 +156,22 @@ func (dd *docDecoder) state(raw []byte, only string) (consent.SubjectState, erro
 				st.MerchantID = tok.String()
 			case "subject_id":
 				st.SubjectID = tok.String()
+			case "level":
+				st.Level = consent.Level(tok.String())
 			default:
 				st.HeadHash = tok.String()
 			}
-		case "seq", "updated_at":
+		case "seq", "updated_at", "level_seq":
 			tok, err := d.ReadToken()
 			if err != nil {
 				return err
 			}
-			if name == "seq" {
+			switch name {
+			case "seq":
 				st.Seq = tok.Int()
-			} else {
+			case "level_seq":
+				st.LevelSeq = tok.Int()
+			default:
 				st.UpdatedAt = fromMillis(tok.Int())
 			}
 		case "purposes":

@@ -132,7 +132,8 @@ type rowScanner interface{ Scan(dest ...any) error }
 
 // stateColumns are a projection's fields as the file holds them.
 const stateColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
-		_ferretdb_sjson->>'$.head_hash', json(_ferretdb_sjson->'$.purposes'), _ferretdb_sjson->>'$.updated_at'`
+		_ferretdb_sjson->>'$.head_hash', json(_ferretdb_sjson->'$.purposes'), _ferretdb_sjson->>'$.updated_at',
+		coalesce(_ferretdb_sjson->>'$.level', ''), coalesce(_ferretdb_sjson->>'$.level_seq', 0)`
 
 func scanState(r rowScanner) (consent.SubjectState, error) {
 	var (
@@ -140,7 +141,8 @@ func scanState(r rowScanner) (consent.SubjectState, error) {
 		purposes  []byte
 		updatedAt int64
 	)
-	if err := r.Scan(&st.MerchantID, &st.SubjectID, &st.Seq, &st.HeadHash, &purposes, &updatedAt); err != nil {
+	var level string
+	if err := r.Scan(&st.MerchantID, &st.SubjectID, &st.Seq, &st.HeadHash, &purposes, &updatedAt, &level, &st.LevelSeq); err != nil {
 		return consent.SubjectState{}, err
 	}
 	var ps map[string]filePurposeState
@@ -148,6 +150,7 @@ func scanState(r rowScanner) (consent.SubjectState, error) {
 		return consent.SubjectState{}, err
 	}
 	st.UpdatedAt = fromMillis(updatedAt)
+	st.Level = consent.Level(level)
 	st.Purposes = make(map[string]consent.PurposeState, len(ps))
 	for k, v := range ps {
 		st.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: fromMillis(v.At), GPCSeq: v.GPCSeq}

@@ -36,6 +36,8 @@ type eventDoc struct {
 	GivenAt *time.Time `bson:"given_at,omitempty"`
 	Source  string     `bson:"source,omitempty"`
 	Proof   string     `bson:"proof,omitempty"`
+	// Level is set on privacy-level events only.
+	Level string `bson:"level,omitempty"`
 }
 
 func eventID(merchantID, subjectID string, seq int64) string {
@@ -46,7 +48,7 @@ func toEventDoc(e consent.Event) eventDoc {
 	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
 		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof}
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level)}
 	if !e.GivenAt.IsZero() {
 		at := e.GivenAt
 		d.GivenAt = &at
@@ -104,6 +106,8 @@ type recordDoc struct {
 	HeadHash   string                     `bson:"head_hash"`
 	Purposes   map[string]purposeStateDoc `bson:"purposes"`
 	UpdatedAt  time.Time                  `bson:"updated_at"`
+	Level      string                     `bson:"level,omitempty"`
+	LevelSeq   int64                      `bson:"level_seq,omitempty"`
 }
 
 // SubjectState returns the subject's projection: a point read.
@@ -115,7 +119,8 @@ func (s *Store) SubjectState(ctx context.Context, merchantID, subjectID string) 
 }
 
 func (d recordDoc) state() consent.SubjectState {
-	rec := consent.SubjectState{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC()}
+	rec := consent.SubjectState{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC(),
+		Level: consent.Level(d.Level), LevelSeq: d.LevelSeq}
 	for k, v := range d.Purposes {
 		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC(), GPCSeq: v.GPCSeq}
 	}
@@ -144,7 +149,8 @@ func (s *Store) SaveSubjectState(ctx context.Context, rec consent.SubjectState) 
 }
 
 func toRecordDoc(rec consent.SubjectState) recordDoc {
-	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt}
+	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt,
+		Level: string(rec.Level), LevelSeq: rec.LevelSeq}
 	for k, v := range rec.Purposes {
 		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At, GPCSeq: v.GPCSeq}
 	}

@@ -31,6 +31,8 @@ type Data struct {
 	RecordedAt    time.Time `json:"recorded_at"`
 	// Field names the erased field of a field.erased event.
 	Field string `json:"field,omitempty"`
+	// Level is the privacy level chosen, on a privacy_level.changed event.
+	Level string `json:"level,omitempty"`
 }
 
 // Payload is a message body, shaped as Standard Webhooks suggests.
@@ -64,7 +66,7 @@ type message struct {
 func newMessage(e consent.Event, attempts int, replay bool) (message, error) {
 	body, err := json.Marshal(Payload{Type: e.Type(), Timestamp: e.RecordedAt.UTC(), Data: Data{
 		Subject: e.SubjectID, Purpose: e.Purpose, State: string(e.State), Channel: string(e.Channel), NoticeVersion: e.NoticeVersion,
-		Seq: e.Seq, Hash: e.Hash, RecordedAt: e.RecordedAt.UTC(), Field: e.Field,
+		Seq: e.Seq, Hash: e.Hash, RecordedAt: e.RecordedAt.UTC(), Field: e.Field, Level: string(e.Level),
 	}})
 	if err != nil {
 		return message{}, err
