@@ -16,6 +16,7 @@ const (
 	CodeRequestInProgress     = "request_in_progress"
 	CodeInvalidCategory       = "invalid_category"
 	CodeInvalidLevel          = "invalid_privacy_level"
+	CodeInvalidRelationship   = "invalid_relationship"
 	// Codes of an import refused whole, and of its invalid lines.
 	CodeEmptyImport     = "empty_import"
 	CodeTooManyLines    = "too_many_lines"

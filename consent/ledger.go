@@ -272,20 +272,33 @@ func (l *Ledger) CheckMany(ctx context.Context, merchantID, purpose string, subj
 	if err != nil {
 		return nil, err
 	}
-	terms, err := l.notices.Terms(ctx, merchantID)
+	out, _, err := l.DecideMany(ctx, p, subjectIDs)
+	return out, err
+}
+
+// DecideMany decides purpose p for each subject, in the order given, and
+// returns each subject's state with its decision (what the guard needs
+// besides: the privacy level). Subject ids must be valid.
+func (l *Ledger) DecideMany(ctx context.Context, p Purpose, subjectIDs []string) ([]Decision, []SubjectState, error) {
+	terms, err := l.notices.Terms(ctx, p.MerchantID)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	now := l.now()
-	sts, err := l.lookupMany(ctx, merchantID, subjectIDs)
+	sts, err := l.lookupMany(ctx, p.MerchantID, subjectIDs)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out := make([]Decision, len(subjectIDs))
+	states := make([]SubjectState, len(subjectIDs))
 	for i, id := range subjectIDs {
-		out[i] = Decide(sts[id], p, terms, now)
+		st := sts[id]
+		if st.SubjectID == "" {
+			st.MerchantID, st.SubjectID = p.MerchantID, id
+		}
+		out[i], states[i] = Decide(st, p, terms, now), st
 	}
-	return out, nil
+	return out, states, nil
 }
 
 // MaxPage is the largest page of events one call returns.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/ttlcache"
 )
 
 // Subject is a shopper inside one merchant, known by the merchant's own id.
@@ -15,8 +16,31 @@ type Subject struct {
 	Email      string
 	Locale     string
 	TimeZone   string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// Relationship is what the subject is to the merchant, customer or
+	// prospect; "" if the merchant never said (the guard then takes them
+	// for a prospect).
+	Relationship Relationship
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Relationship is what a subject is to the merchant: the guard is more
+// careful with people who have not bought (prospects).
+type Relationship string
+
+// Relationships.
+const (
+	Customer Relationship = "customer"
+	Prospect Relationship = "prospect"
+)
+
+// ParseRelationship checks a relationship given by a client ("" is none).
+func ParseRelationship(s string) (Relationship, error) {
+	switch r := Relationship(s); r {
+	case "", Customer, Prospect:
+		return r, nil
+	}
+	return "", apperr.New(apperr.Invalid, "relationship must be customer or prospect").WithDetail(CodeInvalidRelationship)
 }
 
 // SubjectStore persists subjects.
@@ -35,6 +59,8 @@ type SubjectStore interface {
 	// (compared case-insensitively), oldest first: several may share one
 	// address (a customer and a guest checkout). None is not an error.
 	SubjectsByEmail(ctx context.Context, merchantID, email string) ([]Subject, error)
+	// SubjectsByID returns those of the named subjects that exist, by id.
+	SubjectsByID(ctx context.Context, merchantID string, ids []string) (map[string]Subject, error)
 }
 
 // SubjectUpdate is what a merchant may set on a subject. Nil fields keep
@@ -43,12 +69,27 @@ type SubjectUpdate struct {
 	Email    *string
 	Locale   *string
 	TimeZone *string
+	// Relationship is customer, prospect or "" (unknown).
+	Relationship *string
 }
 
 // Subjects manages subjects.
 type Subjects struct {
 	Store SubjectStore
 	Now   func() time.Time
+	// Profiles, when set, caches what the guard reads of each subject on
+	// every message (see Profiles): a change through this instance is seen
+	// at once, one made on another within the cache's TTL.
+	Profiles *ttlcache.Cache[string, Profile]
+}
+
+// Profile is what the personalization guard needs of a subject besides
+// their consent state: their language and their relationship.
+type Profile struct {
+	// Known is false for a subject the merchant never recorded.
+	Known        bool
+	Locale       string
+	Relationship Relationship
 }
 
 // Put creates the subject or applies u to it. It reports whether it was created.
@@ -87,11 +128,60 @@ func (s *Subjects) Put(ctx context.Context, merchantID, id string, u SubjectUpda
 		}
 		cur.TimeZone = *u.TimeZone
 	}
+	if u.Relationship != nil {
+		r, err := ParseRelationship(*u.Relationship)
+		if err != nil {
+			return Subject{}, false, err
+		}
+		cur.Relationship = r
+	}
 	cur.UpdatedAt = now
-	if err := s.Store.PutSubject(ctx, cur); err != nil {
+	err = s.Store.PutSubject(ctx, cur)
+	if s.Profiles != nil {
+		s.Profiles.Delete(cacheKey(merchantID, id))
+	}
+	if err != nil {
 		return Subject{}, false, err
 	}
 	return cur, created, nil
+}
+
+// ProfilesOf returns the profile of each subject named (Known false for an
+// unknown one), from the cache where it can and the rest read in bulk.
+func (s *Subjects) ProfilesOf(ctx context.Context, merchantID string, ids []string) (map[string]Profile, error) {
+	out := make(map[string]Profile, len(ids))
+	var missing []string
+	for _, id := range ids {
+		if _, done := out[id]; done {
+			continue
+		}
+		if s.Profiles != nil {
+			if p, ok := s.Profiles.Get(cacheKey(merchantID, id)); ok {
+				out[id] = p
+				continue
+			}
+		}
+		out[id] = Profile{}
+		missing = append(missing, id)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	subs, err := s.Store.SubjectsByID(ctx, merchantID, missing)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range missing {
+		var p Profile
+		if sub, ok := subs[id]; ok {
+			p = Profile{Known: true, Locale: sub.Locale, Relationship: sub.Relationship}
+		}
+		out[id] = p
+		if s.Profiles != nil {
+			s.Profiles.Put(cacheKey(merchantID, id), p)
+		}
+	}
+	return out, nil
 }
 
 // ByEmail returns the merchant's subjects with this email, oldest first;

@@ -56,7 +56,10 @@ type Field struct {
 	// Min and Max bound a number field when set.
 	Min, Max *float64
 	// Purposes need this field; a value is kept only while one is granted.
-	Purposes  []string
+	Purposes []string
+	// Category is the field's data category (consent.Categories), for the
+	// personalization guard; "" counts as consent.CategoryPreference.
+	Category  string
 	CreatedAt time.Time
 }
 
@@ -142,6 +145,13 @@ func (f *Field) Validate() error {
 	}
 	if f.Min != nil && f.Max != nil && *f.Min > *f.Max {
 		return apperr.New(apperr.Invalid, "min must not exceed max")
+	}
+	if f.Category != "" {
+		canon, err := consent.CheckCategory("category", f.Category)
+		if err != nil {
+			return err
+		}
+		f.Category = canon
 	}
 	if len(f.Purposes) == 0 || len(f.Purposes) > 10 {
 		return apperr.New(apperr.Invalid, "name the 1-10 purposes that need this field; it is kept only while one of them is granted")

@@ -52,6 +52,7 @@ type eventJSON struct {
 	GivenAt        time.Time `json:"given_at"`
 	Source         string    `json:"source,omitempty"`
 	Proof          string    `json:"proof,omitempty"`
+	Level          string    `json:"level,omitempty"`
 }
 
 type disclosedJSON struct {

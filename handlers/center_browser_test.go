@@ -159,12 +159,13 @@ func btTestSignInSaveAndReceipt(t *testing.T, browser context.Context) {
 	if got := tab.text("h1"); got != en.T("receipt_title") {
 		t.Fatalf("receipt h1 = %q", got)
 	}
-	wantRows := [][]string{ // in the order of the purposes' keys
+	wantRows := [][]string{ // in the order of the purposes' keys, then the privacy level
 		{"Birthday reward", "Not chosen (off)"},
 		{"Newsletter", "Allowed"},
 		{"Offers from partners", "Not chosen (off)"},
 		{"Personal recommendations", "Allowed"},
 		{"Wellness tips", "Allowed"},
+		{"How personal we may be", "Use what I told you"}, // the default, never chosen
 	}
 	rows := btEval[[][]string](tab, `[...document.querySelectorAll("table.receipt tbody tr")].map(r => [r.querySelector("th").textContent.trim(), r.querySelector("td").textContent.trim()])`)
 	if diff := cmp.Diff(wantRows, rows); diff != "" {

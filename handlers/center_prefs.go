@@ -10,6 +10,7 @@ import (
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/locales"
 )
 
 type purposeView struct {
@@ -20,10 +21,21 @@ type purposeView struct {
 	Fields []fieldView
 }
 
+// levelView is one answer of the "how personal may we be?" control.
+type levelView struct {
+	Value, Label, Hint string
+	Checked            bool
+}
+
 type prefsPage struct {
 	base
-	Offers     []offerView
-	Purposes   []purposeView
+	Offers   []offerView
+	Purposes []purposeView
+	// Levels are the privacy levels, the subject's own checked; LevelShown
+	// is that level, sent back with the form so that a level left as shown
+	// leaves one changed elsewhere meanwhile as it is.
+	Levels     []levelView
+	LevelShown string
 	Saved      bool
 	Changes    []string
 	ReceiptURL string
@@ -91,6 +103,10 @@ func (a *API) preferences(c *gin.Context) error {
 		}
 		p.Purposes = append(p.Purposes, v)
 	}
+	p.LevelShown = string(st.PrivacyLevel())
+	for _, lv := range consent.Levels() {
+		p.Levels = append(p.Levels, levelView{Value: string(lv), Label: levelName(l, lv), Hint: l.T("level_" + string(lv) + "_hint"), Checked: lv == st.PrivacyLevel()})
+	}
 	if id := c.Query("receipt"); id != "" {
 		r, err := a.ownReceipt(c, id)
 		if err != nil {
@@ -98,6 +114,13 @@ func (a *API) preferences(c *gin.Context) error {
 		}
 		p.Saved, p.ReceiptURL = true, basePath(c)+"receipts/"+r.ID
 		for _, ch := range r.Changes {
+			if ch.Purpose == "" {
+				// The privacy level chosen: an event of no purpose.
+				if lv, err := consent.ParseLevel(ch.Level); err == nil {
+					p.Changes = append(p.Changes, l.Tf("change_level", "Level", levelName(l, lv)))
+				}
+				continue
+			}
 			name := ch.Purpose
 			for _, pur := range ps {
 				if pur.Key == ch.Purpose {
@@ -140,14 +163,18 @@ func (a *API) preferences(c *gin.Context) error {
 			}
 		}
 	}
+	if p.Saved && c.Query("elsewhere_level") == "1" {
+		p.Elsewhere = append(p.Elsewhere, l.Tf("elsewhere_level", "Level", levelName(l, st.PrivacyLevel())))
+	}
 	return a.render(c, http.StatusOK, "preferences", p)
 }
 
-// savePreferences hands the shopper's switches, as changed from what the
-// page showed, and the details they gave to the ledger's one operation;
-// it shows what that decided, with a signed receipt. "Turn everything off"
-// withdraws every granted purpose; nothing here ever switches a purpose on
-// except its own switch.
+// savePreferences hands the shopper's switches and privacy level, as
+// changed from what the page showed, and the details they gave to the
+// ledger's one operation; it shows what that decided, with a signed
+// receipt. "Turn everything off" withdraws every granted purpose and leaves
+// the level alone; nothing here ever switches a purpose on except its own
+// switch.
 func (a *API) savePreferences(c *gin.Context) error {
 	ctx := c.Request.Context()
 	sess, _ := session(c)
@@ -196,7 +223,12 @@ func (a *API) savePreferences(c *gin.Context) error {
 		}
 		choices.Values = values
 	}
-	if len(choices.Requests) == 0 && len(choices.Values) == 0 {
+	if action == "save" {
+		if choices.Level, choices.LevelShown, err = formLevel(form); err != nil {
+			return err
+		}
+	}
+	if len(choices.Requests) == 0 && len(choices.Values) == 0 && choices.Level == "" {
 		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?saved=1")
 		return nil
 	}
@@ -220,6 +252,10 @@ func (a *API) savePreferences(c *gin.Context) error {
 		}
 		q.Set("elsewhere", strings.Join(keys, ","))
 	}
+	if choices.LevelShown != "" && choices.Level == choices.LevelShown && res.State.PrivacyLevel() != choices.LevelShown {
+		// Left as shown, and changed elsewhere meanwhile: it stands.
+		q.Set("elsewhere_level", "1")
+	}
 	if len(res.Decided()) == 0 {
 		q.Set("saved", "1")
 		c.Redirect(http.StatusSeeOther, basePath(c)+"preferences?"+q.Encode())
@@ -227,6 +263,24 @@ func (a *API) savePreferences(c *gin.Context) error {
 	}
 	return a.receiptAndShow(c, consent.ChannelCenter, res, q)
 }
+
+// formLevel reads the privacy level the form chose and the level the page
+// showed; both are empty for a form without the control.
+func formLevel(form url.Values) (level, shown consent.Level, err error) {
+	if _, ok := form["level"]; !ok {
+		return "", "", nil
+	}
+	if level, err = consent.ParseLevel(form.Get("level")); err != nil {
+		return "", "", err
+	}
+	if shown, err = consent.ParseLevel(form.Get("level_shown")); err != nil {
+		return "", "", apperr.New(apperr.Invalid, "a privacy level without the level the page showed").WithDetail(consent.CodeInvalidLevel)
+	}
+	return level, shown, nil
+}
+
+// levelName is a privacy level in the shopper's words ("Keep it general").
+func levelName(l *locales.Localizer, lv consent.Level) string { return l.T("level_" + string(lv)) }
 
 // changedValues reads the volunteered details of the form that differ
 // from what the subject holds: an emptied one removes the value.

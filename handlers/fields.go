@@ -23,6 +23,8 @@ type createFieldRequest struct {
 	Min           *float64               `json:"min,omitempty"`
 	Max           *float64               `json:"max,omitempty"`
 	Purposes      []string               `json:"purposes"`
+	// Category is the field's data category; "" counts as "preference".
+	Category string `json:"category,omitempty"`
 }
 
 type fieldJSON struct {
@@ -32,7 +34,7 @@ type fieldJSON struct {
 
 func toFieldJSON(f fields.Field) fieldJSON {
 	return fieldJSON{createFieldRequest: createFieldRequest{Key: f.Key, Texts: f.Texts, DefaultLocale: f.DefaultLocale, Type: string(f.Type),
-		OmitYear: f.OmitYear, Choices: f.Choices, Min: f.Min, Max: f.Max, Purposes: f.Purposes}, CreatedAt: f.CreatedAt}
+		OmitYear: f.OmitYear, Choices: f.Choices, Min: f.Min, Max: f.Max, Purposes: f.Purposes, Category: f.Category}, CreatedAt: f.CreatedAt}
 }
 
 func (a *API) createField(c *gin.Context) error {
@@ -41,7 +43,7 @@ func (a *API) createField(c *gin.Context) error {
 		return err
 	}
 	f, err := a.Fields.Create(c.Request.Context(), fields.Field{MerchantID: merchantID(c), Key: req.Key, Texts: req.Texts, DefaultLocale: req.DefaultLocale,
-		Type: fields.Type(req.Type), OmitYear: req.OmitYear, Choices: req.Choices, Min: req.Min, Max: req.Max, Purposes: req.Purposes})
+		Type: fields.Type(req.Type), OmitYear: req.OmitYear, Choices: req.Choices, Min: req.Min, Max: req.Max, Purposes: req.Purposes, Category: req.Category})
 	if err != nil {
 		return err
 	}

@@ -83,6 +83,10 @@ func (a *API) showReceipt(c *gin.Context) error {
 		}
 		p.Rows = append(p.Rows, row)
 	}
+	// Receipts issued before privacy levels existed do not carry one.
+	if lv, err := consent.ParseLevel(claims.Fineline.PrivacyLevel); err == nil {
+		p.Rows = append(p.Rows, receiptRow{Name: l.T("receipt_level"), Choice: levelName(l, lv)})
+	}
 	return a.render(c, http.StatusOK, "receipt", p)
 }
 

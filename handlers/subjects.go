@@ -10,22 +10,26 @@ import (
 )
 
 type subjectJSON struct {
-	ID        string    `json:"id"`
-	Email     string    `json:"email,omitempty"`
-	Locale    string    `json:"locale,omitempty"`
-	TimeZone  string    `json:"time_zone,omitempty"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	ID       string `json:"id"`
+	Email    string `json:"email,omitempty"`
+	Locale   string `json:"locale,omitempty"`
+	TimeZone string `json:"time_zone,omitempty"`
+	// Relationship is customer or prospect, when the merchant said.
+	Relationship string    `json:"relationship,omitempty"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 func toSubjectJSON(s consent.Subject) subjectJSON {
-	return subjectJSON{ID: s.ID, Email: s.Email, Locale: s.Locale, TimeZone: s.TimeZone, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	return subjectJSON{ID: s.ID, Email: s.Email, Locale: s.Locale, TimeZone: s.TimeZone, Relationship: string(s.Relationship), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
 }
 
 type putSubjectRequest struct {
 	Email    *string `json:"email"`
 	Locale   *string `json:"locale"`
 	TimeZone *string `json:"time_zone"`
+	// Relationship is customer, prospect, or "" to clear it.
+	Relationship *string `json:"relationship"`
 }
 
 func (a *API) putSubject(c *gin.Context) error {
@@ -34,7 +38,7 @@ func (a *API) putSubject(c *gin.Context) error {
 		return err
 	}
 	s, created, err := a.Subjects.Put(c.Request.Context(), merchantID(c), c.Param("subject"),
-		consent.SubjectUpdate{Email: req.Email, Locale: req.Locale, TimeZone: req.TimeZone})
+		consent.SubjectUpdate{Email: req.Email, Locale: req.Locale, TimeZone: req.TimeZone, Relationship: req.Relationship})
 	if err != nil {
 		return err
 	}

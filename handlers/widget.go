@@ -93,8 +93,16 @@ type widgetPurposeJSON struct {
 	SaleOrShare bool   `json:"sale_or_share"`
 }
 
-// widgetConfig gives the widget the merchant's purposes and its texts in
-// the page's language.
+// widgetLevelJSON is one answer of the widget's "how personal may we be?"
+// control.
+type widgetLevelJSON struct {
+	Key  string `json:"key"`
+	Name string `json:"name"`
+	Hint string `json:"hint"`
+}
+
+// widgetConfig gives the widget the merchant's purposes, the privacy
+// levels and its texts in the page's language.
 func (a *API) widgetConfig(c *gin.Context) error {
 	l := localizer(c)
 	ps, err := a.Purposes.List(c.Request.Context(), merchant(c).ID)
@@ -107,10 +115,14 @@ func (a *API) widgetConfig(c *gin.Context) error {
 		out = append(out, widgetPurposeJSON{Key: p.Key, Name: t.Name, Statement: t.Statement, Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare})
 	}
 	texts := map[string]string{}
-	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved", "renew"} {
+	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved", "renew", "level"} {
 		texts[k] = l.T("widget_" + k)
 	}
-	c.JSON(http.StatusOK, gin.H{"lang": l.Lang, "purposes": out, "texts": texts})
+	levels := make([]widgetLevelJSON, 0, len(consent.Levels()))
+	for _, lv := range consent.Levels() {
+		levels = append(levels, widgetLevelJSON{Key: string(lv), Name: levelName(l, lv), Hint: l.T("level_" + string(lv) + "_hint")})
+	}
+	c.JSON(http.StatusOK, gin.H{"lang": l.Lang, "purposes": out, "levels": levels, "texts": texts})
 	return nil
 }
 
@@ -121,8 +133,11 @@ type widgetDecisionJSON struct {
 }
 
 type widgetStateJSON struct {
-	Consents   map[string]widgetDecisionJSON `json:"consents"`
-	ReceiptURL *string                       `json:"receipt_url"`
+	Consents map[string]widgetDecisionJSON `json:"consents"`
+	// PrivacyLevel is the level the subject's messages are held to (the
+	// default until they choose one); an anonymous device has none.
+	PrivacyLevel string  `json:"privacy_level,omitempty"`
+	ReceiptURL   *string `json:"receipt_url"`
 	// Elsewhere lists the purposes a save left alone because they changed
 	// elsewhere since the widget showed them.
 	Elsewhere []string `json:"elsewhere,omitempty"`
@@ -148,6 +163,9 @@ func (a *API) widgetState(c *gin.Context, receiptURL *string, elsewhere []string
 		return err
 	}
 	out := widgetStateJSON{Consents: map[string]widgetDecisionJSON{}, ReceiptURL: receiptURL, Elsewhere: elsewhere}
+	if !isDevice(subject) {
+		out.PrivacyLevel = string(rec.PrivacyLevel())
+	}
 	// Purposes never decided are left out: the widget opens for them.
 	for i, p := range ps {
 		st, ok := rec.Purposes[p.Key]
@@ -169,6 +187,43 @@ type widgetChoicesRequest struct {
 	// "on", "off" or "undecided". A purpose it names changes only if the
 	// visitor changed it from that.
 	Shown map[string]string `json:"shown"`
+	// PrivacyLevel, when set, is the level the shopper chooses, and
+	// PrivacyLevelShown the level the widget showed: a level left as shown
+	// leaves one changed elsewhere meanwhile as it is.
+	PrivacyLevel      string `json:"privacy_level"`
+	PrivacyLevelShown string `json:"privacy_level_shown"`
+}
+
+// codeLevelNeedsSubject refuses a privacy level from an anonymous device.
+const codeLevelNeedsSubject = "privacy_level_needs_subject"
+
+// widgetLevel reads the privacy level of a widget request and the level
+// the widget showed ("" when not given). An anonymous device cannot choose
+// one: the level says how personal messages to a known shopper may be, and
+// an anonymous device receives none. Nor would a device's level reach the
+// shopper: consent.CarryOver carries a device's decisions on purposes over
+// only where the subject made none, and a level has no such condition, so
+// carrying one over could undo the subject's own. The widget shows the
+// control only with a widget token.
+func widgetLevel(req widgetChoicesRequest, subject string) (level, shown consent.Level, err error) {
+	if req.PrivacyLevel == "" && req.PrivacyLevelShown == "" {
+		return "", "", nil
+	}
+	if isDevice(subject) {
+		return "", "", apperr.New(apperr.Invalid, "a privacy level is chosen by a known shopper (a widget token), not by an anonymous device").WithDetail(codeLevelNeedsSubject)
+	}
+	if req.PrivacyLevel == "" {
+		return "", "", apperr.New(apperr.Invalid, "privacy_level_shown without privacy_level").WithDetail(consent.CodeInvalidLevel)
+	}
+	if level, err = consent.ParseLevel(req.PrivacyLevel); err != nil {
+		return "", "", err
+	}
+	if req.PrivacyLevelShown != "" {
+		if shown, err = consent.ParseLevel(req.PrivacyLevelShown); err != nil {
+			return "", "", err
+		}
+	}
+	return level, shown, nil
 }
 
 // widgetShown reads how the widget showed a purpose.
@@ -188,20 +243,25 @@ func widgetShown(s map[string]string, key string) (consent.Shown, error) {
 	return consent.NotShown, apperr.New(apperr.Invalid, "shown.%s must be on, off or undecided", key).WithDetail(consent.CodeInvalidChoices)
 }
 
-// putWidgetConsents hands the visitor's choices (channel widget) to the
-// ledger's one operation. A sensitive purpose is granted only when the
-// visitor switched it on themselves ("explicit"); Accept never lists it.
+// putWidgetConsents hands the visitor's choices (channel widget), and the
+// shopper's privacy level, to the ledger's one operation. A sensitive
+// purpose is granted only when the visitor switched it on themselves
+// ("explicit"); Accept never lists it.
 func (a *API) putWidgetConsents(c *gin.Context) error {
 	var req widgetChoicesRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if len(req.Choices) == 0 || len(req.Choices) > consent.MaxRequests {
-		return apperr.New(apperr.Invalid, "choices must name 1 to %d purposes", consent.MaxRequests).WithDetail(consent.CodeInvalidChoices)
-	}
 	m := merchant(c)
 	subject := c.GetString(ctxWidgetSubject)
-	choices := consent.Choices{MerchantID: m.ID, SubjectID: subject, Channel: consent.ChannelWidget, Actor: "widget"}
+	level, shown, err := widgetLevel(req, subject)
+	if err != nil {
+		return err
+	}
+	if (len(req.Choices) == 0 && level == "") || len(req.Choices) > consent.MaxRequests {
+		return apperr.New(apperr.Invalid, "choices must name 1 to %d purposes, or privacy_level be set", consent.MaxRequests).WithDetail(consent.CodeInvalidChoices)
+	}
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: subject, Channel: consent.ChannelWidget, Actor: "widget", Level: level, LevelShown: shown}
 	for k, st := range req.Choices {
 		shown, err := widgetShown(req.Shown, k)
 		if err != nil {

@@ -244,10 +244,11 @@ func (r Receipt) Validate() error {
 // recordsOnlyRefusals reports whether the receipt records decisions none of
 // which grants anything (a shopper who switched everything off): Kantara
 // lists the purposes consented to, so its services are then empty, and the
-// fineline claim says what was withdrawn or denied.
+// fineline claim says what was withdrawn or denied. A receipt of a
+// privacy level alone, before any decision, records that level.
 func (r Receipt) recordsOnlyRefusals() bool {
 	if len(r.Fineline.States) == 0 {
-		return false
+		return r.Fineline.PrivacyLevel != ""
 	}
 	for _, s := range r.Fineline.States {
 		if s.State == "granted" {

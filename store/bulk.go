@@ -39,6 +39,33 @@ func (s *Store) SubjectStates(ctx context.Context, merchantID string, subjectIDs
 	return out, nil
 }
 
+// SubjectsByID returns those of the merchant's subjects named that exist,
+// by id: point reads in bulk.
+func (s *Store) SubjectsByID(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.Subject, error) {
+	if s.fileReads() {
+		return s.subjectsFromFile(ctx, merchantID, subjectIDs)
+	}
+	out := make(map[string]consent.Subject, len(subjectIDs))
+	for chunk := range chunks(subjectIDs, bulkChunk) {
+		keys := make([]string, len(chunk))
+		for i, sid := range chunk {
+			keys[i] = id(merchantID, sid)
+		}
+		cur, err := s.db.Collection(collSubjects).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}})
+		if err != nil {
+			return nil, storeError(err, "read subjects")
+		}
+		var docs []subjectDoc
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, storeError(err, "read subjects")
+		}
+		for _, d := range docs {
+			out[d.SubjectID] = d.subject()
+		}
+	}
+	return out, nil
+}
+
 // Pending returns the subjects that have an event numbered heads[s]+1.
 func (s *Store) Pending(ctx context.Context, merchantID string, heads map[string]int64) ([]string, error) {
 	ids := make([]string, 0, len(heads))

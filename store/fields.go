@@ -31,12 +31,13 @@ type fieldDoc struct {
 	Min           *float64                `bson:"min,omitempty"`
 	Max           *float64                `bson:"max,omitempty"`
 	Purposes      []string                `bson:"purposes"`
+	Category      string                  `bson:"category,omitempty"`
 	CreatedAt     time.Time               `bson:"created_at"`
 }
 
 func (d fieldDoc) field() fields.Field {
 	f := fields.Field{MerchantID: d.MerchantID, Key: d.Key, Texts: map[string]fields.Text{}, DefaultLocale: d.DefaultLocale, Type: fields.Type(d.Type),
-		OmitYear: d.OmitYear, Choices: d.Choices, Min: d.Min, Max: d.Max, Purposes: d.Purposes, CreatedAt: d.CreatedAt.UTC()}
+		OmitYear: d.OmitYear, Choices: d.Choices, Min: d.Min, Max: d.Max, Purposes: d.Purposes, Category: d.Category, CreatedAt: d.CreatedAt.UTC()}
 	for l, t := range d.Texts {
 		f.Texts[l] = fields.Text(t)
 	}
@@ -46,7 +47,7 @@ func (d fieldDoc) field() fields.Field {
 // CreateField stores a new field under "<merchant>/<key>".
 func (s *Store) CreateField(ctx context.Context, f fields.Field) error {
 	d := fieldDoc{ID: id(f.MerchantID, f.Key), MerchantID: f.MerchantID, Key: f.Key, Texts: map[string]fieldTextDoc{}, DefaultLocale: f.DefaultLocale,
-		Type: string(f.Type), OmitYear: f.OmitYear, Choices: f.Choices, Min: f.Min, Max: f.Max, Purposes: f.Purposes, CreatedAt: f.CreatedAt}
+		Type: string(f.Type), OmitYear: f.OmitYear, Choices: f.Choices, Min: f.Min, Max: f.Max, Purposes: f.Purposes, Category: f.Category, CreatedAt: f.CreatedAt}
 	for l, t := range f.Texts {
 		d.Texts[l] = fieldTextDoc(t)
 	}

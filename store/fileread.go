@@ -346,28 +346,76 @@ func (s *Store) subjectFromFile(ctx context.Context, id string) (consent.Subject
 	if err != nil {
 		return consent.Subject{}, storeError(err, "read subject")
 	}
-	st, err := r.stmt(ctx, collSubjects, `SELECT _ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.email',
-		_ferretdb_sjson->>'$.locale', _ferretdb_sjson->>'$.time_zone', _ferretdb_sjson->>'$.created_at', _ferretdb_sjson->>'$.updated_at'
-		FROM %q WHERE _ferretdb_sjson->'$._id' = ?`)
+	st, err := r.stmt(ctx, collSubjects, `SELECT `+subjectColumns+` FROM %q WHERE _ferretdb_sjson->'$._id' = ?`)
 	if err != nil {
 		return consent.Subject{}, storeError(err, "read subject")
 	}
-	var (
-		sub               consent.Subject
-		email, locale, tz sql.NullString
-		created, updated  int64
-	)
 	s.embedded.reads.Add(1)
-	err = st.QueryRowContext(ctx, quotedID(id)).Scan(&sub.MerchantID, &sub.ID, &email, &locale, &tz, &created, &updated)
+	sub, err := scanSubject(st.QueryRowContext(ctx, quotedID(id)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return consent.Subject{}, apperr.New(apperr.NotFound, "subject not found")
 	}
-	if err != nil {
-		return consent.Subject{}, storeError(err, "read subject")
+	return sub, storeError(err, "read subject")
+}
+
+// subjectColumns are a subject's fields as the file holds them.
+const subjectColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.email',
+		_ferretdb_sjson->>'$.locale', _ferretdb_sjson->>'$.time_zone', _ferretdb_sjson->>'$.created_at', _ferretdb_sjson->>'$.updated_at',
+		_ferretdb_sjson->>'$.relationship'`
+
+func scanSubject(r rowScanner) (consent.Subject, error) {
+	var (
+		sub                    consent.Subject
+		email, locale, tz, rel sql.NullString
+		created, updated       int64
+	)
+	if err := r.Scan(&sub.MerchantID, &sub.ID, &email, &locale, &tz, &created, &updated, &rel); err != nil {
+		return consent.Subject{}, err
 	}
-	sub.Email, sub.Locale, sub.TimeZone = email.String, locale.String, tz.String
+	sub.Email, sub.Locale, sub.TimeZone, sub.Relationship = email.String, locale.String, tz.String, consent.Relationship(rel.String)
 	sub.CreatedAt, sub.UpdatedAt = fromMillis(created), fromMillis(updated)
 	return sub, nil
+}
+
+// subjectsFromFile reads many subjects on the embedded store, 250 to a
+// statement (see statesFromFile).
+func (s *Store) subjectsFromFile(ctx context.Context, merchantID string, subjectIDs []string) (map[string]consent.Subject, error) {
+	r, err := s.embedded.reader(ctx)
+	if err != nil {
+		return nil, storeError(err, "read subjects")
+	}
+	out := make(map[string]consent.Subject, len(subjectIDs))
+	const per = 250
+	for lo := 0; lo < len(subjectIDs); lo += per {
+		part := subjectIDs[lo:min(lo+per, len(subjectIDs))]
+		q, err := r.stmt(ctx, collSubjects, `SELECT `+subjectColumns+` FROM %q WHERE _ferretdb_sjson->'$._id' IN (?`+strings.Repeat(",?", per-1)+`)`)
+		if err != nil {
+			return nil, storeError(err, "read subjects")
+		}
+		args := make([]any, per)
+		for i := range args {
+			args[i] = quotedID(id(merchantID, part[min(i, len(part)-1)]))
+		}
+		rows, err := q.QueryContext(ctx, args...)
+		if err != nil {
+			return nil, storeError(err, "read subjects")
+		}
+		for rows.Next() {
+			sub, err := scanSubject(rows)
+			if err != nil {
+				rows.Close()
+				return nil, storeError(err, "read subjects")
+			}
+			s.embedded.reads.Add(1)
+			out[sub.ID] = sub
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, storeError(err, "read subjects")
+		}
+	}
+	return out, nil
 }
 
 // fieldsFromFile reads fields of the document with _id id in collection

@@ -17,14 +17,16 @@ import (
 var _ consent.SubjectStore = (*Store)(nil)
 
 type subjectDoc struct {
-	ID         string    `bson:"_id"`
-	MerchantID string    `bson:"merchant_id"`
-	SubjectID  string    `bson:"subject_id"`
-	Email      string    `bson:"email,omitempty"`
-	Locale     string    `bson:"locale,omitempty"`
-	TimeZone   string    `bson:"time_zone,omitempty"`
-	CreatedAt  time.Time `bson:"created_at"`
-	UpdatedAt  time.Time `bson:"updated_at"`
+	ID         string `bson:"_id"`
+	MerchantID string `bson:"merchant_id"`
+	SubjectID  string `bson:"subject_id"`
+	Email      string `bson:"email,omitempty"`
+	Locale     string `bson:"locale,omitempty"`
+	TimeZone   string `bson:"time_zone,omitempty"`
+	// Relationship is customer or prospect, when the merchant said.
+	Relationship string    `bson:"relationship,omitempty"`
+	CreatedAt    time.Time `bson:"created_at"`
+	UpdatedAt    time.Time `bson:"updated_at"`
 }
 
 // Subject returns one subject: a point read.
@@ -32,18 +34,20 @@ func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (cons
 	if s.fileReads() {
 		return s.subjectFromFile(ctx, id(merchantID, subjectID))
 	}
-	var d subjectDoc
-	if err := s.db.Collection(collSubjects).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, subjectID)}}).Decode(&d); err != nil {
-		return consent.Subject{}, notFound(err, "subject")
-	}
-	return consent.Subject{MerchantID: d.MerchantID, ID: d.SubjectID, Email: d.Email, Locale: d.Locale, TimeZone: d.TimeZone, CreatedAt: d.CreatedAt, UpdatedAt: d.UpdatedAt}, nil
+	return findOne(ctx, s, collSubjects, id(merchantID, subjectID), "subject", subjectDoc.subject)
+}
+
+func (d subjectDoc) subject() consent.Subject {
+	return consent.Subject{MerchantID: d.MerchantID, ID: d.SubjectID, Email: d.Email, Locale: d.Locale, TimeZone: d.TimeZone,
+		Relationship: consent.Relationship(d.Relationship), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
 }
 
 // PutSubject creates or replaces a subject. The email lookup lists the
 // subject under its new address before the subject takes it, and drops it
 // from the old one after.
 func (s *Store) PutSubject(ctx context.Context, sub consent.Subject) error {
-	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone, CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
+	d := subjectDoc{ID: id(sub.MerchantID, sub.ID), MerchantID: sub.MerchantID, SubjectID: sub.ID, Email: sub.Email, Locale: sub.Locale, TimeZone: sub.TimeZone,
+		Relationship: string(sub.Relationship), CreatedAt: sub.CreatedAt, UpdatedAt: sub.UpdatedAt}
 	old, err := s.Subject(ctx, sub.MerchantID, sub.ID)
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
 		return err

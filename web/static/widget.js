@@ -12,7 +12,9 @@
 // Page API: window.Fineline.allowed(purpose) answers synchronously from the
 // last known state (default deny); open() and close() show and hide the
 // panel. Every state change is stored in localStorage and announced with a
-// "fineline:change" event on document.
+// "fineline:change" event on document. A known shopper (data-token) also
+// chooses how personal the merchant may be (the privacy level); an
+// anonymous visitor is not asked.
 (() => {
   "use strict";
 
@@ -49,6 +51,7 @@
 
   let cfg = null; // the config: purposes and texts
   let consents = readStored(); // purpose key -> {state, allowed, reason}
+  let level = ""; // the privacy level shown; "" for an anonymous visitor
   let stateLoaded = false;
   let receiptURL = "";
   let returnFocus = null;
@@ -72,13 +75,14 @@
     return !!c && c.allowed === true;
   }
 
-  // apply takes a state answer: {consents, receipt_url}.
+  // apply takes a state answer: {consents, privacy_level, receipt_url}.
   function apply(data) {
     if (!data || typeof data.consents !== "object" || data.consents === null) {
       throw new Error("Fineline: malformed state");
     }
     const json = JSON.stringify(data.consents);
     consents = JSON.parse(json);
+    level = typeof data.privacy_level === "string" ? data.privacy_level : "";
     stateLoaded = true;
     receiptURL = safeURL(data.receipt_url);
     try {
@@ -86,7 +90,7 @@
     } catch {
       // storage blocked: the in-memory state still answers allowed()
     }
-    document.dispatchEvent(new CustomEvent("fineline:change", { detail: { consents: JSON.parse(json) } }));
+    document.dispatchEvent(new CustomEvent("fineline:change", { detail: { consents: JSON.parse(json), privacy_level: level } }));
     sync();
   }
 
@@ -192,6 +196,7 @@
       if (c.value && Array.isArray(c.value.purposes)) {
         cfg = c.value;
         cfg.purposes = cfg.purposes.filter((p) => p && typeof p.key === "string");
+        cfg.levels = Array.isArray(cfg.levels) ? cfg.levels.filter((l) => l && typeof l.key === "string") : [];
         lang = pick(cfg.lang) || lang;
         build();
       } else {
@@ -252,7 +257,11 @@
         }
       }
     }
-    if (Object.keys(choices).length === 0) {
+    // The privacy level, sent only when the shopper changed it from the one
+    // shown, with that one.
+    const picked = Object.keys(radios).find((k) => radios[k].checked) || "";
+    const levelChanged = !levelBox.hidden && level !== "" && picked !== "" && picked !== level;
+    if (Object.keys(choices).length === 0 && !levelChanged) {
       say(word("saved"));
       return;
     }
@@ -264,7 +273,12 @@
       for (const k in choices) {
         sent[k] = shown[k];
       }
-      apply(await call("consents", "PUT", { choices, explicit, shown: sent }));
+      const body = { choices, explicit, shown: sent };
+      if (levelChanged) {
+        body.privacy_level = picked;
+        body.privacy_level_shown = level;
+      }
+      apply(await call("consents", "PUT", body));
       say(word("saved"));
     } catch {
       say(word("error", 1), true); // the switches keep the visitor's picks for a retry
@@ -288,13 +302,19 @@ h2{font-size:1.15rem;margin:0}
 p{margin:.4rem 0}
 ul{list-style:none;margin:.75rem 0;padding:0}
 li{border-top:1px solid #d5dae1;padding:.6rem 0}
-label{display:flex;justify-content:space-between;align-items:center;gap:.75rem;font-weight:600;cursor:pointer}
-input{appearance:none;-webkit-appearance:none;flex:none;position:relative;width:2.75rem;height:1.5rem;margin:0;
+li label{display:flex;justify-content:space-between;align-items:center;gap:.75rem;font-weight:600;cursor:pointer}
+input[role=switch]{appearance:none;-webkit-appearance:none;flex:none;position:relative;width:2.75rem;height:1.5rem;margin:0;
 border-radius:999px;background:#6b7480;cursor:pointer}
-input::after{content:"";position:absolute;top:.2rem;left:.2rem;width:1.1rem;height:1.1rem;border-radius:50%;
+input[role=switch]::after{content:"";position:absolute;top:.2rem;left:.2rem;width:1.1rem;height:1.1rem;border-radius:50%;
 background:#fff;transition:left .15s}
-input:checked{background:#1f7a3f}
-input:checked::after{left:1.45rem}
+input[role=switch]:checked{background:#1f7a3f}
+input[role=switch]:checked::after{left:1.45rem}
+fieldset{border:0;border-top:1px solid #d5dae1;margin:-.75rem 0 .75rem;padding:0;min-width:0}
+legend{float:left;width:100%;padding:.6rem 0 0;font-weight:700}
+.opt{clear:both;display:grid;grid-template-columns:auto minmax(0,1fr);column-gap:.5rem;align-items:center;padding-top:.4rem}
+.opt input{width:1.15rem;height:1.15rem;margin:0;accent-color:#1d5bd8;cursor:pointer}
+.opt label{font-weight:600;cursor:pointer;overflow-wrap:break-word}
+.hint{grid-column:2;margin:0;color:#4a5563;font-size:.93rem}
 .what{color:#4a5563;font-size:.93rem}
 .badge{display:inline-block;background:#fff4e0;border:1px solid #b86e00;color:#6b3f00;font-weight:600;
 border-radius:999px;padding:0 .6rem;font-size:.85rem}
@@ -311,8 +331,8 @@ a{color:#1d5bd8}
 :focus-visible{outline:3px solid #0b3d91;outline-offset:2px}
 [hidden]{display:none!important}
 @media (max-width:30rem){:host{right:.5rem;left:.5rem;bottom:.5rem;width:auto}}
-@media (prefers-reduced-motion:reduce){input::after{transition:none}}
-@media (forced-colors:active){input{border:2px solid ButtonText}input::after{background:ButtonText}}`;
+@media (prefers-reduced-motion:reduce){input[role=switch]::after{transition:none}}
+@media (forced-colors:active){input[role=switch]{border:2px solid ButtonText}input[role=switch]::after{background:ButtonText}}`;
 
   class FinelineConsent extends HTMLElement {
     constructor() {
@@ -362,6 +382,11 @@ a{color:#1d5bd8}
   top.append(title, closeBtn);
   const intro = el("p", "intro");
   const list = el("ul");
+  // How personal the merchant may be: one radio group, for known shoppers.
+  const levelBox = el("fieldset", "level");
+  const levelLegend = el("legend");
+  levelBox.append(levelLegend);
+  levelBox.hidden = true;
   const actions = el("div", "actions");
   const acceptBtn = el("button", "choice");
   const declineBtn = el("button", "choice"); // same class as Accept: equal weight
@@ -375,7 +400,7 @@ a{color:#1d5bd8}
   receiptLink.target = "_blank";
   receiptLink.rel = "noopener noreferrer";
   receipt.append(receiptLink);
-  panel.append(top, intro, list, actions, status, receipt);
+  panel.append(top, intro, list, levelBox, actions, status, receipt);
   root.append(panel);
 
   for (const b of [acceptBtn, declineBtn, saveBtn]) {
@@ -393,6 +418,7 @@ a{color:#1d5bd8}
 
   let boxes = {}; // purpose key -> its switch
   let renews = {}; // purpose key -> its "terms changed" note
+  let radios = {}; // privacy level -> its radio button
 
   // word returns a config text, or the built-in word at index i.
   function word(key, i) {
@@ -430,6 +456,24 @@ a{color:#1d5bd8}
       boxes[p.key] = box;
       list.append(row);
     });
+    levelBox.replaceChildren(levelLegend);
+    radios = {};
+    cfg.levels.forEach((l, i) => {
+      const opt = el("div", "opt");
+      const radio = el("input");
+      radio.type = "radio";
+      radio.name = "fl-level";
+      radio.id = "fl-l" + i;
+      radio.value = l.key;
+      radio.setAttribute("aria-describedby", "fl-lh" + i);
+      const label = el("label", null, String(l.name || l.key));
+      label.htmlFor = radio.id;
+      const hint = el("p", "hint", String(l.hint || ""));
+      hint.id = "fl-lh" + i;
+      opt.append(radio, label, hint);
+      levelBox.append(opt);
+      radios[l.key] = radio;
+    });
     sync();
   }
 
@@ -449,6 +493,11 @@ a{color:#1d5bd8}
       // Accept, or the switch, renews it under the new terms.
       const c = Object.prototype.hasOwnProperty.call(consents, key) ? consents[key] : null;
       renews[key].hidden = !(c && (c.reason === "reconsent_required" || c.reason === "reconsent_due"));
+    }
+    levelLegend.textContent = word("level");
+    levelBox.hidden = !cfg || !Object.prototype.hasOwnProperty.call(radios, level);
+    for (const key in radios) {
+      radios[key].checked = key === level;
     }
     receiptLink.textContent = word("receipt");
     if (receiptURL) {
