@@ -10,6 +10,7 @@ import (
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
@@ -38,7 +39,9 @@ type Seeder struct {
 	// birthday offer (seeded once, also into an older demo merchant).
 	Fields *fields.Service
 	Offers *offers.Service
-	Now    func() time.Time
+	// Guard, when set, gets the demo's attributes (seeded once).
+	Guard *guard.Service
+	Now   func() time.Time
 }
 
 // Result is what a seed did.
@@ -59,7 +62,10 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	if done {
-		return Result{}, s.seedValueExchange(ctx)
+		if err := s.seedValueExchange(ctx); err != nil {
+			return Result{}, err
+		}
+		return Result{}, s.seedAttributes(ctx)
 	}
 	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
 	var secret string
@@ -99,6 +105,9 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	if err := s.seedValueExchange(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := s.seedAttributes(ctx); err != nil {
 		return Result{}, err
 	}
 	return Result{Seeded: true, Merchant: m, APIKey: secret}, nil
@@ -142,7 +151,7 @@ func Fields() []fields.Field {
 	}
 	return []fields.Field{
 		{
-			Key: "birthday", Type: fields.TypeDate, OmitYear: true, Purposes: []string{"birthday_reward"},
+			Key: "birthday", Type: fields.TypeDate, OmitYear: true, Purposes: []string{"birthday_reward"}, Category: consent.CategoryDemographic,
 			Texts: map[string]fields.Text{
 				"en": {Label: "Your birthday", Explanation: "Only the month and day, to send your birthday reward. We never ask for the year."},
 				"es": {Label: "Tu cumpleaños", Explanation: "Solo el mes y el día, para enviarte tu regalo de cumpleaños. Nunca pedimos el año."},
@@ -151,7 +160,7 @@ func Fields() []fields.Field {
 			},
 		},
 		{
-			Key: "shoe_size", Type: fields.TypeChoice, Choices: sizes, Purposes: []string{"recommendations"},
+			Key: "shoe_size", Type: fields.TypeChoice, Choices: sizes, Purposes: []string{"recommendations"}, Category: consent.CategoryPhysicalDescription,
 			Texts: map[string]fields.Text{
 				"en": {Label: "Your shoe size (EU)", Explanation: "So the shoes we suggest come in your size."},
 				"es": {Label: "Tu talla de calzado (UE)", Explanation: "Para que los zapatos que te sugerimos estén en tu talla."},
@@ -205,10 +214,58 @@ func BirthdayOffer() offers.Offer {
 	}
 }
 
+// seedAttributes declares what the demo's messages may use, once.
+func (s *Seeder) seedAttributes(ctx context.Context) error {
+	const mark = Slug + "/attributes"
+	if s.Guard == nil {
+		return nil
+	}
+	done, err := s.Marks.Seeded(ctx, mark)
+	if err != nil || done {
+		return err
+	}
+	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
+	if err != nil {
+		return err
+	}
+	for _, a := range Attributes() {
+		a.MerchantID = m.ID
+		if _, err := s.Guard.Create(ctx, a); err != nil && !apperr.Is(err, apperr.Conflict) {
+			return err
+		}
+	}
+	return s.Marks.MarkSeeded(ctx, mark, s.Now().UTC())
+}
+
+// Attributes are the details the demo merchant's messages may use, beyond
+// its volunteered fields (a birthday, a shoe size): a first name the
+// shopper gave, what the shop saw (last order total, recently viewed, the
+// city orders ship to), and what it guessed (an interest in baby products,
+// which touches on health).
+func Attributes() []guard.Attribute {
+	t := func(label, explanation string) map[string]guard.Text {
+		return map[string]guard.Text{"en": {Label: label, Explanation: explanation}}
+	}
+	return []guard.Attribute{
+		{Key: "first_name", Category: consent.CategoryName, Provenance: guard.Volunteered,
+			Texts: t("First name", "Because you told us your name")},
+		{Key: "last_order_total", Category: consent.CategorySpend, Provenance: guard.Observed,
+			Texts: t("Last order total", "Because of your last order with us")},
+		{Key: "recently_viewed", Category: consent.CategoryBrowsing, Provenance: guard.Observed,
+			Texts: t("Recently viewed", "Because you looked at these on our site")},
+		{Key: "city", Category: consent.CategoryLocation, Provenance: guard.Observed,
+			Texts: t("City", "Because your orders ship to this city")},
+		{Key: "baby_interest", Category: "health", Provenance: guard.Inferred,
+			Texts: t("Interest in baby products", "Because of health products you bought from us")},
+		{Key: "phone", Category: consent.CategoryContact, Provenance: guard.Volunteered, Identifier: true,
+			Texts: t("Phone number", "Because you gave us your phone number")},
+	}
+}
+
 // seedShopper adds one shopper who signed up for the newsletter at checkout.
 func (s *Seeder) seedShopper(ctx context.Context, merchantID string) error {
-	email, locale, tz := "alice@example.com", "en", "Europe/London"
-	if _, _, err := s.Subjects.Put(ctx, merchantID, "alice", consent.SubjectUpdate{Email: &email, Locale: &locale, TimeZone: &tz}); err != nil {
+	email, locale, tz, rel := "alice@example.com", "en", "Europe/London", string(consent.Customer)
+	if _, _, err := s.Subjects.Put(ctx, merchantID, "alice", consent.SubjectUpdate{Email: &email, Locale: &locale, TimeZone: &tz, Relationship: &rel}); err != nil {
 		return err
 	}
 	st, err := s.Ledger.StateOf(ctx, merchantID, "alice")
@@ -238,7 +295,7 @@ func noticeTexts() map[string]notices.Summary {
 func Purposes() []consent.Purpose {
 	return []consent.Purpose{
 		{
-			Key: "newsletter", DataCategories: []string{"email"}, LegalBasis: consent.BasisConsent,
+			Key: "newsletter", DataCategories: []string{consent.CategoryContact, consent.CategoryName}, LegalBasis: consent.BasisConsent,
 			Texts: map[string]consent.Text{
 				"en": {Name: "Newsletter", Statement: "We email you new arrivals and sales, about twice a month."},
 				"es": {Name: "Boletín", Statement: "Te enviamos por correo las novedades y rebajas, unas dos veces al mes."},
@@ -247,7 +304,7 @@ func Purposes() []consent.Purpose {
 			},
 		},
 		{
-			Key: "recommendations", DataCategories: []string{"purchase_history", "browsing_history"}, LegalBasis: consent.BasisConsent,
+			Key: "recommendations", DataCategories: []string{consent.CategoryName, consent.CategoryPurchaseHistory, consent.CategoryBrowsing, consent.CategoryPhysicalDescription, consent.CategoryLocation}, LegalBasis: consent.BasisConsent,
 			Texts: map[string]consent.Text{
 				"en": {Name: "Personal recommendations", Statement: "We use what you bought and viewed with us to suggest products you may like, on our site and in our emails."},
 				"es": {Name: "Recomendaciones personales", Statement: "Usamos lo que compraste y viste con nosotros para sugerirte productos que te pueden gustar, en la web y en nuestros correos."},
@@ -256,7 +313,7 @@ func Purposes() []consent.Purpose {
 			},
 		},
 		{
-			Key: "birthday_reward", DataCategories: []string{"birthday", "email"}, LegalBasis: consent.BasisConsent,
+			Key: "birthday_reward", DataCategories: []string{consent.CategoryDemographic, consent.CategoryContact, consent.CategoryName}, LegalBasis: consent.BasisConsent,
 			Texts: map[string]consent.Text{
 				"en": {Name: "Birthday reward", Statement: "Tell us your birthday and we email you 15% off on your birthday, valid for 30 days. We use your birthday for nothing else."},
 				"es": {Name: "Regalo de cumpleaños", Statement: "Dinos tu cumpleaños y te enviamos un 15% de descuento el día de tu cumpleaños, válido 30 días. No usamos tu fecha para nada más."},
@@ -265,7 +322,7 @@ func Purposes() []consent.Purpose {
 			},
 		},
 		{
-			Key: "partner_sharing", DataCategories: []string{"email", "purchase_history"}, SaleOrShare: true, LegalBasis: consent.BasisConsent,
+			Key: "partner_sharing", DataCategories: []string{consent.CategoryContact, consent.CategoryPurchaseHistory}, SaleOrShare: true, LegalBasis: consent.BasisConsent,
 			Texts: map[string]consent.Text{
 				"en": {Name: "Offers from partners", Statement: "We share your email and what you bought with selected partner brands so they can send you their own offers."},
 				"es": {Name: "Ofertas de socios", Statement: "Compartimos tu correo y tus compras con marcas asociadas seleccionadas para que te envíen sus propias ofertas."},

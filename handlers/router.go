@@ -14,6 +14,7 @@ import (
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
@@ -58,6 +59,9 @@ type API struct {
 	Webhooks *webhooks.Service
 	// Exports lists audiences; nil leaves their routes out.
 	Exports *exports.Service
+	// Guard declares attributes and answers personalization checks; nil
+	// leaves their routes out.
+	Guard *guard.Service
 
 	cop *http.CrossOriginProtection
 }
@@ -121,6 +125,12 @@ func New(a *API) (http.Handler, error) {
 		read.GET("/fields/:key", a.handle(a.getField))
 		fieldsRead := v1.Group("", a.requireScope(merchants.ScopeFieldsRead), limitBody(maxBody))
 		fieldsRead.GET("/subjects/:subject/fields", a.handle(a.subjectFields))
+	}
+	if a.Guard != nil {
+		adm.POST("/attributes", a.handle(a.createAttribute))
+		read.GET("/attributes", a.handle(a.listAttributes))
+		read.GET("/attributes/:key", a.handle(a.getAttribute))
+		v1.POST("/personalization/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.personalizationCheck))
 	}
 	if a.Offers != nil {
 		adm.POST("/offers", a.handle(a.createOffer))

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
 	"github.com/pelletier/go-toml/v2"
@@ -151,4 +153,16 @@ func (l *Localizer) Category(key string) string {
 		return s
 	}
 	return strings.ReplaceAll(key, "_", " ")
+}
+
+// LowerFirst lower-cases the first letter of a label so that it reads
+// inside a sentence ("Your shoe size" in "Because you told us your shoe
+// size"). Labels begin with a possessive in every supported language, so
+// this holds for German too.
+func LowerFirst(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[n:]
 }

@@ -21,10 +21,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fineline/fineline/access"
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
+	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/handlers"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/mail"
@@ -103,6 +105,9 @@ type Server struct {
 	// Dispatcher delivers webhooks (see RunJobs).
 	Dispatcher *webhooks.Dispatcher
 	Exports    *exports.Service
+	Guard      *guard.Service
+	// Access counts who asked about each subject (see Start).
+	Access *access.Counter
 
 	// background counts the workers Start and RunJobs started.
 	background sync.WaitGroup
@@ -142,7 +147,8 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Store:     st,
 		Merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
 		Purposes:  &consent.Purposes{Store: ps, Now: now},
-		Subjects:  &consent.Subjects{Store: st, Now: now},
+		Subjects: &consent.Subjects{Store: st, Now: now,
+			Profiles: ttlcache.New[string, consent.Profile](cfg.CacheBound, 200_000, now)},
 		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
 			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory,
 		}),
@@ -170,14 +176,21 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	if clock == nil {
 		clock = now
 	}
-	guard := &webhooks.Guard{AllowLoopback: cfg.WebhooksAllowLoopback}
+	ssrf := &webhooks.Guard{AllowLoopback: cfg.WebhooksAllowLoopback}
 	notes := &webhooks.Notes{Store: st, Now: clock, Log: log}
 	s.Notices.Notes, s.Offers.Notes = notes, notes
-	s.Webhooks = &webhooks.Service{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Now: clock}
-	s.Dispatcher = &webhooks.Dispatcher{Store: st, Feed: s.Ledger, Secrets: keys, Guard: guard, Owner: instanceName(), Mailer: s.Center.Mailer, Log: log,
+	s.Webhooks = &webhooks.Service{Store: st, Feed: s.Ledger, Secrets: keys, Guard: ssrf, Now: clock}
+	s.Dispatcher = &webhooks.Dispatcher{Store: st, Feed: s.Ledger, Secrets: keys, Guard: ssrf, Owner: instanceName(), Mailer: s.Center.Mailer, Log: log,
 		Now: clock, Poll: 200 * time.Millisecond, Timeout: cmp.Or(cfg.WebhookTimeout, 15*time.Second), Concurrency: 64, Page: 500, MaxPending: 500}
 	s.Exports = &exports.Service{Store: st, Ledger: s.Ledger, Purposes: s.Purposes, Terms: s.Notices, InStep: st.StatesInStep(), Owner: s.Dispatcher.Owner,
 		Now: clock, Log: log}
+	s.Access = &access.Counter{Store: st, Interval: 10 * time.Second, Max: 500_000, Log: log}
+	bundle := s.Center.Locales
+	s.Guard = &guard.Service{Store: st, Fields: s.Fields, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger,
+		Because: func(lang, label string) string {
+			return bundle.For(lang).Tf("guard_because_told", "Label", locales.LowerFirst(label))
+		},
+		Counter: s.Access.Of(access.Guard), Definitions: ttlcache.New[string, []guard.Attribute](cfg.CacheBound, 10_000, now), Now: now}
 	if !st.Embedded() {
 		s.Dispatcher.Leases = st
 		s.Exports.Leases = st
@@ -189,7 +202,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
-		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports,
+		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }
@@ -204,8 +217,9 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	s.background.Add(1)
+	s.background.Add(2)
 	go func() { defer s.background.Done(); s.Ledger.WriteBehind(ctx) }()
+	go func() { defer s.background.Done(); s.Access.Run(ctx) }()
 	if !s.Store.Embedded() {
 		s.background.Add(1)
 		go func() {

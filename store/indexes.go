@@ -43,6 +43,8 @@ const (
 	collExports       = "exports"
 	collExportChunks  = "export_chunks"
 	collNotes         = "webhook_notes"
+	collAttributes    = "attributes"
+	collAccessCounts  = "access_counts"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -106,6 +108,11 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "key", Value: 1}}},
 		},
 		collDataKeys: nil,
+		collAttributes: {
+			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "key", Value: 1}}},
+		},
+		// Read by _id: one document per subject and day.
+		collAccessCounts: nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

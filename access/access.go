@@ -1,0 +1,155 @@
+// Package access counts how often which of a merchant's systems asked about
+// a subject (a guard check today), per day and purpose: what the shopper's
+// "who asked about me" shows. Counting is in memory, off the request path;
+// a background loop adds the counts to the store, one document per subject
+// and day, so a subject's counts are point reads.
+package access
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Kind is what was done with the subject's data.
+type Kind string
+
+// Kinds of access.
+const (
+	Guard Kind = "guard"
+)
+
+// Key is one counter: a subject, a day (UTC, 2006-01-02), a kind, the
+// system that asked (an API key's actor name) and the purpose.
+type Key struct {
+	MerchantID, SubjectID, Day string
+	Kind                       Kind
+	Actor, Purpose             string
+}
+
+// Count is one counter's value.
+type Count struct {
+	Key
+	N int64
+}
+
+// Store adds counts and reads them back.
+type Store interface {
+	// AddAccessCounts adds each count to its counter.
+	AddAccessCounts(ctx context.Context, counts map[Key]int64) error
+	// AccessCounts returns the subject's counters on the days named.
+	AccessCounts(ctx context.Context, merchantID, subjectID string, days []string) ([]Count, error)
+}
+
+// Counter gathers counts in memory and writes them every Interval.
+type Counter struct {
+	Store    Store
+	Interval time.Duration
+	// Max is the most counters held between writes; past it a write starts
+	// at once, and past twice it counts are dropped (and logged), so memory
+	// stays bounded if the store is down.
+	Max int
+	Log *slog.Logger
+
+	mu      sync.Mutex
+	pending map[Key]int64
+	dropped int64
+	full    chan struct{}
+	once    sync.Once
+}
+
+func (c *Counter) init() {
+	c.once.Do(func() { c.full = make(chan struct{}, 1) })
+}
+
+// Add counts one access.
+func (c *Counter) Add(k Key) {
+	c.init()
+	c.mu.Lock()
+	if c.pending == nil {
+		c.pending = make(map[Key]int64)
+	}
+	n := len(c.pending)
+	switch _, ok := c.pending[k]; {
+	case ok || n < 2*c.Max:
+		c.pending[k]++
+	default:
+		c.dropped++
+	}
+	c.mu.Unlock()
+	if n >= c.Max {
+		select {
+		case c.full <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Of returns what counts accesses of one kind.
+func (c *Counter) Of(kind Kind) Of { return Of{c: c, kind: kind} }
+
+// Of counts accesses of one kind.
+type Of struct {
+	c    *Counter
+	kind Kind
+}
+
+// Count counts one access at time at.
+func (o Of) Count(merchantID, subjectID, actor, purpose string, at time.Time) {
+	o.c.Add(Key{MerchantID: merchantID, SubjectID: subjectID, Day: at.UTC().Format(time.DateOnly), Kind: o.kind, Actor: actor, Purpose: purpose})
+}
+
+// Run writes the counts every Interval (and when Max is reached) until ctx
+// ends, then writes what is left.
+func (c *Counter) Run(ctx context.Context) {
+	c.init()
+	t := time.NewTicker(c.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c.Flush(fctx)
+			cancel()
+			return
+		case <-t.C:
+		case <-c.full:
+		}
+		c.Flush(ctx)
+	}
+}
+
+// Flush writes the counts gathered so far; on a store error they are kept
+// for the next write.
+func (c *Counter) Flush(ctx context.Context) {
+	c.mu.Lock()
+	batch, dropped := c.pending, c.dropped
+	c.pending, c.dropped = nil, 0
+	c.mu.Unlock()
+	if dropped > 0 {
+		c.Log.Warn("access counts dropped: the store took too long to take them", "dropped", dropped)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	if err := c.Store.AddAccessCounts(ctx, batch); err != nil {
+		c.Log.Warn("access counts not written; retrying with the next", "counters", len(batch), "err", err)
+		c.mu.Lock()
+		if c.pending == nil {
+			c.pending = batch
+		} else {
+			for k, n := range batch {
+				if _, ok := c.pending[k]; ok || len(c.pending) < 2*c.Max {
+					c.pending[k] += n
+				}
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
+// Counts returns a subject's counters on the days named (written ones).
+func (c *Counter) Counts(ctx context.Context, merchantID, subjectID string, days []string) ([]Count, error) {
+	return c.Store.AccessCounts(ctx, merchantID, subjectID, days)
+}
