@@ -573,6 +573,23 @@ func fieldsOffersRewards(t *testing.T, a *testServer, c *openAPIClient, admin, m
 	c.expect("GET", "/v1/fields/never_made", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/fields/Bad-Key", admin, nil, nil, 400), "invalid_field_key")
 
+	// Attributes and the personalization guard.
+	c.expect("POST", "/v1/attributes", admin, obj{"key": "last_order_total", "category": "spend", "provenance": "observed",
+		"texts": obj{"en": obj{"label": "Last order total", "explanation": "Because of your last order with us"}}}, nil, 201)
+	wantCode(c.expect("POST", "/v1/attributes", admin, obj{"key": "mood", "category": "feelings", "provenance": "inferred",
+		"texts": obj{"en": obj{"label": "Mood", "explanation": "Because of how you seem today"}}}, nil, 400), "invalid_category")
+	wantCode(c.expect("POST", "/v1/attributes", admin, obj{"key": "birthday", "category": "demographic", "provenance": "volunteered",
+		"texts": obj{"en": obj{"label": "Birthday", "explanation": "Because you told us your birthday"}}}, nil, 409), "attribute_exists")
+	c.expect("GET", "/v1/attributes", admin, nil, nil, 200)
+	c.expect("GET", "/v1/attributes/birthday", admin, nil, nil, 200)
+	c.expect("GET", "/v1/attributes/never_made", admin, nil, nil, 404)
+	c.expect("POST", "/v1/personalization/check", admin, obj{"subject": "cust_1", "purpose": "birthday_reward", "channel": "email",
+		"template": "Happy birthday! {{birthday}} {{last_order_total}}"}, nil, 200)
+	c.expect("POST", "/v1/personalization/check", admin, obj{"subjects": []string{"cust_1", "cust_2"}, "purpose": "birthday_reward", "channel": "email",
+		"attributes": []string{"birthday"}}, nil, 200)
+	wantCode(c.expect("POST", "/v1/personalization/check", admin, obj{"subject": "cust_1", "purpose": "birthday_reward", "channel": "email",
+		"template": "Hi {{first_name"}, nil, 400), "invalid_template")
+
 	// Offers: the demo merchant's birthday offer, in four locales.
 	treat := demo.BirthdayOffer()
 	offer := obj{"key": treat.Key, "purpose": treat.Purpose, "fields": treat.Fields, "texts": treat.Texts,
