@@ -80,7 +80,35 @@ type Subjects struct {
 	// Profiles, when set, caches what the guard reads of each subject on
 	// every message (see Profiles): a change through this instance is seen
 	// at once, one made on another within the cache's TTL.
-	Profiles *ttlcache.Cache[string, Profile]
+	Profiles *ProfileCache
+}
+
+// ProfileCache holds subjects' profiles for the guard, and when each was
+// last changed here, so that a read that began before a change cannot put
+// back what it read.
+type ProfileCache struct {
+	entries *ttlcache.Cache[string, Profile]
+	changed *ttlcache.Cache[string, time.Time]
+	now     func() time.Time
+}
+
+// NewProfileCache holds at most max profiles, each for ttl.
+func NewProfileCache(ttl time.Duration, max int, now func() time.Time) *ProfileCache {
+	return &ProfileCache{entries: ttlcache.New[string, Profile](ttl, max, now), changed: ttlcache.New[string, time.Time](time.Minute, max, now), now: now}
+}
+
+// forget drops k, and remembers that it changed now.
+func (c *ProfileCache) forget(k string) {
+	c.changed.Put(k, c.now())
+	c.entries.Delete(k)
+}
+
+// put caches p for k unless k changed since readAt.
+func (c *ProfileCache) put(k string, p Profile, readAt time.Time) {
+	if at, ok := c.changed.Get(k); ok && !at.Before(readAt) {
+		return
+	}
+	c.entries.Put(k, p)
 }
 
 // Profile is what the personalization guard needs of a subject besides
@@ -138,7 +166,7 @@ func (s *Subjects) Put(ctx context.Context, merchantID, id string, u SubjectUpda
 	cur.UpdatedAt = now
 	err = s.Store.PutSubject(ctx, cur)
 	if s.Profiles != nil {
-		s.Profiles.Delete(cacheKey(merchantID, id))
+		s.Profiles.forget(cacheKey(merchantID, id))
 	}
 	if err != nil {
 		return Subject{}, false, err
@@ -156,7 +184,7 @@ func (s *Subjects) ProfilesOf(ctx context.Context, merchantID string, ids []stri
 			continue
 		}
 		if s.Profiles != nil {
-			if p, ok := s.Profiles.Get(cacheKey(merchantID, id)); ok {
+			if p, ok := s.Profiles.entries.Get(cacheKey(merchantID, id)); ok {
 				out[id] = p
 				continue
 			}
@@ -166,6 +194,10 @@ func (s *Subjects) ProfilesOf(ctx context.Context, merchantID string, ids []stri
 	}
 	if len(missing) == 0 {
 		return out, nil
+	}
+	readAt := time.Now()
+	if s.Profiles != nil {
+		readAt = s.Profiles.now()
 	}
 	subs, err := s.Store.SubjectsByID(ctx, merchantID, missing)
 	if err != nil {
@@ -178,7 +210,7 @@ func (s *Subjects) ProfilesOf(ctx context.Context, merchantID string, ids []stri
 		}
 		out[id] = p
 		if s.Profiles != nil {
-			s.Profiles.Put(cacheKey(merchantID, id), p)
+			s.Profiles.put(cacheKey(merchantID, id), p, readAt)
 		}
 	}
 	return out, nil

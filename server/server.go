@@ -148,7 +148,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
 		Purposes:  &consent.Purposes{Store: ps, Now: now},
 		Subjects: &consent.Subjects{Store: st, Now: now,
-			Profiles: ttlcache.New[string, consent.Profile](cfg.CacheBound, 200_000, now)},
+			Profiles: consent.NewProfileCache(profileTTL(st.Embedded()), 200_000, now)},
 		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
 			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory,
 		}),
@@ -196,6 +196,18 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		s.Exports.Leases = st
 	}
 	return s, nil
+}
+
+// profileTTL is how long a subject's language and relationship are cached
+// for the guard. On the embedded store every change goes through this
+// instance, which forgets the entry at once, so the TTL only turns memory
+// over; with MongoDB it bounds how long a change made through another
+// instance takes to be seen here.
+func profileTTL(embedded bool) time.Duration {
+	if embedded {
+		return 10 * time.Minute
+	}
+	return 30 * time.Second
 }
 
 // Handler builds the HTTP handler with every route.

@@ -152,6 +152,20 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	hotChecks := attack(o, "hot checks", 0, func() vegeta.Target {
 		return vegeta.Target{Method: "GET", URL: base + "/v1/check?purpose=newsletter&subject=" + hot[rng.IntN(len(hot))], Header: auth}
 	})
+	fmt.Fprintln(stderr, "load: guard checks of subjects in memory ...")
+	if err := declareGuardAttributes(api{base: base, key: key}); err != nil {
+		return err
+	}
+	guardChecks := attack(o, "guard checks", 0, func() vegeta.Target {
+		return vegeta.Target{Method: "POST", URL: base + "/v1/personalization/check", Body: guardBody(hot[rng.IntN(len(hot))]),
+			Header: http.Header{"Authorization": {"Bearer " + key}, "Content-Type": {"application/json"}}}
+	})
+	fmt.Fprintln(stderr, "load: guard campaign ...")
+	campaign := ids[:min(len(ids), 100_000)]
+	campaignFirst, campaignWarm, err := timeCampaign(base, key, campaign, 10_000)
+	if err != nil {
+		return err
+	}
 	peak := server.peakMemory()
 
 	// Cold checks: a clean stop, and a start with room for a tenth of the
@@ -253,7 +267,7 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 		return err
 	}
 
-	for name, m := range map[string]*vegeta.Metrics{"bare": bare, "hot checks": hotChecks, "checks": coldChecks, "paced checks": coldPaced, "writes": writes} {
+	for name, m := range map[string]*vegeta.Metrics{"bare": bare, "hot checks": hotChecks, "guard checks": guardChecks, "checks": coldChecks, "paced checks": coldPaced, "writes": writes} {
 		if m.Success < 0.999 {
 			return fmt.Errorf("%s: only %.2f%% of requests succeeded (status codes %v, errors %v)", name, 100*m.Success, m.StatusCodes, first(m.Errors, 3))
 		}
@@ -274,6 +288,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "| bare gin endpoint (ceiling) | %.0f req/s, p50 %v, p99 %v | |\n", bare.Throughput, ms(bare.Latencies.P50), ms(bare.Latencies.P99))
 	fmt.Fprintf(stdout, "| check, subject in memory (%d hot) | %.0f req/s, p50 %v, p99 %v | |\n", len(hot), hotChecks.Throughput, ms(hotChecks.Latencies.P50), ms(hotChecks.Latencies.P99))
 	fmt.Fprintf(stdout, "| hot check / bare endpoint | %.2f | ≥ 0.8 |\n", hotChecks.Throughput/bare.Throughput)
+	fmt.Fprintf(stdout, "| guard check, one subject in memory, 5 attributes | %.0f req/s, p50 %v, p99 %v | |\n", guardChecks.Throughput, ms(guardChecks.Latencies.P50), ms(guardChecks.Latencies.P99))
+	fmt.Fprintf(stdout, "| guard check / bare endpoint | %.2f | ≥ 0.5 |\n", guardChecks.Throughput/bare.Throughput)
+	fmt.Fprintf(stdout, "| guard campaign: %d subjects × 5 attributes in %d calls | %.2f s first (profiles read), %.2f s again | ≤ 1 s |\n", len(campaign), (len(campaign)+9_999)/10_000, campaignFirst.Seconds(), campaignWarm.Seconds())
 	fmt.Fprintf(stdout, "| check, any of %d subjects (cache of %d MiB: a tenth of them) | %.0f req/s, p50 %v, p99 %v | |\n", len(ids), coldBudget>>20, coldChecks.Throughput, ms(coldChecks.Latencies.P50), ms(coldChecks.Latencies.P99))
 	fmt.Fprintf(stdout, "| check, any subject, at %d req/s (0.15 × bare) | p50 %v, p99 %v | p99 ≤ 5 ms |\n", coldRate, ms(coldPaced.Latencies.P50), ms(coldPaced.Latencies.P99))
 	fmt.Fprintf(stdout, "| cold check / bare endpoint | %.2f | ≥ 0.15 |\n", coldChecks.Throughput/bare.Throughput)
