@@ -243,22 +243,30 @@ func (s *Seeder) seedAttributes(ctx context.Context) error {
 // city orders ship to), and what it guessed (an interest in baby products,
 // which touches on health).
 func Attributes() []guard.Attribute {
-	t := func(label, explanation string) map[string]guard.Text {
-		return map[string]guard.Text{"en": {Label: label, Explanation: explanation}}
+	type w struct{ label, explanation string }
+	t := func(en, es, de, fr w) map[string]guard.Text {
+		return map[string]guard.Text{"en": {Label: en.label, Explanation: en.explanation}, "es": {Label: es.label, Explanation: es.explanation},
+			"de": {Label: de.label, Explanation: de.explanation}, "fr": {Label: fr.label, Explanation: fr.explanation}}
 	}
 	return []guard.Attribute{
-		{Key: "first_name", Category: consent.CategoryName, Provenance: guard.Volunteered,
-			Texts: t("First name", "Because you told us your name")},
-		{Key: "last_order_total", Category: consent.CategorySpend, Provenance: guard.Observed,
-			Texts: t("Last order total", "Because of your last order with us")},
-		{Key: "recently_viewed", Category: consent.CategoryBrowsing, Provenance: guard.Observed,
-			Texts: t("Recently viewed", "Because you looked at these on our site")},
-		{Key: "city", Category: consent.CategoryLocation, Provenance: guard.Observed,
-			Texts: t("City", "Because your orders ship to this city")},
-		{Key: "baby_interest", Category: "health", Provenance: guard.Inferred,
-			Texts: t("Interest in baby products", "Because of health products you bought from us")},
-		{Key: "phone", Category: consent.CategoryContact, Provenance: guard.Volunteered, Identifier: true,
-			Texts: t("Phone number", "Because you gave us your phone number")},
+		{Key: "first_name", Category: consent.CategoryName, Provenance: guard.Volunteered, Texts: t(
+			w{"First name", "Because you told us your name"}, w{"Nombre", "Porque nos dijiste tu nombre"},
+			w{"Vorname", "Weil du uns deinen Namen genannt hast"}, w{"Prénom", "Parce que vous nous avez indiqué votre prénom"})},
+		{Key: "last_order_total", Category: consent.CategorySpend, Provenance: guard.Observed, Texts: t(
+			w{"Last order total", "Because of your last order with us"}, w{"Importe del último pedido", "Por tu último pedido con nosotros"},
+			w{"Summe der letzten Bestellung", "Wegen deiner letzten Bestellung bei uns"}, w{"Montant de la dernière commande", "En raison de votre dernière commande chez nous"})},
+		{Key: "recently_viewed", Category: consent.CategoryBrowsing, Provenance: guard.Observed, Texts: t(
+			w{"Recently viewed", "Because you looked at these on our site"}, w{"Vistos recientemente", "Porque los miraste en nuestra web"},
+			w{"Zuletzt angesehen", "Weil du sie dir in unserem Shop angesehen hast"}, w{"Consultés récemment", "Parce que vous les avez consultés sur notre site"})},
+		{Key: "city", Category: consent.CategoryLocation, Provenance: guard.Observed, Texts: t(
+			w{"City", "Because your orders ship to this city"}, w{"Ciudad", "Porque tus pedidos se envían a esta ciudad"},
+			w{"Stadt", "Weil deine Bestellungen in diese Stadt gehen"}, w{"Ville", "Parce que vos commandes sont livrées dans cette ville"})},
+		{Key: "baby_interest", Category: "health", Provenance: guard.Inferred, Texts: t(
+			w{"Interest in baby products", "Because of health products you bought from us"}, w{"Interés en productos para bebés", "Por productos de salud que nos compraste"},
+			w{"Interesse an Babyprodukten", "Wegen Gesundheitsprodukten, die du bei uns gekauft hast"}, w{"Intérêt pour les produits bébé", "En raison de produits de santé achetés chez nous"})},
+		{Key: "phone", Category: consent.CategoryContact, Provenance: guard.Volunteered, Identifier: true, Texts: t(
+			w{"Phone number", "Because you gave us your phone number"}, w{"Teléfono", "Porque nos diste tu teléfono"},
+			w{"Telefonnummer", "Weil du uns deine Telefonnummer gegeben hast"}, w{"Téléphone", "Parce que vous nous avez donné votre numéro"})},
 	}
 }
 
