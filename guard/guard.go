@@ -67,7 +67,8 @@ type AttributeAnswer struct {
 }
 
 // Answer is the answer for one subject: the message is allowed only if
-// every attribute is.
+// every attribute is. Subjects answered alike share Attributes: read it,
+// never change it.
 type Answer struct {
 	SubjectID    string
 	Allowed      bool
@@ -219,6 +220,16 @@ func (s *Service) Check(ctx context.Context, r Request) ([]Answer, error) {
 	}
 	now := s.Now()
 	out := make([]Answer, len(r.Subjects))
+	// The answers on the attributes depend on the subject only through
+	// what the key holds: subjects alike share one (read-only) slice.
+	type alike struct {
+		allowed bool
+		reason  consent.Reason
+		level   consent.Level
+		rel     consent.Relationship
+		locale  string
+	}
+	shared := make(map[alike]Answer)
 	for i, id := range r.Subjects {
 		prof := profiles[id]
 		rel := r.Relationship
@@ -228,7 +239,15 @@ func (s *Service) Check(ctx context.Context, r Request) ([]Answer, error) {
 		if rel == "" {
 			rel = consent.Prospect
 		}
-		out[i] = s.answer(p, attrs, keys, decisions[i], states[i].PrivacyLevel(), rel, prof.Locale)
+		d, level := decisions[i], states[i].PrivacyLevel()
+		k := alike{d.Allowed, d.Reason, level, rel, prof.Locale}
+		a, ok := shared[k]
+		if !ok {
+			a = s.answer(p, attrs, keys, d, level, rel, prof.Locale)
+			shared[k] = a
+		}
+		a.SubjectID, a.Decision = id, d
+		out[i] = a
 		if s.Counter != nil {
 			s.Counter.Count(r.MerchantID, id, r.Actor, r.Purpose, now)
 		}

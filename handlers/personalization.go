@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"encoding/json"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -34,18 +35,20 @@ type guardDecisionJSON struct {
 }
 
 type guardAnswerJSON struct {
-	Subject      string               `json:"subject,omitempty"`
-	Allowed      bool                 `json:"allowed"`
-	Decision     guardDecisionJSON    `json:"decision"`
-	Level        string               `json:"level"`
-	Relationship string               `json:"relationship"`
-	Attributes   []guardAttributeJSON `json:"attributes"`
+	Subject      string            `json:"subject,omitempty"`
+	Allowed      bool              `json:"allowed"`
+	Decision     guardDecisionJSON `json:"decision"`
+	Level        string            `json:"level"`
+	Relationship string            `json:"relationship"`
+	// Attributes is the encoded []guardAttributeJSON, shared by the
+	// subjects of a campaign answered alike (encoded once).
+	Attributes json.RawMessage `json:"attributes"`
 }
 
-func toGuardAnswerJSON(a guard.Answer) guardAnswerJSON {
-	out := guardAnswerJSON{Subject: a.SubjectID, Allowed: a.Allowed, Decision: guardDecisionJSON{Allowed: a.Decision.Allowed, Reason: string(a.Decision.Reason)},
-		Level: string(a.Level), Relationship: string(a.Relationship), Attributes: make([]guardAttributeJSON, len(a.Attributes))}
-	for i, at := range a.Attributes {
+// attributesJSON encodes the answers on the attributes.
+func attributesJSON(as []guard.AttributeAnswer) (json.RawMessage, error) {
+	out := make([]guardAttributeJSON, len(as))
+	for i, at := range as {
 		j := guardAttributeJSON{Attribute: at.Attribute, Allowed: at.Allowed, Reason: string(at.Reason), Explain: at.Explain}
 		if len(at.Reasons) > 1 {
 			j.Reasons = make([]string, len(at.Reasons))
@@ -53,9 +56,34 @@ func toGuardAnswerJSON(a guard.Answer) guardAnswerJSON {
 				j.Reasons[k] = string(r)
 			}
 		}
-		out.Attributes[i] = j
+		out[i] = j
 	}
-	return out
+	return json.Marshal(out)
+}
+
+// guardAnswers shapes the answers, encoding each distinct set of answers on
+// the attributes once.
+func guardAnswers(answers []guard.Answer) ([]guardAnswerJSON, error) {
+	encoded := make(map[*guard.AttributeAnswer]json.RawMessage)
+	out := make([]guardAnswerJSON, len(answers))
+	for i, a := range answers {
+		var attrs json.RawMessage
+		if len(a.Attributes) > 0 {
+			attrs = encoded[&a.Attributes[0]]
+		}
+		if attrs == nil {
+			var err error
+			if attrs, err = attributesJSON(a.Attributes); err != nil {
+				return nil, err
+			}
+			if len(a.Attributes) > 0 {
+				encoded[&a.Attributes[0]] = attrs
+			}
+		}
+		out[i] = guardAnswerJSON{Subject: a.SubjectID, Allowed: a.Allowed, Decision: guardDecisionJSON{Allowed: a.Decision.Allowed, Reason: string(a.Decision.Reason)},
+			Level: string(a.Level), Relationship: string(a.Relationship), Attributes: attrs}
+	}
+	return out, nil
 }
 
 // personalizationCheck answers "may this message use these details?": for
@@ -78,15 +106,14 @@ func (a *API) personalizationCheck(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if one {
-		out := toGuardAnswerJSON(answers[0])
-		out.Subject = ""
-		c.JSON(http.StatusOK, out)
-		return nil
+	out, err := guardAnswers(answers)
+	if err != nil {
+		return err
 	}
-	out := make([]guardAnswerJSON, len(answers))
-	for i, an := range answers {
-		out[i] = toGuardAnswerJSON(an)
+	if one {
+		out[0].Subject = ""
+		c.JSON(http.StatusOK, out[0])
+		return nil
 	}
 	c.JSON(http.StatusOK, gin.H{"purpose": req.Purpose, "results": out})
 	return nil
