@@ -52,14 +52,30 @@ func CanonicalCategory(c string) (string, bool) {
 	if a, ok := categoryAliases[c]; ok {
 		return a, true
 	}
-	return c, slices.Contains(Categories(), c)
+	return c, knownCategory(c)
+}
+
+// knownCategory reports whether c is in the vocabulary (without building
+// the list: the guard asks on every attribute of every message).
+func knownCategory(c string) bool {
+	switch c {
+	case CategoryContact, CategoryName, CategoryDemographic, CategoryPreference, CategoryPurchaseHistory, CategorySpend,
+		CategoryBrowsing, CategoryLocation, CategoryVices, CategoryPhysicalDescription, CategoryGovernmentID,
+		"health", "finances", "religion", "politics", "sexual_orientation", "relationship_status", "ethnicity", "biometrics", "genetics", "trade_union":
+		return true
+	}
+	return false
 }
 
 // SensitiveCategory reports whether c (or the category it is an alias of)
 // is sensitive: used only under a sensitive purpose the subject switched on.
 func SensitiveCategory(c string) bool {
 	c, _ = CanonicalCategory(c)
-	return slices.Contains(SensitiveCategories(), c)
+	switch c {
+	case "health", "finances", "religion", "politics", "sexual_orientation", "relationship_status", "ethnicity", "biometrics", "genetics", "trade_union":
+		return true
+	}
+	return false
 }
 
 // CheckCategory returns the canonical name of category c, or an Invalid

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
 
@@ -35,18 +36,15 @@ type guardDecisionJSON struct {
 }
 
 type guardAnswerJSON struct {
-	Subject      string            `json:"subject,omitempty"`
-	Allowed      bool              `json:"allowed"`
-	Decision     guardDecisionJSON `json:"decision"`
-	Level        string            `json:"level"`
-	Relationship string            `json:"relationship"`
-	// Attributes is the encoded []guardAttributeJSON, shared by the
-	// subjects of a campaign answered alike (encoded once).
-	Attributes json.RawMessage `json:"attributes"`
+	Subject      string               `json:"subject,omitempty"`
+	Allowed      bool                 `json:"allowed"`
+	Decision     guardDecisionJSON    `json:"decision"`
+	Level        string               `json:"level"`
+	Relationship string               `json:"relationship"`
+	Attributes   []guardAttributeJSON `json:"attributes"`
 }
 
-// attributesJSON encodes the answers on the attributes.
-func attributesJSON(as []guard.AttributeAnswer) (json.RawMessage, error) {
+func toGuardAttributesJSON(as []guard.AttributeAnswer) []guardAttributeJSON {
 	out := make([]guardAttributeJSON, len(as))
 	for i, at := range as {
 		j := guardAttributeJSON{Attribute: at.Attribute, Allowed: at.Allowed, Reason: string(at.Reason), Explain: at.Explain}
@@ -58,32 +56,60 @@ func attributesJSON(as []guard.AttributeAnswer) (json.RawMessage, error) {
 		}
 		out[i] = j
 	}
-	return json.Marshal(out)
+	return out
 }
 
-// guardAnswers shapes the answers, encoding each distinct set of answers on
-// the attributes once.
-func guardAnswers(answers []guard.Answer) ([]guardAnswerJSON, error) {
-	encoded := make(map[*guard.AttributeAnswer]json.RawMessage)
-	out := make([]guardAnswerJSON, len(answers))
+func toGuardAnswerJSON(a guard.Answer) guardAnswerJSON {
+	return guardAnswerJSON{Subject: a.SubjectID, Allowed: a.Allowed, Decision: guardDecisionJSON{Allowed: a.Decision.Allowed, Reason: string(a.Decision.Reason)},
+		Level: string(a.Level), Relationship: string(a.Relationship), Attributes: toGuardAttributesJSON(a.Attributes)}
+}
+
+// campaignJSON encodes a campaign's answers as one guardAnswerJSON per
+// subject, in order; each distinct answer on the attributes (subjects
+// answered alike share one) is encoded once and spliced in.
+func campaignJSON(purpose string, answers []guard.Answer) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(len(answers) * 160)
+	enc := func(v any) error {
+		b, err := json.Marshal(v)
+		buf.Write(b)
+		return err
+	}
+	encoded := make(map[*guard.AttributeAnswer][]byte)
+	buf.WriteString(`{"purpose":`)
+	if err := enc(purpose); err != nil {
+		return nil, err
+	}
+	buf.WriteString(`,"results":[`)
 	for i, a := range answers {
-		var attrs json.RawMessage
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		head := toGuardAnswerJSON(guard.Answer{SubjectID: a.SubjectID, Allowed: a.Allowed, Decision: a.Decision, Level: a.Level, Relationship: a.Relationship})
+		b, err := json.Marshal(head)
+		if err != nil {
+			return nil, err
+		}
+		// head ends with "attributes":[]} : put the shared encoding there.
+		b = bytes.TrimSuffix(b, []byte(`[]}`))
+		buf.Write(b)
+		var attrs []byte
 		if len(a.Attributes) > 0 {
 			attrs = encoded[&a.Attributes[0]]
 		}
 		if attrs == nil {
-			var err error
-			if attrs, err = attributesJSON(a.Attributes); err != nil {
+			if attrs, err = json.Marshal(toGuardAttributesJSON(a.Attributes)); err != nil {
 				return nil, err
 			}
 			if len(a.Attributes) > 0 {
 				encoded[&a.Attributes[0]] = attrs
 			}
 		}
-		out[i] = guardAnswerJSON{Subject: a.SubjectID, Allowed: a.Allowed, Decision: guardDecisionJSON{Allowed: a.Decision.Allowed, Reason: string(a.Decision.Reason)},
-			Level: string(a.Level), Relationship: string(a.Relationship), Attributes: attrs}
+		buf.Write(attrs)
+		buf.WriteByte('}')
 	}
-	return out, nil
+	buf.WriteString(`]}`)
+	return buf.Bytes(), nil
 }
 
 // personalizationCheck answers "may this message use these details?": for
@@ -106,15 +132,16 @@ func (a *API) personalizationCheck(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	out, err := guardAnswers(answers)
+	if one {
+		out := toGuardAnswerJSON(answers[0])
+		out.Subject = ""
+		c.JSON(http.StatusOK, out)
+		return nil
+	}
+	body, err := campaignJSON(req.Purpose, answers)
 	if err != nil {
 		return err
 	}
-	if one {
-		out[0].Subject = ""
-		c.JSON(http.StatusOK, out[0])
-		return nil
-	}
-	c.JSON(http.StatusOK, gin.H{"purpose": req.Purpose, "results": out})
+	c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 	return nil
 }
