@@ -6,4 +6,6 @@ const (
 	CodeUnknownField    = "unknown_field_key"
 	CodeInvalidFieldKey = "invalid_field_key"
 	CodeInvalidValue    = "invalid_value"
+	// CodeAttributeExists: the key is a declared attribute's (or a field's).
+	CodeAttributeExists = "attribute_exists"
 )

@@ -77,6 +77,9 @@ type Service struct {
 	// every withdrawal); nil reads the store each time. Its lifetime bounds
 	// how long a field created on another instance goes unseen here.
 	Definitions *ttlcache.Cache[string, []Field]
+	// Taken, when set, tells whether a key is already used by something
+	// else a message may name (a declared attribute): a field may not take it.
+	Taken func(ctx context.Context, merchantID, key string) (bool, error)
 }
 
 // Create validates and stores a new field; every purpose it names must exist.
@@ -90,6 +93,15 @@ func (s *Service) Create(ctx context.Context, f Field) (Field, error) {
 				return Field{}, apperr.New(apperr.Invalid, "unknown purpose %q", p).WithDetail(consent.CodeUnknownPurpose)
 			}
 			return Field{}, err
+		}
+	}
+	if s.Taken != nil {
+		taken, err := s.Taken(ctx, f.MerchantID, f.Key)
+		if err != nil {
+			return Field{}, err
+		}
+		if taken {
+			return Field{}, apperr.New(apperr.Conflict, "%q is a declared attribute already", f.Key).WithDetail(CodeAttributeExists)
 		}
 	}
 	f.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)

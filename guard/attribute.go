@@ -151,5 +151,5 @@ const (
 	CodeInvalidChannel   = "invalid_channel"
 	CodeTooManySubjects  = "too_many_subjects"
 	CodeTooManyAttrs     = "too_many_attributes"
-	CodeAttributeExists  = "attribute_exists"
+	CodeAttributeExists  = fields.CodeAttributeExists
 )

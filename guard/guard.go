@@ -126,9 +126,18 @@ func (s *Service) Create(ctx context.Context, a Attribute) (Attribute, error) {
 	return a, nil
 }
 
-// List returns every attribute of the merchant: declared ones and
-// volunteered fields, by key.
-func (s *Service) List(ctx context.Context, merchantID string) ([]Attribute, error) {
+// Declared tells whether the merchant has declared an attribute by key, so
+// that a field cannot take a declared attribute's key.
+func (s *Service) Declared(ctx context.Context, merchantID, key string) (bool, error) {
+	declared, err := s.declared(ctx, merchantID)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(declared, func(a Attribute) bool { return a.Key == key }), nil
+}
+
+// declared returns the merchant's declared attributes, through the cache.
+func (s *Service) declared(ctx context.Context, merchantID string) ([]Attribute, error) {
 	declared, ok := []Attribute(nil), false
 	if s.Definitions != nil {
 		declared, ok = s.Definitions.Get(merchantID)
@@ -141,6 +150,18 @@ func (s *Service) List(ctx context.Context, merchantID string) ([]Attribute, err
 		if s.Definitions != nil {
 			s.Definitions.Put(merchantID, declared)
 		}
+	}
+	return declared, nil
+}
+
+// List returns every attribute of the merchant: declared ones and
+// volunteered fields, by key. Each key is listed once: should a field and
+// a declared attribute share one (created at once on two instances), the
+// declared attribute is the one listed, checked and answered by.
+func (s *Service) List(ctx context.Context, merchantID string) ([]Attribute, error) {
+	declared, err := s.declared(ctx, merchantID)
+	if err != nil {
+		return nil, err
 	}
 	fs, err := s.Fields.List(ctx, merchantID)
 	if err != nil {
@@ -155,7 +176,9 @@ func (s *Service) List(ctx context.Context, merchantID string) ([]Attribute, err
 	}
 	out := slices.Clone(declared)
 	for _, f := range fs {
-		out = append(out, fromField(f, sensitive))
+		if !slices.ContainsFunc(declared, func(a Attribute) bool { return a.Key == f.Key }) {
+			out = append(out, fromField(f, sensitive))
+		}
 	}
 	slices.SortFunc(out, func(a, b Attribute) int {
 		switch {
@@ -207,6 +230,7 @@ func (s *Service) Check(ctx context.Context, r Request) ([]Answer, error) {
 		for j := range all {
 			if all[j].Key == k {
 				attrs[i] = &all[j]
+				break
 			}
 		}
 	}

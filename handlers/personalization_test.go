@@ -479,6 +479,18 @@ func TestAttributesAPI(t *testing.T) {
 		})
 	}
 
+	// Nor may a field take a declared attribute's key: the guard would
+	// answer by the field's looser rules.
+	if r := e.do("POST", "/v1/fields", e.keyA, mustJSON(t, fieldBody{Key: "city", Type: "text", Purposes: []string{"recommendations"},
+		Texts: map[string]fields.Text{"en": {Label: "City", Explanation: "To show you what is near you"}}})); r.status != 409 || r.errorCode(t) != guard.CodeAttributeExists {
+		t.Errorf("field with a declared attribute's key: %d %s", r.status, r.body)
+	}
+	var city attributeListed
+	e.mustStatus(e.do("GET", "/v1/attributes/city", e.keyA, ""), 200).json(t, &city)
+	if city.Field || city.Provenance != "observed" {
+		t.Errorf("city now reads %+v", city)
+	}
+
 	// A government id is an identifier whatever the merchant says; an old
 	// category name is stored as the vocabulary's.
 	var gov attributeListed

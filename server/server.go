@@ -191,6 +191,8 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 			return bundle.For(lang).Tf("guard_because_told", "Label", locales.LowerFirst(label))
 		},
 		Counter: s.Access.Of(access.Guard), Definitions: ttlcache.New[string, []guard.Attribute](cfg.CacheBound, 10_000, now), Now: now}
+	// A field may not take a declared attribute's key (nor the reverse).
+	s.Fields.Taken = s.Guard.Declared
 	if !st.Embedded() {
 		s.Dispatcher.Leases = st
 		s.Exports.Leases = st
