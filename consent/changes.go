@@ -133,13 +133,15 @@ func (e Event) Type() string {
 		return TypeFieldGiven
 	case LevelChosen:
 		return TypePrivacyLevel
+	case SubjectErased:
+		return TypeSubjectErase
 	}
 	return string(e.State)
 }
 
 // FeedTypes returns the change types the feed can filter on.
 func FeedTypes() []string {
-	return []string{TypeGranted, TypeDenied, TypeWithdrawn, TypeFieldGiven, TypeFieldErased, TypePrivacyLevel}
+	return []string{TypeGranted, TypeDenied, TypeWithdrawn, TypeFieldGiven, TypeFieldErased, TypePrivacyLevel, TypeSubjectErase}
 }
 
 // maxScan bounds the events one call looks at when a filter passes few of

@@ -17,6 +17,8 @@ const (
 	CodeInvalidCategory       = "invalid_category"
 	CodeInvalidLevel          = "invalid_privacy_level"
 	CodeInvalidRelationship   = "invalid_relationship"
+	// CodeSubjectErased refuses anything for a subject that was erased.
+	CodeSubjectErased = "subject_erased"
 	// Codes of an import refused whole, and of its invalid lines.
 	CodeEmptyImport     = "empty_import"
 	CodeTooManyLines    = "too_many_lines"

@@ -37,8 +37,16 @@ type Decision struct {
 // very purpose allows, and only while no material change of the notice
 // since that event has passed its deadline.
 func Decide(st SubjectState, p Purpose, t Terms, now time.Time) Decision {
+	if st.Erased() {
+		return erasedDecision(st.SubjectID, p.Key)
+	}
 	ps, ok := st.Purposes[p.Key]
 	return decideOne(st.SubjectID, ps, ok, p, t, now)
+}
+
+// erasedDecision is the decision on any purpose of an erased subject.
+func erasedDecision(subjectID, purpose string) Decision {
+	return Decision{SubjectID: subjectID, Purpose: purpose, Reason: ReasonSubjectErased}
 }
 
 // decideOne is Decide from the purpose's own state (decided false: none).

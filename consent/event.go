@@ -29,6 +29,26 @@ const (
 // purpose and leaves consent state unchanged.
 const LevelChosen State = "level_chosen"
 
+// SubjectErased is the state of the event that closes a subject's chain:
+// everything the merchant held about the subject was erased. It names no
+// purpose and no field; after it the chain takes no event, and every
+// decision on the subject is ReasonSubjectErased.
+const SubjectErased State = "subject_erased"
+
+// known reports whether e's state is one the ledger records: a consent
+// decision, a field event, a privacy level or the subject's erasure.
+func (e Event) known() bool {
+	switch {
+	case e.Field != "":
+		return e.State == Provided || e.State == Erased
+	case e.State == LevelChosen:
+		return e.Purpose == "" && e.Level.Valid()
+	case e.State == SubjectErased:
+		return e.Purpose == ""
+	}
+	return e.State.Valid()
+}
+
 // Valid reports whether s is one of the states a consent decision records.
 func (s State) Valid() bool { return s == Granted || s == Denied || s == Withdrawn }
 

@@ -245,9 +245,12 @@ func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose strin
 	if err != nil {
 		return Decision{}, err
 	}
-	ps, decided, err := l.lookupPurpose(ctx, merchantID, subjectID, purpose)
+	ps, decided, erased, err := l.lookupPurpose(ctx, merchantID, subjectID, purpose)
 	if err != nil {
 		return Decision{}, err
+	}
+	if erased {
+		return erasedDecision(subjectID, purpose), nil
 	}
 	return decideOne(subjectID, ps, decided, p, terms, l.now()), nil
 }

@@ -350,3 +350,15 @@ func TestEventsArePaged(t *testing.T) {
 		t.Fatalf("unknown subject: %v", err)
 	}
 }
+
+func TestPrivacyLevelEventsVerify(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	e.record(t, "c1", "newsletter", consent.Granted)
+	if _, err := e.ledger.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: "c1", Channel: consent.ChannelCenter, Level: consent.LevelFull}); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := e.ledger.VerifySubject(ctx, merchant, "c1"); err != nil || n != 2 {
+		t.Fatalf("verify after a privacy-level choice: %d events, %v", n, err)
+	}
+}

@@ -176,20 +176,20 @@ func (l *Ledger) lookup(ctx context.Context, merchantID, subjectID string) (Subj
 
 // lookupPurpose returns one purpose of the subject's state: from the cache
 // without unpacking the rest when it may answer (the check path).
-func (l *Ledger) lookupPurpose(ctx context.Context, merchantID, subjectID, purpose string) (PurposeState, bool, error) {
+func (l *Ledger) lookupPurpose(ctx context.Context, merchantID, subjectID, purpose string) (ps PurposeState, decided, erased bool, err error) {
 	m := l.mem
 	if m.fresh() {
 		if p, ok := m.cache.getPacked(cacheKey(merchantID, subjectID)); ok {
 			ps, decided := p.purpose(purpose)
-			return ps, decided, nil
+			return ps, decided, p.erasedSeq != 0, nil
 		}
 	}
 	st, err := l.lookup(ctx, merchantID, subjectID)
 	if err != nil {
-		return PurposeState{}, false, err
+		return PurposeState{}, false, false, err
 	}
-	ps, ok := st.Purposes[purpose]
-	return ps, ok, nil
+	ps, decided = st.Purposes[purpose]
+	return ps, decided, st.Erased(), nil
 }
 
 // lookupMany returns many subjects' states: from the cache where it may

@@ -28,7 +28,14 @@ type SubjectState struct {
 	// chose one (see Effective); LevelSeq the event that recorded it.
 	Level    Level
 	LevelSeq int64
+	// ErasedSeq is the event that erased the subject, 0 if none: the state
+	// then holds no decisions and no level, and every decision is
+	// ReasonSubjectErased.
+	ErasedSeq int64
 }
+
+// Erased reports whether the subject was erased.
+func (s SubjectState) Erased() bool { return s.ErasedSeq != 0 }
 
 // PrivacyLevel is the level the subject's messages are held to: the one
 // they chose, else DefaultLevel.
@@ -50,6 +57,7 @@ func (s SubjectState) Next(e Event) SubjectState {
 		UpdatedAt:  e.RecordedAt,
 		Level:      s.Level,
 		LevelSeq:   s.LevelSeq,
+		ErasedSeq:  s.ErasedSeq,
 	}
 	for k, v := range s.Purposes {
 		n.Purposes[k] = v
@@ -59,6 +67,11 @@ func (s SubjectState) Next(e Event) SubjectState {
 	}
 	if e.State == LevelChosen {
 		n.Level, n.LevelSeq = e.Level, e.Seq
+		return n
+	}
+	if e.State == SubjectErased {
+		n.ErasedSeq, n.Level, n.LevelSeq = e.Seq, "", 0
+		clear(n.Purposes)
 		return n
 	}
 	gpc := s.Purposes[e.Purpose].GPCSeq

@@ -54,6 +54,8 @@ type packed struct {
 	// never chosen).
 	levelSeq uint32
 	level    Level // interned constant
+	// erasedSeq is the event that erased the subject, 0 if none.
+	erasedSeq uint32
 }
 
 // entryOverhead approximates what an entry costs beyond its key and
@@ -139,7 +141,7 @@ func internChannel(ch Channel) Channel {
 
 func (c *stateCache) pack(st SubjectState) *packed {
 	p := &packed{seq: st.Seq, updatedAt: st.UpdatedAt.UnixMilli(), purposes: make([]packedPurpose, 0, len(st.Purposes)),
-		levelSeq: uint32(st.LevelSeq), level: internLevel(st.Level)}
+		levelSeq: uint32(st.LevelSeq), level: internLevel(st.Level), erasedSeq: uint32(st.ErasedSeq)}
 	if b, err := hex.DecodeString(st.HeadHash); err == nil && len(b) == 32 {
 		copy(p.head[:], b)
 	} else {
@@ -167,7 +169,7 @@ func (pp packedPurpose) unpack() PurposeState {
 func (p *packed) unpack(k string) SubjectState {
 	m, s := splitKey(k)
 	st := SubjectState{MerchantID: m, SubjectID: s, Seq: p.seq, HeadHash: p.headHash(), Purposes: make(map[string]PurposeState, len(p.purposes)),
-		Level: p.level, LevelSeq: int64(p.levelSeq)}
+		Level: p.level, LevelSeq: int64(p.levelSeq), ErasedSeq: int64(p.erasedSeq)}
 	if p.updatedAt != 0 || p.seq != 0 {
 		st.UpdatedAt = time.UnixMilli(p.updatedAt).UTC()
 	}

@@ -38,6 +38,9 @@ var errChainMoved = errors.New("the subject's chain moved on")
 // field, channel and actor set; Append numbers, times and hashes them). They
 // are written in one store call: one transaction on the embedded store.
 func (tx *Tx) Append(ctx context.Context, events ...Event) error {
+	if tx.st.Erased() {
+		return ErrSubjectErased()
+	}
 	if len(events) == 0 {
 		return nil
 	}
@@ -79,6 +82,11 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 		l.forget(st.MerchantID, st.SubjectID)
 		return err
 	}
+}
+
+// ErrSubjectErased refuses anything recorded about an erased subject.
+func ErrSubjectErased() error {
+	return apperr.New(apperr.Conflict, "this subject was erased: nothing more is recorded about them").WithDetail(CodeSubjectErased)
 }
 
 // Locked runs fn with the subject's state under the subject's lock. When

@@ -28,7 +28,7 @@ func (b *BrokenLink) Unwrap() error { return ErrChainBroken }
 // a *BrokenLink at the first event whose fields, sequence or hash links are
 // wrong, or a projection that claims more events than the ledger holds.
 func (l *Ledger) VerifySubject(ctx context.Context, merchantID, subjectID string) (events int64, err error) {
-	prev := ""
+	prev, erased := "", false
 	var seq int64
 	for seq = 1; ; seq++ {
 		e, err := l.store.Event(ctx, merchantID, subjectID, seq)
@@ -48,9 +48,12 @@ func (l *Ledger) VerifySubject(ctx context.Context, merchantID, subjectID string
 			return broken("prev_hash does not match the previous event's hash")
 		case e.Hash != e.ComputeHash():
 			return broken("hash does not match the event's contents (edited)")
-		case e.Field == "" && !e.State.Valid(), e.Field != "" && e.State != Provided && e.State != Erased:
+		case !e.known():
 			return broken("unknown state " + string(e.State))
+		case erased:
+			return broken("event after the subject's erasure")
 		}
+		erased = e.State == SubjectErased
 		prev = e.Hash
 	}
 	n := seq - 1

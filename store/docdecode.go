@@ -161,7 +161,7 @@ func (dd *docDecoder) state(raw []byte, only string) (consent.SubjectState, erro
 			default:
 				st.HeadHash = tok.String()
 			}
-		case "seq", "updated_at", "level_seq":
+		case "seq", "updated_at", "level_seq", "erased_seq":
 			tok, err := d.ReadToken()
 			if err != nil {
 				return err
@@ -171,6 +171,8 @@ func (dd *docDecoder) state(raw []byte, only string) (consent.SubjectState, erro
 				st.Seq = tok.Int()
 			case "level_seq":
 				st.LevelSeq = tok.Int()
+			case "erased_seq":
+				st.ErasedSeq = tok.Int()
 			default:
 				st.UpdatedAt = fromMillis(tok.Int())
 			}

@@ -133,7 +133,8 @@ type rowScanner interface{ Scan(dest ...any) error }
 // stateColumns are a projection's fields as the file holds them.
 const stateColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.seq',
 		_ferretdb_sjson->>'$.head_hash', json(_ferretdb_sjson->'$.purposes'), _ferretdb_sjson->>'$.updated_at',
-		coalesce(_ferretdb_sjson->>'$.level', ''), coalesce(_ferretdb_sjson->>'$.level_seq', 0)`
+		coalesce(_ferretdb_sjson->>'$.level', ''), coalesce(_ferretdb_sjson->>'$.level_seq', 0),
+		coalesce(_ferretdb_sjson->>'$.erased_seq', 0)`
 
 func scanState(r rowScanner) (consent.SubjectState, error) {
 	var (
@@ -142,7 +143,7 @@ func scanState(r rowScanner) (consent.SubjectState, error) {
 		updatedAt int64
 	)
 	var level string
-	if err := r.Scan(&st.MerchantID, &st.SubjectID, &st.Seq, &st.HeadHash, &purposes, &updatedAt, &level, &st.LevelSeq); err != nil {
+	if err := r.Scan(&st.MerchantID, &st.SubjectID, &st.Seq, &st.HeadHash, &purposes, &updatedAt, &level, &st.LevelSeq, &st.ErasedSeq); err != nil {
 		return consent.SubjectState{}, err
 	}
 	var ps map[string]filePurposeState

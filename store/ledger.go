@@ -108,6 +108,7 @@ type recordDoc struct {
 	UpdatedAt  time.Time                  `bson:"updated_at"`
 	Level      string                     `bson:"level,omitempty"`
 	LevelSeq   int64                      `bson:"level_seq,omitempty"`
+	ErasedSeq  int64                      `bson:"erased_seq,omitempty"`
 }
 
 // SubjectState returns the subject's projection: a point read.
@@ -120,7 +121,7 @@ func (s *Store) SubjectState(ctx context.Context, merchantID, subjectID string) 
 
 func (d recordDoc) state() consent.SubjectState {
 	rec := consent.SubjectState{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, HeadHash: d.HeadHash, Purposes: make(map[string]consent.PurposeState, len(d.Purposes)), UpdatedAt: d.UpdatedAt.UTC(),
-		Level: consent.Level(d.Level), LevelSeq: d.LevelSeq}
+		Level: consent.Level(d.Level), LevelSeq: d.LevelSeq, ErasedSeq: d.ErasedSeq}
 	for k, v := range d.Purposes {
 		rec.Purposes[k] = consent.PurposeState{State: consent.State(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: consent.Channel(v.Channel), At: v.At.UTC(), GPCSeq: v.GPCSeq}
 	}
@@ -150,7 +151,7 @@ func (s *Store) SaveSubjectState(ctx context.Context, rec consent.SubjectState) 
 
 func toRecordDoc(rec consent.SubjectState) recordDoc {
 	d := recordDoc{ID: id(rec.MerchantID, rec.SubjectID), MerchantID: rec.MerchantID, SubjectID: rec.SubjectID, Seq: rec.Seq, HeadHash: rec.HeadHash, Purposes: make(map[string]purposeStateDoc, len(rec.Purposes)), UpdatedAt: rec.UpdatedAt,
-		Level: string(rec.Level), LevelSeq: rec.LevelSeq}
+		Level: string(rec.Level), LevelSeq: rec.LevelSeq, ErasedSeq: rec.ErasedSeq}
 	for k, v := range rec.Purposes {
 		d.Purposes[k] = purposeStateDoc{State: string(v.State), Seq: v.Seq, NoticeVersion: v.NoticeVersion, Channel: string(v.Channel), At: v.At, GPCSeq: v.GPCSeq}
 	}
