@@ -439,13 +439,24 @@ func shownNow(decided bool, d Decision) Shown {
 // sale/share purpose withdrawn (channel gpc), once per purpose; a grant the
 // subject makes after a signal stands.
 func GPCChoices(merchantID, subjectID string, ps []Purpose) (Choices, bool) {
-	c := Choices{MerchantID: merchantID, SubjectID: subjectID, Channel: ChannelGPC, Actor: "gpc-signal"}
-	for _, p := range ps {
-		if p.SaleOrShare {
-			c.Requests = append(c.Requests, Request{Purpose: p.Key, State: Withdrawn, When: IfNoGPCSignal})
-		}
+	c := OptOutOfSale(merchantID, subjectID, ps, ChannelGPC, "gpc-signal")
+	for i := range c.Requests {
+		c.Requests[i].When = IfNoGPCSignal
 	}
 	return c, len(c.Requests) > 0
+}
+
+// OptOutOfSale are the choices of "Do not sell or share my personal
+// information": every sale/share purpose withdrawn, whatever was chosen
+// before (a shopper asking is as explicit as it gets).
+func OptOutOfSale(merchantID, subjectID string, ps []Purpose, channel Channel, actor string) Choices {
+	c := Choices{MerchantID: merchantID, SubjectID: subjectID, Channel: channel, Actor: actor}
+	for _, p := range ps {
+		if p.SaleOrShare {
+			c.Requests = append(c.Requests, Request{Purpose: p.Key, State: Withdrawn})
+		}
+	}
+	return c
 }
 
 // CarryOver are the choices an anonymous device made, carried over to the

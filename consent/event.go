@@ -137,8 +137,8 @@ type hashInput struct {
 	Level string `json:"level,omitempty"`
 }
 
-// hashTime is the hashed form of a time: UTC at millisecond precision.
-func hashTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+// HashTime is a time as an event's hash covers it: UTC, milliseconds, a Z.
+func HashTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 // ComputeHash returns the hex SHA-256 of the event's canonical form
 // (every field but Hash, times in UTC at millisecond precision).
@@ -146,12 +146,12 @@ func (e Event) ComputeHash() string {
 	in := hashInput{
 		MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose,
 		State: e.State, NoticeVersion: e.NoticeVersion, Channel: e.Channel, Actor: e.Actor,
-		RecordedAt:     hashTime(e.RecordedAt),
+		RecordedAt:     HashTime(e.RecordedAt),
 		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Field: e.Field,
 		Source: e.Source, Proof: e.Proof, Level: string(e.Level),
 	}
 	if !e.GivenAt.IsZero() {
-		in.GivenAt = hashTime(e.GivenAt)
+		in.GivenAt = HashTime(e.GivenAt)
 	}
 	b, err := json.Marshal(in)
 	if err != nil {

@@ -278,6 +278,12 @@ func (l *Ledger) importSubject(ctx context.Context, merchantID, subjectID, actor
 	var base int64 // the head the last attempt started from
 	appended, _, err := l.Locked(ctx, merchantID, subjectID, func(tx *Tx) error {
 		base = tx.st.Seq
+		if tx.st.Erased() {
+			for i, k := range idx {
+				results[i] = LineResult{Line: lines[k].Line, Result: ResultRefused, Reason: CodeSubjectErased}
+			}
+			return nil
+		}
 		c := newChainReader(ctx, l, tx.st)
 		next := tx.st
 		var planned []Event

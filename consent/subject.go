@@ -22,6 +22,10 @@ type Subject struct {
 	Relationship Relationship
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+	// ErasedAt is when everything the merchant held about the subject was
+	// erased (zero if never): the record then keeps only the id, and
+	// nothing more is recorded about the subject.
+	ErasedAt time.Time
 }
 
 // Relationship is what a subject is to the merchant: the guard is more
@@ -61,6 +65,10 @@ type SubjectStore interface {
 	SubjectsByEmail(ctx context.Context, merchantID, email string) ([]Subject, error)
 	// SubjectsByID returns those of the named subjects that exist, by id.
 	SubjectsByID(ctx context.Context, merchantID string, ids []string) (map[string]Subject, error)
+	// EraseSubject keeps of the subject only its id and when it was
+	// erased: the email (and its lookup), language, time zone and
+	// relationship go.
+	EraseSubject(ctx context.Context, merchantID, id string, at time.Time) error
 }
 
 // SubjectUpdate is what a merchant may set on a subject. Nil fields keep
@@ -134,6 +142,8 @@ func (s *Subjects) Put(ctx context.Context, merchantID, id string, u SubjectUpda
 		cur = Subject{MerchantID: merchantID, ID: id, CreatedAt: now}
 	case err != nil:
 		return Subject{}, false, err
+	case !cur.ErasedAt.IsZero():
+		return Subject{}, false, ErrSubjectErased()
 	}
 	if u.Email != nil {
 		e := strings.TrimSpace(*u.Email)
@@ -172,6 +182,17 @@ func (s *Subjects) Put(ctx context.Context, merchantID, id string, u SubjectUpda
 		return Subject{}, false, err
 	}
 	return cur, created, nil
+}
+
+// Erase keeps of the subject's record only its id and the time of the
+// erasure, and drops it from the profile cache. The erasure package calls
+// it after the ledger recorded the erasure.
+func (s *Subjects) Erase(ctx context.Context, merchantID, id string, at time.Time) error {
+	err := s.Store.EraseSubject(ctx, merchantID, id, at.UTC().Truncate(time.Millisecond))
+	if s.Profiles != nil {
+		s.Profiles.forget(cacheKey(merchantID, id))
+	}
+	return err
 }
 
 // ProfilesOf returns the profile of each subject named (Known false for an

@@ -50,6 +50,8 @@ type Store interface {
 	// CreateDataKey stores k unless the subject has a key already, and
 	// returns the key that is stored.
 	CreateDataKey(ctx context.Context, k WrappedKey) (WrappedKey, error)
+	// DeleteDataKey removes the subject's data key; absent is not an error.
+	DeleteDataKey(ctx context.Context, merchantID, subjectID string) error
 	// Value returns one stored value; NotFound if absent.
 	Value(ctx context.Context, merchantID, subjectID, field string) (Value, error)
 	// PutValue stores or replaces a value.
@@ -313,14 +315,45 @@ func (s *Service) dataKey(ctx context.Context, merchantID, subjectID string) (va
 	} else if err != nil {
 		return vault.DataKey{}, err
 	}
+	return s.unwrap(wk)
+}
+
+// unwrap opens a subject's wrapped data key with the master key.
+func (s *Service) unwrap(wk WrappedKey) (vault.DataKey, error) {
 	if wk.MasterID != s.Keys.ID() {
 		return vault.DataKey{}, apperr.New(apperr.Internal, "volunteered data was sealed under another master key (id %s, configured %s): set FINELINE_MASTER_KEY to the key in use", wk.MasterID, s.Keys.ID())
 	}
-	return s.Keys.Unwrap(merchantID, subjectID, wk.Wrapped)
+	return s.Keys.Unwrap(wk.MerchantID, wk.SubjectID, wk.Wrapped)
 }
 
+// Forget makes every value the subject gave unreadable at once, by deleting
+// their data key (copies of the values in backups cannot be opened either),
+// then deletes the values themselves. The erasure of a subject calls it
+// after the ledger recorded the erasure, which refuses any value given after.
+func (s *Service) Forget(ctx context.Context, merchantID, subjectID string) error {
+	if err := s.Store.DeleteDataKey(ctx, merchantID, subjectID); err != nil {
+		return err
+	}
+	fs, err := s.List(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	for _, f := range fs {
+		if err := s.Store.DeleteValue(ctx, merchantID, subjectID, f.Key); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// open decrypts a stored value with the subject's key; a value whose key
+// is gone (the subject was erased) cannot be read, and no new key is made.
 func (s *Service) open(ctx context.Context, v Value) (string, error) {
-	key, err := s.dataKey(ctx, v.MerchantID, v.SubjectID)
+	wk, err := s.Store.DataKey(ctx, v.MerchantID, v.SubjectID)
+	if err != nil {
+		return "", err
+	}
+	key, err := s.unwrap(wk)
 	if err != nil {
 		return "", err
 	}

@@ -62,6 +62,23 @@ func (a *API) choices(c *gin.Context) ([]consent.Purpose, consent.SubjectState, 
 	return ps, st, ds, err
 }
 
+// purposeStatus says, in the page's language, where the subject stands on
+// a purpose: never asked, on or off since when, paused by changed terms.
+func purposeStatus(l *locales.Localizer, st consent.SubjectState, pur consent.Purpose, d consent.Decision) string {
+	cur, ok := st.Purposes[pur.Key]
+	switch {
+	case !ok:
+		return l.T("status_never")
+	case d.Reason == consent.ReasonReconsentRequired:
+		return l.Tf("status_paused", "When", formatTime(d.ReconsentBy))
+	case d.Reason == consent.ReasonReconsentDue:
+		return l.Tf("status_due", "When", formatTime(d.ReconsentBy))
+	case cur.State == consent.Granted:
+		return l.Tf("status_on", "When", formatTime(cur.At), "Version", cur.NoticeVersion)
+	}
+	return l.Tf("status_off", "When", formatTime(cur.At), "Version", cur.NoticeVersion)
+}
+
 // preferences shows one card per purpose with the subject's current choice.
 func (a *API) preferences(c *gin.Context) error {
 	ps, st, ds, err := a.choices(c)
@@ -80,22 +97,10 @@ func (a *API) preferences(c *gin.Context) error {
 	for i, pur := range ps {
 		t := pur.TextFor(l.Lang)
 		v := purposeView{Key: pur.Key, Name: t.Name, Statement: t.Statement, Data: categories(l, pur), SwitchLabel: l.T("allow_purpose"), Sensitive: pur.Sensitive}
-		cur, ok := st.Purposes[pur.Key]
 		// A switch shows what is allowed now: consent that changed terms
 		// have paused is off until the shopper gives it again.
 		v.On = ds[i].Allowed
-		switch {
-		case !ok:
-			v.Status = l.T("status_never")
-		case ds[i].Reason == consent.ReasonReconsentRequired:
-			v.Status = l.Tf("status_paused", "When", formatTime(ds[i].ReconsentBy))
-		case ds[i].Reason == consent.ReasonReconsentDue:
-			v.Status = l.Tf("status_due", "When", formatTime(ds[i].ReconsentBy))
-		case cur.State == consent.Granted:
-			v.Status = l.Tf("status_on", "When", formatTime(cur.At), "Version", cur.NoticeVersion)
-		default:
-			v.Status = l.Tf("status_off", "When", formatTime(cur.At), "Version", cur.NoticeVersion)
-		}
+		v.Status = purposeStatus(l, st, pur, ds[i])
 		for _, f := range fs {
 			if firstNeeding(ps, f) == pur.Key {
 				v.Fields = append(v.Fields, newFieldView(l, ps, f, own[f.Key]))

@@ -320,6 +320,19 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("GET", "/v1/purposes/never_made", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/purposes/Bad-Key", admin, nil, nil, 400), "invalid_purpose")
 
+	// Recipients.
+	w = c.expect("GET", "/v1/recipients", admin, nil, nil, 200)
+	if !strings.Contains(w.Body.String(), `"updated_at":null`) {
+		t.Errorf("recipients never set: %s", w.Body)
+	}
+	mailer := obj{"name": " Mailer Ltd ", "role": "processor", "purposes": []string{"newsletter", "newsletter"}, "country": "ie"}
+	c.expect("PUT", "/v1/recipients", admin, obj{"recipients": []obj{mailer, {"name": "Health Partner", "role": "partner", "purposes": []string{"health_tips"}}}}, nil, 200)
+	c.expect("GET", "/v1/recipients", admin, nil, nil, 200)
+	wantCode(c.expect("PUT", "/v1/recipients", admin, obj{"recipients": []obj{{"name": "X", "role": "owner", "purposes": []string{"newsletter"}}}}, nil, 400), "invalid_recipient")
+	wantCode(c.expect("PUT", "/v1/recipients", admin, obj{"recipients": []obj{{"name": "X", "role": "partner", "purposes": []string{"never_made"}}}}, nil, 400), "unknown_purpose")
+	wantCode(c.expect("PUT", "/v1/recipients", admin, obj{"recipients": []obj{{"name": "X", "role": "partner", "purposes": []string{"newsletter"}, "Country": "IE"}}}, nil, 400), "unknown_field")
+	c.expect("PUT", "/v1/recipients", admin, obj{"recipients": []obj{}}, nil, 200)
+
 	// Subjects.
 	c.expect("PUT", "/v1/subjects/cust_1", admin, obj{}, nil, 201)
 	c.expect("PUT", "/v1/subjects/cust_1", admin, obj{"email": "Ada@Example.com", "locale": "de", "time_zone": "Europe/Berlin"}, nil, 200)
@@ -340,6 +353,15 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("GET", "/v1/subjects/cust_1/unsubscribe-headers?purpose=never_made", admin, nil, nil, 400)
 	c.expect("GET", "/v1/subjects/cust_2", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/subjects/-cust", admin, nil, nil, 400), "invalid_subject")
+	c.expect("PUT", "/v1/subjects/cust_gone", admin, obj{"email": "gone@example.com"}, nil, 201)
+	c.expect("PUT", "/v1/subjects/cust_gone/consents/newsletter", admin, obj{"state": "granted"}, nil, 201)
+	c.expect("DELETE", "/v1/subjects/cust_gone", admin, nil, nil, 200)
+	c.expect("DELETE", "/v1/subjects/cust_gone", admin, nil, nil, 200)
+	c.expect("GET", "/v1/subjects/cust_gone", admin, nil, nil, 200)
+	wantCode(c.expect("PUT", "/v1/subjects/cust_gone", admin, obj{"email": "back@example.com"}, nil, 409), "subject_erased")
+	wantCode(c.expect("PUT", "/v1/subjects/cust_gone/consents/newsletter", admin, obj{"state": "granted"}, nil, 409), "subject_erased")
+	c.expect("DELETE", "/v1/subjects/cust_404", admin, nil, nil, 404)
+	wantCode(c.expect("DELETE", "/v1/subjects/-cust", admin, nil, nil, 400), "invalid_subject")
 
 	// Consents.
 	idem := map[string]string{"Idempotency-Key": "retry-me-1"}

@@ -133,6 +133,13 @@ func (a *API) renderError(c *gin.Context, err error) {
 		p.Title, p.Message = l.T("err_field_title"), l.Tf("err_"+detail, "Field", field, "Purposes", purposes)
 		p.Next, p.NextText = p.Base+"preferences", l.T("next_prefs")
 		status = http.StatusBadRequest
+	case detail == codeEraseUnconfirmed:
+		p.Title, p.Message = l.T("erase_title"), l.T("err_erase_unconfirmed")
+		p.Next, p.NextText = p.Base+"erase", l.T("next_erase")
+		status = http.StatusBadRequest
+	case detail == consent.CodeSubjectErased:
+		p.Title, p.Message = l.T("erased_title"), l.Tf("err_subject_erased", "Merchant", p.MerchantName)
+		status = http.StatusConflict
 	case code == apperr.NotFound:
 		p.Title, p.Message = l.T("err_not_found_title"), l.T("err_not_found")
 	case code == apperr.Invalid || code == apperr.TooLarge:

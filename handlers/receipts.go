@@ -7,6 +7,7 @@ import (
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/receipts"
 )
 
@@ -73,7 +74,14 @@ func (a *API) showReceipt(c *gin.Context) error {
 		return err
 	}
 	p := receiptPage{base: a.newPage(c), ID: r.ID, When: formatTime(r.CreatedAt), DownloadURL: basePath(c) + "receipts/" + r.ID + "/download"}
-	l := p.L
+	p.Rows = receiptRows(p.L, ps, claims)
+	return a.render(c, http.StatusOK, "receipt", p)
+}
+
+// receiptRows words a verified receipt: the choice on each purpose, then
+// the privacy level.
+func receiptRows(l *locales.Localizer, ps []consent.Purpose, claims receipts.Receipt) []receiptRow {
+	var rows []receiptRow
 	for _, pur := range ps {
 		row := receiptRow{Name: pur.TextFor(l.Lang).Name, Choice: l.T("choice_none")}
 		for _, st := range claims.Fineline.States {
@@ -81,13 +89,13 @@ func (a *API) showReceipt(c *gin.Context) error {
 				row.Choice = l.T("choice_" + st.State)
 			}
 		}
-		p.Rows = append(p.Rows, row)
+		rows = append(rows, row)
 	}
 	// Receipts issued before privacy levels existed do not carry one.
 	if lv, err := consent.ParseLevel(claims.Fineline.PrivacyLevel); err == nil {
-		p.Rows = append(p.Rows, receiptRow{Name: l.T("receipt_level"), Choice: levelName(l, lv)})
+		rows = append(rows, receiptRow{Name: l.T("receipt_level"), Choice: levelName(l, lv)})
 	}
-	return a.render(c, http.StatusOK, "receipt", p)
+	return rows
 }
 
 // downloadReceipt sends the signed receipt as a file.

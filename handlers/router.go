@@ -10,14 +10,17 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fineline/fineline/access"
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/erasure"
 	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
+	"github.com/fineline/fineline/recipients"
 	"github.com/fineline/fineline/web"
 	"github.com/fineline/fineline/webhooks"
 )
@@ -62,6 +65,15 @@ type API struct {
 	// Guard declares attributes and answers personalization checks; nil
 	// leaves their routes out.
 	Guard *guard.Service
+	// Recipients keeps the merchant's declared recipients; nil leaves their routes out.
+	Recipients *recipients.Service
+
+	// Erasure erases subjects (the center's "delete everything" and
+	// DELETE /v1/subjects/{subject}); nil leaves those routes out.
+	Erasure *erasure.Service
+	// Access holds the counts of who asked about each subject, for the
+	// shopper's own data page; nil shows none.
+	Access *access.Counter
 
 	cop *http.CrossOriginProtection
 }
@@ -100,6 +112,9 @@ func New(a *API) (http.Handler, error) {
 
 	write.PUT("/subjects/:subject", a.handle(a.putSubject))
 	read.GET("/subjects/:subject", a.handle(a.getSubject))
+	if a.Erasure != nil {
+		write.DELETE("/subjects/:subject", a.handle(a.deleteSubject))
+	}
 	write.PUT("/subjects/:subject/consents/:purpose", a.handle(a.putConsent))
 	read.GET("/subjects/:subject/consents", a.handle(a.listConsents))
 	read.GET("/subjects/:subject/events", a.handle(a.listEvents))
@@ -131,6 +146,10 @@ func New(a *API) (http.Handler, error) {
 		read.GET("/attributes", a.handle(a.listAttributes))
 		read.GET("/attributes/:key", a.handle(a.getAttribute))
 		v1.POST("/personalization/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.personalizationCheck))
+	}
+	if a.Recipients != nil {
+		adm.PUT("/recipients", a.handle(a.putRecipients))
+		read.GET("/recipients", a.handle(a.listRecipients))
 	}
 	if a.Offers != nil {
 		adm.POST("/offers", a.handle(a.createOffer))
@@ -207,6 +226,11 @@ func (a *API) centerRoutes(r *gin.Engine) {
 
 	in := center.Group("", a.step(a.requireSession))
 	center.GET("/notices", a.step(a.optionalSession), a.page(a.noticeVersions))
+	center.GET("/protect", a.step(a.optionalSession), a.page(a.protect))
+	center.GET("/do-not-sell", a.step(a.optionalSession), a.page(a.doNotSell))
+	post.POST("/do-not-sell", a.step(a.optionalSession), a.page(a.saveDoNotSell))
+	center.GET("/verify", a.page(a.verifyForm))
+	post.POST("/verify", a.page(a.verifySubmitted))
 	center.GET("/notices/:version", a.step(a.optionalSession), a.page(a.noticeVersion))
 	in.GET("/review", a.page(a.review))
 	in.POST("/review", a.step(a.crossOriginGuard), a.page(a.saveReview))
@@ -214,6 +238,13 @@ func (a *API) centerRoutes(r *gin.Engine) {
 	in.GET("/receipts/:id", a.page(a.showReceipt))
 	in.GET("/receipts/:id/download", a.page(a.downloadReceipt))
 	in.POST("/preferences", a.step(a.crossOriginGuard), a.page(a.savePreferences))
+	in.GET("/data", a.page(a.yourData))
+	in.GET("/data/download.json", a.page(a.downloadData))
+	in.GET("/data/download.csv", a.page(a.downloadDataCSV))
+	if a.Erasure != nil {
+		in.GET("/erase", a.page(a.showErase))
+		in.POST("/erase", a.step(a.crossOriginGuard), a.page(a.erase))
+	}
 	if a.Offers != nil && a.Fields != nil {
 		in.GET("/rewards", a.page(a.rewards))
 		in.POST("/offers/:key", a.step(a.crossOriginGuard), a.page(a.acceptOffer))

@@ -18,10 +18,16 @@ type subjectJSON struct {
 	Relationship string    `json:"relationship,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// ErasedAt is set once everything about the subject was erased.
+	ErasedAt *time.Time `json:"erased_at,omitempty"`
 }
 
 func toSubjectJSON(s consent.Subject) subjectJSON {
-	return subjectJSON{ID: s.ID, Email: s.Email, Locale: s.Locale, TimeZone: s.TimeZone, Relationship: string(s.Relationship), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	out := subjectJSON{ID: s.ID, Email: s.Email, Locale: s.Locale, TimeZone: s.TimeZone, Relationship: string(s.Relationship), CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
+	if !s.ErasedAt.IsZero() {
+		out.ErasedAt = &s.ErasedAt
+	}
+	return out
 }
 
 type putSubjectRequest struct {

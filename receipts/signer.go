@@ -157,3 +157,66 @@ func (s *Signer) JWKS() []byte {
 	}
 	return b
 }
+
+// jwsJSON is a flattened JWS JSON serialization (RFC 7515 §7.2.2).
+type jwsJSON struct {
+	Protected string `json:"protected"`
+	Payload   string `json:"payload"`
+	Signature string `json:"signature"`
+}
+
+// SignDetached signs payload (a document of media type cty) and returns it
+// as a flattened JWS JSON object: {"protected","payload","signature"},
+// header alg EdDSA with the receipts' kid, so the same published keys
+// check it. The payload is base64url inside the object, exactly the bytes
+// signed.
+func (s *Signer) SignDetached(payload []byte, cty string) ([]byte, error) {
+	header, err := json.Marshal(map[string]string{"alg": "EdDSA", "kid": s.kid, "cty": cty, "iss": s.issuer})
+	if err != nil {
+		return nil, err
+	}
+	enc := base64.RawURLEncoding
+	protected, body := enc.EncodeToString(header), enc.EncodeToString(payload)
+	sig, err := jwt.SigningMethodEdDSA.Sign(protected+"."+body, s.key)
+	if err != nil {
+		return nil, fmt.Errorf("receipts: signing: %w", err)
+	}
+	return json.MarshalIndent(jwsJSON{Protected: protected, Payload: body, Signature: enc.EncodeToString(sig)}, "", "  ")
+}
+
+// VerifyDetached checks a flattened JWS made by SignDetached against the
+// keys of a JWKS and returns its payload.
+func VerifyDetached(signed, jwksJSON []byte) ([]byte, error) {
+	var j jwsJSON
+	if err := json.Unmarshal(signed, &j); err != nil {
+		return nil, refused(err)
+	}
+	enc := base64.RawURLEncoding
+	hb, err := enc.DecodeString(j.Protected)
+	if err != nil {
+		return nil, refused(err)
+	}
+	var h struct{ Alg, Kid string }
+	if err := json.Unmarshal(hb, &h); err != nil {
+		return nil, refused(err)
+	}
+	if h.Alg != "EdDSA" {
+		return nil, refused(fmt.Errorf("alg %q, want EdDSA", h.Alg))
+	}
+	keys, err := parseJWKS(jwksJSON)
+	if err != nil {
+		return nil, err
+	}
+	pub, ok := keys[h.Kid]
+	if !ok {
+		return nil, refused(fmt.Errorf("no published key %q", h.Kid))
+	}
+	sig, err := enc.DecodeString(j.Signature)
+	if err != nil {
+		return nil, refused(err)
+	}
+	if err := jwt.SigningMethodEdDSA.Verify(j.Protected+"."+j.Payload, sig, pub); err != nil {
+		return nil, refused(err)
+	}
+	return enc.DecodeString(j.Payload)
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/fineline/fineline/access"
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/erasure"
 	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/guard"
@@ -35,6 +36,7 @@ import (
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/ratelimit"
 	"github.com/fineline/fineline/receipts"
+	"github.com/fineline/fineline/recipients"
 	"github.com/fineline/fineline/signin"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/ttlcache"
@@ -106,6 +108,9 @@ type Server struct {
 	Dispatcher *webhooks.Dispatcher
 	Exports    *exports.Service
 	Guard      *guard.Service
+	Recipients *recipients.Service
+	// Erasure erases subjects; RunJobs finishes those a crash interrupted.
+	Erasure *erasure.Service
 	// Access counts who asked about each subject (see Start).
 	Access *access.Counter
 
@@ -193,6 +198,9 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Counter: s.Access.Of(access.Guard), Definitions: ttlcache.New[string, []guard.Attribute](cfg.CacheBound, 10_000, now), Now: now}
 	// A field may not take a declared attribute's key (nor the reverse).
 	s.Fields.Taken = s.Guard.Declared
+	s.Recipients = &recipients.Service{Store: st, Purposes: s.Purposes, Now: now}
+	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
+		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
 	if !st.Embedded() {
 		s.Dispatcher.Leases = st
 		s.Exports.Leases = st
@@ -216,7 +224,8 @@ func profileTTL(embedded bool) time.Duration {
 func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
-		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard,
+		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard, Recipients: s.Recipients,
+		Erasure: s.Erasure, Access: s.Access,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }
@@ -246,9 +255,10 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 
 // RunJobs starts the background jobs until ctx ends: announcing changed
 // terms, issuing birthday rewards, sweeping volunteered values no purpose
-// needs, delivering webhooks, making exports.
+// needs, delivering webhooks, making exports, finishing erasures.
 func (s *Server) RunJobs(ctx context.Context) {
-	s.background.Add(5)
+	s.background.Add(6)
+	go func() { defer s.background.Done(); s.Erasure.Run(ctx, time.Minute) }()
 	go func() { defer s.background.Done(); s.Exports.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Dispatcher.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Announcer.Run(ctx) }()

@@ -100,6 +100,13 @@ func (s *Store) CreateDataKey(ctx context.Context, k fields.WrappedKey) (fields.
 	return k, nil
 }
 
+// DeleteDataKey removes the subject's data key: every value sealed with it,
+// here or in a backup, can no longer be opened.
+func (s *Store) DeleteDataKey(ctx context.Context, merchantID, subjectID string) error {
+	_, err := s.deleteByID(ctx, collDataKeys, id(merchantID, subjectID))
+	return storeError(err, "delete data key")
+}
+
 type valueDoc struct {
 	ID         string    `bson:"_id"`
 	MerchantID string    `bson:"merchant_id"`

@@ -362,16 +362,20 @@ func (s *Store) subjectFromFile(ctx context.Context, id string) (consent.Subject
 // subjectColumns are a subject's fields as the file holds them.
 const subjectColumns = `_ferretdb_sjson->>'$.merchant_id', _ferretdb_sjson->>'$.subject_id', _ferretdb_sjson->>'$.email',
 		_ferretdb_sjson->>'$.locale', _ferretdb_sjson->>'$.time_zone', _ferretdb_sjson->>'$.created_at', _ferretdb_sjson->>'$.updated_at',
-		_ferretdb_sjson->>'$.relationship'`
+		_ferretdb_sjson->>'$.relationship', coalesce(_ferretdb_sjson->>'$.erased_at', 0)`
 
 func scanSubject(r rowScanner) (consent.Subject, error) {
 	var (
 		sub                    consent.Subject
 		email, locale, tz, rel sql.NullString
 		created, updated       int64
+		erased                 int64
 	)
-	if err := r.Scan(&sub.MerchantID, &sub.ID, &email, &locale, &tz, &created, &updated, &rel); err != nil {
+	if err := r.Scan(&sub.MerchantID, &sub.ID, &email, &locale, &tz, &created, &updated, &rel, &erased); err != nil {
 		return consent.Subject{}, err
+	}
+	if erased != 0 {
+		sub.ErasedAt = fromMillis(erased)
 	}
 	sub.Email, sub.Locale, sub.TimeZone, sub.Relationship = email.String, locale.String, tz.String, consent.Relationship(rel.String)
 	sub.CreatedAt, sub.UpdatedAt = fromMillis(created), fromMillis(updated)

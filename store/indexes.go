@@ -45,6 +45,8 @@ const (
 	collNotes         = "webhook_notes"
 	collAttributes    = "attributes"
 	collAccessCounts  = "access_counts"
+	collRecipients    = "recipients"
+	collErasures      = "erasures"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -111,8 +113,11 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collAttributes: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "key", Value: 1}}},
 		},
+		// Read by _id: one document per merchant.
+		collRecipients: nil,
 		// Read by _id: one document per subject and day.
 		collAccessCounts: nil,
+		collErasures:     nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

@@ -27,6 +27,8 @@ type subjectDoc struct {
 	Relationship string    `bson:"relationship,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
 	UpdatedAt    time.Time `bson:"updated_at"`
+	// ErasedAt is set on an erased subject, whose record keeps nothing else.
+	ErasedAt *time.Time `bson:"erased_at,omitempty"`
 }
 
 // Subject returns one subject: a point read.
@@ -39,7 +41,34 @@ func (s *Store) Subject(ctx context.Context, merchantID, subjectID string) (cons
 
 func (d subjectDoc) subject() consent.Subject {
 	return consent.Subject{MerchantID: d.MerchantID, ID: d.SubjectID, Email: d.Email, Locale: d.Locale, TimeZone: d.TimeZone,
-		Relationship: consent.Relationship(d.Relationship), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC()}
+		Relationship: consent.Relationship(d.Relationship), CreatedAt: d.CreatedAt.UTC(), UpdatedAt: d.UpdatedAt.UTC(), ErasedAt: erasedAt(d.ErasedAt)}
+}
+
+func erasedAt(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// EraseSubject replaces the subject's record by one that keeps only its id
+// and the time of the erasure, then drops the subject from its address's
+// lookup (an entry left behind names a subject without that address, which
+// SubjectsByEmail skips).
+func (s *Store) EraseSubject(ctx context.Context, merchantID, subjectID string, at time.Time) error {
+	old, err := s.Subject(ctx, merchantID, subjectID)
+	if err != nil && !apperr.Is(err, apperr.NotFound) {
+		return err
+	}
+	created := at
+	if err == nil {
+		created = old.CreatedAt
+	}
+	d := subjectDoc{ID: id(merchantID, subjectID), MerchantID: merchantID, SubjectID: subjectID, CreatedAt: created, UpdatedAt: at, ErasedAt: &at}
+	if err := storeError(s.replaceByID(ctx, collSubjects, d.ID, d), "erase subject"); err != nil {
+		return err
+	}
+	return s.dropEmail(ctx, merchantID, old.Email, subjectID)
 }
 
 // PutSubject creates or replaces a subject. The email lookup lists the

@@ -39,14 +39,14 @@ type Pages struct {
 
 // PageNames lists every page template.
 func PageNames() []string {
-	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice", "unsubscribe", "rewards"}
+	return []string{"signin", "signin_sent", "link", "preferences", "receipt", "error", "review", "notices", "notice", "unsubscribe", "rewards", "data", "erase", "erased", "protect", "do_not_sell", "verify"}
 }
 
 // LoadPages parses the layout with each page.
 func LoadPages() (*Pages, error) {
 	p := &Pages{pages: map[string]*htmltemplate.Template{}}
 	for _, name := range PageNames() {
-		t, err := htmltemplate.New(name).ParseFS(templateFiles, "templates/layout.html", "templates/fields.html", "templates/"+name+".html")
+		t, err := htmltemplate.New(name).ParseFS(templateFiles, "templates/layout.html", "templates/fields.html", "templates/parts.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
@@ -77,7 +77,7 @@ type Mails struct {
 }
 
 // MailNames lists every email.
-func MailNames() []string { return []string{"signin", "announce", "reward"} }
+func MailNames() []string { return []string{"signin", "announce", "reward", "erased"} }
 
 // LoadMails parses every email's two bodies.
 func LoadMails() (*Mails, error) {

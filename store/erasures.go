@@ -1,0 +1,97 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/erasure"
+)
+
+var _ erasure.Store = (*Store)(nil)
+
+// erasureDoc is an erasure under way, under "<merchant>/<subject>": written
+// before anything is erased and deleted once everything is, so the
+// collection holds only what is in flight.
+type erasureDoc struct {
+	ID          string    `bson:"_id"`
+	MerchantID  string    `bson:"merchant_id"`
+	SubjectID   string    `bson:"subject_id"`
+	Email       string    `bson:"email,omitempty"`
+	Locale      string    `bson:"locale,omitempty"`
+	Channel     string    `bson:"channel"`
+	Actor       string    `bson:"actor"`
+	RequestedAt time.Time `bson:"requested_at"`
+}
+
+func (d erasureDoc) pending() erasure.Pending {
+	return erasure.Pending{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Email: d.Email, Locale: d.Locale,
+		Channel: consent.Channel(d.Channel), Actor: d.Actor, RequestedAt: d.RequestedAt.UTC()}
+}
+
+// PutErasure records an erasure under way (replacing one for the subject).
+func (s *Store) PutErasure(ctx context.Context, p erasure.Pending) error {
+	d := erasureDoc{ID: id(p.MerchantID, p.SubjectID), MerchantID: p.MerchantID, SubjectID: p.SubjectID, Email: p.Email, Locale: p.Locale,
+		Channel: string(p.Channel), Actor: p.Actor, RequestedAt: p.RequestedAt}
+	return storeError(s.replaceByID(ctx, collErasures, d.ID, d), "record the erasure")
+}
+
+// Erasure returns the subject's erasure under way; NotFound if none.
+func (s *Store) Erasure(ctx context.Context, merchantID, subjectID string) (erasure.Pending, error) {
+	return findOne(ctx, s, collErasures, id(merchantID, subjectID), "erasure", erasureDoc.pending)
+}
+
+// Erasures lists up to limit erasures under way, in _id order: the
+// collection holds only those in flight.
+func (s *Store) Erasures(ctx context.Context, limit int) ([]erasure.Pending, error) {
+	cur, err := s.db.Collection(collErasures).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, storeError(err, "list erasures")
+	}
+	var docs []erasureDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError(err, "list erasures")
+	}
+	out := make([]erasure.Pending, len(docs))
+	for i, d := range docs {
+		out[i] = d.pending()
+	}
+	return out, nil
+}
+
+// DeleteErasure marks the subject's erasure done.
+func (s *Store) DeleteErasure(ctx context.Context, merchantID, subjectID string) error {
+	_, err := s.deleteByID(ctx, collErasures, id(merchantID, subjectID))
+	return storeError(err, "finish the erasure")
+}
+
+// DeleteAccessCounts removes every day of the subject's access counters:
+// one range of _id ("<merchant>/<subject>/<day>"; ids hold no "/").
+func (s *Store) DeleteAccessCounts(ctx context.Context, merchantID, subjectID string) error {
+	defer s.writing()()
+	lo := id(merchantID, subjectID) + "/"
+	hi := id(merchantID, subjectID) + "0" // "0" follows "/"
+	_, err := s.db.Collection(collAccessCounts).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: lo}, {Key: "$lt", Value: hi}}}})
+	return storeError(err, "delete access counts")
+}
+
+// Scrub makes deleted documents leave the embedded store's files: deleted
+// records are overwritten with zeros (secure_delete), and a checkpoint
+// copies the log into the file and truncates it, so no older copy of a
+// page stays in the write-ahead log. On MongoDB it does nothing (its own
+// storage engine and backups are the operator's).
+func (s *Store) Scrub(ctx context.Context) error {
+	if !s.local {
+		return nil
+	}
+	defer s.writing()()
+	w, err := s.embedded.writer()
+	if err != nil {
+		return storeError(err, "open the store's file")
+	}
+	_, err = w.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
+	return storeError(err, "checkpoint the store's file")
+}
