@@ -1,5 +1,5 @@
 // Package access counts how often which of a merchant's systems asked about
-// a subject (a guard check today), per day and purpose: what the shopper's
+// a subject (consent checks, reads of volunteered values, guard checks), per day and purpose: what the shopper's
 // "who asked about me" shows. Counting is in memory, off the request path;
 // a background loop adds the counts to the store, one document per subject
 // and day, so a subject's counts are point reads.
@@ -17,7 +17,12 @@ type Kind string
 
 // Kinds of access.
 const (
+	// Guard is a personalization check naming the subject.
 	Guard Kind = "guard"
+	// Check is a consent check (single or in a batch).
+	Check Kind = "check"
+	// Fields is a read of the values the subject volunteered.
+	Fields Kind = "fields"
 )
 
 // Key is one counter: a subject, a day (UTC, 2006-01-02), a kind, the

@@ -30,6 +30,9 @@ type Decision struct {
 	// ReconsentBy is, for reconsent_due and reconsent_required, when
 	// consent under the old notice stops (or stopped) counting.
 	ReconsentBy time.Time
+	// Recorded is true when the subject has events (on any purpose): the
+	// merchant knows them.
+	Recorded bool
 }
 
 // Decide derives a decision from a subject's record under the merchant's
@@ -41,7 +44,9 @@ func Decide(st SubjectState, p Purpose, t Terms, now time.Time) Decision {
 		return erasedDecision(st.SubjectID, p.Key)
 	}
 	ps, ok := st.Purposes[p.Key]
-	return decideOne(st.SubjectID, ps, ok, p, t, now)
+	d := decideOne(st.SubjectID, ps, ok, p, t, now)
+	d.Recorded = st.Seq > 0
+	return d
 }
 
 // erasedDecision is the decision on any purpose of an erased subject.

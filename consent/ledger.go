@@ -245,14 +245,16 @@ func (l *Ledger) Check(ctx context.Context, merchantID, subjectID, purpose strin
 	if err != nil {
 		return Decision{}, err
 	}
-	ps, decided, erased, err := l.lookupPurpose(ctx, merchantID, subjectID, purpose)
+	lk, err := l.lookupPurpose(ctx, merchantID, subjectID, purpose)
 	if err != nil {
 		return Decision{}, err
 	}
-	if erased {
+	if lk.erased {
 		return erasedDecision(subjectID, purpose), nil
 	}
-	return decideOne(subjectID, ps, decided, p, terms, l.now()), nil
+	d := decideOne(subjectID, lk.ps, lk.decided, p, terms, l.now())
+	d.Recorded = lk.recorded
+	return d, nil
 }
 
 // MaxBatch is the most subjects one batch check may name.

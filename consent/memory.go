@@ -176,20 +176,28 @@ func (l *Ledger) lookup(ctx context.Context, merchantID, subjectID string) (Subj
 
 // lookupPurpose returns one purpose of the subject's state: from the cache
 // without unpacking the rest when it may answer (the check path).
-func (l *Ledger) lookupPurpose(ctx context.Context, merchantID, subjectID, purpose string) (ps PurposeState, decided, erased bool, err error) {
+func (l *Ledger) lookupPurpose(ctx context.Context, merchantID, subjectID, purpose string) (stateLookup, error) {
 	m := l.mem
 	if m.fresh() {
 		if p, ok := m.cache.getPacked(cacheKey(merchantID, subjectID)); ok {
 			ps, decided := p.purpose(purpose)
-			return ps, decided, p.erasedSeq != 0, nil
+			return stateLookup{ps: ps, decided: decided, erased: p.erasedSeq != 0, recorded: p.seq > 0}, nil
 		}
 	}
 	st, err := l.lookup(ctx, merchantID, subjectID)
 	if err != nil {
-		return PurposeState{}, false, false, err
+		return stateLookup{}, err
 	}
-	ps, decided = st.Purposes[purpose]
-	return ps, decided, st.Erased(), nil
+	ps, decided := st.Purposes[purpose]
+	return stateLookup{ps: ps, decided: decided, erased: st.Erased(), recorded: st.Seq > 0}, nil
+}
+
+// stateLookup is what a check reads of one subject: their state on one
+// purpose (decided false: none), whether they were erased, and whether
+// they have any events at all.
+type stateLookup struct {
+	ps                        PurposeState
+	decided, erased, recorded bool
 }
 
 // lookupMany returns many subjects' states: from the cache where it may

@@ -17,6 +17,7 @@ import (
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/requests"
 )
 
 // askedDays is how far back "who asked about me" looks.
@@ -123,7 +124,14 @@ type dataPage struct {
 	Asked     []dataAskedView
 	AskedDays int
 	CanErase  bool
+	// Requests are the shopper's requests about data held elsewhere;
+	// Requested is set just after one was made.
+	CanRequest bool
+	Requests   []dataRequestView
+	Requested  string
 }
+
+type dataRequestView struct{ Kind, Status, Received, Due, Note string }
 
 // channelName words a channel for the shopper.
 func channelName(l *locales.Localizer, ch consent.Channel) string {
@@ -224,6 +232,21 @@ func (a *API) yourData(c *gin.Context) error {
 		}
 		p.Asked = append(p.Asked, dataAskedView{Day: n.Day, System: system, What: l.T("access_" + string(n.Kind)),
 			Purpose: purposeNames(l, d.purposes, []string{n.Purpose}), N: n.N})
+	}
+	if a.Requests != nil {
+		p.CanRequest = true
+		rs, err := a.Requests.Of(ctx, m.ID, d.state.SubjectID)
+		if err != nil {
+			return err
+		}
+		for _, r := range rs {
+			v := dataRequestView{Kind: l.T("request_" + string(r.Kind)), Received: formatTime(r.ReceivedAt), Due: formatTime(r.DueAt), Note: r.Note,
+				Status: l.Tf("request_status_"+string(r.Status), "When", formatTime(r.CompletedAt))}
+			p.Requests = append(p.Requests, v)
+		}
+		if k, err := requests.ParseKind(c.Query("requested")); err == nil {
+			p.Requested = l.T("request_" + string(k))
+		}
 	}
 	return a.render(c, http.StatusOK, "data", p)
 }

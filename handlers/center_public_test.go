@@ -10,6 +10,22 @@ import (
 	"testing"
 )
 
+// formPost posts a form from origin and returns the status and the body.
+func formPost(t *testing.T, client *http.Client, u, origin string, form url.Values) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", origin)
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var b bytes.Buffer
+	b.ReadFrom(res.Body)
+	return res.StatusCode, b.String()
+}
+
 // anonymousClient keeps cookies and does not follow redirects.
 func anonymousClient() *http.Client {
 	jar, _ := cookiejar.New(nil)
@@ -52,16 +68,8 @@ func TestDoNotSellWithoutScriptAndWithGPC(t *testing.T) {
 	if strings.Contains(page, "You have opted out") {
 		t.Error("a new visitor is shown as opted out")
 	}
-	req, _ := http.NewRequest("POST", e.srv.URL+"/c/shop-a/do-not-sell", strings.NewReader(""))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", e.srv.URL)
-	res, err := visitor.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-	if res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("opting out: %d", res.StatusCode)
+	if code, _ := formPost(t, visitor, e.srv.URL+"/c/shop-a/do-not-sell", e.srv.URL, nil); code != http.StatusSeeOther {
+		t.Fatalf("opting out: %d", code)
 	}
 	_, page = getPage(t, visitor, e.srv.URL+"/c/shop-a/do-not-sell?done=1")
 	if !strings.Contains(page, "You have opted out") || !strings.Contains(page, "will not sell or share") {
@@ -81,19 +89,15 @@ func TestDoNotSellWithoutScriptAndWithGPC(t *testing.T) {
 		t.Errorf("the device's partner_sharing: %s", got)
 	}
 	// A cross-origin post changes nothing.
-	other := anonymousClient()
-	req, _ = http.NewRequest("POST", e.srv.URL+"/c/shop-a/do-not-sell", strings.NewReader(""))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", "https://evil.example")
-	if res, err := other.Do(req); err != nil || res.StatusCode != http.StatusForbidden {
-		t.Errorf("a cross-origin opt-out: %v %v", res, err)
+	if code, _ := formPost(t, anonymousClient(), e.srv.URL+"/c/shop-a/do-not-sell", "https://evil.example", nil); code != http.StatusForbidden {
+		t.Errorf("a cross-origin opt-out: %d", code)
 	}
 
 	// With Sec-GPC: 1, the signal is honoured on sight, for a device...
 	gpc := anonymousClient()
-	req, _ = http.NewRequest("GET", e.srv.URL+"/c/shop-a/do-not-sell", nil)
+	req, _ := http.NewRequest("GET", e.srv.URL+"/c/shop-a/do-not-sell", nil)
 	req.Header.Set("Sec-GPC", "1")
-	res, err = gpc.Do(req)
+	res, err := gpc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,11 +109,8 @@ func TestDoNotSellWithoutScriptAndWithGPC(t *testing.T) {
 	}
 	// ...and for the signed-in shopper, against her.
 	e.mustStatus(e.do("PUT", "/v1/subjects/erin/consents/partner_sharing", e.keyA, `{"state":"granted"}`), 201)
-	req, _ = http.NewRequest("POST", e.srv.URL+"/c/shop-a/do-not-sell", strings.NewReader(""))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", e.srv.URL)
-	if res, err := erin.Do(req); err != nil || res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("erin opting out: %v %v", res, err)
+	if code, _ := formPost(t, erin, e.srv.URL+"/c/shop-a/do-not-sell", e.srv.URL, nil); code != http.StatusSeeOther {
+		t.Fatalf("erin opting out: %d", code)
 	}
 	if got := e.reason(t, "erin", "partner_sharing"); got != "withdrawn" {
 		t.Errorf("erin's partner_sharing after opting out: %s", got)
@@ -158,7 +159,7 @@ func TestVerifyPageChecksReceiptsAndDownloads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
+	res.Body.Close() // the receipt is in the redirect's address
 	loc, _ := url.Parse(res.Header.Get("Location"))
 	id := loc.Query().Get("receipt")
 	if id == "" {
@@ -187,17 +188,7 @@ func TestVerifyPageChecksReceiptsAndDownloads(t *testing.T) {
 		t.Errorf("nothing: %d", code)
 	}
 	// Signed here, but for another merchant.
-	req, _ = http.NewRequest("POST", e.srv.URL+"/c/shop-b/verify", strings.NewReader(url.Values{"receipt": {token}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", e.srv.URL)
-	res, err = http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	b.ReadFrom(res.Body)
-	res.Body.Close()
-	if res.StatusCode != 422 || !strings.Contains(b.String(), "but not for shop-b") {
-		t.Errorf("another merchant's receipt: %d\n%s", res.StatusCode, b.String())
+	if code, page := formPost(t, http.DefaultClient, e.srv.URL+"/c/shop-b/verify", e.srv.URL, url.Values{"receipt": {token}}); code != 422 || !strings.Contains(page, "but not for shop-b") {
+		t.Errorf("another merchant's receipt: %d\n%s", code, page)
 	}
 }

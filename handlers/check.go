@@ -6,7 +6,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fineline/fineline/access"
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 )
 
 func (a *API) check(c *gin.Context) error {
@@ -18,8 +20,20 @@ func (a *API) check(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	a.countAccess(c, access.Check, d, time.Now())
 	c.JSON(http.StatusOK, toDecisionJSON(d))
 	return nil
+}
+
+// countAccess counts, for the subject's "who asked about me", that the
+// calling key asked about them. A subject without events (perhaps not one
+// the merchant has at all) or erased is not counted: the counts would hold
+// an id and nothing else.
+func (a *API) countAccess(c *gin.Context, kind access.Kind, d consent.Decision, at time.Time) {
+	if a.Access == nil || !d.Recorded || d.Reason == consent.ReasonSubjectErased {
+		return
+	}
+	a.Access.Of(kind).Count(merchantID(c), d.SubjectID, actor(c), d.Purpose, at)
 }
 
 type checkManyRequest struct {
@@ -44,7 +58,9 @@ func (a *API) checkMany(c *gin.Context) error {
 		return err
 	}
 	out := make([]batchDecisionJSON, len(ds))
+	now := time.Now()
 	for i, d := range ds {
+		a.countAccess(c, access.Check, d, now)
 		out[i] = batchDecisionJSON{Subject: d.SubjectID, Allowed: d.Allowed, Reason: string(d.Reason)}
 		if !d.ReconsentBy.IsZero() {
 			by := d.ReconsentBy

@@ -56,6 +56,9 @@ func newDataEnv(t *testing.T) (*testEnv, *smtptest.Server, *http.Client) {
 		t.Fatal(err)
 	}
 	e.guardCheck(t, esp, `{"subject":"erin","purpose":"recommendations","channel":"email","attributes":["shoe_size"]}`)
+	e.mustStatus(e.do("GET", "/v1/check?subject=erin&purpose=newsletter", esp, ""), 200)
+	e.mustStatus(e.do("POST", "/v1/check", esp, `{"purpose":"recommendations","subjects":["erin","nobody"]}`), 200)
+	e.mustStatus(e.do("GET", "/v1/check?subject=nobody&purpose=newsletter", esp, ""), 200)
 	e.api.Access.Flush(ctx)
 	return e, box, client
 }
@@ -201,6 +204,23 @@ func TestErasureByTheShopper(t *testing.T) {
 	e, box, client := newDataEnv(t)
 	ctx := context.Background()
 
+	// A subject the merchant never had is not counted: the counts would
+	// hold nothing but the id someone asked about.
+	if counts, err := e.store.AccessCounts(ctx, e.merchA.ID, "nobody", []string{time.Now().UTC().Format(time.DateOnly)}); err != nil || len(counts) != 0 {
+		t.Errorf("counts for a subject never seen: %v %v", counts, err)
+	}
+	counts, err := e.store.AccessCounts(ctx, e.merchA.ID, "erin", []string{time.Now().UTC().Format(time.DateOnly)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byKind := map[string]int64{}
+	for _, n := range counts {
+		byKind[string(n.Kind)+" "+n.Purpose] += n.N
+	}
+	if byKind["check newsletter"] != 1 || byKind["check recommendations"] != 1 || byKind["guard recommendations"] != 1 {
+		t.Errorf("erin's counts: %v", byKind)
+	}
+
 	// The data page lists what the store holds.
 	code, page := getPage(t, client, e.srv.URL+"/c/shop-a/data")
 	if code != 200 {
@@ -208,7 +228,7 @@ func TestErasureByTheShopper(t *testing.T) {
 	}
 	for _, want := range []string{"What shop-a holds about you", "Personal recommendations", "Birthday reward", "Allowed", "This center",
 		"Your birthday", "04-17", "Your shoe size (EU)", "41", "Mailer Ltd", "Works on the merchant", "IE",
-		"ESP sync", "Checked a message", "Delete everything"} {
+		"ESP sync", "Checked a message", "Checked your choice", "Delete everything"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the data page lacks %q", want)
 		}
@@ -264,7 +284,7 @@ func TestErasureByTheShopper(t *testing.T) {
 	if err := json.Unmarshal(payload, &data); err != nil {
 		t.Fatal(err)
 	}
-	if data.Subject != "erin" || len(data.Events) < 4 || len(data.Values) != 2 || len(data.Access) != 1 || data.Access[0].System != "ESP sync" {
+	if data.Subject != "erin" || len(data.Events) < 4 || len(data.Values) != 2 || len(data.Access) != 3 || data.Access[0].System != "ESP sync" {
 		t.Fatalf("the download holds %+v", data)
 	}
 	prev := ""

@@ -7,6 +7,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fineline/fineline/access"
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/fields"
@@ -100,6 +101,10 @@ func (a *API) subjectFields(c *gin.Context) error {
 	d, err := a.Fields.ForPurpose(c.Request.Context(), merchantID(c), c.Param("subject"), purpose)
 	if err != nil {
 		return err
+	}
+	if d.Allowed && a.Access != nil {
+		// Values were disclosed: counted for the subject's "who asked".
+		a.Access.Of(access.Fields).Count(merchantID(c), d.SubjectID, actor(c), purpose, time.Now())
 	}
 	out := struct {
 		Subject  string          `json:"subject"`

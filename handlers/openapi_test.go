@@ -25,6 +25,7 @@ import (
 	"github.com/fineline/fineline/handlers"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/offers"
+	"github.com/fineline/fineline/requests"
 	"github.com/fineline/fineline/store"
 )
 
@@ -361,6 +362,16 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("PUT", "/v1/subjects/cust_gone", admin, obj{"email": "back@example.com"}, nil, 409), "subject_erased")
 	wantCode(c.expect("PUT", "/v1/subjects/cust_gone/consents/newsletter", admin, obj{"state": "granted"}, nil, 409), "subject_erased")
 	c.expect("DELETE", "/v1/subjects/cust_404", admin, nil, nil, 404)
+	c.expect("GET", "/v1/requests", admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/requests?after=nope", admin, nil, nil, 400), "invalid_request_id")
+	c.expect("POST", "/v1/requests/r0000000000000000000000/complete", admin, obj{}, nil, 404)
+	c.expect("POST", "/v1/requests/r000000000000000000000/complete", admin, obj{"note": "done"}, nil, 404)
+	asked, err := a.Requests.Create(context.Background(), created.Merchant.ID, "cust_1", requests.Access)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.expect("POST", "/v1/requests/"+asked.ID+"/complete", admin, obj{"note": "We emailed you a copy."}, nil, 200)
+	wantCode(c.expect("POST", "/v1/requests/"+asked.ID+"/complete", admin, obj{}, nil, 409), "request_completed")
 	wantCode(c.expect("DELETE", "/v1/subjects/-cust", admin, nil, nil, 400), "invalid_subject")
 
 	// Consents.

@@ -21,6 +21,7 @@ import (
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/recipients"
+	"github.com/fineline/fineline/requests"
 	"github.com/fineline/fineline/web"
 	"github.com/fineline/fineline/webhooks"
 )
@@ -71,6 +72,9 @@ type API struct {
 	// Erasure erases subjects (the center's "delete everything" and
 	// DELETE /v1/subjects/{subject}); nil leaves those routes out.
 	Erasure *erasure.Service
+	// Requests keeps shoppers' requests about data held elsewhere; nil
+	// leaves their routes out.
+	Requests *requests.Service
 	// Access holds the counts of who asked about each subject, for the
 	// shopper's own data page; nil shows none.
 	Access *access.Counter
@@ -146,6 +150,10 @@ func New(a *API) (http.Handler, error) {
 		read.GET("/attributes", a.handle(a.listAttributes))
 		read.GET("/attributes/:key", a.handle(a.getAttribute))
 		v1.POST("/personalization/check", a.requireScope(merchants.ScopeConsentRead), limitBody(maxBatchBody), a.handle(a.personalizationCheck))
+	}
+	if a.Requests != nil {
+		read.GET("/requests", a.handle(a.listRequests))
+		write.POST("/requests/:id/complete", a.handle(a.completeRequest))
 	}
 	if a.Recipients != nil {
 		adm.PUT("/recipients", a.handle(a.putRecipients))
@@ -241,6 +249,9 @@ func (a *API) centerRoutes(r *gin.Engine) {
 	in.GET("/data", a.page(a.yourData))
 	in.GET("/data/download.json", a.page(a.downloadData))
 	in.GET("/data/download.csv", a.page(a.downloadDataCSV))
+	if a.Requests != nil {
+		in.POST("/requests", a.step(a.crossOriginGuard), a.page(a.askRequest))
+	}
 	if a.Erasure != nil {
 		in.GET("/erase", a.page(a.showErase))
 		in.POST("/erase", a.step(a.crossOriginGuard), a.page(a.erase))

@@ -37,6 +37,7 @@ import (
 	"github.com/fineline/fineline/ratelimit"
 	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/recipients"
+	"github.com/fineline/fineline/requests"
 	"github.com/fineline/fineline/signin"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/ttlcache"
@@ -109,6 +110,8 @@ type Server struct {
 	Exports    *exports.Service
 	Guard      *guard.Service
 	Recipients *recipients.Service
+	// Requests keeps shoppers' requests about data held elsewhere.
+	Requests *requests.Service
 	// Erasure erases subjects; RunJobs finishes those a crash interrupted.
 	Erasure *erasure.Service
 	// Access counts who asked about each subject (see Start).
@@ -199,6 +202,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	// A field may not take a declared attribute's key (nor the reverse).
 	s.Fields.Taken = s.Guard.Declared
 	s.Recipients = &recipients.Service{Store: st, Purposes: s.Purposes, Now: now}
+	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
 		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
 	if !st.Embedded() {
@@ -225,7 +229,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
 		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard, Recipients: s.Recipients,
-		Erasure: s.Erasure, Access: s.Access,
+		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }

@@ -47,6 +47,10 @@ const (
 	collAccessCounts  = "access_counts"
 	collRecipients    = "recipients"
 	collErasures      = "erasures"
+	// collRequests and collSubjectRequests hold shoppers' requests about
+	// data held elsewhere, by merchant and by subject.
+	collRequests        = "requests"
+	collSubjectRequests = "subject_requests"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -118,6 +122,9 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		// Read by _id: one document per subject and day.
 		collAccessCounts: nil,
 		collErasures:     nil,
+		// Read by _id ranges: a merchant's in the order received, a subject's.
+		collRequests:        nil,
+		collSubjectRequests: nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},
