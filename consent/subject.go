@@ -258,3 +258,14 @@ func (s *Subjects) Get(ctx context.Context, merchantID, id string) (Subject, err
 	}
 	return s.Store.Subject(ctx, merchantID, id)
 }
+
+// Live returns a subject something is about to be done for (a link, a
+// widget token, an unsubscribe header): NotFound if the merchant never had
+// them, Conflict subject_erased if they were erased.
+func (s *Subjects) Live(ctx context.Context, merchantID, id string) (Subject, error) {
+	sub, err := s.Get(ctx, merchantID, id)
+	if err == nil && !sub.ErasedAt.IsZero() {
+		return Subject{}, ErrSubjectErased()
+	}
+	return sub, err
+}

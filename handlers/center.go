@@ -93,6 +93,16 @@ func (a *API) requireSession(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	// A session outliving the shopper's erasure (on another device) ends.
+	if st, err := a.Ledger.StateOf(c.Request.Context(), sess.MerchantID, sess.SubjectID); err != nil {
+		return err
+	} else if st.Erased() {
+		if err := a.Center.Signin.End(c.Request.Context(), sess); err != nil {
+			return err
+		}
+		a.dropSessionCookie(c)
+		return consent.ErrSubjectErased()
+	}
 	c.Set(ctxSession, sess)
 	return a.honourGPC(c, sess.SubjectID)
 }

@@ -177,6 +177,11 @@ func (a *API) startSession(c *gin.Context, subject string) error {
 	return nil
 }
 
+// dropSessionCookie tells the browser to forget the session cookie.
+func (a *API) dropSessionCookie(c *gin.Context) {
+	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: "", Path: basePath(c), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
+}
+
 // signOut ends the session on the server and drops the cookie.
 func (a *API) signOut(c *gin.Context) error {
 	sess, err := a.Center.Signin.ParseSession(c.Request.Context(), merchant(c).ID, cookieValue(c, cookieSess))
@@ -185,7 +190,7 @@ func (a *API) signOut(c *gin.Context) error {
 			return err
 		}
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: "", Path: basePath(c), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
+	a.dropSessionCookie(c)
 	c.Redirect(http.StatusSeeOther, basePath(c)+"?signed_out=1")
 	return nil
 }
@@ -199,7 +204,7 @@ type preferenceLinkJSON struct {
 // for the merchant's own emails.
 func (a *API) createPreferenceLink(c *gin.Context) error {
 	ctx := c.Request.Context()
-	sub, err := a.Subjects.Get(ctx, merchantID(c), c.Param("subject"))
+	sub, err := a.Subjects.Live(ctx, merchantID(c), c.Param("subject"))
 	if err != nil {
 		return err
 	}

@@ -58,7 +58,7 @@ func (a *API) erase(c *gin.Context) error {
 	if err := a.Center.Signin.End(ctx, sess); err != nil {
 		a.Log.WarnContext(ctx, "session not ended after an erasure", "request_id", requestID(c), "err", err)
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: cookieSess, Value: "", Path: basePath(c), MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: a.secureCookies()})
+	a.dropSessionCookie(c)
 	c.Set(ctxSession, nil)
 	p := erasedPage{base: a.newPage(c), When: formatTime(res.ErasedAt)}
 	return a.render(c, http.StatusOK, "erased", p)

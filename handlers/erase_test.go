@@ -96,6 +96,9 @@ func TestErasureByTheMerchantAPI(t *testing.T) {
 	for _, w := range []struct{ method, path, body string }{
 		{"PUT", "/v1/subjects/erin/consents/newsletter", `{"state":"granted"}`},
 		{"PUT", "/v1/subjects/erin", `{"email":"erin.back@example.com"}`},
+		{"POST", "/v1/subjects/erin/preference-links", ""},
+		{"GET", "/v1/subjects/erin/unsubscribe-headers?purpose=newsletter", ""},
+		{"POST", "/v1/widget-sessions", `{"subject":"erin"}`},
 	} {
 		if r := e.do(w.method, w.path, e.keyA, w.body); r.status != 409 || r.errorCode(t) != consent.CodeSubjectErased {
 			t.Errorf("%s %s after the erasure: %d %s", w.method, w.path, r.status, r.body)
@@ -203,6 +206,8 @@ func scanDataDir(t *testing.T, dir string, needles ...string) {
 func TestErasureByTheShopper(t *testing.T) {
 	e, box, client := newDataEnv(t)
 	ctx := context.Background()
+	// erin is signed in on another device too.
+	phone, _ := e.signInShopper(t, "erin")
 
 	// A subject the merchant never had is not counted: the counts would
 	// hold nothing but the id someone asked about.
@@ -327,6 +332,13 @@ func TestErasureByTheShopper(t *testing.T) {
 	// The session ended with it.
 	if code, _ := getPage(t, client, e.srv.URL+"/c/shop-a/data"); code == 200 {
 		t.Error("the data page still opens after the erasure")
+	}
+	// The other device's session ends on its next page.
+	if code, page := getPage(t, phone, e.srv.URL+"/c/shop-a/preferences"); code != http.StatusConflict || !strings.Contains(page, "was deleted") {
+		t.Errorf("the other device after the erasure: %d\n%s", code, page)
+	}
+	if code, _ := getPage(t, phone, e.srv.URL+"/c/shop-a/preferences"); code == http.StatusOK {
+		t.Error("the other device's session survived the erasure")
 	}
 	waitMessages(t, box, "erin.erase@example.com", 1)
 	last, err := e.api.Ledger.StateOf(ctx, e.merchA.ID, "erin")

@@ -20,7 +20,7 @@ type unsubscribeHeadersJSON struct {
 // email to the subject about one purpose.
 func (a *API) unsubscribeHeaders(c *gin.Context) error {
 	ctx := c.Request.Context()
-	sub, err := a.Subjects.Get(ctx, merchantID(c), c.Param("subject"))
+	sub, err := a.Subjects.Live(ctx, merchantID(c), c.Param("subject"))
 	if err != nil {
 		return err
 	}

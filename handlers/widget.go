@@ -306,7 +306,7 @@ func (a *API) createWidgetSession(c *gin.Context) error {
 		return err
 	}
 	ctx := c.Request.Context()
-	sub, err := a.Subjects.Get(ctx, merchantID(c), req.Subject)
+	sub, err := a.Subjects.Live(ctx, merchantID(c), req.Subject)
 	if err != nil {
 		return err
 	}
