@@ -138,13 +138,17 @@ func channelName(l *locales.Localizer, ch consent.Channel) string {
 	return l.T("channel_" + string(ch))
 }
 
-// eventChoice words what an event recorded.
-func eventChoice(l *locales.Localizer, e consent.Event) string {
+// eventChoice words what an event recorded; labels names fields by key.
+func eventChoice(l *locales.Localizer, e consent.Event, labels map[string]string) string {
+	field := labels[e.Field]
+	if field == "" {
+		field = e.Field // a field the merchant no longer has
+	}
 	switch {
 	case e.Field != "" && e.State == consent.Provided:
-		return l.Tf("data_event_provided", "Field", e.Field)
+		return l.Tf("data_event_provided", "Field", field)
 	case e.Field != "":
-		return l.Tf("data_event_erased", "Field", e.Field)
+		return l.Tf("data_event_erased", "Field", field)
 	case e.State == consent.LevelChosen:
 		return l.Tf("change_level", "Level", levelName(l, e.Level))
 	case e.State == consent.Granted:
@@ -153,6 +157,23 @@ func eventChoice(l *locales.Localizer, e consent.Event) string {
 		return l.T("data_event_denied")
 	}
 	return l.T("data_event_withdrawn")
+}
+
+// shownValue is a stored value as a person reads it: a date's day and
+// month named (and its year when it has one), anything else as stored.
+func shownValue(l *locales.Localizer, f fields.Field, v string) string {
+	if f.Type != fields.TypeDate {
+		return v
+	}
+	m, day, ok := fields.MonthDay(v)
+	if !ok {
+		return v
+	}
+	out := strconv.Itoa(day) + " " + l.T("month_"+strconv.Itoa(int(m)))
+	if len(v) == 10 {
+		out += " " + v[:4]
+	}
+	return out
 }
 
 // recipientViews words the merchant's declared recipients.
@@ -183,11 +204,15 @@ func (a *API) yourData(c *gin.Context) error {
 	m := merchant(c)
 	p := dataPage{base: a.newPage(c), Level: levelName(localizer(c), d.state.PrivacyLevel()), AskedDays: askedDays, CanErase: a.Erasure != nil}
 	l := p.L
+	labels := make(map[string]string, len(d.fields))
+	for _, f := range d.fields {
+		labels[f.Key] = f.TextFor(l.Lang).Label
+	}
 	for i, pur := range d.purposes {
 		v := dataPurposeView{Name: pur.TextFor(l.Lang).Name, Status: purposeStatus(l, d.state, pur, d.decided[i])}
 		for _, e := range d.events {
 			if e.Purpose == pur.Key {
-				v.History = append(v.History, dataEventView{When: formatTime(e.RecordedAt), Choice: eventChoice(l, e), Channel: channelName(l, e.Channel),
+				v.History = append(v.History, dataEventView{When: formatTime(e.RecordedAt), Choice: eventChoice(l, e, labels), Channel: channelName(l, e.Channel),
 					Notice: strconv.Itoa(e.NoticeVersion)})
 			}
 		}
@@ -195,7 +220,7 @@ func (a *API) yourData(c *gin.Context) error {
 	}
 	for _, f := range d.fields {
 		if v, ok := d.values[f.Key]; ok {
-			p.Values = append(p.Values, dataValueView{Label: f.TextFor(l.Lang).Label, Value: v, Purposes: purposeNames(l, d.purposes, f.Purposes)})
+			p.Values = append(p.Values, dataValueView{Label: f.TextFor(l.Lang).Label, Value: shownValue(l, f, v), Purposes: purposeNames(l, d.purposes, f.Purposes)})
 		}
 	}
 	for _, at := range d.attrs {

@@ -22,7 +22,7 @@ import (
 )
 
 // newDataEnv is a server with a real SMTP server behind it, the demo's
-// fields and attributes for shop-a, and erin: a German-speaking customer
+// fields and attributes for shop-a, and erin: an English-speaking customer
 // who allowed recommendations and the birthday reward, gave her birthday
 // and shoe size in the center, and was asked about by a key labelled
 // "ESP sync".
@@ -232,7 +232,7 @@ func TestErasureByTheShopper(t *testing.T) {
 		t.Fatalf("data page: %d\n%s", code, page)
 	}
 	for _, want := range []string{"What shop-a holds about you", "Personal recommendations", "Birthday reward", "Allowed", "This center",
-		"Your birthday", "04-17", "Your shoe size (EU)", "41", "Mailer Ltd", "Works on the merchant", "IE",
+		"Your birthday", "17 April", "Your shoe size (EU)", "41", "Mailer Ltd", "Works on the merchant", "IE",
 		"ESP sync", "Checked a message", "Checked your choice", "Delete everything"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the data page lacks %q", want)
