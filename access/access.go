@@ -8,7 +8,9 @@ package access
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +25,9 @@ const (
 	Check Kind = "check"
 	// Fields is a read of the values the subject volunteered.
 	Fields Kind = "fields"
+	// Export is an audience export that listed the subject (derived from
+	// the merchant's exports, not counted per subject).
+	Export Kind = "export"
 )
 
 // Key is one counter: a subject, a day (UTC, 2006-01-02), a kind, the
@@ -41,7 +46,8 @@ type Count struct {
 
 // Store adds counts and reads them back.
 type Store interface {
-	// AddAccessCounts adds each count to its counter.
+	// AddAccessCounts adds each count to its counter and deletes from
+	// counts each one it wrote: on an error, what is left was not written.
 	AddAccessCounts(ctx context.Context, counts map[Key]int64) error
 	// AccessCounts returns the subject's counters on the days named.
 	AccessCounts(ctx context.Context, merchantID, subjectID string, days []string) ([]Count, error)
@@ -62,6 +68,24 @@ type Counter struct {
 	dropped int64
 	full    chan struct{}
 	once    sync.Once
+	// today caches the day's name: counting formats no time.
+	today atomic.Pointer[dayName]
+}
+
+type dayName struct {
+	unixDay int64
+	name    string
+}
+
+// dayOf names the UTC day of at (2006-01-02).
+func (c *Counter) dayOf(at time.Time) string {
+	d := at.Unix() / 86400 // times before 1970 do not occur
+	if cur := c.today.Load(); cur != nil && cur.unixDay == d {
+		return cur.name
+	}
+	n := &dayName{unixDay: d, name: at.UTC().Format(time.DateOnly)}
+	c.today.Store(n)
+	return n.name
 }
 
 func (c *Counter) init() {
@@ -102,7 +126,7 @@ type Of struct {
 
 // Count counts one access at time at.
 func (o Of) Count(merchantID, subjectID, actor, purpose string, at time.Time) {
-	o.c.Add(Key{MerchantID: merchantID, SubjectID: subjectID, Day: at.UTC().Format(time.DateOnly), Kind: o.kind, Actor: actor, Purpose: purpose})
+	o.c.Add(Key{MerchantID: merchantID, SubjectID: subjectID, Day: o.c.dayOf(at), Kind: o.kind, Actor: actor, Purpose: purpose})
 }
 
 // Run writes the counts every Interval (and when Max is reached) until ctx
@@ -125,8 +149,8 @@ func (c *Counter) Run(ctx context.Context) {
 	}
 }
 
-// Flush writes the counts gathered so far; on a store error they are kept
-// for the next write.
+// Flush writes the counts gathered so far; on a store error those not
+// written are kept for the next write (none is counted twice).
 func (c *Counter) Flush(ctx context.Context) {
 	c.mu.Lock()
 	batch, dropped := c.pending, c.dropped
@@ -154,7 +178,29 @@ func (c *Counter) Flush(ctx context.Context) {
 	}
 }
 
-// Counts returns a subject's counters on the days named (written ones).
+// Counts returns a subject's counters on the days named: those written,
+// with what this instance holds and has not written yet.
 func (c *Counter) Counts(ctx context.Context, merchantID, subjectID string, days []string) ([]Count, error) {
-	return c.Store.AccessCounts(ctx, merchantID, subjectID, days)
+	out, err := c.Store.AccessCounts(ctx, merchantID, subjectID, days)
+	if err != nil {
+		return nil, err
+	}
+	at := make(map[Key]int, len(out))
+	for i, n := range out {
+		at[n.Key] = i
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, n := range c.pending {
+		if k.MerchantID != merchantID || k.SubjectID != subjectID || !slices.Contains(days, k.Day) {
+			continue
+		}
+		if i, ok := at[k]; ok {
+			out[i].N += n
+		} else {
+			at[k] = len(out)
+			out = append(out, Count{Key: k, N: n})
+		}
+	}
+	return out, nil
 }

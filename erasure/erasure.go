@@ -45,6 +45,9 @@ type Store interface {
 	DeleteErasure(ctx context.Context, merchantID, subjectID string) error
 	// DeleteAccessCounts removes the subject's "who asked" counters.
 	DeleteAccessCounts(ctx context.Context, merchantID, subjectID string) error
+	// DeleteSubjectReceipts removes the subject's receipts (the ledger
+	// keeps what they said).
+	DeleteSubjectReceipts(ctx context.Context, merchantID, subjectID string) error
 	// Scrub makes what was deleted leave the store's files (the embedded
 	// store's free pages and write-ahead log).
 	Scrub(ctx context.Context) error
@@ -133,6 +136,9 @@ func (s *Service) finish(ctx context.Context, p Pending) (Result, error) {
 		return Result{}, err
 	}
 	if err := s.Store.DeleteAccessCounts(ctx, p.MerchantID, p.SubjectID); err != nil {
+		return Result{}, err
+	}
+	if err := s.Store.DeleteSubjectReceipts(ctx, p.MerchantID, p.SubjectID); err != nil {
 		return Result{}, err
 	}
 	if err := s.Subjects.Erase(ctx, p.MerchantID, p.SubjectID, at); err != nil {

@@ -76,6 +76,8 @@ type Export struct {
 	Error      string
 	CreatedAt  time.Time
 	FinishedAt time.Time
+	// Actor is the API key that asked for it ("api_key:<id>").
+	Actor string
 }
 
 // Row is one subject's line.
@@ -99,6 +101,12 @@ type Store interface {
 	UnfinishedExports(ctx context.Context) ([]Export, error)
 	// FinishedBefore lists exports finished before t.
 	FinishedBefore(ctx context.Context, t time.Time) ([]Export, error)
+	// NoteExport adds an export to the merchant's list of the day it was
+	// asked for (kept after the export itself expires).
+	NoteExport(ctx context.Context, e Export) error
+	// ExportsOn lists the exports the merchant asked for on the days named
+	// (UTC, 2006-01-02), as noted.
+	ExportsOn(ctx context.Context, merchantID string, days []string) ([]Export, error)
 	// DeleteExport removes an export and its chunks.
 	DeleteExport(ctx context.Context, e Export) error
 	SaveChunk(ctx context.Context, merchantID, id string, n int, data []byte) error
@@ -166,6 +174,8 @@ type Request struct {
 	Purpose string
 	Format  Format
 	Include Include
+	// Actor is who asks, for the shoppers' "who asked about me".
+	Actor string
 }
 
 // Create queues an export.
@@ -188,12 +198,42 @@ func (s *Service) Create(ctx context.Context, merchantID string, r Request) (Exp
 	b := make([]byte, 12)
 	_, _ = rand.Read(b)
 	e := Export{MerchantID: merchantID, ID: "exp_" + base64.RawURLEncoding.EncodeToString(b), Purpose: r.Purpose, Format: r.Format, Include: r.Include,
-		Status: Pending, CreatedAt: s.Now().UTC().Truncate(time.Millisecond)}
+		Status: Pending, CreatedAt: s.Now().UTC().Truncate(time.Millisecond), Actor: r.Actor}
+	// Noted first, by day: a shopper's data page finds the exports that
+	// listed them without a row per subject.
+	if err := s.Store.NoteExport(ctx, e); err != nil {
+		return Export{}, err
+	}
 	if err := s.Store.CreateExport(ctx, e); err != nil {
 		return Export{}, err
 	}
 	s.wake()
 	return e, nil
+}
+
+// Listed reports whether an export listed the subject whose events (in
+// chain order) are given: an export of every subject lists one that had a
+// decision on its purpose when it was asked for; an export of those
+// allowed, one whose latest decision on it then was a grant.
+func Listed(e Export, events []consent.Event) bool {
+	var last consent.State
+	for _, ev := range events {
+		if ev.RecordedAt.After(e.CreatedAt) {
+			break
+		}
+		if ev.Purpose == e.Purpose && ev.Field == "" && ev.State.Valid() {
+			last = ev.State
+		}
+	}
+	if e.Include == All {
+		return last != ""
+	}
+	return last == consent.Granted
+}
+
+// On returns the exports the merchant asked for on the days named.
+func (s *Service) On(ctx context.Context, merchantID string, days []string) ([]Export, error) {
+	return s.Store.ExportsOn(ctx, merchantID, days)
 }
 
 func (s *Service) wake() {

@@ -14,9 +14,11 @@ import (
 
 	"github.com/fineline/fineline/access"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/exports"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/requests"
 )
 
@@ -37,6 +39,7 @@ type ownData struct {
 	values   map[string]string
 	attrs    []guard.Attribute
 	asked    []access.Count
+	receipts []receipts.Issued
 	// keyNames names the merchant's API keys by actor ("api_key:<id>").
 	keyNames map[string]string
 }
@@ -78,9 +81,19 @@ func (a *API) readOwnData(c *gin.Context) (ownData, error) {
 		if d.asked, err = a.Access.Counts(ctx, m.ID, sess.SubjectID, days); err != nil {
 			return d, err
 		}
+		if a.Exports != nil {
+			exps, err := a.Exports.On(ctx, m.ID, days)
+			if err != nil {
+				return d, err
+			}
+			d.asked = append(d.asked, listedBy(exps, d.events, m.ID, sess.SubjectID)...)
+		}
 		slices.SortFunc(d.asked, func(x, y access.Count) int {
 			return strings.Compare(y.Day+x.Actor+x.Purpose+string(x.Kind), x.Day+y.Actor+y.Purpose+string(y.Kind))
 		})
+	}
+	if d.receipts, err = a.Center.Receipts.Store.SubjectReceipts(ctx, m.ID, sess.SubjectID); err != nil {
+		return d, err
 	}
 	keys, err := a.Merchants.Keys(ctx, m.ID)
 	if err != nil {
@@ -93,6 +106,28 @@ func (a *API) readOwnData(c *gin.Context) (ownData, error) {
 	return d, nil
 }
 
+// listedBy counts, per day, key and purpose, the exports that listed the
+// subject whose events are given.
+func listedBy(exps []exports.Export, events []consent.Event, merchantID, subjectID string) []access.Count {
+	n := map[access.Key]int64{}
+	var order []access.Key
+	for _, e := range exps {
+		if !exports.Listed(e, events) {
+			continue
+		}
+		k := access.Key{MerchantID: merchantID, SubjectID: subjectID, Day: e.CreatedAt.UTC().Format(time.DateOnly), Kind: access.Export, Actor: e.Actor, Purpose: e.Purpose}
+		if n[k] == 0 {
+			order = append(order, k)
+		}
+		n[k]++
+	}
+	out := make([]access.Count, len(order))
+	for i, k := range order {
+		out[i] = access.Count{Key: k, N: n[k]}
+	}
+	return out
+}
+
 type dataEventView struct{ When, Choice, Channel, Notice string }
 
 type dataPurposeView struct {
@@ -101,6 +136,8 @@ type dataPurposeView struct {
 }
 
 type dataValueView struct{ Label, Value, Purposes string }
+
+type dataReceiptView struct{ When, URL string }
 
 type dataAttributeView struct{ Label, Explanation, Purposes string }
 
@@ -116,6 +153,7 @@ type dataPage struct {
 	Purposes   []dataPurposeView
 	Level      string
 	Values     []dataValueView
+	Receipts   []dataReceiptView
 	Attributes []dataAttributeView
 	Recipients []dataRecipientView
 	// Systems are the labels of the merchant's webhook endpoints: systems
@@ -218,6 +256,10 @@ func (a *API) yourData(c *gin.Context) error {
 		}
 		p.Purposes = append(p.Purposes, v)
 	}
+	for i := len(d.receipts) - 1; i >= 0; i-- {
+		r := d.receipts[i]
+		p.Receipts = append(p.Receipts, dataReceiptView{When: formatTime(r.CreatedAt), URL: basePath(c) + "receipts/" + r.ID})
+	}
 	for _, f := range d.fields {
 		if v, ok := d.values[f.Key]; ok {
 			p.Values = append(p.Values, dataValueView{Label: f.TextFor(l.Lang).Label, Value: shownValue(l, f, v), Purposes: purposeNames(l, d.purposes, f.Purposes)})
@@ -303,6 +345,13 @@ type ownValueJSON struct {
 	Purposes []string `json:"purposes"`
 }
 
+type ownReceiptJSON struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+	// Token is the signed receipt (a JWT), as downloaded from its page.
+	Token string `json:"token"`
+}
+
 type ownAccessJSON struct {
 	Day     string `json:"day"`
 	System  string `json:"system"`
@@ -312,15 +361,16 @@ type ownAccessJSON struct {
 }
 
 type ownDataJSON struct {
-	Merchant     string          `json:"merchant"`
-	MerchantID   string          `json:"merchant_id"`
-	Subject      string          `json:"subject"`
-	GeneratedAt  time.Time       `json:"generated_at"`
-	PrivacyLevel string          `json:"privacy_level"`
-	Decisions    []decisionJSON  `json:"decisions"`
-	Events       []ownEventJSON  `json:"events"`
-	Values       []ownValueJSON  `json:"values"`
-	Access       []ownAccessJSON `json:"access"`
+	Merchant     string           `json:"merchant"`
+	MerchantID   string           `json:"merchant_id"`
+	Subject      string           `json:"subject"`
+	GeneratedAt  time.Time        `json:"generated_at"`
+	PrivacyLevel string           `json:"privacy_level"`
+	Decisions    []decisionJSON   `json:"decisions"`
+	Events       []ownEventJSON   `json:"events"`
+	Values       []ownValueJSON   `json:"values"`
+	Receipts     []ownReceiptJSON `json:"receipts"`
+	Access       []ownAccessJSON  `json:"access"`
 }
 
 // hashTime is t as the event's hash covers it, "" for a zero time.
@@ -335,7 +385,7 @@ func (a *API) ownDataJSON(c *gin.Context, d ownData) ownDataJSON {
 	sess, _ := session(c)
 	m := merchant(c)
 	out := ownDataJSON{Merchant: m.Name, MerchantID: m.ID, Subject: sess.SubjectID, GeneratedAt: time.Now().UTC().Truncate(time.Second),
-		PrivacyLevel: string(d.state.PrivacyLevel()), Decisions: []decisionJSON{}, Events: []ownEventJSON{}, Values: []ownValueJSON{}, Access: []ownAccessJSON{}}
+		PrivacyLevel: string(d.state.PrivacyLevel()), Decisions: []decisionJSON{}, Events: []ownEventJSON{}, Values: []ownValueJSON{}, Receipts: []ownReceiptJSON{}, Access: []ownAccessJSON{}}
 	for _, dec := range d.decided {
 		out.Decisions = append(out.Decisions, toDecisionJSON(dec))
 	}
@@ -348,6 +398,9 @@ func (a *API) ownDataJSON(c *gin.Context, d ownData) ownDataJSON {
 		if v, ok := d.values[f.Key]; ok {
 			out.Values = append(out.Values, ownValueJSON{Field: f.Key, Value: v, Purposes: f.Purposes})
 		}
+	}
+	for _, r := range d.receipts {
+		out.Receipts = append(out.Receipts, ownReceiptJSON{ID: r.ID, CreatedAt: r.CreatedAt, Token: r.Token})
 	}
 	for _, n := range d.asked {
 		system := d.keyNames[n.Actor]

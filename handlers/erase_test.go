@@ -280,8 +280,9 @@ func TestErasureByTheShopper(t *testing.T) {
 			PrevHash                                     string `json:"prev_hash"`
 			Hash                                         string
 		}
-		Values []struct{ Field, Value string }
-		Access []struct {
+		Values   []struct{ Field, Value string }
+		Receipts []struct{ ID, Token string }
+		Access   []struct {
 			System, Kind string
 			Count        int64
 		}
@@ -289,8 +290,15 @@ func TestErasureByTheShopper(t *testing.T) {
 	if err := json.Unmarshal(payload, &data); err != nil {
 		t.Fatal(err)
 	}
-	if data.Subject != "erin" || len(data.Events) < 4 || len(data.Values) != 2 || len(data.Access) != 3 || data.Access[0].System != "ESP sync" {
+	if data.Subject != "erin" || len(data.Events) < 4 || len(data.Values) != 2 || len(data.Access) != 3 || data.Access[0].System != "ESP sync" ||
+		len(data.Receipts) != 1 {
 		t.Fatalf("the download holds %+v", data)
+	}
+	if _, err := receipts.Verify(data.Receipts[0].Token, jwks.Bytes(), e.api.Center.Signer.Issuer()); err != nil {
+		t.Errorf("the download's receipt does not verify: %v", err)
+	}
+	if !strings.Contains(page, `href="/c/shop-a/receipts/`+data.Receipts[0].ID+`"`) {
+		t.Error("the data page does not link the receipt")
 	}
 	prev := ""
 	for _, ev := range data.Events {
@@ -349,6 +357,9 @@ func TestErasureByTheShopper(t *testing.T) {
 	if err != nil || ev.Channel != consent.ChannelCenter {
 		t.Errorf("the erasure event: %+v %v", ev, err)
 	}
+	if _, err := e.api.Center.Receipts.Store.Receipt(ctx, data.Receipts[0].ID); err == nil {
+		t.Error("erin's receipt survived the erasure")
+	}
 	scanDataDir(t, e.api.Config.DataDir, "erin.erase@example.com", "04-17")
 }
 
@@ -402,4 +413,34 @@ func TestErasureInterruptedFinishes(t *testing.T) {
 		t.Fatalf("finn's chain: %d events, %v", n, err)
 	}
 	scanDataDir(t, e.api.Config.DataDir, "erin.erase@example.com", "finn.erase@example.com")
+}
+
+// TestExportsShowInWhoAsked: an audience export that listed the shopper
+// shows on her data page under its key's name; one that did not list her
+// does not.
+func TestExportsShowInWhoAsked(t *testing.T) {
+	e, _, erin := newDataEnv(t)
+	ctx := context.Background()
+	_, crm, err := e.api.Merchants.CreateKey(ctx, e.merchA.ID, "CRM nightly", []merchants.Scope{merchants.ScopeConsentRead})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.mustStatus(e.do("POST", "/v1/exports", crm, `{"purpose":"recommendations"}`), 202)
+	e.mustStatus(e.do("POST", "/v1/exports", crm, `{"purpose":"recommendations","include":"all"}`), 202)
+	e.mustStatus(e.do("POST", "/v1/exports", crm, `{"purpose":"newsletter","include":"all"}`), 202) // erin never decided it
+	e.mustStatus(e.do("PUT", "/v1/subjects/erin/consents/birthday_reward", e.keyA, `{"state":"withdrawn"}`), 201)
+	e.mustStatus(e.do("POST", "/v1/exports", crm, `{"purpose":"birthday_reward"}`), 202) // withdrawn before it was asked for
+	_, page := getPage(t, erin, e.srv.URL+"/c/shop-a/data")
+	i := strings.Index(page, `id="asked"`)
+	if i < 0 {
+		t.Fatal("no who-asked section")
+	}
+	asked := page[i:]
+	asked = asked[:strings.Index(asked, `id="kept"`)]
+	if !strings.Contains(asked, "<td>CRM nightly</td><td>Exported you</td><td>Personal recommendations</td><td>2</td>") {
+		t.Errorf("the exports that listed erin are not shown:\n%s", asked)
+	}
+	if strings.Count(asked, "CRM nightly") != 1 {
+		t.Errorf("exports that did not list erin are shown:\n%s", asked)
+	}
 }

@@ -45,7 +45,8 @@ func (a *API) createExport(c *gin.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	e, err := a.Exports.Create(c.Request.Context(), merchantID(c), exports.Request{Purpose: req.Purpose, Format: exports.Format(req.Format), Include: exports.Include(req.Include)})
+	e, err := a.Exports.Create(c.Request.Context(), merchantID(c), exports.Request{Purpose: req.Purpose, Format: exports.Format(req.Format), Include: exports.Include(req.Include),
+		Actor: actor(c)})
 	if err != nil {
 		return err
 	}

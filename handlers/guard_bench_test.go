@@ -3,6 +3,7 @@ package handlers_test
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -52,3 +53,49 @@ type discardWriter struct {
 func (w *discardWriter) Header() http.Header         { return w.h }
 func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
+
+// BenchmarkCheck is one consent check of a subject in memory (1,000 of
+// them in turn), through the whole HTTP stack in process, with the
+// "who asked about me" count and without it.
+func BenchmarkCheck(b *testing.B) {
+	ts := newTestServer(b, testOptions{})
+	m, key := ts.AddShop(b, "checked")
+	ctx := context.Background()
+	ids := make([]string, 1000)
+	for i := range ids {
+		ids[i] = "cust-" + strconv.Itoa(i)
+		if _, err := ts.Ledger.Apply(ctx, consent.Choices{MerchantID: m.ID, SubjectID: ids[i], Channel: consent.ChannelAPI, Actor: "bench",
+			Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	counted, err := ts.Handler()
+	if err != nil {
+		b.Fatal(err)
+	}
+	counter := ts.Access
+	ts.Access = nil
+	uncounted, err := ts.Handler()
+	ts.Access = counter
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		h    http.Handler
+	}{{"counted", counted}, {"uncounted", uncounted}} {
+		b.Run(c.name, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				req, _ := http.NewRequest("GET", "/v1/check?subject="+ids[i%len(ids)]+"&purpose=newsletter", nil)
+				req.Header.Set("Authorization", "Bearer "+key)
+				w := &discardWriter{h: http.Header{}}
+				c.h.ServeHTTP(w, req)
+				if w.code != 0 && w.code != 200 {
+					b.Fatalf("status %d", w.code)
+				}
+				i++
+			}
+		})
+	}
+}

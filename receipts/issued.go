@@ -30,4 +30,6 @@ type Store interface {
 	SaveReceipt(ctx context.Context, r Issued) error
 	// Receipt returns one receipt; NotFound if absent.
 	Receipt(ctx context.Context, id string) (Issued, error)
+	// SubjectReceipts lists a subject's receipts, oldest first.
+	SubjectReceipts(ctx context.Context, merchantID, subjectID string) ([]Issued, error)
 }

@@ -210,13 +210,39 @@ type receiptDoc struct {
 	Changes    []changeDoc `bson:"changes"`
 }
 
-// SaveReceipt stores an issued receipt.
+// SaveReceipt stores an issued receipt, its entry in the subject's list
+// first (an entry without its receipt, after a crash, is skipped).
 func (s *Store) SaveReceipt(ctx context.Context, r receipts.Issued) error {
+	if err := s.insertOne(ctx, collSubjectReceipts, subjectEntryDoc{ID: id(r.MerchantID, r.SubjectID, r.ID)}); err != nil {
+		return storeError(err, "save receipt")
+	}
 	d := receiptDoc{ID: r.ID, MerchantID: r.MerchantID, SubjectID: r.SubjectID, Token: r.Token, CreatedAt: r.CreatedAt, Changes: []changeDoc{}}
 	for _, c := range r.Changes {
 		d.Changes = append(d.Changes, changeDoc(c))
 	}
 	return storeError(s.insertOne(ctx, collReceipts, d), "save receipt")
+}
+
+// SubjectReceipts lists the subject's receipts (those issued since receipts
+// were listed per subject), oldest first.
+func (s *Store) SubjectReceipts(ctx context.Context, merchantID, subjectID string) ([]receipts.Issued, error) {
+	ids, err := s.subjectEntries(ctx, collSubjectReceipts, merchantID, subjectID)
+	if err != nil {
+		return nil, err
+	}
+	var out []receipts.Issued
+	for _, rid := range ids {
+		r, err := s.Receipt(ctx, rid)
+		if apperr.Is(err, apperr.NotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b receipts.Issued) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, nil
 }
 
 // Receipt returns one receipt: a point read.

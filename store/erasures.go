@@ -71,11 +71,21 @@ func (s *Store) DeleteErasure(ctx context.Context, merchantID, subjectID string)
 // DeleteAccessCounts removes every day of the subject's access counters:
 // one range of _id ("<merchant>/<subject>/<day>"; ids hold no "/").
 func (s *Store) DeleteAccessCounts(ctx context.Context, merchantID, subjectID string) error {
-	defer s.writing()()
-	lo := id(merchantID, subjectID) + "/"
-	hi := id(merchantID, subjectID) + "0" // "0" follows "/"
-	_, err := s.db.Collection(collAccessCounts).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: lo}, {Key: "$lt", Value: hi}}}})
-	return storeError(err, "delete access counts")
+	return s.deleteSubjectEntries(ctx, collAccessCounts, merchantID, subjectID)
+}
+
+// DeleteSubjectReceipts removes the subject's receipts and their list.
+func (s *Store) DeleteSubjectReceipts(ctx context.Context, merchantID, subjectID string) error {
+	ids, err := s.subjectEntries(ctx, collSubjectReceipts, merchantID, subjectID)
+	if err != nil {
+		return err
+	}
+	for _, rid := range ids {
+		if _, err := s.deleteByID(ctx, collReceipts, rid); err != nil {
+			return storeError(err, "delete receipt")
+		}
+	}
+	return s.deleteSubjectEntries(ctx, collSubjectReceipts, merchantID, subjectID)
 }
 
 // Scrub makes deleted documents leave the embedded store's files: deleted

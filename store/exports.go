@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
@@ -32,17 +33,62 @@ type exportDoc struct {
 	Error      string    `bson:"error,omitempty"`
 	CreatedAt  time.Time `bson:"created_at"`
 	FinishedAt time.Time `bson:"finished_at,omitempty"`
+	Actor      string    `bson:"actor,omitempty"`
 }
 
 func toExportDoc(e exports.Export) exportDoc {
 	return exportDoc{ID: id(e.MerchantID, e.ID), MerchantID: e.MerchantID, ExportID: e.ID, Purpose: e.Purpose, Format: string(e.Format),
 		Include: string(e.Include), Status: string(e.Status), Rows: e.Rows, Chunks: e.Chunks, Cursor: e.Cursor, Error: e.Error,
-		CreatedAt: e.CreatedAt, FinishedAt: e.FinishedAt}
+		CreatedAt: e.CreatedAt, FinishedAt: e.FinishedAt, Actor: e.Actor}
 }
 
 func (d exportDoc) export() exports.Export {
 	return exports.Export{MerchantID: d.MerchantID, ID: d.ExportID, Purpose: d.Purpose, Format: exports.Format(d.Format), Include: exports.Include(d.Include),
-		Status: exports.Status(d.Status), Rows: d.Rows, Chunks: d.Chunks, Cursor: d.Cursor, Error: d.Error, CreatedAt: d.CreatedAt.UTC(), FinishedAt: utc(d.FinishedAt)}
+		Status: exports.Status(d.Status), Rows: d.Rows, Chunks: d.Chunks, Cursor: d.Cursor, Error: d.Error, CreatedAt: d.CreatedAt.UTC(), FinishedAt: utc(d.FinishedAt), Actor: d.Actor}
+}
+
+// exportDayDoc lists the exports a merchant asked for on one day, under
+// "<merchant>/<day>": what a shopper's data page reads (a point read a
+// day) to tell which exports listed them.
+type exportDayDoc struct {
+	ID      string          `bson:"_id"`
+	Exports []exportNoteDoc `bson:"exports"`
+}
+
+type exportNoteDoc struct {
+	ID        string    `bson:"id"`
+	Actor     string    `bson:"actor"`
+	Purpose   string    `bson:"purpose"`
+	Include   string    `bson:"include"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+// NoteExport adds the export to its day's list.
+func (s *Store) NoteExport(ctx context.Context, e exports.Export) error {
+	defer s.writing()()
+	n := exportNoteDoc{ID: e.ID, Actor: e.Actor, Purpose: e.Purpose, Include: string(e.Include), CreatedAt: e.CreatedAt}
+	_, err := s.db.Collection(collExportDays).UpdateOne(ctx, bson.D{{Key: "_id", Value: id(e.MerchantID, e.CreatedAt.UTC().Format(time.DateOnly))}},
+		bson.D{{Key: "$push", Value: bson.D{{Key: "exports", Value: n}}}}, options.UpdateOne().SetUpsert(true))
+	return storeError(err, "note the export")
+}
+
+// ExportsOn lists the exports noted on the days named: a point read a day.
+func (s *Store) ExportsOn(ctx context.Context, merchantID string, days []string) ([]exports.Export, error) {
+	var out []exports.Export
+	for _, day := range days {
+		var d exportDayDoc
+		err := s.db.Collection(collExportDays).FindOne(ctx, bson.D{{Key: "_id", Value: id(merchantID, day)}}).Decode(&d)
+		if errors.Is(err, mongo.ErrNoDocuments) {
+			continue
+		}
+		if err != nil {
+			return nil, storeError(err, "read the exports of a day")
+		}
+		for _, n := range d.Exports {
+			out = append(out, exports.Export{MerchantID: merchantID, ID: n.ID, Actor: n.Actor, Purpose: n.Purpose, Include: exports.Include(n.Include), CreatedAt: n.CreatedAt.UTC()})
+		}
+	}
+	return out, nil
 }
 
 // CreateExport stores a new export job.

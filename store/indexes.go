@@ -51,6 +51,10 @@ const (
 	// data held elsewhere, by merchant and by subject.
 	collRequests        = "requests"
 	collSubjectRequests = "subject_requests"
+	// collSubjectReceipts lists each subject's receipts.
+	collSubjectReceipts = "subject_receipts"
+	// collExportDays lists each merchant's exports by the day asked for.
+	collExportDays = "export_days"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -125,6 +129,8 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		// Read by _id ranges: a merchant's in the order received, a subject's.
 		collRequests:        nil,
 		collSubjectRequests: nil,
+		collSubjectReceipts: nil,
+		collExportDays:      nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

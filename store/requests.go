@@ -31,8 +31,40 @@ type requestDoc struct {
 	Note        string     `bson:"note,omitempty"`
 }
 
-type subjectRequestDoc struct {
+// subjectEntryDoc is one entry of a per-subject list (requests,
+// receipts): "<merchant>/<subject>/<id>" and nothing else.
+type subjectEntryDoc struct {
 	ID string `bson:"_id"`
+}
+
+// maxSubjectEntries bounds a per-subject list.
+const maxSubjectEntries = 1000
+
+// subjectEntries returns the ids of a subject's entries in coll, in _id
+// order: one range of _id.
+func (s *Store) subjectEntries(ctx context.Context, coll, merchantID, subjectID string) ([]string, error) {
+	prefix := id(merchantID, subjectID) + "/"
+	cur, err := s.db.Collection(coll).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: prefix}, {Key: "$lt", Value: id(merchantID, subjectID) + "0"}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(maxSubjectEntries))
+	if err != nil {
+		return nil, storeError(err, "list %s", coll)
+	}
+	var docs []subjectEntryDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError(err, "list %s", coll)
+	}
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.ID[len(prefix):]
+	}
+	return out, nil
+}
+
+// deleteSubjectEntries removes a subject's entries of coll: one range.
+func (s *Store) deleteSubjectEntries(ctx context.Context, coll, merchantID, subjectID string) error {
+	defer s.writing()()
+	_, err := s.db.Collection(coll).DeleteMany(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: id(merchantID, subjectID) + "/"}, {Key: "$lt", Value: id(merchantID, subjectID) + "0"}}}})
+	return storeError(err, "delete %s", coll)
 }
 
 func (d requestDoc) request() requests.Request {
@@ -46,7 +78,7 @@ func (d requestDoc) request() requests.Request {
 
 // CreateRequest stores a new request, its subject's entry first.
 func (s *Store) CreateRequest(ctx context.Context, r requests.Request) error {
-	if err := s.insertOne(ctx, collSubjectRequests, subjectRequestDoc{ID: id(r.MerchantID, r.SubjectID, r.ID)}); err != nil {
+	if err := s.insertOne(ctx, collSubjectRequests, subjectEntryDoc{ID: id(r.MerchantID, r.SubjectID, r.ID)}); err != nil {
 		return storeError(err, "record the request")
 	}
 	d := requestDoc{ID: id(r.MerchantID, r.ID), MerchantID: r.MerchantID, SubjectID: r.SubjectID, RequestID: r.ID, Kind: string(r.Kind),
@@ -84,19 +116,13 @@ func (s *Store) Requests(ctx context.Context, merchantID, after string, limit in
 // SubjectRequests lists the subject's requests: a range of their entries,
 // then a point read each.
 func (s *Store) SubjectRequests(ctx context.Context, merchantID, subjectID string) ([]requests.Request, error) {
-	prefix := id(merchantID, subjectID) + "/"
-	cur, err := s.db.Collection(collSubjectRequests).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: prefix}, {Key: "$lt", Value: id(merchantID, subjectID) + "0"}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(1000))
+	ids, err := s.subjectEntries(ctx, collSubjectRequests, merchantID, subjectID)
 	if err != nil {
-		return nil, storeError(err, "list the subject's requests")
-	}
-	var docs []subjectRequestDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "list the subject's requests")
+		return nil, err
 	}
 	var out []requests.Request
-	for _, d := range docs {
-		r, err := s.Request(ctx, merchantID, d.ID[len(prefix):])
+	for _, rid := range ids {
+		r, err := s.Request(ctx, merchantID, rid)
 		if apperr.Is(err, apperr.NotFound) {
 			continue
 		}
