@@ -14,6 +14,7 @@ import (
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
+	"github.com/fineline/fineline/recipients"
 )
 
 // Slug is the demo merchant's slug.
@@ -41,7 +42,9 @@ type Seeder struct {
 	Offers *offers.Service
 	// Guard, when set, gets the demo's attributes (seeded once).
 	Guard *guard.Service
-	Now   func() time.Time
+	// Recipients, when set, gets the demo's recipients (seeded once).
+	Recipients *recipients.Service
+	Now        func() time.Time
 }
 
 // Result is what a seed did.
@@ -65,7 +68,10 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		if err := s.seedValueExchange(ctx); err != nil {
 			return Result{}, err
 		}
-		return Result{}, s.seedAttributes(ctx)
+		if err := s.seedAttributes(ctx); err != nil {
+			return Result{}, err
+		}
+		return Result{}, s.seedRecipients(ctx)
 	}
 	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
 	var secret string
@@ -108,6 +114,9 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	if err := s.seedAttributes(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := s.seedRecipients(ctx); err != nil {
 		return Result{}, err
 	}
 	return Result{Seeded: true, Merchant: m, APIKey: secret}, nil
@@ -212,6 +221,34 @@ func BirthdayOffer() offers.Offer {
 			}},
 		},
 	}
+}
+
+// Recipients are who the demo merchant says receives its shoppers' data.
+func Recipients() []recipients.Recipient {
+	return []recipients.Recipient{
+		{Name: "Mailer Ltd", Role: recipients.RoleProcessor, Purposes: []string{"birthday_reward", "newsletter"}, Country: "IE"},
+		{Name: "Partner Brands GmbH", Role: recipients.RolePartner, Purposes: []string{"partner_sharing"}, Country: "DE"},
+	}
+}
+
+// seedRecipients declares the demo's recipients, once.
+func (s *Seeder) seedRecipients(ctx context.Context) error {
+	const mark = Slug + "/recipients"
+	if s.Recipients == nil {
+		return nil
+	}
+	done, err := s.Marks.Seeded(ctx, mark)
+	if err != nil || done {
+		return err
+	}
+	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
+	if err != nil {
+		return err
+	}
+	if _, err := s.Recipients.Put(ctx, m.ID, Recipients()); err != nil {
+		return err
+	}
+	return s.Marks.MarkSeeded(ctx, mark, s.Now().UTC())
 }
 
 // seedAttributes declares what the demo's messages may use, once.

@@ -109,7 +109,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var seeded demo.Result
 	if cfg.Demo {
 		seeder := &demo.Seeder{Marks: a.Store, Merchants: a.Merchants, Purposes: a.Purposes, Subjects: a.Subjects, Ledger: a.Ledger, Notices: a.Notices,
-			Fields: a.Fields, Offers: a.Offers, Guard: a.Guard, Now: time.Now}
+			Fields: a.Fields, Offers: a.Offers, Guard: a.Guard, Recipients: a.Recipients, Now: time.Now}
 		if seeded, err = seeder.Seed(ctx); err != nil {
 			log.Error("cannot seed the demo merchant", "err", err)
 			return 1
