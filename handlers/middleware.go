@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -41,8 +42,25 @@ func (a *API) logRequests(c *gin.Context) {
 		route = "(no route)"
 	}
 	a.Log.InfoContext(c.Request.Context(), "request",
-		"request_id", requestID(c), "method", c.Request.Method, "route", route,
+		"request_id", requestID(c), "method", c.Request.Method, "route", route, "path", loggedPath(c.Request.URL.Path),
 		"status", c.Writer.Status(), "latency_ms", float64(time.Since(start).Microseconds())/1000, "bytes", c.Writer.Size())
+}
+
+// loggedPath is a request's path as the logs may hold it: never the query
+// (it can carry sign-in and unsubscribe tokens), and with every segment
+// that could be a secret or an address (long, or holding an @) masked:
+// unsubscribe tokens travel in the path, and subject ids may be emails.
+func loggedPath(p string) string {
+	if len(p) > 512 {
+		p = p[:512]
+	}
+	segs := strings.Split(p, "/")
+	for i, s := range segs {
+		if len(s) > 40 || strings.Contains(s, "@") || strings.Contains(s, "%40") {
+			segs[i] = "…"
+		}
+	}
+	return strings.Join(segs, "/")
 }
 
 // securityHeaders sets headers that suit a JSON API: nothing here is ever

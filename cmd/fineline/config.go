@@ -20,8 +20,10 @@ import (
 type config struct {
 	// Config is what Fineline itself is set up with.
 	server.Config
-	Addr         string
-	LogLevel     slog.Level
+	Addr     string
+	LogLevel slog.Level
+	// LogJSON writes logs as JSON lines instead of text.
+	LogJSON      bool
 	Demo         bool
 	DemoShopAddr string
 	// DebugAddr serves Go's profiler (net/http/pprof); empty turns it off.
@@ -62,11 +64,21 @@ Environment only (kept out of flags so they never show in a process list):
                          database backups: without it the data cannot be read.
 `
 
-func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+// environ reads the environment: a variable's value, and whether it is set
+// at all (set and empty can mean "off").
+type environ func(string) (string, bool)
+
+// get is a variable's value, "" when unset.
+func (e environ) get(key string) string {
+	v, _ := e(key)
+	return v
+}
+
+func parseConfig(name string, args []string, getenv environ, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	env := func(key, def string) string {
-		if v := getenv(key); v != "" {
+		if v := getenv.get(key); v != "" {
 			return v
 		}
 		return def
@@ -78,17 +90,23 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	fs.StringVar(&cfg.BaseURL, "base-url", env("FINELINE_BASE_URL", ""), "public URL of this server, used in links (default http://<addr>) [FINELINE_BASE_URL]")
 	fs.StringVar(&proxies, "trusted-proxies", env("FINELINE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed; none by default [FINELINE_TRUSTED_PROXIES]")
 	fs.StringVar(&level, "log-level", env("FINELINE_LOG_LEVEL", "info"), "debug, info, warn or error [FINELINE_LOG_LEVEL]")
+	var logFormat string
+	fs.StringVar(&logFormat, "log-format", env("FINELINE_LOG_FORMAT", "text"), "text (key=value) or json (one object a line) [FINELINE_LOG_FORMAT]")
 	fs.StringVar(&cfg.MailFrom, "mail-from", env("FINELINE_MAIL_FROM", "Fineline <no-reply@localhost>"), "sender of the emails Fineline sends [FINELINE_MAIL_FROM]")
 	fs.StringVar(&cfg.Jurisdiction, "jurisdiction", env("FINELINE_JURISDICTION", "EU"), "jurisdiction named in consent receipts [FINELINE_JURISDICTION]")
 	fs.Float64Var(&cfg.AnnounceRate, "announce-rate", envFloat(getenv, "FINELINE_ANNOUNCE_RATE", 5), "emails a second each instance sends when announcing changed terms [FINELINE_ANNOUNCE_RATE]")
-	fs.StringVar(&cfg.DemoShopAddr, "demo-shop-addr", env("FINELINE_DEMO_SHOP_ADDR", "localhost:8081"), "with --demo: where to serve a demo shop page (another origin) that embeds the widget; empty turns it off [FINELINE_DEMO_SHOP_ADDR]")
+	demoShop := "localhost:8081"
+	if v, set := getenv("FINELINE_DEMO_SHOP_ADDR"); set {
+		demoShop = v // set and empty turns the demo shop off
+	}
+	fs.StringVar(&cfg.DemoShopAddr, "demo-shop-addr", demoShop, "with --demo: where to serve a demo shop page (another origin) that embeds the widget; empty turns it off [FINELINE_DEMO_SHOP_ADDR]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
 	var cacheMemory, cacheBound, pollInterval, rewardInterval string
 	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "15m"), "how often to look for birthday rewards due (a pass over every member's birthday; emails go out every minute) [FINELINE_REWARD_INTERVAL]")
 	fs.StringVar(&cacheMemory, "cache-memory", env("FINELINE_CACHE_MEMORY", "512MiB"), "memory for consent state held in memory (about 450 bytes a subject of three purposes): a size such as 512MiB or 2GiB; 0 turns the cache off [FINELINE_CACHE_MEMORY]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
 	fs.StringVar(&cfg.DebugAddr, "debug-addr", env("FINELINE_DEBUG_ADDR", ""), "loopback address to serve Go's profiler on (/debug/pprof/); off by default [FINELINE_DEBUG_ADDR]")
-	fs.BoolVar(&cfg.WebhooksAllowLoopback, "webhooks-allow-loopback", getenv("FINELINE_WEBHOOKS_ALLOW_LOOPBACK") == "true",
+	fs.BoolVar(&cfg.WebhooksAllowLoopback, "webhooks-allow-loopback", getenv.get("FINELINE_WEBHOOKS_ALLOW_LOOPBACK") == "true",
 		"for local development and tests only: let webhook endpoints be on this machine (127.0.0.1, ::1, localhost), over plain http too [FINELINE_WEBHOOKS_ALLOW_LOOPBACK=true]")
 	fs.StringVar(&pollInterval, "poll-interval", env("FINELINE_POLL_INTERVAL", "250ms"), "with MongoDB: how often each instance polls the ledger for other instances' changes [FINELINE_POLL_INTERVAL]")
 	fs.Usage = func() {
@@ -109,11 +127,11 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 			return config{}, errors.New("--debug-addr must be a loopback address such as 127.0.0.1:6060: the profiler shows the process's memory")
 		}
 	}
-	cfg.MongoURI = getenv("MONGODB_URI")
-	cfg.AdminToken = getenv("FINELINE_ADMIN_TOKEN")
-	cfg.SMTPURL = getenv("SMTP_URL")
-	cfg.SigningKey = getenv("FINELINE_SIGNING_KEY")
-	cfg.MasterKey = getenv("FINELINE_MASTER_KEY")
+	cfg.MongoURI = getenv.get("MONGODB_URI")
+	cfg.AdminToken = getenv.get("FINELINE_ADMIN_TOKEN")
+	cfg.SMTPURL = getenv.get("SMTP_URL")
+	cfg.SigningKey = getenv.get("FINELINE_SIGNING_KEY")
+	cfg.MasterKey = getenv.get("FINELINE_MASTER_KEY")
 	if cfg.MongoURI != "" && cfg.MasterKey == "" {
 		return config{}, errors.New("FINELINE_MASTER_KEY is required with MONGODB_URI: every instance must open volunteered data with the same key")
 	}
@@ -125,6 +143,13 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if err = cfg.LogLevel.UnmarshalText([]byte(level)); err != nil {
 		return config{}, fmt.Errorf("--log-level: %w", err)
+	}
+	switch logFormat {
+	case "text":
+	case "json":
+		cfg.LogJSON = true
+	default:
+		return config{}, errors.New("--log-format must be text or json")
 	}
 	switch demo {
 	case "true", "1", "yes":
@@ -169,8 +194,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 
 // envFloat reads a number from the environment, or def; a malformed value
 // becomes 0, which validation then refuses.
-func envFloat(getenv func(string) string, key string, def float64) float64 {
-	v := getenv(key)
+func envFloat(getenv environ, key string, def float64) float64 {
+	v := getenv.get(key)
 	if v == "" {
 		return def
 	}

@@ -65,7 +65,7 @@ func startServer(t *testing.T, dataDir string) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, func(k string) string { return env[k] }, stdout, io.Discard) }()
+	go func() { done <- run(ctx, nil, mapEnv(env), stdout, io.Discard) }()
 	s := &running{base: "http://" + addr, stdout: stdout}
 	var once sync.Once
 	code := 0
@@ -166,12 +166,7 @@ func TestLedgerVerifyCommand(t *testing.T) {
 			t.Fatalf("%d %s", code, body)
 		}
 	}
-	env := func(k string) string {
-		if k == "FINELINE_DATA_DIR" {
-			return dir
-		}
-		return ""
-	}
+	env := mapEnv(map[string]string{"FINELINE_DATA_DIR": dir})
 	// While the server runs, verify attaches to its store.
 	var out bytes.Buffer
 	if code := run(context.Background(), []string{"ledger", "verify"}, env, &out, io.Discard); code != 0 || !strings.HasPrefix(out.String(), "OK") {
@@ -202,7 +197,7 @@ func TestLedgerVerifyCommand(t *testing.T) {
 
 func TestHelpExplainsEverySetting(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run(context.Background(), []string{"--help"}, func(string) string { return "" }, io.Discard, &stderr); code != 0 {
+	if code := run(context.Background(), []string{"--help"}, mapEnv(nil), io.Discard, &stderr); code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
 	for _, s := range []string{"FINELINE_ADDR", "FINELINE_DATA_DIR", "FINELINE_BASE_URL", "MONGODB_URI", "FINELINE_ADMIN_TOKEN", "FINELINE_MASTER_KEY", "FINELINE_REWARD_INTERVAL", "ledger verify"} {
@@ -210,7 +205,7 @@ func TestHelpExplainsEverySetting(t *testing.T) {
 			t.Errorf("--help does not mention %s", s)
 		}
 	}
-	if code := run(context.Background(), []string{"--addr", "nonsense"}, func(string) string { return "" }, io.Discard, io.Discard); code != 2 {
+	if code := run(context.Background(), []string{"--addr", "nonsense"}, mapEnv(nil), io.Discard, io.Discard); code != 2 {
 		t.Fatalf("bad --addr exited %d, want 2", code)
 	}
 }
@@ -299,7 +294,7 @@ func TestVolunteeredDataOpensAfterRestartWithTheGeneratedMasterKey(t *testing.T)
 
 	// Alice joins the birthday offer (as the center does), with the server down.
 	ctx := context.Background()
-	cfg, err := parseConfig("test", nil, func(k string) string { return map[string]string{"FINELINE_DATA_DIR": dir}[k] }, io.Discard)
+	cfg, err := parseConfig("test", nil, mapEnv(map[string]string{"FINELINE_DATA_DIR": dir}), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,8 +330,35 @@ func TestVolunteeredDataOpensAfterRestartWithTheGeneratedMasterKey(t *testing.T)
 
 func TestMongoDBNeedsTheMasterKey(t *testing.T) {
 	env := map[string]string{"MONGODB_URI": "mongodb://db.example:27017", "FINELINE_SIGNING_KEY": "x"}
-	_, err := parseConfig("test", nil, func(k string) string { return env[k] }, io.Discard)
+	_, err := parseConfig("test", nil, mapEnv(env), io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "FINELINE_MASTER_KEY") {
 		t.Fatalf("MONGODB_URI without FINELINE_MASTER_KEY: %v, want an error naming it", err)
+	}
+}
+
+// mapEnv is an environment holding exactly m.
+func mapEnv(m map[string]string) environ {
+	return func(k string) (string, bool) {
+		v, ok := m[k]
+		return v, ok
+	}
+}
+
+func TestEmptyDemoShopAddressTurnsTheDemoShopOff(t *testing.T) {
+	for _, tc := range []struct {
+		env  map[string]string
+		want string
+	}{
+		{nil, "localhost:8081"},
+		{map[string]string{"FINELINE_DEMO_SHOP_ADDR": ""}, ""},
+		{map[string]string{"FINELINE_DEMO_SHOP_ADDR": "127.0.0.1:9000"}, "127.0.0.1:9000"},
+	} {
+		cfg, err := parseConfig("test", nil, mapEnv(tc.env), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg.DemoShopAddr != tc.want {
+			t.Errorf("env %v: demo shop at %q, want %q", tc.env, cfg.DemoShopAddr, tc.want)
+		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // run is the whole program; it returns the exit status.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv environ, stdout, stderr io.Writer) int {
 	cmd := "serve"
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
@@ -51,17 +51,25 @@ func newLogger(w io.Writer, level slog.Leveler) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
 }
 
+// logger is a log at level, as text or JSON lines as configured.
+func (cfg config) logger(w io.Writer, level slog.Leveler) *slog.Logger {
+	if cfg.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	}
+	return newLogger(w, level)
+}
+
 // server is what the server package is set up with: attach connects to a
 // running embedded store (admin commands).
 func (cfg config) server(attach bool, stderr io.Writer) server.Config {
 	c := cfg.Config
-	c.Attach, c.StoreLog = attach, newLogger(stderr, slog.LevelWarn)
+	c.Attach, c.StoreLog = attach, cfg.logger(stderr, slog.LevelWarn)
 	return c
 }
 
 // setup parses the command's configuration and wires Fineline; a non-zero
 // code means the command ends with it.
-func setup(ctx context.Context, name string, args []string, getenv func(string) string, stderr io.Writer, attach bool) (config, *slog.Logger, *server.Server, int) {
+func setup(ctx context.Context, name string, args []string, getenv environ, stderr io.Writer, attach bool) (config, *slog.Logger, *server.Server, int) {
 	cfg, err := parseConfig(name, args, getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return cfg, nil, nil, -1
@@ -70,7 +78,7 @@ func setup(ctx context.Context, name string, args []string, getenv func(string) 
 		fmt.Fprintln(stderr, "fineline:", err)
 		return cfg, nil, nil, 2
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := cfg.logger(stderr, cfg.LogLevel)
 	s, err := server.Open(ctx, cfg.server(attach, stderr), log)
 	if err != nil {
 		fmt.Fprintln(stderr, "fineline: cannot open the store:", err)
@@ -82,7 +90,7 @@ func setup(ctx context.Context, name string, args []string, getenv func(string) 
 // exitCode turns setup's code into the command's exit status.
 func exitCode(code int) int { return max(code, 0) }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func serve(ctx context.Context, args []string, getenv environ, stdout, stderr io.Writer) int {
 	cfg, log, a, code := setup(ctx, "fineline serve", args, getenv, stderr, false)
 	if code != 0 {
 		return exitCode(code)
@@ -197,7 +205,7 @@ func printWelcome(w io.Writer, base, shopURL string, seeded demo.Result) {
 	}
 }
 
-func verifyLedger(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func verifyLedger(ctx context.Context, args []string, getenv environ, stdout, stderr io.Writer) int {
 	_, _, a, code := setup(ctx, "fineline ledger verify", args, getenv, stderr, true)
 	if code != 0 {
 		return exitCode(code)

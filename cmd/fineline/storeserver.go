@@ -16,11 +16,11 @@ import (
 // PostgreSQL backend) until ctx ends: a shared store for several Fineline
 // instances where MongoDB cannot be had. It is not MongoDB: see the README
 // ("Many instances") for what it lacks.
-func storeServer(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
+func storeServer(ctx context.Context, args []string, getenv environ, stderr io.Writer) int {
 	fs := flag.NewFlagSet("fineline store-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	addr := fs.String("addr", "127.0.0.1:27017", "address to serve the MongoDB wire protocol on")
-	pg := fs.String("postgresql", getenv("FINELINE_STORE_POSTGRESQL_URL"), "PostgreSQL connection URL, e.g. postgres://fineline@localhost:5432/fineline [FINELINE_STORE_POSTGRESQL_URL]")
+	pg := fs.String("postgresql", getenv.get("FINELINE_STORE_POSTGRESQL_URL"), "PostgreSQL connection URL, e.g. postgres://fineline@localhost:5432/fineline [FINELINE_STORE_POSTGRESQL_URL]")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
