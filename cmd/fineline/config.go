@@ -28,6 +28,8 @@ type config struct {
 	DemoShopAddr string
 	// DebugAddr serves Go's profiler (net/http/pprof); empty turns it off.
 	DebugAddr string
+	// Drain is how long a stop waits for requests in flight.
+	Drain time.Duration
 }
 
 const usage = `Fineline: a hosted preference and consent center.
@@ -101,7 +103,8 @@ func parseConfig(name string, args []string, getenv environ, stderr io.Writer) (
 	}
 	fs.StringVar(&cfg.DemoShopAddr, "demo-shop-addr", demoShop, "with --demo: where to serve a demo shop page (another origin) that embeds the widget; empty turns it off [FINELINE_DEMO_SHOP_ADDR]")
 	fs.StringVar(&demo, "demo", env("FINELINE_DEMO", "true"), "seed the Demo Shop merchant on first start: true or false [FINELINE_DEMO]")
-	var cacheMemory, cacheBound, pollInterval, rewardInterval string
+	var cacheMemory, cacheBound, pollInterval, rewardInterval, drain string
+	fs.StringVar(&drain, "drain-timeout", env("FINELINE_DRAIN_TIMEOUT", "10s"), "at a stop, how long requests in flight may take to finish before they are cut off (the ledger is flushed after, on its own deadline) [FINELINE_DRAIN_TIMEOUT]")
 	fs.StringVar(&rewardInterval, "reward-interval", env("FINELINE_REWARD_INTERVAL", "15m"), "how often to look for birthday rewards due (a pass over every member's birthday; emails go out every minute) [FINELINE_REWARD_INTERVAL]")
 	fs.StringVar(&cacheMemory, "cache-memory", env("FINELINE_CACHE_MEMORY", "512MiB"), "memory for consent state held in memory (about 450 bytes a subject of three purposes): a size such as 512MiB or 2GiB; 0 turns the cache off [FINELINE_CACHE_MEMORY]")
 	fs.StringVar(&cacheBound, "cache-bound", env("FINELINE_CACHE_BOUND", "2s"), "with MongoDB and several instances: the longest a change made on one instance takes to reach the others' answers [FINELINE_CACHE_BOUND]")
@@ -134,6 +137,9 @@ func parseConfig(name string, args []string, getenv environ, stderr io.Writer) (
 	cfg.MasterKey = getenv.get("FINELINE_MASTER_KEY")
 	if cfg.MongoURI != "" && cfg.MasterKey == "" {
 		return config{}, errors.New("FINELINE_MASTER_KEY is required with MONGODB_URI: every instance must open volunteered data with the same key")
+	}
+	if cfg.Drain, err = time.ParseDuration(drain); err != nil || cfg.Drain <= 0 {
+		return config{}, errors.New("--drain-timeout must be a positive duration, such as 10s")
 	}
 	if cfg.RewardInterval, err = time.ParseDuration(rewardInterval); err != nil || cfg.RewardInterval < time.Second {
 		return config{}, errors.New("--reward-interval must be a duration of at least 1s, such as 15m")

@@ -176,13 +176,30 @@ func serve(ctx context.Context, args []string, getenv environ, stdout, stderr io
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	return stop(ctx, srv, a, log, cfg.Drain, stopTimeout)
+}
+
+// stopTimeout is how long a stop waits, after the requests in flight (a
+// client still trickling a body past --drain-timeout is cut off), for the
+// projections to be flushed and the clean stop to be marked: a deadline
+// of its own, so that a slow client never costs the next start a sweep of
+// the ledger.
+const stopTimeout = 20 * time.Second
+
+// stop drains the HTTP server, closes what is left of it, then stops the
+// server's work.
+func stop(ctx context.Context, srv *http.Server, a *server.Server, log *slog.Logger, drain, finish time.Duration) int {
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
-	if err := srv.Shutdown(shutCtx); err != nil {
-		log.Warn("shutdown", "err", err)
+	if err := srv.Shutdown(drainCtx); err != nil {
+		log.Warn("requests still in flight at the stop were cut off", "err", err)
+		_ = srv.Close()
 	}
-	if err := a.Stop(shutCtx); err != nil {
+	stopCtx, cancelStop := context.WithTimeout(context.WithoutCancel(ctx), finish)
+	defer cancelStop()
+	if err := a.Stop(stopCtx); err != nil {
 		log.Warn("stop", "err", err)
+		return 1
 	}
 	return 0
 }
