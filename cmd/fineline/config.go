@@ -39,6 +39,10 @@ Usage:
   fineline ledger verify     check every subject's consent chain; exit 1 at the first broken link
   fineline bench [--subjects N] [--duration D] [--profile DIR]
                              seed a fresh store, start Fineline and measure it under load
+  fineline backup --to FILE [--data-dir DIR]
+                             copy the embedded store while the server runs (the keys stay out of it)
+  fineline restore --from FILE --data-dir DIR
+                             restore a backup into a new data directory
   fineline store-server --postgresql URL [--addr HOST:PORT]
                              serve a shared MongoDB-wire store on PostgreSQL (FerretDB) for several instances
   fineline help              show this help

@@ -32,6 +32,10 @@ func run(ctx context.Context, args []string, getenv environ, stdout, stderr io.W
 			return 2
 		}
 		return verifyLedger(ctx, args[1:], getenv, stdout, stderr)
+	case "backup":
+		return backup(ctx, args, getenv, stdout, stderr)
+	case "restore":
+		return restore(ctx, args, getenv, stdout, stderr)
 	case "store-server":
 		return storeServer(ctx, args, getenv, stderr)
 	case "bench":
