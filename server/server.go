@@ -11,6 +11,7 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -69,11 +71,15 @@ type Config struct {
 	MailFrom     string
 	// SigningKey and MasterKey are base64 secrets; empty with the embedded
 	// store keeps generated ones in DataDir.
-	SigningKey     string
-	MasterKey      string
-	RewardInterval time.Duration
-	Jurisdiction   string
-	AnnounceRate   float64
+	SigningKey string
+	// PreviousSigningKeys are the public keys (base64url, a JWKS entry's
+	// "x") of signing keys rotated out: still published, so that receipts
+	// they signed verify.
+	PreviousSigningKeys []string
+	MasterKey           string
+	RewardInterval      time.Duration
+	Jurisdiction        string
+	AnnounceRate        float64
 	// WebhooksAllowLoopback lets webhook receivers be on this machine, over
 	// plain http too (development and tests).
 	WebhooksAllowLoopback bool
@@ -359,6 +365,18 @@ func newCenter(cfg Config, st *store.Store, log *slog.Logger) (*handlers.Center,
 		now = time.Now
 	}
 	signer := receipts.NewSigner(key, cfg.BaseURL, time.Now)
+	if len(cfg.PreviousSigningKeys) > 0 {
+		var pubs []ed25519.PublicKey
+		for i, x := range cfg.PreviousSigningKeys {
+			b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(strings.TrimSpace(x), "="))
+			if err != nil || len(b) != ed25519.PublicKeySize {
+				return nil, fmt.Errorf("previous signing key %d: want the base64url public key (the \"x\" of its JWKS entry)", i+1)
+			}
+			pubs = append(pubs, ed25519.PublicKey(b))
+		}
+		// Receipts signed before a rotation still verify against the JWKS.
+		signer = signer.WithPreviousKeys(pubs...)
+	}
 	return &handlers.Center{
 		Locales: bundle, Pages: pages, Mails: mails, Mailer: mailer,
 		Signin:      &signin.Service{Store: st, Key: sessionKey, Issuer: cfg.BaseURL, Now: now},

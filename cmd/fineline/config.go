@@ -64,6 +64,9 @@ Environment only (kept out of flags so they never show in a process list):
   FINELINE_SIGNING_KEY   base64 Ed25519 seed that signs receipts and sessions; required with MONGODB_URI
                          (every instance needs the same key); unset with the embedded store generates
                          <data dir>/signing.key
+  FINELINE_PREVIOUS_SIGNING_KEYS
+                         comma-separated public keys (the "x" of their JWKS entries) of signing keys rotated
+                         out: still published in /.well-known/jwks.json, so receipts they signed verify
   FINELINE_MASTER_KEY    32 random bytes in base64 (openssl rand -base64 32) that wrap the per-shopper keys
                          encrypting volunteered data (birthdays...); required with MONGODB_URI; unset with
                          the embedded store generates <data dir>/master.key (mode 0600). Keep it apart from
@@ -138,6 +141,9 @@ func parseConfig(name string, args []string, getenv environ, stderr io.Writer) (
 	cfg.AdminToken = getenv.get("FINELINE_ADMIN_TOKEN")
 	cfg.SMTPURL = getenv.get("SMTP_URL")
 	cfg.SigningKey = getenv.get("FINELINE_SIGNING_KEY")
+	if prev := getenv.get("FINELINE_PREVIOUS_SIGNING_KEYS"); prev != "" {
+		cfg.PreviousSigningKeys = strings.Split(prev, ",")
+	}
 	cfg.MasterKey = getenv.get("FINELINE_MASTER_KEY")
 	if cfg.MongoURI != "" && cfg.MasterKey == "" {
 		return config{}, errors.New("FINELINE_MASTER_KEY is required with MONGODB_URI: every instance must open volunteered data with the same key")

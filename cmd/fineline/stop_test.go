@@ -3,8 +3,11 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -91,5 +94,44 @@ func TestStopWithASlowClientStillEndsClean(t *testing.T) {
 	}
 	if ready["checkpoint"] != ready["journal_tail"] || ready["rolled_forward"] != float64(0) {
 		t.Errorf("the start after the stop replayed the journal: %v", ready)
+	}
+}
+
+// TestPreviousSigningKeysArePublished: a signing key rotated out stays in
+// the JWKS, so the receipts it signed still verify.
+func TestPreviousSigningKeysArePublished(t *testing.T) {
+	pub, _, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := base64.RawURLEncoding.EncodeToString(pub)
+	addr := freeAddr(t)
+	env := map[string]string{"FINELINE_ADDR": addr, "FINELINE_DATA_DIR": t.TempDir(), "FINELINE_LOG_LEVEL": "error", "FINELINE_DEMO": "false",
+		"FINELINE_DEMO_SHOP_ADDR": "", "FINELINE_PREVIOUS_SIGNING_KEYS": x}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, nil, mapEnv(env), &syncBuffer{}, &syncBuffer{}) }()
+	defer func() { cancel(); <-done }()
+	var body []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if res, err := http.Get("http://" + addr + "/.well-known/jwks.json"); err == nil {
+			body, _ = io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not ready")
+		}
+	}
+	var set struct{ Keys []struct{ X string } }
+	if err := json.Unmarshal(body, &set); err != nil || len(set.Keys) != 2 || set.Keys[1].X != x {
+		t.Fatalf("the JWKS: %s (%v)", body, err)
+	}
+	env["FINELINE_PREVIOUS_SIGNING_KEYS"], env["FINELINE_DATA_DIR"], env["FINELINE_ADDR"] = "not-a-key", t.TempDir(), freeAddr(t)
+	var stderr syncBuffer
+	if code := run(context.Background(), nil, mapEnv(env), io.Discard, &stderr); code == 0 || !strings.Contains(stderr.String(), "previous signing key 1") {
+		t.Errorf("a malformed previous key: exit %d: %s", code, stderr.String())
 	}
 }
