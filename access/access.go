@@ -100,10 +100,11 @@ func (c *Counter) Add(k Key) {
 		c.pending = make(map[Key]int64)
 	}
 	n := len(c.pending)
-	switch _, ok := c.pending[k]; {
-	case ok || n < 2*c.Max:
+	if n < 2*c.Max {
+		c.pending[k]++ // one hash of the key: the common case
+	} else if _, ok := c.pending[k]; ok {
 		c.pending[k]++
-	default:
+	} else {
 		c.dropped++
 	}
 	c.mu.Unlock()
@@ -176,6 +177,13 @@ func (c *Counter) Flush(ctx context.Context) {
 		}
 		c.mu.Unlock()
 	}
+}
+
+// Pending is how many counters are held, not yet written.
+func (c *Counter) Pending() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.pending)
 }
 
 // Counts returns a subject's counters on the days named: those written,

@@ -82,6 +82,9 @@ type Options struct {
 	Bound time.Duration
 	// CacheBytes is the memory budget of the state cache; 0 disables it.
 	CacheBytes int64
+	// Appended, when set, is told of every append: how many events, and
+	// how long the store took (queueing and group commit included).
+	Appended func(events int, took time.Duration)
 }
 
 // Ledger appends consent events and derives state and decisions from them.
@@ -105,12 +108,14 @@ type Ledger struct {
 	// bigEntries keeps the last large feed entries read (an import's):
 	// the change feed pages through one in several calls.
 	bigEntries *ttlcache.Cache[string, FeedEntry]
+	// appended observes appends; nil: nothing does.
+	appended func(events int, took time.Duration)
 }
 
 // NewLedger wires a Ledger.
 func NewLedger(ls LedgerStore, ps PurposeStore, ss SubjectStore, ns NoticeSource, now func() time.Time, log *slog.Logger, opts Options) *Ledger {
 	return &Ledger{store: ls, purposes: ps, subjects: ss, notices: ns, now: now, log: log, mem: newMemory(opts),
-		bigEntries: ttlcache.New[string, FeedEntry](time.Minute, 8, time.Now)}
+		bigEntries: ttlcache.New[string, FeedEntry](time.Minute, 8, time.Now), appended: opts.Appended}
 }
 
 // KeepVolunteeredData makes k the keeper of the data subjects volunteer:

@@ -60,7 +60,11 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 	}
 	ticket := l.mem.beginAppend(l.store.JournalCommitted())
 	defer l.mem.endAppend(ticket)
+	began := time.Now()
 	res, err := l.store.AppendEvents(ctx, out, st)
+	if l.appended != nil && res.N > 0 {
+		l.appended(res.N, time.Since(began))
+	}
 	for _, e := range out[:max(0, min(res.N, len(out)))] {
 		tx.st = tx.st.Next(e)
 		tx.appended = append(tx.appended, e)

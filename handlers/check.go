@@ -21,6 +21,9 @@ func (a *API) check(c *gin.Context) error {
 		return err
 	}
 	a.countAccess(c, access.Check, d, time.Now())
+	if a.Metrics != nil {
+		a.Metrics.Check(d.Reason)
+	}
 	c.JSON(http.StatusOK, toDecisionJSON(d))
 	return nil
 }
@@ -61,6 +64,9 @@ func (a *API) checkMany(c *gin.Context) error {
 	now := time.Now()
 	for i, d := range ds {
 		a.countAccess(c, access.Check, d, now)
+		if a.Metrics != nil {
+			a.Metrics.Check(d.Reason)
+		}
 		out[i] = batchDecisionJSON{Subject: d.SubjectID, Allowed: d.Allowed, Reason: string(d.Reason)}
 		if !d.ReconsentBy.IsZero() {
 			by := d.ReconsentBy

@@ -70,6 +70,9 @@ func (a *API) writeError(c *gin.Context, err error) {
 	if !errors.As(err, &ae) || ae.Code == apperr.Internal || ae.Code == apperr.Unavailable {
 		a.Log.ErrorContext(c.Request.Context(), "request failed", "request_id", requestID(c), "route", c.FullPath(), "err", err)
 	}
+	if ae != nil && ae.Code == apperr.Unavailable && a.Metrics != nil {
+		a.Metrics.StoreError()
+	}
 	code, msg := apperr.Internal, "something went wrong on our side; it has been logged"
 	detail := ""
 	if ae != nil {

@@ -55,8 +55,9 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *discardWriter) WriteHeader(code int)        { w.code = code }
 
 // BenchmarkCheck is one consent check of a subject in memory (1,000 of
-// them in turn), through the whole HTTP stack in process, with the
-// "who asked about me" count and without it.
+// them in turn), through the whole HTTP stack in process: with everything
+// recorded ("counted"), without the "who asked about me" count
+// ("uncounted"), and without the Prometheus metrics ("unmeasured").
 func BenchmarkCheck(b *testing.B) {
 	ts := newTestServer(b, testOptions{})
 	m, key := ts.AddShop(b, "checked")
@@ -73,17 +74,22 @@ func BenchmarkCheck(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	counter := ts.Access
+	counter, recorder := ts.Access, ts.Metrics
 	ts.Access = nil
 	uncounted, err := ts.Handler()
-	ts.Access = counter
+	ts.Access, ts.Metrics = counter, nil
+	if err != nil {
+		b.Fatal(err)
+	}
+	unmeasured, err := ts.Handler()
+	ts.Metrics = recorder
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
 		name string
 		h    http.Handler
-	}{{"counted", counted}, {"uncounted", uncounted}} {
+	}{{"counted", counted}, {"uncounted", uncounted}, {"unmeasured", unmeasured}} {
 		b.Run(c.name, func(b *testing.B) {
 			i := 0
 			for b.Loop() {

@@ -41,6 +41,9 @@ func (a *API) logRequests(c *gin.Context) {
 	if route == "" {
 		route = "(no route)"
 	}
+	if a.Metrics != nil {
+		a.Metrics.Request(route, c.Request.Method, c.Writer.Status(), time.Since(start))
+	}
 	a.Log.InfoContext(c.Request.Context(), "request",
 		"request_id", requestID(c), "method", c.Request.Method, "route", route, "path", loggedPath(c.Request.URL.Path),
 		"status", c.Writer.Status(), "latency_ms", float64(time.Since(start).Microseconds())/1000, "bytes", c.Writer.Size())

@@ -148,6 +148,9 @@ func (a *API) renderError(c *gin.Context, err error) {
 	case code == apperr.TooManyRequests:
 		p.Title, p.Message = l.T("err_rate_title"), l.T("err_rate_limited")
 	case code == apperr.Unavailable:
+		if a.Metrics != nil {
+			a.Metrics.StoreError()
+		}
 		a.Log.ErrorContext(c.Request.Context(), "center request failed: store unavailable", "request_id", requestID(c), "route", c.FullPath(), "err", err)
 		p.Title, p.Message = l.T("err_unavailable_title"), l.T("err_unavailable")
 		c.Header("Retry-After", strconv.Itoa(retryAfter))

@@ -18,6 +18,7 @@ import (
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/guard"
 	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/metrics"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/recipients"
@@ -75,6 +76,9 @@ type API struct {
 	// Requests keeps shoppers' requests about data held elsewhere; nil
 	// leaves their routes out.
 	Requests *requests.Service
+	// Metrics records what operators watch; nil records nothing. /metrics
+	// serves it behind the admin token (absent without one).
+	Metrics *metrics.Metrics
 	// Access holds the counts of who asked about each subject, for the
 	// shopper's own data page; nil shows none.
 	Access *access.Counter
@@ -99,6 +103,9 @@ func New(a *API) (http.Handler, error) {
 	r.GET("/healthz", a.healthz)
 	r.GET("/readyz", a.handle(a.readyz))
 	r.GET("/v1/openapi.json", a.openAPI)
+	if a.Metrics != nil && a.AdminToken != "" {
+		r.GET("/metrics", a.requireAdmin, gin.WrapH(a.Metrics.Handler()))
+	}
 
 	// Operator.
 	admin := r.Group("/admin/v1", a.requireAdmin, limitBody(maxBody))

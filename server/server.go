@@ -34,6 +34,7 @@ import (
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/mail"
 	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/metrics"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/ratelimit"
@@ -120,6 +121,8 @@ type Server struct {
 	Requests *requests.Service
 	// Erasure erases subjects; RunJobs finishes those a crash interrupted.
 	Erasure *erasure.Service
+	// Metrics records what operators watch (served at /metrics).
+	Metrics *metrics.Metrics
 	// Access counts who asked about each subject (see Start).
 	Access *access.Counter
 
@@ -155,8 +158,11 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	m := metrics.New()
+	st.ObserveCommits(m.Committed)
 	s := &Server{
 		Config:    cfg,
+		Metrics:   m,
 		Log:       log,
 		Store:     st,
 		Merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
@@ -164,7 +170,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Subjects: &consent.Subjects{Store: st, Now: now,
 			Profiles: consent.NewProfileCache(profileTTL(st.Embedded()), 200_000, now)},
 		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
-			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory,
+			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory, Appended: m.Appended,
 		}),
 		Notices: ns,
 	}
@@ -212,6 +218,23 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	// A field may not take a declared attribute's key (nor the reverse).
 	s.Fields.Taken = s.Guard.Declared
 	s.Recipients = &recipients.Service{Store: st, Purposes: s.Purposes, Now: now}
+	m.Cache(s.Ledger.CacheStats)
+	queued := func(pick func(a, e int64) int64) func() float64 {
+		return func() float64 {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			a, e, err := st.Queued(ctx)
+			if err != nil {
+				return -1 // the store did not answer: alert on it
+			}
+			return float64(pick(a, e))
+		}
+	}
+	m.Gauge("fineline_announcements_queued", "Announcements of changed terms waiting to be sent (-1: the store did not answer).",
+		queued(func(a, _ int64) int64 { return a }))
+	m.Gauge("fineline_erasures_under_way", "Subjects' erasures begun and not finished (-1: the store did not answer).",
+		queued(func(_, e int64) int64 { return e }))
+	m.Gauge("fineline_access_counts_pending", "Who-asked counters held in memory, not yet written.", func() float64 { return float64(s.Access.Pending()) })
 	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
 		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
@@ -242,7 +265,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
 		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard, Recipients: s.Recipients,
-		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests,
+		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }

@@ -194,7 +194,11 @@ func (a *appender) run() {
 				break fill
 			}
 		}
+		began := time.Now()
 		a.write(batch)
+		if f := a.s.committed.Load(); f != nil {
+			(*f)(len(batch), docsOf(batch), time.Since(began))
+		}
 	}
 }
 

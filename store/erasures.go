@@ -105,3 +105,16 @@ func (s *Store) Scrub(ctx context.Context) error {
 	_, err = w.db.ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`)
 	return storeError(err, "checkpoint the store's file")
 }
+
+// Queued counts what waits in the work queues that hold only pending
+// items: announcements to send and erasures under way. Both are small by
+// design (each item leaves once done), so counting reads little.
+func (s *Store) Queued(ctx context.Context) (announcements, erasures int64, err error) {
+	if announcements, err = s.db.Collection(collQueue).CountDocuments(ctx, bson.D{}); err != nil {
+		return 0, 0, storeError(err, "count the announcement queue")
+	}
+	if erasures, err = s.db.Collection(collErasures).CountDocuments(ctx, bson.D{}); err != nil {
+		return 0, 0, storeError(err, "count erasures under way")
+	}
+	return announcements, erasures, nil
+}

@@ -82,9 +82,12 @@ func (s *Store) DocumentsRead() int64 {
 // Store is an open connection to the database and, for the embedded store,
 // the server behind it.
 type Store struct {
-	client   *mongo.Client
-	db       *mongo.Database
-	embedded *embedded // nil with MONGODB_URI
+	// committed, when set, is told of every group commit: how many
+	// appends, how many documents, how long (see ObserveCommits).
+	committed atomic.Pointer[func(appends, docs int, took time.Duration)]
+	client    *mongo.Client
+	db        *mongo.Database
+	embedded  *embedded // nil with MONGODB_URI
 	// local is true on the embedded store, which one process owns: writes
 	// are queued in-process, events group-committed, scans read its file,
 	// compare-and-set is a read and a replace under an in-process lock.
@@ -190,6 +193,11 @@ func (s *Store) Join(ctx context.Context, log *slog.Logger) (*Store, error) {
 	}
 	j.joined = true
 	return j, nil
+}
+
+// ObserveCommits has fn told of every group commit of events.
+func (s *Store) ObserveCommits(fn func(appends, docs int, took time.Duration)) {
+	s.committed.Store(&fn)
 }
 
 // Embedded reports whether this is the embedded store.
