@@ -83,6 +83,15 @@ func (m *memory) fresh() bool {
 	return time.Since(time.Unix(0, m.polled.Load())) <= m.opts.Bound
 }
 
+// followLag is how long ago the last round of following the other
+// instances' journals completed; 0 for the only writer of its store.
+func (m *memory) followLag() time.Duration {
+	if m.opts.Exclusive {
+		return 0
+	}
+	return time.Since(time.Unix(0, m.polled.Load()))
+}
+
 // beginAppend notes an append under way; end it with endAppend.
 func (m *memory) beginAppend(committed int64) uint64 {
 	m.flightMu.Lock()
@@ -297,6 +306,11 @@ func (l *Ledger) forget(merchantID, subjectID string) {
 		c.invalidate(cacheKey(merchantID, subjectID), 1<<62, time.Now())
 	}
 }
+
+// FollowLag is how long ago this instance last caught up with every other
+// instance's journal (the change feed's lag here); 0 on the embedded store,
+// where every change passes through this instance.
+func (l *Ledger) FollowLag() time.Duration { return l.mem.followLag() }
 
 // ProjectionsComplete reports whether every event this Ledger appended also
 // reached its subject's projection in the store.

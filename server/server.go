@@ -234,6 +234,8 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		queued(func(a, _ int64) int64 { return a }))
 	m.Gauge("fineline_erasures_under_way", "Subjects' erasures begun and not finished (-1: the store did not answer).",
 		queued(func(_, e int64) int64 { return e }))
+	m.Gauge("fineline_follow_lag_seconds", "How long ago this instance last caught up with the other instances' journals (0: the only one).",
+		func() float64 { return s.Ledger.FollowLag().Seconds() })
 	m.Gauge("fineline_access_counts_pending", "Who-asked counters held in memory, not yet written.", func() float64 { return float64(s.Access.Pending()) })
 	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
