@@ -236,6 +236,10 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		queued(func(_, e int64) int64 { return e }))
 	m.Gauge("fineline_follow_lag_seconds", "How long ago this instance last caught up with the other instances' journals (0: the only one).",
 		func() float64 { return s.Ledger.FollowLag().Seconds() })
+	m.Gauge("fineline_webhook_retries_waiting", "Webhook messages waiting for a retry at the endpoints this instance delivers to.",
+		func() float64 { n, _ := s.Dispatcher.Waiting(time.Now()); return float64(n) })
+	m.Gauge("fineline_webhook_failing_seconds", "How long the longest-failing endpoint this instance delivers to has been failing (0: none).",
+		func() float64 { _, d := s.Dispatcher.Waiting(time.Now()); return d.Seconds() })
 	m.Gauge("fineline_access_counts_pending", "Who-asked counters held in memory, not yet written.", func() float64 { return float64(s.Access.Pending()) })
 	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,

@@ -270,11 +270,20 @@ func TestReceiverDownForAnHourGetsEveryEventOnce(t *testing.T) {
 		return fourths == len(ids)
 	}
 	waitFor(t, 20*time.Second, "every fourth attempt listed, failed, with its next retry", listed)
+	// What the metrics report: every event waits for a retry, and the
+	// endpoint has been failing since the first attempt.
+	if n, failing := e.srv.Dispatcher.Waiting(e.clock.Now()); n != len(ids) || failing < 6*time.Minute {
+		t.Errorf("waiting %d for %s, want %d for at least 6 min", n, failing, len(ids))
+	}
 	// An hour passes; the receiver comes back; the next retry (30 min
 	// after the fourth attempt) has passed too.
 	e.clock.Add(time.Hour)
 	r.setAnswer(func(delivery) int { return http.StatusNoContent })
 	waitFor(t, 30*time.Second, "every event delivered", func() bool { return len(r.delivered()) == len(ids) })
+	waitFor(t, 10*time.Second, "nothing waiting any more", func() bool {
+		n, failing := e.srv.Dispatcher.Waiting(e.clock.Now())
+		return n == 0 && failing == 0
+	})
 	time.Sleep(time.Second) // nothing more arrives
 	byID := map[string][]delivery{}
 	for _, d := range r.deliveries() {

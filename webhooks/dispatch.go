@@ -149,6 +149,31 @@ type Dispatcher struct {
 	// Page bounds the messages of one step; MaxPending the messages
 	// waiting for a retry before new events wait in the feed.
 	Page, MaxPending int
+
+	// waiting is, per endpoint this instance delivers to, what waits for
+	// a retry: what Waiting reports to the metrics.
+	waitMu  sync.Mutex
+	waiting map[string]waitingState
+}
+
+type waitingState struct {
+	retries      int
+	failingSince time.Time
+}
+
+// Waiting reports the messages waiting for a retry at the endpoints this
+// instance delivers to, and for how long the longest-failing of them has
+// been failing (0 when none is).
+func (d *Dispatcher) Waiting(now time.Time) (retries int, failing time.Duration) {
+	d.waitMu.Lock()
+	defer d.waitMu.Unlock()
+	for _, w := range d.waiting {
+		retries += w.retries
+		if !w.failingSince.IsZero() {
+			failing = max(failing, now.Sub(w.failingSince))
+		}
+	}
+	return retries, failing
 }
 
 const leaseTTL = 30 * time.Second
@@ -621,6 +646,12 @@ func (d *Dispatcher) record(ep Endpoint, st *State, batch []message, results []r
 		st.FailingSince = now.UTC()
 	}
 	st.Pending = append(keepPending, failed...)
+	d.waitMu.Lock()
+	if d.waiting == nil {
+		d.waiting = map[string]waitingState{}
+	}
+	d.waiting[ep.MerchantID+"/"+ep.ID] = waitingState{retries: len(st.Pending), failingSince: st.FailingSince}
+	d.waitMu.Unlock()
 	if slow > 0 {
 		st.NotBefore = now.Add(slow).UTC()
 		*conc = max(1, *conc/2)
