@@ -86,6 +86,8 @@ type Config struct {
 	WebhooksAllowLoopback bool
 	// WebhookTimeout bounds one delivery attempt (0: 15 s).
 	WebhookTimeout time.Duration
+	// NoMetrics records no Prometheus metrics and serves no /metrics.
+	NoMetrics bool
 
 	// Mailer, when set, sends every email instead of SMTP or the outbox.
 	Mailer mail.Sender
@@ -159,10 +161,13 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	m := metrics.New()
-	st.ObserveCommits(m.Committed)
+	var appended func(int, time.Duration)
+	if !cfg.NoMetrics {
+		st.ObserveCommits(m.Committed)
+		appended = m.Appended
+	}
 	s := &Server{
 		Config:    cfg,
-		Metrics:   m,
 		Log:       log,
 		Store:     st,
 		Merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
@@ -170,7 +175,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Subjects: &consent.Subjects{Store: st, Now: now,
 			Profiles: consent.NewProfileCache(profileTTL(st.Embedded()), 200_000, now)},
 		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
-			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory, Appended: m.Appended,
+			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory, Appended: appended,
 		}),
 		Notices: ns,
 	}
@@ -218,6 +223,9 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	// A field may not take a declared attribute's key (nor the reverse).
 	s.Fields.Taken = s.Guard.Declared
 	s.Recipients = &recipients.Service{Store: st, Purposes: s.Purposes, Now: now}
+	if !cfg.NoMetrics {
+		s.Metrics = m
+	}
 	m.Cache(s.Ledger.CacheStats)
 	queued := func(pick func(a, e int64) int64) func() float64 {
 		return func() float64 {

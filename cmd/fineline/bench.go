@@ -42,6 +42,8 @@ type benchOptions struct {
 	// profileDir receives a CPU profile of the server for each load phase.
 	profileDir string
 	debugAddr  string
+	// metrics is the server's --metrics ("" : its default, on).
+	metrics string
 }
 
 // bench seeds a fresh data directory with realistic consent histories,
@@ -56,6 +58,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&o.connections, "connections", 32, "concurrent connections of the load generator")
 	fs.StringVar(&o.dataDir, "data-dir", "", "fresh directory to seed (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.cacheMemory, "cache-memory", "", "the server's --cache-memory (default: its own default); smaller than the subjects need makes the checks of any subject cold")
+	fs.StringVar(&o.metrics, "metrics", "", "the server's --metrics: true or false (default: its own, true)")
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write a CPU profile of the server for each load phase (<phase>.pprof; read with go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -114,6 +117,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	defer ceiling.stop()
 	env := []string{"FINELINE_DATA_DIR=" + o.dataDir, "FINELINE_ADDR=" + serverAddr, "FINELINE_DEMO=false", "FINELINE_LOG_LEVEL=error",
 		"FINELINE_WEBHOOKS_ALLOW_LOOPBACK=true"} // the bench's receivers are on loopback
+	if o.metrics != "" {
+		env = append(env, "FINELINE_METRICS="+o.metrics)
+	}
 	if o.cacheMemory != "" {
 		env = append(env, "FINELINE_CACHE_MEMORY="+o.cacheMemory)
 	}

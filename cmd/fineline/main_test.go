@@ -200,7 +200,8 @@ func TestHelpExplainsEverySetting(t *testing.T) {
 	if code := run(context.Background(), []string{"--help"}, mapEnv(nil), io.Discard, &stderr); code != 0 {
 		t.Fatalf("--help exited %d", code)
 	}
-	for _, s := range []string{"FINELINE_ADDR", "FINELINE_DATA_DIR", "FINELINE_BASE_URL", "MONGODB_URI", "FINELINE_ADMIN_TOKEN", "FINELINE_MASTER_KEY", "FINELINE_REWARD_INTERVAL", "ledger verify"} {
+	for _, s := range []string{"FINELINE_ADDR", "FINELINE_DATA_DIR", "FINELINE_BASE_URL", "MONGODB_URI", "FINELINE_ADMIN_TOKEN", "FINELINE_MASTER_KEY", "FINELINE_REWARD_INTERVAL", "ledger verify",
+		"FINELINE_LOG_FORMAT", "FINELINE_DRAIN_TIMEOUT", "FINELINE_METRICS", "FINELINE_PREVIOUS_SIGNING_KEYS", "fineline backup", "fineline restore"} {
 		if !strings.Contains(stderr.String(), s) {
 			t.Errorf("--help does not mention %s", s)
 		}
