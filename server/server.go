@@ -227,21 +227,28 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		s.Metrics = m
 	}
 	m.Cache(s.Ledger.CacheStats)
-	queued := func(pick func(a, e int64) int64) func() float64 {
+	queued := func(pick func(store.Queues) float64) func() float64 {
 		return func() float64 {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
-			a, e, err := st.Queued(ctx)
+			q, err := st.Queued(ctx)
 			if err != nil {
 				return -1 // the store did not answer: alert on it
 			}
-			return float64(pick(a, e))
+			return pick(q)
 		}
 	}
 	m.Gauge("fineline_announcements_queued", "Announcements of changed terms waiting to be sent (-1: the store did not answer).",
-		queued(func(a, _ int64) int64 { return a }))
+		queued(func(q store.Queues) float64 { return float64(q.Announcements) }))
+	m.Gauge("fineline_announcements_overdue_seconds", "How long the most overdue announcement has been due (0: none is; -1: the store did not answer).",
+		queued(func(q store.Queues) float64 {
+			if q.OldestDue.IsZero() || time.Now().Before(q.OldestDue) {
+				return 0
+			}
+			return time.Since(q.OldestDue).Seconds()
+		}))
 	m.Gauge("fineline_erasures_under_way", "Subjects' erasures begun and not finished (-1: the store did not answer).",
-		queued(func(_, e int64) int64 { return e }))
+		queued(func(q store.Queues) float64 { return float64(q.Erasures) }))
 	m.Gauge("fineline_follow_lag_seconds", "How long ago this instance last caught up with the other instances' journals (0: the only one).",
 		func() float64 { return s.Ledger.FollowLag().Seconds() })
 	m.Gauge("fineline_webhook_retries_waiting", "Webhook messages waiting for a retry at the endpoints this instance delivers to.",

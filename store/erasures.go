@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/consent"
@@ -106,15 +108,35 @@ func (s *Store) Scrub(ctx context.Context) error {
 	return storeError(err, "checkpoint the store's file")
 }
 
-// Queued counts what waits in the work queues that hold only pending
-// items: announcements to send and erasures under way. Both are small by
-// design (each item leaves once done), so counting reads little.
-func (s *Store) Queued(ctx context.Context) (announcements, erasures int64, err error) {
-	if announcements, err = s.db.Collection(collQueue).CountDocuments(ctx, bson.D{}); err != nil {
-		return 0, 0, storeError(err, "count the announcement queue")
+// Queues is what waits in the work queues that hold only pending items.
+type Queues struct {
+	// Announcements waiting to be sent, and when the most overdue of
+	// them was due (zero when none is due).
+	Announcements int64
+	OldestDue     time.Time
+	// Erasures begun and not finished.
+	Erasures int64
+}
+
+// Queued reads the work queues that hold only pending items (each item
+// leaves once done), so it reads little: announcements to send and
+// erasures under way.
+func (s *Store) Queued(ctx context.Context) (Queues, error) {
+	var q Queues
+	var err error
+	if q.Announcements, err = s.db.Collection(collQueue).CountDocuments(ctx, bson.D{}); err != nil {
+		return q, storeError(err, "count the announcement queue")
 	}
-	if erasures, err = s.db.Collection(collErasures).CountDocuments(ctx, bson.D{}); err != nil {
-		return 0, 0, storeError(err, "count erasures under way")
+	var first queueDoc
+	err = s.db.Collection(collQueue).FindOne(ctx, bson.D{}, options.FindOne().SetSort(bson.D{{Key: "next_at", Value: 1}})).Decode(&first)
+	switch {
+	case err == nil:
+		q.OldestDue = first.NextAt.UTC()
+	case !errors.Is(err, mongo.ErrNoDocuments):
+		return q, storeError(err, "read the announcement queue")
 	}
-	return announcements, erasures, nil
+	if q.Erasures, err = s.db.Collection(collErasures).CountDocuments(ctx, bson.D{}); err != nil {
+		return q, storeError(err, "count erasures under way")
+	}
+	return q, nil
 }
