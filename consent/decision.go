@@ -35,6 +35,11 @@ type Decision struct {
 	Recorded bool
 }
 
+// AboutKnownSubject reports whether the decision is about a subject the
+// merchant has (one with events) and who was not erased: only such a
+// subject's "who asked about me" counts a question about them.
+func (d Decision) AboutKnownSubject() bool { return d.Recorded && d.Reason != ReasonSubjectErased }
+
 // Decide derives a decision from a subject's record under the merchant's
 // terms at now. It is default deny: only an explicit granted event for this
 // very purpose allows, and only while no material change of the notice

@@ -126,30 +126,23 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 // only, for the birthday reward; a shoe size for recommendations) and the
 // birthday offer, once.
 func (s *Seeder) seedValueExchange(ctx context.Context) error {
-	const mark = Slug + "/value-exchange"
 	if s.Fields == nil || s.Offers == nil {
 		return nil
 	}
-	done, err := s.Marks.Seeded(ctx, mark)
-	if err != nil || done {
-		return err
-	}
-	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
-	if err != nil {
-		return err
-	}
-	for _, f := range Fields() {
-		f.MerchantID = m.ID
-		if _, err := s.Fields.Create(ctx, f); err != nil && !apperr.Is(err, apperr.Conflict) {
+	return s.seedOnce(ctx, Slug+"/value-exchange", func(merchantID string) error {
+		for _, f := range Fields() {
+			f.MerchantID = merchantID
+			if _, err := s.Fields.Create(ctx, f); err != nil && !apperr.Is(err, apperr.Conflict) {
+				return err
+			}
+		}
+		o := BirthdayOffer()
+		o.MerchantID = merchantID
+		if _, err := s.Offers.Create(ctx, o); err != nil && !apperr.Is(err, apperr.Conflict) {
 			return err
 		}
-	}
-	o := BirthdayOffer()
-	o.MerchantID = m.ID
-	if _, err := s.Offers.Create(ctx, o); err != nil && !apperr.Is(err, apperr.Conflict) {
-		return err
-	}
-	return s.Marks.MarkSeeded(ctx, mark, s.Now().UTC())
+		return nil
+	})
 }
 
 // Fields are the demo merchant's volunteered fields.
@@ -233,30 +226,34 @@ func Recipients() []recipients.Recipient {
 
 // seedRecipients declares the demo's recipients, once.
 func (s *Seeder) seedRecipients(ctx context.Context) error {
-	const mark = Slug + "/recipients"
 	if s.Recipients == nil {
 		return nil
 	}
-	done, err := s.Marks.Seeded(ctx, mark)
-	if err != nil || done {
+	return s.seedOnce(ctx, Slug+"/recipients", func(merchantID string) error {
+		_, err := s.Recipients.Put(ctx, merchantID, Recipients())
 		return err
-	}
-	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
-	if err != nil {
-		return err
-	}
-	if _, err := s.Recipients.Put(ctx, m.ID, Recipients()); err != nil {
-		return err
-	}
-	return s.Marks.MarkSeeded(ctx, mark, s.Now().UTC())
+	})
 }
 
 // seedAttributes declares what the demo's messages may use, once.
 func (s *Seeder) seedAttributes(ctx context.Context) error {
-	const mark = Slug + "/attributes"
 	if s.Guard == nil {
 		return nil
 	}
+	return s.seedOnce(ctx, Slug+"/attributes", func(merchantID string) error {
+		for _, a := range Attributes() {
+			a.MerchantID = merchantID
+			if _, err := s.Guard.Create(ctx, a); err != nil && !apperr.Is(err, apperr.Conflict) {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// seedOnce runs seed for the demo merchant unless the seed named mark
+// completed, and marks it completed after.
+func (s *Seeder) seedOnce(ctx context.Context, mark string, seed func(merchantID string) error) error {
 	done, err := s.Marks.Seeded(ctx, mark)
 	if err != nil || done {
 		return err
@@ -265,11 +262,8 @@ func (s *Seeder) seedAttributes(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, a := range Attributes() {
-		a.MerchantID = m.ID
-		if _, err := s.Guard.Create(ctx, a); err != nil && !apperr.Is(err, apperr.Conflict) {
-			return err
-		}
+	if err := seed(m.ID); err != nil {
+		return err
 	}
 	return s.Marks.MarkSeeded(ctx, mark, s.Now().UTC())
 }

@@ -272,7 +272,7 @@ func (s *Service) Check(ctx context.Context, r Request) ([]Answer, error) {
 		}
 		a.SubjectID, a.Decision = id, d
 		out[i] = a
-		if s.Counter != nil && states[i].Seq > 0 && !states[i].Erased() {
+		if s.Counter != nil && d.AboutKnownSubject() {
 			s.Counter.Count(r.MerchantID, id, r.Actor, r.Purpose, now)
 		}
 	}

@@ -45,22 +45,8 @@ func getPage(t *testing.T, client *http.Client, u string) (int, string) {
 // postPage posts a same-origin form and returns the page it answers with.
 func postPage(t *testing.T, client *http.Client, u, origin string, form url.Values) string {
 	t.Helper()
-	req, err := http.NewRequest("POST", u, strings.NewReader(form.Encode()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Origin", origin)
-	res, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	_, page := formPost(t, client, u, origin, form)
+	return page
 }
 
 func (e *testEnv) eventCount(t *testing.T, subject string) int {

@@ -128,9 +128,11 @@ func (a *API) optOutOfSale(c *gin.Context, channel consent.Channel) (string, err
 	if sess, ok := session(c); ok {
 		actor = actorOf(sess)
 	}
-	choices := consent.OptOutOfSale(m.ID, subject, ps, channel, actor)
+	var choices consent.Choices
 	if channel == consent.ChannelGPC {
 		choices, _ = consent.GPCChoices(m.ID, subject, ps)
+	} else {
+		choices = consent.OptOutOfSale(m.ID, subject, ps, channel, actor)
 	}
 	if len(choices.Requests) == 0 {
 		return subject, nil

@@ -33,7 +33,7 @@ func (a *API) check(c *gin.Context) error {
 // the merchant has at all) or erased is not counted: the counts would hold
 // an id and nothing else.
 func (a *API) countAccess(c *gin.Context, kind access.Kind, d consent.Decision, at time.Time) {
-	if a.Access == nil || !d.Recorded || d.Reason == consent.ReasonSubjectErased {
+	if a.Access == nil || !d.AboutKnownSubject() {
 		return
 	}
 	a.Access.Of(kind).Count(merchantID(c), d.SubjectID, actor(c), d.Purpose, at)
