@@ -71,7 +71,10 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		if err := s.seedAttributes(ctx); err != nil {
 			return Result{}, err
 		}
-		return Result{}, s.seedRecipients(ctx)
+		if err := s.seedRecipients(ctx); err != nil {
+			return Result{}, err
+		}
+		return Result{}, s.seedConsentMode(ctx)
 	}
 	m, err := s.Merchants.Store.MerchantBySlug(ctx, Slug)
 	var secret string
@@ -117,6 +120,9 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	if err := s.seedRecipients(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := s.seedConsentMode(ctx); err != nil {
 		return Result{}, err
 	}
 	return Result{Seeded: true, Merchant: m, APIKey: secret}, nil
@@ -231,6 +237,32 @@ func (s *Seeder) seedRecipients(ctx context.Context) error {
 	}
 	return s.seedOnce(ctx, Slug+"/recipients", func(merchantID string) error {
 		_, err := s.Recipients.Put(ctx, merchantID, Recipients())
+		return err
+	})
+}
+
+// ConsentMode is the demo's Google Consent Mode map: ads need the partner
+// purpose, analytics and personalization the recommendations.
+func ConsentMode() map[string][]string {
+	return map[string][]string{
+		"ad_storage": {"partner_sharing"}, "ad_user_data": {"partner_sharing"}, "ad_personalization": {"partner_sharing"},
+		"analytics_storage": {"recommendations"}, "personalization_storage": {"recommendations"},
+	}
+}
+
+// seedConsentMode sets the demo's Consent Mode map, once, keeping the
+// widget's origins.
+func (s *Seeder) seedConsentMode(ctx context.Context) error {
+	return s.seedOnce(ctx, Slug+"/consent-mode", func(merchantID string) error {
+		m, err := s.Merchants.Store.Merchant(ctx, merchantID)
+		if err != nil {
+			return err
+		}
+		var keys []string
+		for _, p := range Purposes() {
+			keys = append(keys, p.Key)
+		}
+		_, err = s.Merchants.SetWidgetSettings(ctx, merchantID, merchants.WidgetSettings{AllowedOrigins: m.AllowedOrigins, ConsentMode: ConsentMode()}, keys)
 		return err
 	})
 }

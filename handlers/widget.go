@@ -36,13 +36,20 @@ func (a *API) widgetCORS(c *gin.Context) {
 		return
 	}
 	origin := c.GetHeader("Origin")
+	h := c.Writer.Header()
+	h.Add("Vary", "Origin")
 	if origin == "" || !slices.Contains(m.AllowedOrigins, origin) {
-		a.writeError(c, apperr.New(apperr.Forbidden, "this site is not allowed to use the widget").WithDetail("origin_not_allowed"))
+		// The refusal of the config, the widget's first request (a simple
+		// GET, no preflight), is readable by the page, so the widget can
+		// name the setting to change. Nothing else is: no methods or
+		// headers are allowed, so every other request fails its preflight.
+		if origin != "" && c.Request.Method == http.MethodGet && c.FullPath() == "/w/v1/:slug/config" {
+			h.Set("Access-Control-Allow-Origin", origin)
+		}
+		a.writeError(c, apperr.New(apperr.Forbidden, "the origin %s is not among the widget's allowed origins (allowed_origins in the widget settings)", origin).WithDetail("origin_not_allowed"))
 		return
 	}
-	h := c.Writer.Header()
 	h.Set("Access-Control-Allow-Origin", origin)
-	h.Add("Vary", "Origin")
 	h.Set("Access-Control-Allow-Methods", "GET, PUT")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Fineline-Device, X-Fineline-GPC")
 	h.Set("Access-Control-Max-Age", "600")
@@ -115,14 +122,21 @@ func (a *API) widgetConfig(c *gin.Context) error {
 		out = append(out, widgetPurposeJSON{Key: p.Key, Name: t.Name, Statement: t.Statement, Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare})
 	}
 	texts := map[string]string{}
-	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved", "renew", "level"} {
+	for _, k := range []string{"title", "intro", "accept", "decline", "save", "sensitive", "receipt", "close", "saved", "renew", "level",
+		"banner", "renew_banner", "choose", "details", "button", "reload", "retry", "error", "sensitive_badge"} {
 		texts[k] = l.T("widget_" + k)
+	}
+	m := merchant(c)
+	mode := m.ConsentMode
+	if mode == nil {
+		mode = map[string][]string{}
 	}
 	levels := make([]widgetLevelJSON, 0, len(consent.Levels()))
 	for _, lv := range consent.Levels() {
 		levels = append(levels, widgetLevelJSON{Key: string(lv), Name: levelName(l, lv), Hint: l.T("level_" + string(lv) + "_hint")})
 	}
-	c.JSON(http.StatusOK, gin.H{"lang": l.Lang, "purposes": out, "levels": levels, "texts": texts})
+	c.JSON(http.StatusOK, gin.H{"lang": l.Lang, "purposes": out, "levels": levels, "texts": texts, "consent_mode": mode,
+		"details_url": a.Center.BaseURL + "/c/" + m.Slug + "/notices?lang=" + l.Lang})
 	return nil
 }
 
@@ -336,6 +350,19 @@ func (a *API) createWidgetSession(c *gin.Context) error {
 
 type widgetSettingsJSON struct {
 	AllowedOrigins []string `json:"allowed_origins"`
+	// ConsentMode maps Google Consent Mode types to the purposes each needs.
+	ConsentMode map[string][]string `json:"consent_mode"`
+}
+
+func widgetSettingsOut(ws merchants.WidgetSettings) widgetSettingsJSON {
+	out := widgetSettingsJSON{AllowedOrigins: ws.AllowedOrigins, ConsentMode: ws.ConsentMode}
+	if out.AllowedOrigins == nil {
+		out.AllowedOrigins = []string{}
+	}
+	if out.ConsentMode == nil {
+		out.ConsentMode = map[string][]string{}
+	}
+	return out
 }
 
 func (a *API) getWidgetSettings(c *gin.Context) error {
@@ -343,24 +370,31 @@ func (a *API) getWidgetSettings(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	out := widgetSettingsJSON{AllowedOrigins: m.AllowedOrigins}
-	if out.AllowedOrigins == nil {
-		out.AllowedOrigins = []string{}
-	}
-	c.JSON(http.StatusOK, out)
+	c.JSON(http.StatusOK, widgetSettingsOut(merchants.WidgetSettings{AllowedOrigins: m.AllowedOrigins, ConsentMode: m.ConsentMode}))
 	return nil
 }
 
+// putWidgetSettings replaces the widget settings: a member left out is
+// emptied (no origins; every Consent Mode type denied).
 func (a *API) putWidgetSettings(c *gin.Context) error {
 	var req widgetSettingsJSON
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	origins, err := a.Merchants.SetAllowedOrigins(c.Request.Context(), merchantID(c), req.AllowedOrigins)
+	ctx := c.Request.Context()
+	ps, err := a.Purposes.List(ctx, merchantID(c))
 	if err != nil {
 		return err
 	}
-	c.JSON(http.StatusOK, widgetSettingsJSON{AllowedOrigins: origins})
+	keys := make([]string, len(ps))
+	for i, p := range ps {
+		keys[i] = p.Key
+	}
+	ws, err := a.Merchants.SetWidgetSettings(ctx, merchantID(c), merchants.WidgetSettings{AllowedOrigins: req.AllowedOrigins, ConsentMode: req.ConsentMode}, keys)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, widgetSettingsOut(ws))
 	return nil
 }
 

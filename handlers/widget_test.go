@@ -29,13 +29,33 @@ func TestWidgetEndpoints(t *testing.T) {
 
 	// Only the merchant's own sites get answers.
 	r := e.widget(t, "GET", "/w/v1/shop-a/config?lang=de", shopOrigin, "")
+	var cfg struct {
+		ConsentMode map[string][]string `json:"consent_mode"`
+		DetailsURL  string              `json:"details_url"`
+		Texts       map[string]string   `json:"texts"`
+	}
+	r.json(t, &cfg)
+	if cfg.ConsentMode == nil || len(cfg.ConsentMode) != 0 || cfg.DetailsURL != e.srv.URL+"/c/shop-a/notices?lang=de" || cfg.Texts["banner"] == "" || cfg.Texts["choose"] == "" {
+		t.Fatalf("config: %+v", cfg)
+	}
 	if r.status != 200 || r.header.Get("Access-Control-Allow-Origin") != shopOrigin || !strings.Contains(string(r.body), `"lang":"de"`) {
 		t.Fatalf("config from an allowed origin: %d %v %s", r.status, r.header, r.body)
 	}
-	for _, origin := range []string{"https://evil.example", ""} {
-		r := e.widget(t, "GET", "/w/v1/shop-a/config", origin, "")
-		if r.status != 403 || r.header.Get("Access-Control-Allow-Origin") != "" {
-			t.Fatalf("config from %q: %d %v", origin, r.status, r.header)
+	// A site not allowed reads why the config was refused (so the widget
+	// can say which setting to change), and nothing else: no preflight
+	// passes, no state is answered.
+	r = e.widget(t, "GET", "/w/v1/shop-a/config", "https://evil.example", "")
+	if r.status != 403 || r.header.Get("Access-Control-Allow-Origin") != "https://evil.example" || !strings.Contains(string(r.body), `"code":"origin_not_allowed"`) ||
+		!strings.Contains(string(r.body), "allowed_origins") {
+		t.Fatalf("config from a site not allowed: %d %v %s", r.status, r.header, r.body)
+	}
+	if r := e.widget(t, "GET", "/w/v1/shop-a/config", "", ""); r.status != 403 || r.header.Get("Access-Control-Allow-Origin") != "" {
+		t.Fatalf("config without an origin: %d %v", r.status, r.header)
+	}
+	for _, req := range [][2]string{{"OPTIONS", "/w/v1/shop-a/state"}, {"OPTIONS", "/w/v1/shop-a/consents"}, {"GET", "/w/v1/shop-a/state"}} {
+		r := e.widget(t, req[0], req[1], "https://evil.example", "", "Access-Control-Request-Method", "PUT", "X-Fineline-Device", "0f0e0d0c-aaaa-bbbb")
+		if r.status != 403 || r.header.Get("Access-Control-Allow-Origin") != "" || r.header.Get("Access-Control-Allow-Methods") != "" {
+			t.Fatalf("%s %s from a site not allowed: %d %v", req[0], req[1], r.status, r.header)
 		}
 	}
 	if r := e.widget(t, "GET", "/w/v1/shop-b/config", shopOrigin, ""); r.status != 403 {
@@ -106,4 +126,65 @@ func TestWidgetEndpoints(t *testing.T) {
 	if r := e.widget(t, "GET", "/w/v1/shop-a/state", shopOrigin, "", gpc...); r.status != 200 || !strings.Contains(string(r.body), `"partner_sharing":{"state":"withdrawn","allowed":false,"reason":"gpc_opt_out"}`) {
 		t.Fatalf("GPC from the widget: %d %s", r.status, r.body)
 	}
+}
+
+// TestWidgetConsentModeSettings: the Consent Mode map is validated whole
+// (known types, the merchant's own purposes, 1 to 20 each) before anything
+// is stored, reaches the widget's config, and a PUT without it empties it.
+func TestWidgetConsentModeSettings(t *testing.T) {
+	e := newTestEnv(t)
+	good := `{"allowed_origins":["https://shop-a.example"],"consent_mode":{"ad_storage":["partner_sharing"],"analytics_storage":["recommendations","newsletter","recommendations"]}}`
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, good), 200)
+	for _, tc := range []struct{ body, code string }{
+		{`{"allowed_origins":[],"consent_mode":{"ad_storrage":["partner_sharing"]}}`, "invalid_consent_mode"},
+		{`{"allowed_origins":[],"consent_mode":{"ad_storage":[]}}`, "invalid_consent_mode"},
+		{`{"allowed_origins":[],"consent_mode":{"ad_storage":["no_such_purpose"]}}`, "unknown_purpose"},
+		{`{"allowed_origins":["ftp://x"],"consent_mode":{"ad_storage":["partner_sharing"]}}`, "invalid_origin"},
+		{`{"allowed_origins":[],"consent_mode":{"ad_storage":"partner_sharing"}}`, "invalid_field"},
+		{`{"allowed_origins":[],"Consent_Mode":{}}`, "unknown_field"},
+	} {
+		r := e.do("PUT", "/v1/widget-settings", e.keyA, tc.body)
+		if r.status != 400 || !strings.Contains(string(r.body), `"code":"`+tc.code+`"`) {
+			t.Errorf("%s: %d %s, want 400 %s", tc.body, r.status, r.body, tc.code)
+		}
+	}
+	// Shop B's purposes are its own: the same map names nothing of A's.
+	var got struct {
+		AllowedOrigins []string            `json:"allowed_origins"`
+		ConsentMode    map[string][]string `json:"consent_mode"`
+	}
+	e.mustStatus(e.do("GET", "/v1/widget-settings", e.keyA, ""), 200).json(t, &got)
+	want := map[string][]string{"ad_storage": {"partner_sharing"}, "analytics_storage": {"newsletter", "recommendations"}}
+	if len(got.AllowedOrigins) != 1 || !equalModes(got.ConsentMode, want) {
+		t.Fatalf("settings after refused PUTs: %+v, want %v", got, want)
+	}
+	var cfg struct {
+		ConsentMode map[string][]string `json:"consent_mode"`
+	}
+	e.widget(t, "GET", "/w/v1/shop-a/config", shopOrigin, "").json(t, &cfg)
+	if !equalModes(cfg.ConsentMode, want) {
+		t.Fatalf("config consent_mode %v, want %v", cfg.ConsentMode, want)
+	}
+	got.AllowedOrigins, got.ConsentMode = nil, nil
+	e.mustStatus(e.do("GET", "/v1/widget-settings", e.keyB, ""), 200).json(t, &got)
+	if len(got.ConsentMode) != 0 || len(got.AllowedOrigins) != 0 {
+		t.Fatalf("shop B's settings: %+v", got)
+	}
+	got.AllowedOrigins, got.ConsentMode = nil, nil
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":["https://shop-a.example"]}`), 200).json(t, &got)
+	if got.ConsentMode == nil || len(got.ConsentMode) != 0 {
+		t.Fatalf("a PUT without consent_mode keeps %v", got.ConsentMode)
+	}
+}
+
+func equalModes(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if strings.Join(v, ",") != strings.Join(b[k], ",") {
+			return false
+		}
+	}
+	return true
 }

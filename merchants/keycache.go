@@ -87,13 +87,13 @@ func (c *CachedStore) RevokeKey(ctx context.Context, merchantID, id string, at t
 	return err
 }
 
-// SetAllowedOrigins stores the origins and forgets the cached merchant.
-func (c *CachedStore) SetAllowedOrigins(ctx context.Context, id string, origins []string) error {
+// SetWidgetSettings stores the settings and forgets the cached merchant.
+func (c *CachedStore) SetWidgetSettings(ctx context.Context, id string, ws WidgetSettings) error {
 	m, err := c.Store.Merchant(ctx, id)
 	if err != nil {
 		return err
 	}
-	err = c.Store.SetAllowedOrigins(ctx, id, origins)
+	err = c.Store.SetWidgetSettings(ctx, id, ws)
 	c.byID.Delete(id)
 	c.slugs.Delete(m.Slug)
 	return err

@@ -58,7 +58,16 @@ type Merchant struct {
 	// AllowedOrigins are the sites (scheme://host[:port]) whose pages may
 	// embed the consent widget.
 	AllowedOrigins []string
-	CreatedAt      time.Time
+	// ConsentMode maps each Google Consent Mode type the widget signals to
+	// the purposes it needs (all of them allowed for the type to be granted).
+	ConsentMode map[string][]string
+	CreatedAt   time.Time
+}
+
+// WidgetSettings is what a merchant sets for its widget.
+type WidgetSettings struct {
+	AllowedOrigins []string
+	ConsentMode    map[string][]string
 }
 
 // APIKey is a stored key: everything but the secret.
@@ -95,8 +104,9 @@ type Store interface {
 	RevokeKey(ctx context.Context, merchantID, id string, at time.Time) error
 	// DeleteMerchant removes a merchant and frees its slug.
 	DeleteMerchant(ctx context.Context, m Merchant) error
-	// SetAllowedOrigins replaces the merchant's widget origins.
-	SetAllowedOrigins(ctx context.Context, id string, origins []string) error
+	// SetWidgetSettings replaces the merchant's widget settings; NotFound
+	// if there is no such merchant.
+	SetWidgetSettings(ctx context.Context, id string, ws WidgetSettings) error
 }
 
 // Service creates merchants and keys and authenticates keys.
@@ -281,8 +291,57 @@ func randomToken(n int) string {
 // MaxOrigins bounds a merchant's widget origins.
 const MaxOrigins = 20
 
-// SetAllowedOrigins validates and stores the sites that may embed the widget.
-func (s *Service) SetAllowedOrigins(ctx context.Context, merchantID string, origins []string) ([]string, error) {
+// ConsentModeTypes are the Google Consent Mode (v2) types the widget
+// signals, in the order it sends them.
+func ConsentModeTypes() []string {
+	return []string{"ad_storage", "ad_user_data", "ad_personalization", "analytics_storage", "functionality_storage", "personalization_storage", "security_storage"}
+}
+
+// SetWidgetSettings validates the whole of ws, then stores it: the sites
+// that may embed the widget (normalised, sorted, without repeats) and the
+// Consent Mode map, whose types must be known and whose purposes (1 to 20
+// per type) must be among purposes, the merchant's own.
+func (s *Service) SetWidgetSettings(ctx context.Context, merchantID string, ws WidgetSettings, purposes []string) (WidgetSettings, error) {
+	origins, err := normaliseOrigins(ws.AllowedOrigins)
+	if err != nil {
+		return WidgetSettings{}, err
+	}
+	mode := make(map[string][]string, len(ws.ConsentMode))
+	for typ, ps := range ws.ConsentMode {
+		if !slices.Contains(ConsentModeTypes(), typ) {
+			return WidgetSettings{}, apperr.New(apperr.Invalid, "consent_mode: %q is not a Consent Mode type (%s)", typ, strings.Join(ConsentModeTypes(), ", ")).WithDetail("invalid_consent_mode")
+		}
+		if len(ps) == 0 || len(ps) > 20 {
+			return WidgetSettings{}, apperr.New(apperr.Invalid, "consent_mode.%s must name 1 to 20 purposes (leave a type out to keep it denied)", typ).WithDetail("invalid_consent_mode")
+		}
+		for _, p := range ps {
+			if !slices.Contains(purposes, p) {
+				return WidgetSettings{}, apperr.New(apperr.Invalid, "consent_mode.%s: no purpose %q", typ, p).WithDetail("unknown_purpose")
+			}
+		}
+		mode[typ] = slices.Compact(slices.Sorted(slices.Values(ps)))
+	}
+	out := WidgetSettings{AllowedOrigins: origins, ConsentMode: mode}
+	return out, s.Store.SetWidgetSettings(ctx, merchantID, out)
+}
+
+// AllowOrigins adds origins to the merchant's widget origins, keeping the
+// rest of its settings.
+func (s *Service) AllowOrigins(ctx context.Context, merchantID string, origins ...string) error {
+	m, err := s.Store.Merchant(ctx, merchantID)
+	if err != nil {
+		return err
+	}
+	all, err := normaliseOrigins(append(slices.Clone(m.AllowedOrigins), origins...))
+	if err != nil {
+		return err
+	}
+	return s.Store.SetWidgetSettings(ctx, merchantID, WidgetSettings{AllowedOrigins: all, ConsentMode: m.ConsentMode})
+}
+
+// normaliseOrigins checks that each origin is scheme://host[:port] and
+// returns them lower-cased, sorted, without repeats.
+func normaliseOrigins(origins []string) ([]string, error) {
 	if len(origins) > MaxOrigins {
 		return nil, apperr.New(apperr.Invalid, "at most %d origins", MaxOrigins)
 	}
@@ -294,6 +353,5 @@ func (s *Service) SetAllowedOrigins(ctx context.Context, merchantID string, orig
 		}
 		out = append(out, strings.ToLower(u.Scheme+"://"+u.Host))
 	}
-	out = slices.Compact(slices.Sorted(slices.Values(out)))
-	return out, s.Store.SetAllowedOrigins(ctx, merchantID, out)
+	return slices.Compact(slices.Sorted(slices.Values(out))), nil
 }

@@ -14,12 +14,13 @@ import (
 var _ merchants.Store = (*Store)(nil)
 
 type merchantDoc struct {
-	ID             string    `bson:"_id"`
-	Slug           string    `bson:"slug"`
-	Name           string    `bson:"name"`
-	DefaultLocale  string    `bson:"default_locale"`
-	AllowedOrigins []string  `bson:"allowed_origins,omitempty"`
-	CreatedAt      time.Time `bson:"created_at"`
+	ID             string              `bson:"_id"`
+	Slug           string              `bson:"slug"`
+	Name           string              `bson:"name"`
+	DefaultLocale  string              `bson:"default_locale"`
+	AllowedOrigins []string            `bson:"allowed_origins,omitempty"`
+	ConsentMode    map[string][]string `bson:"consent_mode,omitempty"`
+	CreatedAt      time.Time           `bson:"created_at"`
 }
 
 type slugDoc struct {
@@ -38,7 +39,7 @@ type apiKeyDoc struct {
 }
 
 func (d merchantDoc) merchant() merchants.Merchant {
-	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, AllowedOrigins: d.AllowedOrigins, CreatedAt: d.CreatedAt}
+	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, AllowedOrigins: d.AllowedOrigins, ConsentMode: d.ConsentMode, CreatedAt: d.CreatedAt}
 }
 
 // CreateMerchant stores the merchant, then claims its slug. A crash between
@@ -131,14 +132,19 @@ func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Ti
 	return storeError(err, "revoke key")
 }
 
-// SetAllowedOrigins replaces the merchant's widget origins.
-func (s *Store) SetAllowedOrigins(ctx context.Context, merchantID string, origins []string) error {
+// SetWidgetSettings replaces the merchant's widget settings in one update.
+func (s *Store) SetWidgetSettings(ctx context.Context, merchantID string, ws merchants.WidgetSettings) error {
+	origins := ws.AllowedOrigins
 	if origins == nil {
 		origins = []string{}
 	}
-	matched, err := s.updateByID(ctx, collMerchants, merchantID, bson.D{{Key: "$set", Value: bson.D{{Key: "allowed_origins", Value: origins}}}})
+	mode := ws.ConsentMode
+	if mode == nil {
+		mode = map[string][]string{}
+	}
+	matched, err := s.updateByID(ctx, collMerchants, merchantID, bson.D{{Key: "$set", Value: bson.D{{Key: "allowed_origins", Value: origins}, {Key: "consent_mode", Value: mode}}}})
 	if err == nil && !matched {
 		return apperr.New(apperr.NotFound, "merchant not found")
 	}
-	return storeError(err, "set allowed origins")
+	return storeError(err, "set widget settings")
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"slices"
 	"time"
 
 	"github.com/fineline/fineline/demo"
@@ -262,8 +261,7 @@ func startDemoShop(ctx context.Context, cfg config, a *server.Server, log *slog.
 		host = "localhost"
 	}
 	shopURL := "http://" + net.JoinHostPort(host, port)
-	origins := append(slices.Clone(m.AllowedOrigins), shopURL, "http://localhost:"+port, "http://127.0.0.1:"+port)
-	if _, err := a.Merchants.SetAllowedOrigins(ctx, m.ID, origins); err != nil {
+	if err := a.Merchants.AllowOrigins(ctx, m.ID, shopURL, "http://localhost:"+port, "http://127.0.0.1:"+port); err != nil {
 		ln.Close()
 		return nil, "", err
 	}
