@@ -227,7 +227,7 @@ func lbTestWidget(t *testing.T, browser context.Context) {
 	tab.do(chromedp.Click(chromedp.JSPath(radios+`.find(r => r.value === "general").labels[0]`), chromedp.NodeVisible))
 	wbClick(tab, en.T("widget_save"))
 	wbWait(tab, wbRoot+`.querySelector(".panel").getAttribute("aria-busy") === "false" && `+
-		wbRoot+`.querySelector(".status").textContent === `+btJSString(en.T("widget_saved")))
+		wbRoot+`.querySelector(".note p").textContent === `+btJSString(en.T("widget_saved")))
 	evs := wbEvents(t, e, "lev")
 	if len(evs) != 2 || evs[1].State != string(consent.LevelChosen) || evs[1].Channel != "widget" || evs[1].Purpose != "" {
 		t.Fatalf("events after saving the level: %+v", evs)
@@ -238,7 +238,7 @@ func lbTestWidget(t *testing.T, browser context.Context) {
 	if diff := cmp.Diff([]string{"general"}, btEval[[]string](tab, checked)); diff != "" {
 		t.Fatalf("checked after saving (-want +got):\n%s", diff)
 	}
-	if btEval[bool](tab, wbRoot+`.querySelector(".receipt").hidden`) {
+	if btEval[bool](tab, wbRoot+`.querySelector(".note a").hidden`) {
 		t.Error("no receipt link after saving the level")
 	}
 	wbWantAllowed(tab, []string{"newsletter"})

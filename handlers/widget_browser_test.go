@@ -1,18 +1,32 @@
 package handlers_test
 
-// A browser test of the consent widget on a merchant's own site: real
-// Chromium loads the demo shop from another origin than Fineline, the
-// widget draws itself in a Shadow DOM and talks to Fineline across origins
-// (CORS), and the check API sees what the visitor clicked.
+// Browser tests of the consent widget on a merchant's own site: real
+// Chromium loads the demo shop from another origin than Fineline, through a
+// proxy that can take the widget's API down; the widget draws its banner in
+// a Shadow DOM, holds the shop's tags back until consent, signals Google
+// Consent Mode, and the check API sees what the visitor chose. The network
+// log says which gated URLs were requested, and when.
 
 import (
+	"context"
+	"encoding/json"
+	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fineline/fineline/demo"
@@ -21,215 +35,214 @@ import (
 // wbRoot is the widget's shadow root, as a JavaScript expression.
 const wbRoot = `document.querySelector("fineline-consent").shadowRoot`
 
-// wbShopPurposes are the purposes the demo shop's own script gates on.
+// wbShopPurposes are the purposes the demo shop's own script lists.
 var wbShopPurposes = []string{"newsletter", "recommendations", "birthday_reward", "partner_sharing", "wellness_tips"}
 
-// TestWidgetInBrowser: the widget on an allowed shop lists the purposes and
-// records Decline and Accept through the widget channel (a sensitive purpose
-// never granted by Accept), without moving the shop's layout; on a site the
-// merchant did not allow it gets nothing and shows its error.
+// The demo shop's gated tags, as URL paths.
+const (
+	wbRecsPath    = "/recommendations.js"
+	wbPartnerPath = "/partner.html"
+)
+
+// wbConsentMode is the Consent Mode map the tests set (the issue's example).
+const wbConsentMode = `{"ad_storage":["partner_sharing"],"ad_user_data":["partner_sharing"],"ad_personalization":["partner_sharing"],` +
+	`"analytics_storage":["recommendations"],"personalization_storage":["recommendations"]}`
+
 func TestWidgetInBrowser(t *testing.T) {
 	browser := btStartBrowser(t)
-	e := newTestEnv(t)
-	en := e.api.Center.Locales.For("en")
-	mint := func(subject string) func() (string, error) {
-		return func() (string, error) {
-			tok, _, err := e.api.Center.Signin.NewWidgetToken(e.merchA.ID, subject)
-			return tok, err
-		}
-	}
-	e.mustStatus(e.do("PUT", "/v1/subjects/wes", e.keyA, `{}`), 201)
-	e.mustStatus(e.do("PUT", "/v1/subjects/cara", e.keyA, `{}`), 201)
+	t.Run("FirstLayer", func(t *testing.T) { wbTestFirstLayer(t, browser) })
+	t.Run("TagsWaitForConsent", func(t *testing.T) { wbTestTagsWait(t, browser) })
+	t.Run("AcceptToTagsUnderThrottling", func(t *testing.T) { wbTestAcceptSpeed(t, browser) })
+	t.Run("GPCKeepsAdsDenied", func(t *testing.T) { wbTestGPC(t, browser) })
+	t.Run("VisitorsApart", func(t *testing.T) { wbTestVisitorsApart(t, browser) })
+	t.Run("Keyboard", func(t *testing.T) { wbTestKeyboard(t, browser) })
+	t.Run("OriginNotAllowed", func(t *testing.T) { wbTestOriginNotAllowed(t, browser) })
+	t.Run("APIDown", func(t *testing.T) { wbTestAPIDown(t, browser) })
+	t.Run("RenewsPausedConsent", func(t *testing.T) { wbTestRenews(t, browser) })
+	t.Run("Accessibility", func(t *testing.T) { wbTestAccessibility(t, browser) })
+	t.Run("NarrowGerman", func(t *testing.T) { wbTestNarrowGerman(t, browser) })
+}
 
-	shopB := httptest.NewServer(demo.ShopHandler(e.srv.URL, "shop-a", mint("wes")))
-	t.Cleanup(shopB.Close)
-	shopC := httptest.NewServer(demo.ShopHandler(e.srv.URL, "shop-a", mint("cara")))
-	t.Cleanup(shopC.Close)
-	if shopB.URL == e.srv.URL || shopC.URL == e.srv.URL || shopB.URL == shopC.URL {
-		t.Fatalf("the servers share an origin: %s %s %s", e.srv.URL, shopB.URL, shopC.URL)
-	}
-	var settings struct {
-		AllowedOrigins []string `json:"allowed_origins"`
-	}
-	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":[`+btJSString(shopB.URL)+`]}`), 200).json(t, &settings)
-	if !slices.Equal(settings.AllowedOrigins, []string{shopB.URL}) {
-		t.Fatalf("allowed origins: %v, want [%s]", settings.AllowedOrigins, shopB.URL)
-	}
+// --- the site ---
 
-	ps, err := e.api.Purposes.List(t.Context(), e.merchA.ID)
+// wbSite is shop A's own site on its own origin, embedding the widget from
+// Fineline through a proxy that can take the widget's API down (the script
+// itself stays served, as from a CDN).
+type wbSite struct {
+	t       *testing.T
+	e       *testEnv
+	fl      *httptest.Server
+	shop    *httptest.Server
+	subject atomic.Pointer[string] // whom the shop's page mints a token for; "" for none
+	down    atomic.Bool
+}
+
+func newWBSite(t *testing.T, e *testEnv, subject string) *wbSite {
+	t.Helper()
+	s := &wbSite{t: t, e: e}
+	s.as(subject)
+	target, err := url.Parse(e.srv.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wantNames []string
-	for _, p := range ps {
-		wantNames = append(wantNames, p.TextFor("en").Name)
-	}
-
-	// --- shop B, an allowed origin ---
-	tab := (&btEnv{t: t, base: shopB.URL, browser: browser}).newTab("en", true)
-	if resp := tab.open(shopB.URL + "/"); resp.Status != 200 {
-		t.Fatalf("shop B: %d", resp.Status)
-	}
-	wbWait(tab, `(() => { const h = document.querySelector("fineline-consent");
-		return !!h && !h.hidden && h.shadowRoot.querySelectorAll("ul li").length > 0 &&
-			h.shadowRoot.querySelector(".panel").getAttribute("aria-busy") === "false"; })()`)
-	if got := btEval[string](tab, wbRoot+`.querySelector("h2").textContent`); got != en.T("widget_title") {
-		t.Fatalf("widget title = %q, want %q", got, en.T("widget_title"))
-	}
-	if diff := cmp.Diff(wantNames, btEval[[]string](tab, `[...`+wbRoot+`.querySelectorAll("ul li .name")].map(e => e.textContent)`)); diff != "" {
-		t.Fatalf("purposes in the widget (-want +got):\n%s", diff)
-	}
-	if on := btEval[int](tab, wbRoot+`.querySelectorAll("input[role=switch]:checked").length`); on != 0 {
-		t.Fatalf("%d switches on before any choice", on)
-	}
-	if st := btEval[string](tab, wbRoot+`.querySelector(".status").textContent`); st != "" {
-		t.Fatalf("status line before any choice: %q", st)
-	}
-	wbWantAllowed(tab, nil)
-
-	// The host page's layout: the widget is fixed, takes no room in the
-	// flow, and the page measures the same with and without it.
-	layout := btEval[[]float64](tab, `(() => {
-		const h = document.querySelector("fineline-consent");
-		const m = () => { const r = document.querySelector("main").getBoundingClientRect();
-			return [document.body.scrollHeight, document.documentElement.scrollHeight, r.top, r.left, r.width, r.height]; };
-		const shown = m();
-		h.hidden = true;
-		const hidden = m();
-		h.hidden = false;
-		const r = h.getBoundingClientRect();
-		return [...shown, ...hidden, getComputedStyle(h).position === "fixed" ? 1 : 0, r.width, r.height,
-			r.right <= innerWidth && r.bottom <= innerHeight && r.left >= 0 && r.top >= 0 ? 1 : 0];
-	})()`)
-	if !slices.Equal(layout[0:6], layout[6:12]) {
-		t.Errorf("the widget moved the shop's layout: with it %v, without it %v", layout[0:6], layout[6:12])
-	}
-	if layout[12] != 1 || layout[13] == 0 || layout[14] == 0 || layout[15] != 1 {
-		t.Errorf("the widget is not a fixed panel within the viewport: fixed=%v size=%vx%v inside=%v", layout[12], layout[13], layout[14], layout[15])
-	}
-
-	// Decline: every purpose refused, through the widget channel.
-	wbClick(tab, en.T("widget_decline"))
-	wbWait(tab, wbRoot+`.querySelector(".panel").getAttribute("aria-busy") === "false" && `+
-		wbRoot+`.querySelector(".status").textContent === `+btJSString(en.T("widget_saved")))
-	if btEval[bool](tab, wbRoot+`.querySelector(".status").classList.contains("err")`) {
-		t.Fatal("saving Decline shows as an error")
-	}
-	for _, p := range wbShopPurposes {
-		if d := wbCheck(t, e, "wes", p); d.Allowed || (d.Reason != "not_granted" && d.Reason != "withdrawn") {
-			t.Errorf("check %s after Decline: %+v", p, d)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	s.fl = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.down.Load() && strings.HasPrefix(r.URL.Path, "/w/") {
+			panic(http.ErrAbortHandler) // the connection drops: the API is unreachable
 		}
-	}
-	evs := wbEvents(t, e, "wes")
-	if len(evs) != len(ps) {
-		t.Fatalf("%d events after Decline, want %d: %+v", len(evs), len(ps), evs)
-	}
-	for _, ev := range evs {
-		if ev.Channel != "widget" || ev.State != "denied" {
-			t.Errorf("event after Decline: %+v", ev)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.fl.Close)
+	s.shop = httptest.NewServer(demo.ShopHandler(s.fl.URL, "shop-a", func() (string, error) {
+		sub := *s.subject.Load()
+		if sub == "" {
+			return "", nil
 		}
-	}
-	wbWantAllowed(tab, nil)
-
-	// Accept: everything but the sensitive purpose.
-	wbClick(tab, en.T("widget_accept"))
-	wbWait(tab, wbRoot+`.querySelector(".panel").getAttribute("aria-busy") === "false" && Fineline.allowed("newsletter") && `+
-		`document.querySelector("#allowed-newsletter").textContent === "newsletter: allowed"`)
-	granted := []string{"newsletter", "recommendations", "birthday_reward", "partner_sharing"}
-	for _, p := range wbShopPurposes {
-		d := wbCheck(t, e, "wes", p)
-		if want := slices.Contains(granted, p); d.Allowed != want {
-			t.Errorf("check %s after Accept: %+v, want allowed=%v", p, d, want)
-		}
-	}
-	if d := wbCheck(t, e, "wes", "wellness_tips"); d.Allowed || d.Reason != "not_granted" {
-		t.Errorf("the sensitive purpose after Accept: %+v, want refused as Decline left it", d)
-	}
-	evs = wbEvents(t, e, "wes")
-	if len(evs) != len(ps)+len(granted) {
-		t.Fatalf("%d events after Accept, want %d: %+v", len(evs), len(ps)+len(granted), evs)
-	}
-	var gotGranted []string
-	for _, ev := range evs[len(ps):] {
-		if ev.Channel != "widget" || ev.State != "granted" {
-			t.Errorf("event after Accept: %+v", ev)
-		}
-		gotGranted = append(gotGranted, ev.Purpose)
-	}
-	slices.Sort(gotGranted)
-	if diff := cmp.Diff(slices.Sorted(slices.Values(granted)), gotGranted); diff != "" {
-		t.Errorf("purposes granted by Accept (-want +got):\n%s", diff)
-	}
-	wbWantAllowed(tab, granted)
-	if got := btEval[[]string](tab, `[...`+wbRoot+`.querySelectorAll("input[role=switch]")].filter(b => b.checked).map(b => b.closest("label").querySelector(".name").textContent)`); len(got) != len(granted) {
-		t.Errorf("switches on after Accept: %v", got)
-	}
-	if href := btEval[string](tab, wbRoot+`.querySelector(".receipt a").href`); !strings.HasPrefix(href, e.srv.URL+"/c/shop-a/receipts/") ||
-		btEval[bool](tab, wbRoot+`.querySelector(".receipt").hidden`) {
-		t.Errorf("receipt link after Accept: %q", href)
-	}
-
-	// --- shop C, an origin the merchant did not allow ---
-	tabC := (&btEnv{t: t, base: shopC.URL, browser: browser}).newTab("en", true)
-	if resp := tabC.open(shopC.URL + "/"); resp.Status != 200 {
-		t.Fatalf("shop C: %d", resp.Status)
-	}
-	errText := "The consent service is unavailable. Nothing was changed; please try again later."
-	wbWaitError := func() {
-		t.Helper()
-		wbWait(tabC, `(() => { const h = document.querySelector("fineline-consent"); if (!h) return false;
-			const r = h.shadowRoot; return r.querySelector(".panel").getAttribute("aria-busy") === "false" &&
-				r.querySelector(".status.err") !== null && r.querySelector(".status").textContent === `+btJSString(errText)+`; })()`)
-	}
-	wbWaitError()
-	// The failed load does not pop the panel up; opening it shows the
-	// error, no purposes and no buttons to press.
-	btEval[bool](tabC, `(Fineline.open(), true)`)
-	wbWaitError()
-	if !btEval[bool](tabC, `!document.querySelector("fineline-consent").hidden`) {
-		t.Error("Fineline.open() did not show the widget on shop C")
-	}
-	if n := btEval[int](tabC, wbRoot+`.querySelectorAll("ul li").length`); n != 0 {
-		t.Errorf("the widget on a site not allowed lists %d purposes", n)
-	}
-	if !btEval[bool](tabC, wbRoot+`.querySelector(".actions").hidden`) {
-		t.Error("the widget on a site not allowed offers its buttons")
-	}
-	wbWantAllowed(tabC, nil)
-	if evs := wbEvents(t, e, "cara"); len(evs) != 0 {
-		t.Errorf("events for the subject of shop C: %+v", evs)
-	}
-	for _, p := range wbShopPurposes {
-		if d := wbCheck(t, e, "cara", p); d.Allowed || d.Reason != "no_record" {
-			t.Errorf("check %s for the subject of shop C: %+v", p, d)
-		}
-	}
-	// Shop B is unaffected by what happened on C.
-	if n := len(wbEvents(t, e, "wes")); n != len(ps)+len(granted) {
-		t.Errorf("%d events for wes after shop C, want %d", n, len(ps)+len(granted))
-	}
+		tok, _, err := e.api.Center.Signin.NewWidgetToken(e.merchA.ID, sub)
+		return tok, err
+	}))
+	t.Cleanup(s.shop.Close)
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":[`+btJSString(s.shop.URL)+`],"consent_mode":`+wbConsentMode+`}`), 200)
+	return s
 }
 
-// wbWait waits until the JavaScript expression is true in the tab.
-func wbWait(b *btTab, js string) {
+// as makes the shop's page speak for subject from its next view on.
+func (s *wbSite) as(subject string) {
+	if subject != "" {
+		if r := s.e.do("PUT", "/v1/subjects/"+subject, s.e.keyA, `{}`); r.status != 201 && r.status != 200 {
+			s.t.Fatalf("put subject %s: %d %s", subject, r.status, r.body)
+		}
+	}
+	s.subject.Store(&subject)
+}
+
+// wbTab is a tab on the shop with its network and console logs.
+type wbTab struct {
+	*btTab
+	site     *wbSite
+	lang     string
+	mu       sync.Mutex
+	requests []string // URLs, in the order requested
+	errors   []string // console errors
+}
+
+func (s *wbSite) newTab(browser context.Context, lang string, width, height int64) *wbTab {
+	s.t.Helper()
+	tab := &wbTab{btTab: (&btEnv{t: s.t, base: s.shop.URL, browser: browser}).newTab(lang, true), site: s, lang: lang}
+	if err := chromedp.Listen(tab.ctx, func(ev any) {
+		tab.mu.Lock()
+		defer tab.mu.Unlock()
+		switch ev := ev.(type) {
+		case *network.EventRequestWillBeSent:
+			tab.requests = append(tab.requests, ev.Request.URL)
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type == runtime.ConsoleAPICalledTypeError {
+				var parts []string
+				for _, a := range ev.Args {
+					var s string
+					if json.Unmarshal(a.Value, &s) == nil {
+						parts = append(parts, s)
+					}
+				}
+				tab.errors = append(tab.errors, strings.Join(parts, " "))
+			}
+		}
+	}); err != nil {
+		s.t.Fatalf("listen to the tab: %v", err)
+	}
+	tab.viewport(width, height)
+	return tab
+}
+
+func (b *wbTab) viewport(width, height int64) {
 	b.t.Helper()
 	ctx, cancel := b.step()
 	defer cancel()
-	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(25*time.Millisecond))); err != nil {
-		b.t.Fatalf("waiting for %s: %v\nstatus line: %q", js, err,
-			btEval[string](b, `(h => h ? h.shadowRoot.querySelector(".status").textContent : "no widget")(document.querySelector("fineline-consent"))`))
+	if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: width, Height: height, DeviceScaleFactor: 1}); err != nil {
+		b.t.Fatalf("viewport %dx%d: %v", width, height, err)
 	}
 }
 
-// wbClick clicks, with the mouse, the widget's button that says text.
-func wbClick(b *btTab, text string) {
+// load opens the shop's page (in the tab's language) and waits until the
+// widget has its answer (or its error) from the API.
+func (b *wbTab) load() {
 	b.t.Helper()
-	sel := chromedp.JSPath(`[...` + wbRoot + `.querySelectorAll(".actions button")].filter(b => b.textContent === ` + btJSString(text) + `)`)
+	b.reset()
+	if resp := b.open(b.site.shop.URL + "/?lang=" + b.lang); resp.Status != 200 {
+		b.t.Fatalf("shop: %d", resp.Status)
+	}
+	wbWait(b.btTab, `(() => { const h = document.querySelector("fineline-consent");
+		return !!h && h.shadowRoot.querySelector(".bar").getAttribute("aria-busy") === "false"; })()`)
+}
+
+func (b *wbTab) reset() {
+	b.mu.Lock()
+	b.requests, b.errors = nil, nil
+	b.mu.Unlock()
+}
+
+// requested says how many times a URL with the shop's path was requested.
+func (b *wbTab) requested(path string) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, u := range b.requests {
+		if u == b.site.shop.URL+path {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *wbTab) consoleErrors() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.errors)
+}
+
+// acknowledged waits until the server answered the last choice: the note
+// says it was saved (or that a reload is needed).
+func (b *wbTab) acknowledged() {
+	b.t.Helper()
+	wbWait(b.btTab, `(r => !r.querySelector(".note").hidden && r.querySelector(".bar").getAttribute("aria-busy") === "false")(`+wbRoot+`)`)
+}
+
+// visible says whether a part of the widget (.bar, .panel, .note, .reopen) shows.
+func (b *wbTab) visible(part string) bool {
+	b.t.Helper()
+	return btEval[bool](b.btTab, `(e => !!e && !e.hidden && e.getClientRects().length > 0)(`+wbRoot+`.querySelector(`+btJSString(part)+`))`)
+}
+
+// click presses, with the mouse, the button in part that says text.
+func (b *wbTab) click(part, text string) {
+	b.t.Helper()
+	sel := chromedp.JSPath(`[...` + wbRoot + `.querySelectorAll(` + btJSString(part+" button") + `)].filter(b => b.textContent === ` + btJSString(text) + `)[0]`)
 	b.do(chromedp.Click(sel, chromedp.NodeVisible))
 }
 
-// wbWantAllowed checks the shop's own list: allowed for exactly these
-// purposes, from Fineline.allowed and on the page.
+// key presses one key (kb.Tab, kb.Enter, kb.Escape) on the keyboard.
+func (b *wbTab) key(k string) {
+	b.t.Helper()
+	b.do(chromedp.KeyEvent(k))
+}
+
+// focused describes what has the keyboard focus: the text of the widget's
+// element, or "page:<id>" for one of the shop's.
+func (b *wbTab) focused() string {
+	b.t.Helper()
+	return btEval[string](b.btTab, `(() => { const a = document.activeElement; const h = document.querySelector("fineline-consent");
+		if (a === h) { const e = h.shadowRoot.activeElement; return e ? (e.className || e.tagName) + ":" + e.textContent.slice(0, 40) : "host"; }
+		return "page:" + (a ? a.id || a.tagName : ""); })()`)
+}
+
+// wantAllowed checks the shop's own list and Fineline.allowed: allowed for
+// exactly these purposes.
+func (b *wbTab) wantAllowed(allowed []string) {
+	b.t.Helper()
+	wbWantAllowed(b.btTab, allowed)
+}
+
+// wbWantAllowed checks the shop's own list and Fineline.allowed.
 func wbWantAllowed(b *btTab, allowed []string) {
 	b.t.Helper()
 	var want, exprs []string
@@ -241,11 +254,638 @@ func wbWantAllowed(b *btTab, allowed []string) {
 		want = append(want, s)
 		exprs = append(exprs, btJSString(p)+` + (Fineline.allowed(`+btJSString(p)+`) ? ": allowed" : ": not allowed")`)
 	}
+	if diff := cmp.Diff(want, btEval[[]string](b, `[`+strings.Join(exprs, ", ")+`]`)); diff != "" {
+		b.t.Errorf("Fineline.allowed (-want +got):\n%s", diff)
+	}
 	if diff := cmp.Diff(want, b.texts(`#allowed li`)); diff != "" {
 		b.t.Errorf("the shop's list (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(want, btEval[[]string](b, `[`+strings.Join(exprs, ", ")+`]`)); diff != "" {
-		b.t.Errorf("Fineline.allowed (-want +got):\n%s", diff)
+}
+
+// wbClick presses, with the mouse, the dialog's button that says text.
+func wbClick(b *btTab, text string) {
+	b.t.Helper()
+	b.do(chromedp.Click(chromedp.JSPath(`[...`+wbRoot+`.querySelectorAll(".panel button")].filter(b => b.textContent === `+btJSString(text)+`)[0]`), chromedp.NodeVisible))
+}
+
+// consentCalls lists the dataLayer's consent calls as "default" or
+// "update", each with the types it grants.
+func (b *wbTab) consentCalls() []string {
+	b.t.Helper()
+	return btEval[[]string](b.btTab, `(window.dataLayer || []).filter(a => a[0] === "consent").map(a =>
+		a[1] + ":" + Object.keys(a[2]).filter(k => a[2][k] === "granted").sort().join(","))`)
+}
+
+// --- the tests ---
+
+// wbTestFirstLayer: a new visitor sees the short banner, its three buttons
+// inside the viewport on a phone and a laptop, Accept and Decline alike;
+// the shop's layout does not move; Decline records every purpose through
+// the widget channel and closes the banner; the small button reopens the
+// choices.
+func wbTestFirstLayer(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "wes")
+	buttons := []string{en.T("widget_accept"), en.T("widget_decline"), en.T("widget_choose")}
+	for _, size := range [][2]int64{{390, 664}, {1280, 720}} {
+		tab := site.newTab(browser, "en", size[0], size[1])
+		tab.load()
+		if !tab.visible(".bar") || tab.visible(".panel") || tab.visible(".reopen") {
+			t.Fatalf("%v: a new visitor should see the banner only", size)
+		}
+		if got := btEval[string](tab.btTab, wbRoot+`.querySelector(".bar p").textContent`); got != en.T("widget_banner") {
+			t.Errorf("banner sentence %q", got)
+		}
+		if href := btEval[string](tab.btTab, wbRoot+`.querySelector(".bar a").href`); href != e.srv.URL+"/c/shop-a/notices?lang=en" {
+			t.Errorf("details link %q", href)
+		}
+		boxes := btEval[[][]float64](tab.btTab, `[...`+wbRoot+`.querySelectorAll(".bar button")].map(b => { const r = b.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })`)
+		if got := btEval[[]string](tab.btTab, `[...`+wbRoot+`.querySelectorAll(".bar button")].map(b => b.textContent)`); !slices.Equal(got, buttons) {
+			t.Fatalf("banner buttons %q, want %q", got, buttons)
+		}
+		for i, r := range boxes {
+			if r[0] < 0 || r[1] < 0 || r[2] > float64(size[0]) || r[3] > float64(size[1]) || r[2]-r[0] < 24 || r[3]-r[1] < 24 {
+				t.Errorf("%v: %s at %v is not inside the viewport (or smaller than 24 px)", size, buttons[i], r)
+			}
+		}
+		// Equal weight: Accept and Decline look the same.
+		styles := btEval[[]string](tab.btTab, `[...`+wbRoot+`.querySelectorAll(".bar button")].slice(0, 2).map(b => { const s = getComputedStyle(b);
+			return [s.backgroundColor, s.color, s.fontSize, s.fontWeight, s.borderColor, Math.round(b.getBoundingClientRect().height)].join(" "); })`)
+		if styles[0] != styles[1] {
+			t.Errorf("%v: Accept (%s) and Decline (%s) differ", size, styles[0], styles[1])
+		}
+		// The widget takes no room in the shop's flow.
+		layout := btEval[[]float64](tab.btTab, `(() => {
+			const h = document.querySelector("fineline-consent");
+			const m = () => { const r = document.querySelector("main").getBoundingClientRect(); return [document.documentElement.scrollHeight, r.top, r.left, r.width, r.height]; };
+			const shown = m(); h.remove(); const gone = m(); document.body.prepend(h); return [...shown, ...gone]; })()`)
+		if !slices.Equal(layout[:5], layout[5:]) {
+			t.Errorf("%v: the widget moves the shop's layout: with it %v, without it %v", size, layout[:5], layout[5:])
+		}
+	}
+
+	tab := site.newTab(browser, "en", 390, 664)
+	tab.load()
+	tab.wantAllowed(nil)
+	tab.click(".bar", en.T("widget_decline"))
+	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".note").hidden`)
+	if tab.visible(".bar") {
+		t.Error("the banner stays open after Decline")
+	}
+	if got := btEval[string](tab.btTab, wbRoot+`.querySelector(".note p").textContent`); got != en.T("widget_saved") {
+		t.Errorf("note after Decline %q", got)
+	}
+	ps, err := e.api.Purposes.List(t.Context(), e.merchA.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	evs := wbEvents(t, e, "wes")
+	if len(evs) != len(ps) {
+		t.Fatalf("%d events after Decline, want %d: %+v", len(evs), len(ps), evs)
+	}
+	for _, ev := range evs {
+		if ev.Channel != "widget" || ev.State != "denied" {
+			t.Errorf("event after Decline: %+v", ev)
+		}
+	}
+	tab.wantAllowed(nil)
+	if !tab.visible(".reopen") {
+		t.Fatal("no Privacy choices button after the banner closed")
+	}
+	// The next page view: decided, so no banner; the small button reopens.
+	tab.load()
+	if tab.visible(".bar") || !tab.visible(".reopen") {
+		t.Fatal("the banner comes back after the visitor chose")
+	}
+	tab.do(chromedp.Click(chromedp.JSPath(wbRoot+`.querySelector(".reopen")`), chromedp.NodeVisible))
+	if !tab.visible(".panel") {
+		t.Fatal("the Privacy choices button does not open the choices")
+	}
+	var wantNames []string
+	for _, p := range ps {
+		wantNames = append(wantNames, p.TextFor("en").Name)
+	}
+	if diff := cmp.Diff(wantNames, btEval[[]string](tab.btTab, `[...`+wbRoot+`.querySelectorAll(".panel input[type=checkbox]")].map(b => b.labels[0].querySelector(".name").textContent)`)); diff != "" {
+		t.Errorf("switches by purpose name (-want +got):\n%s", diff)
+	}
+	// Save, down the panel, stays in view however long the list.
+	r := btEval[[]float64](tab.btTab, `(r => [r.bottom, innerHeight])(`+wbRoot+`.querySelector(".panel .save").getBoundingClientRect())`)
+	if r[0] > r[1] {
+		t.Errorf("Save is below the fold: bottom %v of %v", r[0], r[1])
+	}
+}
+
+// wbTestTagsWait: gated scripts (by src and inline) and a gated frame are not
+// requested before consent, run right after Accept without a reload, and
+// Consent Mode's default comes before any of them; a withdrawal made
+// elsewhere wins over the kept grant on the next load; a withdrawal in the
+// widget says a reload is needed.
+func wbTestTagsWait(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "gina")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load()
+	time.Sleep(200 * time.Millisecond) // give a wrongly released tag time to be requested
+	if n, m := tab.requested(wbRecsPath), tab.requested(wbPartnerPath); n+m != 0 {
+		t.Fatalf("gated tags requested before consent: recommendations.js %d, partner frame %d", n, m)
+	}
+	if got := tab.text("#newsletter-tag"); got != "The newsletter sign-up tag waits for consent." {
+		t.Fatalf("the inline gated tag ran before consent: %q", got)
+	}
+	if diff := cmp.Diff([]string{"default:", "update:"}, tab.consentCalls()); diff != "" {
+		t.Fatalf("consent calls before any choice (-want +got):\n%s", diff)
+	}
+	if d := btEval[float64](tab.btTab, `dataLayer[0][2].wait_for_update`); d != 500 {
+		t.Errorf("wait_for_update %v", d)
+	}
+
+	tab.click(".bar", en.T("widget_accept"))
+	tab.acknowledged()
+	wbWait(tab.btTab, `document.getElementById("recommendations").textContent.startsWith("Because you looked")`)
+	wbWait(tab.btTab, `document.getElementById("newsletter-tag").textContent === "The newsletter sign-up tag is running."`)
+	wbWait(tab.btTab, `(f => !!f && f.contentDocument && f.contentDocument.body && f.contentDocument.body.textContent.includes("10% off"))(document.querySelector("iframe"))`)
+	if n := tab.requested(wbRecsPath); n != 1 {
+		t.Errorf("recommendations.js requested %d times after Accept, want 1", n)
+	}
+	all := "ad_personalization,ad_storage,ad_user_data,analytics_storage,personalization_storage"
+	if diff := cmp.Diff([]string{"default:", "update:", "update:" + all}, tab.consentCalls()); diff != "" {
+		t.Errorf("consent calls after Accept (-want +got):\n%s", diff)
+	}
+	tab.wantAllowed([]string{"newsletter", "recommendations", "birthday_reward", "partner_sharing"})
+
+	// Withdrawn elsewhere: the next load's first answer is no, and the tag
+	// is never requested, though the browser kept the grant.
+	if !btEval[bool](tab.btTab, `JSON.parse(localStorage.getItem("fineline:shop-a")).consents.recommendations.allowed === true`) {
+		t.Fatal("the widget kept no state: the test would not test the cache")
+	}
+	e.mustStatus(e.do("PUT", "/v1/subjects/gina/consents/recommendations", e.keyA, `{"state":"withdrawn"}`), 201)
+	tab.onNewPage(`document.addEventListener("DOMContentLoaded", () => { window.firstAnswer = window.Fineline.allowed("recommendations"); });`)
+	tab.load()
+	if btEval[bool](tab.btTab, `window.firstAnswer !== false`) {
+		t.Error("the first allowed() after a withdrawal elsewhere is not false")
+	}
+	wbWait(tab.btTab, `Fineline.allowed("newsletter")`)
+	time.Sleep(200 * time.Millisecond)
+	if n := tab.requested(wbRecsPath); n != 0 {
+		t.Errorf("recommendations.js requested %d times after the withdrawal elsewhere", n)
+	}
+	tab.wantAllowed([]string{"newsletter", "birthday_reward", "partner_sharing"})
+	if got := tab.consentCalls(); got[len(got)-1] != "update:ad_personalization,ad_storage,ad_user_data" {
+		t.Errorf("consent after the withdrawal: %q", got)
+	}
+
+	// Withdrawn in the widget, after its tag ran: a reload is needed.
+	tab.do(chromedp.Click(chromedp.JSPath(wbRoot+`.querySelector(".reopen")`), chromedp.NodeVisible))
+	row := `[...` + wbRoot + `.querySelectorAll(".panel li")].find(li => li.querySelector(".name").textContent === "Newsletter").querySelector("input")`
+	tab.do(chromedp.Click(chromedp.JSPath(row), chromedp.NodeVisible))
+	tab.click(".panel", en.T("widget_save"))
+	if btEval[bool](tab.btTab, `Fineline.allowed("newsletter")`) {
+		t.Error("the withdrawal in the widget does not answer at once")
+	}
+	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".note").hidden`)
+	if got := btEval[string](tab.btTab, wbRoot+`.querySelector(".note p").textContent`); got != en.T("widget_reload") {
+		t.Errorf("note after withdrawing a purpose whose tag ran: %q, want %q", got, en.T("widget_reload"))
+	}
+	if d := wbCheck(t, e, "gina", "newsletter"); d.Allowed || d.Reason != "withdrawn" {
+		t.Errorf("check after the withdrawal in the widget: %+v", d)
+	}
+}
+
+// onNewPage runs a script in the tab's top document before the page's own,
+// on every load from now on.
+func (b *wbTab) onNewPage(src string) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: "if (window === top) {" + src + "}"}); err != nil {
+		b.t.Fatalf("add a script: %v", err)
+	}
+}
+
+// wbTestAcceptSpeed: loading shows no long task over 50 ms and no layout
+// shift; with the CPU slowed four times, a gated tag runs within 50 ms of
+// the Accept click (the click answers at once; the server's answer follows).
+func wbTestAcceptSpeed(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "tia")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load()
+	ctx, cancel := tab.step()
+	defer cancel()
+	perf, err := chromedp.Run(ctx, chromedp.Evaluate[[]float64](`new Promise(done => {
+		const long = [], shift = [];
+		new PerformanceObserver(l => long.push(...l.getEntries().map(e => e.duration))).observe({type: "longtask", buffered: true});
+		new PerformanceObserver(l => shift.push(...l.getEntries().map(e => e.value))).observe({type: "layout-shift", buffered: true});
+		setTimeout(() => done([Math.max(0, ...long), shift.reduce((a, b) => a + b, 0)]), 300);
+	})`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("loading: longest task %.1f ms, layout shift %.4f", perf[0], perf[1])
+	if perf[0] > 50 {
+		t.Errorf("a long task of %.1f ms while loading", perf[0])
+	}
+	if perf[1] != 0 {
+		t.Errorf("layout shift %.4f while loading, want 0", perf[1])
+	}
+
+	if _, err := chromedp.Call(ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: 4}); err != nil {
+		t.Fatal(err)
+	}
+	tab.load()
+	// A gated tag of the test's own, with the page's nonce, notes when it runs.
+	btEval[bool](tab.btTab, `(() => { window.t0 = {};
+		document.addEventListener("click", () => { t0.click = performance.now(); }, true);
+		const s = document.createElement("script");
+		s.type = "text/plain"; s.dataset.finelinePurpose = "recommendations"; s.nonce = document.querySelector("script[nonce]").nonce;
+		s.textContent = "t0.tag = performance.now();";
+		document.body.append(s); return true; })()`)
+	tab.click(".bar", en.T("widget_accept"))
+	wbWait(tab.btTab, `!!t0.tag`)
+	ms := btEval[float64](tab.btTab, `t0.tag - t0.click`)
+	t.Logf("Accept click to the gated tag running, 4x CPU throttling: %.1f ms", ms)
+	if ms >= 50 {
+		t.Errorf("the gated tag ran %.1f ms after the Accept click, want < 50", ms)
+	}
+	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".note").hidden`)
+	if d := wbCheck(t, e, "tia", "recommendations"); !d.Allowed {
+		t.Errorf("the server did not record the Accept: %+v", d)
+	}
+}
+
+// wbTestGPC: a browser sending Global Privacy Control presses Accept: the
+// sale purpose is left out of it (only its own switch opts back in), so it
+// stays withdrawn (gpc_opt_out) and its frame never loads; Consent Mode's
+// ad types stay denied; the rest is granted.
+func wbTestGPC(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "gus")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.onNewPage(`Object.defineProperty(Navigator.prototype, "globalPrivacyControl", {get: () => true});`)
+	tab.load()
+	tab.click(".bar", en.T("widget_accept"))
+	wbWait(tab.btTab, `Fineline.allowed("recommendations") && !`+wbRoot+`.querySelector(".note").hidden`)
+	calls := tab.consentCalls()
+	if last := calls[len(calls)-1]; last != "update:analytics_storage,personalization_storage" {
+		t.Errorf("consent under GPC: %q", calls)
+	}
+	for _, c := range calls {
+		if strings.Contains(c, "ad_") {
+			t.Errorf("an ad type was granted under GPC: %q", calls)
+		}
+	}
+	if d := wbCheck(t, e, "gus", "partner_sharing"); d.Allowed || d.Reason != "gpc_opt_out" {
+		t.Errorf("partner_sharing under GPC: %+v", d)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if n := tab.requested(wbPartnerPath); n != 0 {
+		t.Errorf("the partner frame loaded %d times under GPC", n)
+	}
+}
+
+// wbTestVisitorsApart: two shoppers in turn on one browser never see each
+// other's answers, and an anonymous visitor after them sees neither.
+func wbTestVisitorsApart(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "ann")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load()
+	tab.click(".bar", en.T("widget_accept"))
+	tab.acknowledged()
+
+	// Bob's first page view, with the API down: the widget draws from
+	// what this browser kept, and none of it is ann's.
+	site.as("bob")
+	site.down.Store(true)
+	tab.onNewPage(`document.addEventListener("DOMContentLoaded", () => { window.firstAnswer = window.Fineline.allowed("recommendations"); });`)
+	tab.load()
+	if btEval[bool](tab.btTab, `window.firstAnswer !== false`) {
+		t.Error("bob's first allowed() is not false")
+	}
+	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".bar").hidden`)
+	tab.click(".bar", en.T("widget_choose"))
+	if on := btEval[int](tab.btTab, `[...`+wbRoot+`.querySelectorAll(".panel input[type=checkbox]")].filter(b => b.checked).length`); on != 0 {
+		t.Errorf("bob's switches, drawn from what the browser kept: %d on (ann's answers)", on)
+	}
+	tab.wantAllowed(nil)
+	if s := btEval[string](tab.btTab, `localStorage.getItem("fineline:shop-a")`); strings.Contains(s, `"allowed":true`) {
+		t.Errorf("ann's grants are still kept in the browser: %s", s)
+	}
+	site.down.Store(false)
+	tab.load()
+	if !tab.visible(".bar") {
+		t.Error("bob, who never chose, gets no banner")
+	}
+	tab.wantAllowed(nil)
+	if n := tab.requested(wbRecsPath); n != 0 {
+		t.Errorf("recommendations.js requested %d times for bob", n)
+	}
+	site.as("")
+	tab.load()
+	tab.wantAllowed(nil)
+	if !tab.visible(".bar") {
+		t.Error("an anonymous visitor after them gets no banner")
+	}
+	if d := wbCheck(t, e, "bob", "recommendations"); d.Allowed {
+		t.Errorf("bob: %+v", d)
+	}
+}
+
+// wbTestKeyboard: from the top of the page, Tab reaches Accept in a few
+// presses and Enter accepts; the Privacy choices button opens the dialog
+// with focus inside; Escape closes it and focus returns; opened from the
+// shop's own button, focus returns there.
+func wbTestKeyboard(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "kim")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load()
+	if role := btEval[string](tab.btTab, `(b => b.tagName + ":" + (b.getAttribute("aria-labelledby") && b.getRootNode().getElementById(b.getAttribute("aria-labelledby")).textContent))(`+wbRoot+`.querySelector(".bar"))`); role != "SECTION:"+en.T("widget_banner") {
+		t.Errorf("the banner is not a labelled region: %q", role)
+	}
+	presses := 0
+	for ; presses < 6 && tab.focused() != "choice:"+en.T("widget_accept"); presses++ {
+		tab.key(kb.Tab)
+	}
+	if presses > 3 {
+		t.Fatalf("Accept not reached within 3 Tab presses (focus on %q after %d)", tab.focused(), presses)
+	}
+	tab.key(kb.Enter)
+	tab.acknowledged()
+	if tab.visible(".bar") {
+		t.Error("the banner stays after Enter on Accept")
+	}
+	if got := tab.focused(); got != "reopen:"+en.T("widget_button") {
+		t.Errorf("focus after Accept on %q, want the Privacy choices button", got)
+	}
+	tab.key(kb.Enter)
+	if !tab.visible(".panel") || tab.focused() != "panel:"+en.T("widget_title")[:min(40, len(en.T("widget_title")))] && !strings.HasPrefix(tab.focused(), "panel:") {
+		t.Fatalf("the dialog did not open with focus inside: %q", tab.focused())
+	}
+	if role := btEval[string](tab.btTab, wbRoot+`.querySelector(".panel").getAttribute("role")`); role != "dialog" {
+		t.Errorf("the second layer's role %q", role)
+	}
+	tab.key(kb.Tab)
+	if f := tab.focused(); !strings.HasPrefix(f, "close:") {
+		t.Errorf("Tab in the dialog went to %q", f)
+	}
+	tab.key(kb.Escape)
+	if tab.visible(".panel") {
+		t.Fatal("Escape did not close the dialog")
+	}
+	if got := tab.focused(); got != "reopen:"+en.T("widget_button") {
+		t.Errorf("focus after Escape on %q, want back on the Privacy choices button", got)
+	}
+	// Opened by the shop's own button: focus goes back to it, and Tab
+	// leaves the widget for the page (nothing traps it).
+	tab.do(chromedp.Focus(chromedp.CSS("#privacy-choices")))
+	tab.key(kb.Enter)
+	if !tab.visible(".panel") {
+		t.Fatal("the shop's button did not open the dialog")
+	}
+	tab.key(kb.Escape)
+	if got := tab.focused(); got != "page:privacy-choices" {
+		t.Errorf("focus after Escape on %q, want back on the shop's button", got)
+	}
+	tab.key(kb.Enter)
+	if !tab.visible(".panel") {
+		t.Fatal("the shop's button did not open the dialog again")
+	}
+	presses = 0
+	for ; presses < 40 && !strings.HasPrefix(tab.focused(), "page:"); presses++ {
+		tab.key(kb.Tab)
+	}
+	if !strings.HasPrefix(tab.focused(), "page:") {
+		t.Errorf("40 Tabs stay in the dialog: focus is trapped (%q)", tab.focused())
+	}
+}
+
+// wbTestOriginNotAllowed: on a site the merchant did not allow, nothing is
+// drawn, nothing is granted, and one console error names the origin and the
+// setting.
+func wbTestOriginNotAllowed(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	site := newWBSite(t, e, "cara")
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":["https://elsewhere.example"]}`), 200)
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load()
+	wbWait(tab.btTab, `true`)
+	for _, part := range []string{".bar", ".panel", ".note", ".reopen"} {
+		if tab.visible(part) {
+			t.Errorf("%s shows on a site the merchant did not allow", part)
+		}
+	}
+	tab.wantAllowed(nil)
+	var ours []string
+	for _, m := range tab.consoleErrors() {
+		if strings.HasPrefix(m, "Fineline:") {
+			ours = append(ours, m)
+		}
+	}
+	if len(ours) != 1 || !strings.Contains(ours[0], site.shop.URL) || !strings.Contains(ours[0], "allowed_origins") {
+		t.Errorf("console errors %q, want one naming %s and allowed_origins", ours, site.shop.URL)
+	}
+	if evs := wbEvents(t, e, "cara"); len(evs) != 0 {
+		t.Errorf("events: %+v", evs)
+	}
+}
+
+// wbTestAPIDown: with the API unreachable the page still loads, the widget
+// draws from the config it kept, nothing gated runs, and Accept is kept and
+// retried until the API answers; then the tags run.
+func wbTestAPIDown(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "dana")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load() // keeps the config
+	site.down.Store(true)
+	tab.reset()
+	if resp := tab.open(site.shop.URL + "/"); resp.Status != 200 {
+		t.Fatalf("shop: %d", resp.Status)
+	}
+	wbWait(tab.btTab, `document.readyState === "complete" && document.querySelectorAll("#allowed li").length === 5`)
+	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".bar").hidden`)
+	tab.wantAllowed(nil)
+	tab.click(".bar", en.T("widget_accept"))
+	wbWait(tab.btTab, wbRoot+`.querySelector(".note p").textContent === `+btJSString(en.T("widget_retry")))
+	tab.wantAllowed(nil)
+	if !btEval[bool](tab.btTab, `!!JSON.parse(localStorage.getItem("fineline:shop-a")).pending`) {
+		t.Error("the failed save is not kept")
+	}
+	if n := tab.requested(wbRecsPath); n != 0 {
+		t.Errorf("recommendations.js requested %d times with the API down", n)
+	}
+	if evs := wbEvents(t, e, "dana"); len(evs) != 0 {
+		t.Fatalf("events while down: %+v", evs)
+	}
+	site.down.Store(false)
+	ctx, cancel := context.WithTimeout(tab.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`Fineline.allowed("recommendations")`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		t.Fatalf("the kept save was not retried: %v", err)
+	}
+	wbWait(tab.btTab, `document.getElementById("recommendations").textContent.startsWith("Because you looked")`)
+	if d := wbCheck(t, e, "dana", "recommendations"); !d.Allowed {
+		t.Errorf("after the retry: %+v", d)
+	}
+	for _, ev := range wbEvents(t, e, "dana") {
+		if ev.Channel != "widget" || ev.State != "granted" {
+			t.Errorf("event from the retry: %+v", ev)
+		}
+	}
+	if btEval[bool](tab.btTab, `!!JSON.parse(localStorage.getItem("fineline:shop-a")).pending`) {
+		t.Error("the save is still kept after it was sent")
+	}
+}
+
+// wbTestRenews: a purpose granted, then paused by a material change of the
+// notice: the banner comes back saying the terms changed, the dialog shows
+// the purpose off with "terms changed: renew?", and Accept renews it under
+// the new version.
+func wbTestRenews(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "rene")
+	tab := site.newTab(browser, "en", 1280, 720)
+	tab.load()
+	tab.click(".bar", en.T("widget_accept"))
+	tab.acknowledged()
+	e.mustStatus(e.do("POST", "/v1/notices", e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every week."}},"material":true,"purposes":["newsletter"]}`), 201)
+	e.mustStatus(e.do("POST", "/v1/notices/2/publish", e.keyA, `{}`), 200)
+	if d := wbCheck(t, e, "rene", "newsletter"); d.Allowed || d.Reason != "reconsent_required" {
+		t.Fatalf("before renewal: %+v", d)
+	}
+	tab.load()
+	if !tab.visible(".bar") {
+		t.Fatal("no banner after the terms changed")
+	}
+	if got := btEval[string](tab.btTab, wbRoot+`.querySelector(".bar p").textContent`); got != en.T("widget_renew_banner") {
+		t.Errorf("banner sentence %q, want %q", got, en.T("widget_renew_banner"))
+	}
+	tab.wantAllowed([]string{"recommendations", "birthday_reward", "partner_sharing"})
+	tab.click(".bar", en.T("widget_choose"))
+	row := `[...` + wbRoot + `.querySelectorAll(".panel li")].find(li => li.querySelector(".name").textContent === "Newsletter")`
+	if btEval[bool](tab.btTab, row+`.querySelector("input").checked`) {
+		t.Error("the paused purpose shows on")
+	}
+	if got := btEval[string](tab.btTab, `(r => r.hidden ? "" : r.textContent)(`+row+`.querySelector(".renew"))`); got != en.T("widget_renew") {
+		t.Errorf("the paused purpose says %q, want %q", got, en.T("widget_renew"))
+	}
+	tab.click(".panel", en.T("widget_accept"))
+	wbWait(tab.btTab, `Fineline.allowed("newsletter") && !`+wbRoot+`.querySelector(".note").hidden`)
+	if d := wbCheck(t, e, "rene", "newsletter"); !d.Allowed || d.Reason != "granted" {
+		t.Fatalf("after Accept: %+v", d)
+	}
+	var renewed bool
+	for _, ev := range wbEvents(t, e, "rene") {
+		renewed = renewed || ev.Purpose == "newsletter" && ev.Channel == "widget" && ev.State == "granted" && ev.NoticeVersion == 2
+	}
+	if !renewed {
+		t.Error("no renewal under version 2")
+	}
+	if href := btEval[string](tab.btTab, wbRoot+`.querySelector(".note a").href`); !strings.HasPrefix(href, e.srv.URL+"/c/shop-a/receipts/") {
+		t.Errorf("receipt link after renewing: %q", href)
+	}
+}
+
+// wbTestAccessibility: axe finds nothing on the shop with the banner, the
+// dialog and the note, in every language.
+func wbTestAccessibility(t *testing.T, browser context.Context) {
+	axe := btAxeSource(t)
+	e := newTestEnv(t)
+	site := newWBSite(t, e, "")
+	for _, lang := range []string{"en", "es", "de", "fr"} {
+		l := e.api.Center.Locales.For(lang)
+		tab := site.newTab(browser, lang, 390, 664)
+		tab.load()
+		wbWait(tab.btTab, `document.querySelector("fineline-consent").shadowRoot.querySelector(".bar button").textContent === `+btJSString(l.T("widget_accept")))
+		tab.axe(axe, "shop with the banner in "+lang)
+		tab.click(".bar", l.T("widget_choose"))
+		tab.axe(axe, "shop with the dialog in "+lang)
+		tab.click(".panel", l.T("widget_decline"))
+		wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".note").hidden`)
+		tab.axe(axe, "shop with the note in "+lang)
+	}
+}
+
+// wbTestNarrowGerman: at 320 px in German nothing runs past the edge, in
+// the widget's banner and dialog or on any center page.
+func wbTestNarrowGerman(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	site := newWBSite(t, e, "gert")
+	de := e.api.Center.Locales.For("de")
+	tab := site.newTab(browser, "de", 320, 640)
+	tab.load()
+	overflow := `(() => { const r = document.querySelector("fineline-consent").shadowRoot; const out = [];
+		for (const el of r.querySelectorAll("*")) { const b = el.getBoundingClientRect();
+			if (el.getClientRects().length && (b.right > innerWidth + 0.5 || el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflowX !== "auto")) out.push(el.className + " " + el.textContent.slice(0, 40)); }
+		if (document.documentElement.scrollWidth > document.documentElement.clientWidth) out.push("page " + document.documentElement.scrollWidth);
+		return out; })()`
+	if got := btEval[[]string](tab.btTab, overflow); len(got) != 0 {
+		t.Errorf("the German banner at 320 px overflows: %q", got)
+	}
+	tab.click(".bar", de.T("widget_choose"))
+	if got := btEval[[]string](tab.btTab, overflow); len(got) != 0 {
+		t.Errorf("the German dialog at 320 px overflows: %q", got)
+	}
+
+	env, _, _ := newDataEnv(t)
+	center := dbNewTab(t, env, browser, "de", true)
+	func() {
+		ctx, cancel := center.step()
+		defer cancel()
+		if _, err := chromedp.Call(ctx, emulation.SetDeviceMetricsOverride, emulation.SetDeviceMetricsOverrideParams{Width: 320, Height: 640, DeviceScaleFactor: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	pages := []string{"", "notices", "protect", "do-not-sell", "verify"}
+	for _, p := range pages[:1] {
+		center.open(dbBase + p + "?lang=de")
+		wbWantNoOverflow(center, "sign-in page")
+	}
+	dbSignIn(center, env, "erin")
+	for _, p := range append([]string{"preferences", "data", "rewards", "erase"}, pages[1:]...) {
+		if r := center.open(dbBase + p + "?lang=de"); r.Status != 200 {
+			t.Errorf("%s: %d", p, r.Status)
+			continue
+		}
+		wbWantNoOverflow(center, p)
+	}
+}
+
+// wbWantNoOverflow: the page does not scroll sideways.
+func wbWantNoOverflow(b *btTab, page string) {
+	b.t.Helper()
+	if w := btEval[int](b, `innerWidth`); w != 320 {
+		b.t.Fatalf("viewport is %d px wide, want 320", w)
+	}
+	sw := btEval[[]int](b, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`)
+	if sw[0] <= sw[1] {
+		return
+	}
+	over := btEval[[]string](b, `[...document.querySelectorAll("body *")]
+		.filter(el => el.getBoundingClientRect().right > innerWidth + 1 && ![...el.children].some(c => c.getBoundingClientRect().right > innerWidth + 1))
+		.slice(0, 8).map(el => el.tagName.toLowerCase() + " " + JSON.stringify(el.textContent.trim().slice(0, 50)))`)
+	b.t.Errorf("the German %s is %d px wide at 320 px: %s", page, sw[0], strings.Join(over, "; "))
+}
+
+// --- helpers ---
+
+// wbWait waits until the JavaScript expression is true in the tab.
+func wbWait(b *btTab, js string) {
+	b.t.Helper()
+	ctx, cancel := b.step()
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](js, chromedp.WithPollingInterval(25*time.Millisecond))); err != nil {
+		b.t.Fatalf("waiting for %s: %v\nnote: %q", js, err,
+			btEval[string](b, `(h => h ? h.shadowRoot.querySelector(".note p").textContent : "no widget")(document.querySelector("fineline-consent"))`))
 	}
 }
 
@@ -278,63 +918,4 @@ func wbEvents(t *testing.T, e *testEnv, subject string) []wbEvent {
 	}
 	e.mustStatus(e.do("GET", "/v1/subjects/"+subject+"/events?limit=200", e.keyA, ""), 200).json(t, &out)
 	return out.Events
-}
-
-// TestWidgetRenewsPausedConsent: a purpose the shopper
-// granted, then paused by a material change of the notice (no grace): the
-// widget shows it off and says the terms changed; Accept renews it under
-// the new version, the check allows it again, and a receipt link comes back.
-func TestWidgetRenewsPausedConsent(t *testing.T) {
-	browser := btStartBrowser(t)
-	e := newTestEnv(t)
-	en := e.api.Center.Locales.For("en")
-	e.mustStatus(e.do("PUT", "/v1/subjects/rene/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
-	e.mustStatus(e.do("POST", "/v1/notices", e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every week."}},"material":true,"purposes":["newsletter"]}`), 201)
-	e.mustStatus(e.do("POST", "/v1/notices/2/publish", e.keyA, `{}`), 200)
-	if d := wbCheck(t, e, "rene", "newsletter"); d.Allowed || d.Reason != "reconsent_required" {
-		t.Fatalf("before renewal: %+v", d)
-	}
-	shop := httptest.NewServer(demo.ShopHandler(e.srv.URL, "shop-a", func() (string, error) {
-		tok, _, err := e.api.Center.Signin.NewWidgetToken(e.merchA.ID, "rene")
-		return tok, err
-	}))
-	t.Cleanup(shop.Close)
-	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":[`+btJSString(shop.URL)+`]}`), 200)
-
-	tab := (&btEnv{t: t, base: shop.URL, browser: browser}).newTab("en", true)
-	if resp := tab.open(shop.URL + "/"); resp.Status != 200 {
-		t.Fatalf("shop: %d", resp.Status)
-	}
-	btEval[bool](tab, `(Fineline.open(), true)`)
-	wbWait(tab, `(() => { const h = document.querySelector("fineline-consent");
-		return !!h && h.shadowRoot.querySelectorAll("ul li").length > 0 &&
-			h.shadowRoot.querySelector(".panel").getAttribute("aria-busy") === "false"; })()`)
-	row := `[...` + wbRoot + `.querySelectorAll("ul li")].find(li => li.querySelector(".name").textContent === "Newsletter")`
-	if btEval[bool](tab, row+`.querySelector("input").checked`) {
-		t.Fatal("the paused purpose is shown on")
-	}
-	if got := btEval[string](tab, `(r => r.hidden ? "" : r.textContent)(`+row+`.querySelector(".renew"))`); got != en.T("widget_renew") {
-		t.Fatalf("the paused purpose says %q, want %q", got, en.T("widget_renew"))
-	}
-	wbClick(tab, en.T("widget_accept"))
-	wbWait(tab, wbRoot+`.querySelector(".panel").getAttribute("aria-busy") === "false" && Fineline.allowed("newsletter")`)
-	if d := wbCheck(t, e, "rene", "newsletter"); !d.Allowed || d.Reason != "granted" {
-		t.Fatalf("after Accept: %+v", d)
-	}
-	evs := wbEvents(t, e, "rene")
-	var renewal *wbEvent
-	for i := range evs {
-		if evs[i].Purpose == "newsletter" && evs[i].Channel == "widget" {
-			renewal = &evs[i]
-		}
-	}
-	if renewal == nil || renewal.State != "granted" || renewal.NoticeVersion != 2 {
-		t.Fatalf("no renewal under version 2: %+v", evs)
-	}
-	if href := btEval[string](tab, wbRoot+`.querySelector(".receipt a").href`); !strings.HasPrefix(href, e.srv.URL+"/c/shop-a/receipts/") {
-		t.Errorf("receipt link after renewing: %q", href)
-	}
-	if btEval[bool](tab, `!`+row+`.querySelector(".renew").hidden`) {
-		t.Error("the renewed purpose still says the terms changed")
-	}
 }

@@ -1,150 +1,163 @@
-// Fineline consent widget, embedded on a merchant's pages with
+// Fineline consent widget. Put it first in the page's <head>, before any tag
+// it should hold back:
 //
 //   <script src="{base}/widget.js" data-merchant="demo-shop"
-//           data-token="JWT (optional)" data-lang="en|es|de|fr (optional)" defer></script>
+//           data-token="JWT (optional)" data-lang="en|es|de|fr (optional)"
+//           data-privacy-button="off (optional)" data-consent-mode="off (optional)"></script>
 //
-// It draws a <fineline-consent> panel in a Shadow DOM, fixed to a corner so
-// the host page's layout never moves, and talks only to the origin it was
-// loaded from. It works under a strict CSP: no eval, no inline handlers, no
-// HTML strings (the DOM is built with createElement and textContent), styles
-// through a constructed stylesheet adopted by the shadow root.
+// First layer: a short banner (one sentence, a link to the details, Accept,
+// Decline, Choose), shown while a purpose is undecided or paused by changed
+// terms. Second layer: a dialog with one switch per purpose, the privacy
+// level (known shoppers only) and Save. A small "Privacy choices" button
+// reopens it (data-privacy-button="off" when the page links Fineline.open()).
 //
-// Page API: window.Fineline.allowed(purpose) answers synchronously from the
-// last known state (default deny); open() and close() show and hide the
-// panel. Every state change is stored in localStorage and announced with a
-// "fineline:change" event on document. A known shopper (data-token) also
-// chooses how personal the merchant may be (the privacy level); an
-// anonymous visitor is not asked.
+// Tags wait for consent: <script type="text/plain" data-fineline-purpose="a b">
+// (with src, or inline) and <iframe data-fineline-src="…" data-fineline-purpose="…">
+// run once every purpose they name is allowed, without a reload.
+//
+// Google Consent Mode v2: every type is pushed to dataLayer as denied
+// (wait_for_update 500) when this script runs, then updated from the live
+// state through the merchant's map (widget settings); GPC keeps the ad types
+// denied.
+//
+// A cache never grants: Fineline.allowed(purpose) is false until the live
+// state arrives. What is kept in localStorage (the config, the last state for
+// drawing, a save not yet sent) belongs to one visitor (the token's subject or
+// this browser's device id) and is dropped when the visitor changes.
+//
+// It works under a strict CSP: no eval, no inline handlers, no HTML strings,
+// styles through a constructed stylesheet in a Shadow DOM.
 (() => {
   "use strict";
 
   const TAG = "fineline-consent";
-  // Capture the tag now: document.currentScript is only set while this runs.
   const script = document.currentScript || document.querySelector('script[src*="widget.js"][data-merchant]');
   if (!script || !window.customElements || customElements.get(TAG)) {
     return; // no tag to read, or the script was included twice
   }
-  const merchant = script.dataset.merchant;
+  const opts = script.dataset;
+  const merchant = opts.merchant;
   if (!merchant) {
-    console.warn("Fineline: the script tag needs data-merchant");
+    console.error("Fineline: the script tag needs data-merchant");
     return;
   }
-  const base = new URL(script.src, location.href).origin;
-  const api = base + "/w/v1/" + encodeURIComponent(merchant) + "/";
-  const token = script.dataset.token || "";
+  const api = new URL(script.src, location.href).origin + "/w/v1/" + encodeURIComponent(merchant) + "/";
+  const token = opts.token || "";
   const storeKey = "fineline:" + merchant;
-
-  // Words the widget needs before (or without) the config: the sensitive
-  // badge, an error line, the close button and a fallback title. The config's
-  // texts win when they carry "sensitive_badge", "error", "close" or "title".
-  const BUILTIN = {
-    en: ["Sensitive", "The consent service is unavailable. Nothing was changed; please try again later.", "Close", "Privacy choices"],
-    es: ["Sensible", "El servicio de consentimiento no está disponible. No se ha cambiado nada; inténtalo más tarde.", "Cerrar", "Opciones de privacidad"],
-    de: ["Sensibel", "Der Einwilligungsdienst ist nicht erreichbar. Es wurde nichts geändert; bitte versuche es später noch einmal.", "Schließen", "Datenschutz-Einstellungen"],
-    fr: ["Sensible", "Le service de consentement est indisponible. Rien n'a été modifié ; réessayez plus tard.", "Fermer", "Choix de confidentialité"],
-  };
+  const gpc = navigator.globalPrivacyControl === true;
+  const has = (o, k) => !!o && Object.prototype.hasOwnProperty.call(o, k);
   const pick = (v) => {
     const l = (v || "").slice(0, 2).toLowerCase();
-    return BUILTIN[l] ? l : "";
+    return ["en", "es", "de", "fr"].includes(l) ? l : "";
   };
-  let lang = pick(script.dataset.lang) || pick(document.documentElement.lang) || pick(navigator.language) || "en";
+  const lang = pick(opts.lang) || pick(document.documentElement.lang) || pick(navigator.language) || "en";
 
-  let cfg = null; // the config: purposes and texts
-  let consents = readStored(); // purpose key -> {state, allowed, reason}
-  let level = ""; // the privacy level shown; "" for an anonymous visitor
-  let stateLoaded = false;
-  let receiptURL = "";
-  let returnFocus = null;
-  let deviceID = "";
-  let loading = null; // the load under way, if any
-  let pending = false; // a save under way
+  // ---- Google Consent Mode: denied until the live state says otherwise ----
 
-  // ---- state -------------------------------------------------------------
-
-  function readStored() {
-    try {
-      const v = JSON.parse(localStorage.getItem(storeKey) || "null");
-      return v && typeof v === "object" ? v : {};
-    } catch {
-      return {}; // storage blocked or corrupt: default deny
-    }
+  const MODES = ["ad_storage", "ad_user_data", "ad_personalization", "analytics_storage", "functionality_storage", "personalization_storage", "security_storage"];
+  const useMode = opts.consentMode !== "off";
+  const dataLayer = useMode ? (window.dataLayer = window.dataLayer || []) : null;
+  function gtag() {
+    dataLayer.push(arguments); // gtag reads Arguments objects, not arrays
+  }
+  let lastMode = "";
+  if (useMode) {
+    const d = {};
+    MODES.forEach((t) => (d[t] = "denied"));
+    d.wait_for_update = 500;
+    gtag("consent", "default", d);
   }
 
-  function allowed(purpose) {
-    const c = Object.prototype.hasOwnProperty.call(consents, purpose) ? consents[purpose] : null;
-    return !!c && c.allowed === true;
-  }
+  // ---- who the visitor is, and what is kept for them ----------------------
 
-  // apply takes a state answer: {consents, privacy_level, receipt_url}.
-  function apply(data) {
-    if (!data || typeof data.consents !== "object" || data.consents === null) {
-      throw new Error("Fineline: malformed state");
-    }
-    const json = JSON.stringify(data.consents);
-    consents = JSON.parse(json);
-    level = typeof data.privacy_level === "string" ? data.privacy_level : "";
-    stateLoaded = true;
-    receiptURL = safeURL(data.receipt_url);
-    try {
-      localStorage.setItem(storeKey, json);
-    } catch {
-      // storage blocked: the in-memory state still answers allowed()
-    }
-    document.dispatchEvent(new CustomEvent("fineline:change", { detail: { consents: JSON.parse(json), privacy_level: level } }));
-    sync();
-  }
-
-  // safeURL keeps only http(s) links, so a receipt link can never run script.
-  function safeURL(u) {
-    try {
-      const url = new URL(u);
-      return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
-    } catch {
-      return "";
-    }
-  }
-
-  // ---- device id (anonymous visitors) -------------------------------------
-
-  function device() {
-    if (deviceID) {
-      return deviceID;
-    }
+  function cookieDevice() {
     try {
       const m = document.cookie.match(/(?:^|;\s*)fineline_device=([A-Za-z0-9-]{8,64})(?:;|$)/);
-      deviceID = m ? m[1] : "";
+      return m ? m[1] : "";
     } catch {
-      // cookies unavailable (sandboxed frame): keep an id for this page view
+      return ""; // cookies unavailable (sandboxed frame)
     }
+  }
+  let deviceID = token ? "" : cookieDevice();
+  function device() {
     if (!deviceID) {
-      deviceID = uuid();
+      deviceID = crypto.randomUUID ? crypto.randomUUID() : Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => x.toString(16).padStart(2, "0")).join("");
       try {
         document.cookie = "fineline_device=" + deviceID + "; Path=/; Max-Age=31536000; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : "");
       } catch {
-        // as above
+        // as above: an id for this page view only
       }
     }
     return deviceID;
   }
-
-  // uuid uses crypto.randomUUID, which only secure (https) pages have, and
-  // builds the same version 4 UUID from getRandomValues elsewhere.
-  function uuid() {
-    if (crypto.randomUUID) {
-      return crypto.randomUUID();
+  function visitor() {
+    if (!token) {
+      return "d:" + device();
     }
-    const b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 15) | 64;
-    b[8] = (b[8] & 63) | 128;
-    const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
-    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+    try {
+      const sub = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"))).sub;
+      return typeof sub === "string" ? "s:" + sub : "t:" + token;
+    } catch {
+      return "t:" + token; // unreadable: nothing kept is reused
+    }
+  }
+  const who = visitor();
+
+  let kept = {};
+  try {
+    kept = JSON.parse(localStorage.getItem(storeKey) || "{}") || {};
+  } catch {
+    // storage blocked or corrupt: nothing kept
+  }
+  if (kept.v !== who) {
+    kept = { config: kept.config }; // another visitor: their answers are not ours, nor kept
+  }
+  if (!kept.config || kept.config.lang !== lang) {
+    delete kept.config;
+  }
+  keep();
+  function keep() {
+    try {
+      kept.v = who;
+      localStorage.setItem(storeKey, JSON.stringify(kept));
+    } catch {
+      // storage blocked: the page view still works
+    }
   }
 
-  // ---- network -------------------------------------------------------------
+  let cfg = null; // the config: purposes, texts, consent mode map
+  let consents = has(kept, "consents") ? kept.consents : null; // last known state: for drawing only
+  let level = "";
+  let live = false; // consents came from the server on this page view
+  let liveCfg = false;
+  let refused = false;
+  let pending = kept.pending || null; // a save not yet acknowledged
+  let saving = false;
+  let retryIn = 0;
+  let retryTimer = 0;
+  let receiptURL = "";
+  let returnFocus = null;
+  const ran = new Set(); // purposes whose tags have run
+  let reloadNeeded = false; // a purpose whose tags ran is no longer allowed
 
-  // call fetches api+path and returns the JSON answer; it throws on network
-  // errors, timeouts and any non-2xx status. State calls identify the
-  // visitor; the config call sends no custom header, so it needs no preflight.
+  // The visitor's own click on this page view answers until the server's
+  // answer to it arrives: the tags they accepted run at once.
+  let clicked = {};
+  const state = (p) => (consents && has(consents, p) ? consents[p] : null);
+  function allowed(purpose) {
+    if (has(clicked, purpose)) {
+      return clicked[purpose];
+    }
+    const c = live && state(purpose);
+    return !!c && c.allowed === true;
+  }
+  const paused = (p) => {
+    const c = state(p);
+    return !!c && (c.reason === "reconsent_required" || c.reason === "reconsent_due");
+  };
+
+  // ---- network ------------------------------------------------------------
+
   async function call(path, method, body) {
     const config = path.startsWith("config");
     const headers = {};
@@ -154,7 +167,7 @@
       } else {
         headers["X-Fineline-Device"] = device();
       }
-      if (navigator.globalPrivacyControl === true) {
+      if (gpc) {
         headers["X-Fineline-GPC"] = "1";
       }
     }
@@ -164,185 +177,346 @@
     const ctl = new AbortController();
     const timer = setTimeout(() => ctl.abort(), 15000);
     try {
-      const res = await fetch(api + path, {
-        method,
-        headers,
-        body: body ? JSON.stringify(body) : undefined,
-        mode: "cors",
-        credentials: "omit",
-        cache: config ? "default" : "no-store",
-        signal: ctl.signal,
-      });
+      const res = await fetch(api + path, { method, headers, body: body ? JSON.stringify(body) : undefined, mode: "cors", credentials: "omit", cache: "no-store", signal: ctl.signal });
+      const data = await res.json().catch(() => null);
       if (!res.ok) {
-        throw new Error("Fineline: HTTP " + res.status);
+        const err = new Error("Fineline: HTTP " + res.status);
+        err.code = data && data.error && data.error.code;
+        throw err;
       }
-      return await res.json();
+      return data;
     } finally {
       clearTimeout(timer);
     }
   }
 
-  // load fetches what is still missing (config, state) and opens the panel
-  // the first time the visitor has a purpose they never decided.
-  async function load(auto) {
+  function useConfig(c) {
+    if (!c || !Array.isArray(c.purposes) || typeof c.texts !== "object") {
+      throw new Error("Fineline: malformed config");
+    }
+    c.purposes = c.purposes.filter((p) => p && typeof p.key === "string");
+    c.levels = Array.isArray(c.levels) ? c.levels.filter((l) => l && typeof l.key === "string") : [];
+    c.consent_mode = c.consent_mode && typeof c.consent_mode === "object" ? c.consent_mode : {};
+    cfg = c;
+    build();
+  }
+
+  // apply takes the server's answer about this visitor: the live state.
+  // The answer to a save (ack) replaces what the click answered; a state
+  // read that crossed the click leaves the click's answers standing.
+  function apply(data, ack) {
+    if (!data || typeof data.consents !== "object" || data.consents === null) {
+      throw new Error("Fineline: malformed state");
+    }
+    const before = new Set([...ran].filter(allowed));
+    consents = data.consents;
+    level = typeof data.privacy_level === "string" ? data.privacy_level : "";
+    live = true;
+    receiptURL = safeURL(data.receipt_url) || receiptURL;
+    if (ack) {
+      clicked = {};
+    }
+    kept.consents = consents;
+    return changed([...before].some((p) => !allowed(p)));
+  }
+
+  // changed runs what now may run, signals Consent Mode, and in a task of
+  // its own keeps the state, redraws and tells the page.
+  function changed(stopped) {
+    reloadNeeded = reloadNeeded || stopped;
+    release();
+    signal();
+    const detail = { consents: JSON.parse(JSON.stringify(consents || {})), privacy_level: level, reload_needed: stopped };
+    setTimeout(() => {
+      keep();
+      sync();
+      document.dispatchEvent(new CustomEvent("fineline:change", { detail }));
+    });
+    return stopped;
+  }
+
+  const safeURL = (u) => {
+    try {
+      const url = new URL(u);
+      return url.protocol === "https:" || url.protocol === "http:" ? url.href : "";
+    } catch {
+      return "";
+    }
+  };
+
+  // load sends a save left over, then reads what is missing. It retries,
+  // more slowly each time, while the service cannot be reached.
+  async function load() {
     busy(true);
-    say("");
     const [c, s] = await Promise.allSettled([
-      cfg ? Promise.resolve(cfg) : call("config?lang=" + lang, "GET"),
-      stateLoaded ? Promise.resolve(null) : call("state", "GET"),
+      liveCfg ? null : call("config?lang=" + lang, "GET"),
+      pending ? null : call("state", "GET"),
     ]);
-    let ok = c.status === "fulfilled" && s.status === "fulfilled";
-    if (c.status === "fulfilled" && c.value !== cfg) {
-      if (c.value && Array.isArray(c.value.purposes)) {
-        cfg = c.value;
-        cfg.purposes = cfg.purposes.filter((p) => p && typeof p.key === "string");
-        cfg.levels = Array.isArray(cfg.levels) ? cfg.levels.filter((l) => l && typeof l.key === "string") : [];
-        lang = pick(cfg.lang) || lang;
-        build();
-      } else {
-        ok = false;
-      }
-    }
-    if (s.status === "fulfilled" && s.value) {
-      try {
-        apply(s.value);
-      } catch {
-        ok = false;
-      }
-    }
-    busy(false);
-    if (!ok) {
-      say(word("error", 1), true);
+    if (c.status === "rejected" && c.reason.code === "origin_not_allowed") {
+      refused = true;
+      busy(false);
+      console.error("Fineline: this page's origin " + location.origin + ' may not use the widget of "' + merchant +
+        '". Add it to allowed_origins in the widget settings (PUT /v1/widget-settings, or the console).');
+      draw();
       return;
     }
-    if (auto && cfg.purposes.some((p) => !Object.prototype.hasOwnProperty.call(consents, p.key))) {
-      show(false);
+    let ok = c.status === "fulfilled" && s.status === "fulfilled";
+    // A refusal for good (an expired token, say) is not retried.
+    const lasting = [c, s].some((r) => r.status === "rejected" && r.reason.code && r.reason.code !== "service_unavailable" && r.reason.code !== "internal_error");
+    try {
+      if (c.value) {
+        useConfig(c.value);
+        liveCfg = true;
+        kept.config = c.value;
+        keep();
+      } else if (!cfg && kept.config) {
+        useConfig(kept.config); // the service is down: draw from the kept config
+      }
+      if (s.value) {
+        apply(s.value);
+      }
+    } catch {
+      ok = false;
+    }
+    if (pending) {
+      ok = (await send()) && ok;
+    }
+    if (cfg && !asked) {
+      // The banner comes up (once per page view) while a purpose waits for
+      // an answer: undecided (sensitive ones are asked in the dialog only)
+      // or paused by changed terms.
+      asked = true;
+      barOpen = cfg.purposes.some((p) => (!state(p.key) && !p.sensitive) || paused(p.key));
+    }
+    signal();
+    busy(false);
+    if (ok) {
+      retryIn = 0;
+    } else if (!lasting) {
+      later();
+    }
+    draw();
+  }
+
+  function later() {
+    retryIn = Math.min(retryIn ? retryIn * 2 : 2000, 60000);
+    clearTimeout(retryTimer);
+    retryTimer = setTimeout(load, retryIn);
+  }
+  addEventListener("online", () => {
+    if (!live || pending) {
+      clearTimeout(retryTimer);
+      load();
+    }
+  });
+
+  // send delivers the pending save; on failure it stays kept for a retry.
+  async function send() {
+    if (saving || !pending) {
+      return false;
+    }
+    saving = true;
+    busy(true);
+    try {
+      apply(await call("consents", "PUT", pending), true);
+      pending = null;
+      delete kept.pending;
+      setTimeout(() => {
+        keep();
+        say(word(reloadNeeded ? "reload" : "saved"), false, true);
+        reloadNeeded = false;
+      });
+      return true;
+    } catch (e) {
+      if (e.code && e.code !== "internal_error" && e.code !== "service_unavailable") {
+        pending = null; // refused for good (a bad choice): retrying cannot help
+        delete kept.pending;
+        clicked = {};
+        changed(false);
+        say(word("error"), true);
+        return true;
+      }
+      say(word("retry"), true);
+      return false;
+    } finally {
+      saving = false;
+      busy(false);
     }
   }
 
-  function start(auto) {
-    loading = load(auto)
-      .catch(() => {})
-      .then(() => {
-        loading = null;
-      });
-  }
-
-  // save sends the choices of one button: "accept", "decline" or "save".
-  async function save(kind) {
-    if (!cfg || pending) {
+  // choose turns one button into a save: "accept", "decline" or "save".
+  function choose(kind) {
+    if (!cfg || saving) {
       return;
     }
     const choices = {};
     const explicit = [];
-    // What the visitor saw, so that only what they changed is applied and
-    // a change made elsewhere meanwhile is not undone.
-    const shown = {};
+    const shown = {}; // what the visitor saw, so a change made elsewhere meanwhile stands
     for (const p of cfg.purposes) {
-      const on = allowed(p.key);
-      shown[p.key] = Object.prototype.hasOwnProperty.call(consents, p.key) ? (on ? "on" : "off") : "undecided";
+      const on = allowed(p.key) || (!live && !!state(p.key) && state(p.key).allowed === true);
+      const was = state(p.key) ? (on ? "on" : "off") : "undecided";
+      let want = null;
       if (kind === "accept") {
-        if (!p.sensitive) {
-          choices[p.key] = "granted"; // Accept never switches a sensitive purpose on
-        }
+        // Accept never switches a sensitive purpose on, nor, under GPC, a sale one.
+        want = p.sensitive || (gpc && p.sale_or_share) ? null : "granted";
       } else if (kind === "decline") {
-        choices[p.key] = on ? "withdrawn" : "denied";
-      } else {
-        const want = boxes[p.key].checked;
-        if (want !== on) {
-          choices[p.key] = want ? "granted" : "withdrawn";
-          if (want && p.sensitive) {
-            explicit.push(p.key);
-          }
+        want = on ? "withdrawn" : "denied";
+      } else if (boxes[p.key].checked !== on) {
+        want = boxes[p.key].checked ? "granted" : "withdrawn";
+        if (want === "granted" && p.sensitive) {
+          explicit.push(p.key);
         }
       }
+      if (want) {
+        choices[p.key] = want;
+        shown[p.key] = was;
+      }
     }
-    // The privacy level, sent only when the shopper changed it from the one
-    // shown, with that one.
     const picked = Object.keys(radios).find((k) => radios[k].checked) || "";
-    const levelChanged = !levelBox.hidden && level !== "" && picked !== "" && picked !== level;
-    if (Object.keys(choices).length === 0 && !levelChanged) {
+    const body = { choices, explicit, shown };
+    if (kind === "save" && level && picked && picked !== level) {
+      body.privacy_level = picked;
+      body.privacy_level_shown = level;
+    }
+    asked = true;
+    const dirty = Object.keys(choices).length || body.privacy_level;
+    if (dirty) {
+      if (live) {
+        // The server was reached on this page view: the click answers at
+        // once, and what it allows runs before anything else is done (a
+        // sale purpose under GPC waits for the server).
+        const was = [...ran].filter(allowed);
+        for (const p of cfg.purposes) {
+          if (has(choices, p.key) && !(gpc && p.sale_or_share)) {
+            clicked[p.key] = choices[p.key] === "granted";
+          }
+        }
+        changed(was.some((p) => !allowed(p)));
+      }
+      pending = body;
+      kept.pending = body;
+      send().then((ok) => ok || later()); // the request leaves before the page redraws
+    }
+    const from = open && returnFocus && returnFocus.isConnected && !root.contains(returnFocus) ? returnFocus : null;
+    hide();
+    (from || reopen).focus();
+    if (!dirty) {
       say(word("saved"));
       return;
     }
-    pending = true;
-    busy(true);
-    say("");
-    try {
-      const sent = {};
+    if (!live) {
+      // Drawn from what was kept: show the choice, grant nothing yet.
+      consents = Object.assign({}, consents);
       for (const k in choices) {
-        sent[k] = shown[k];
+        consents[k] = { state: choices[k], allowed: choices[k] === "granted", reason: "" };
       }
-      const body = { choices, explicit, shown: sent };
-      if (levelChanged) {
-        body.privacy_level = picked;
-        body.privacy_level_shown = level;
-      }
-      apply(await call("consents", "PUT", body));
-      say(word("saved"));
-    } catch {
-      say(word("error", 1), true); // the switches keep the visitor's picks for a retry
     }
-    pending = false;
-    busy(false);
+    keep();
   }
 
-  // ---- view ----------------------------------------------------------------
+  // ---- tags that wait for consent ------------------------------------------
+
+  const GATED = 'script[type="text/plain"][data-fineline-purpose],iframe[data-fineline-src][data-fineline-purpose]';
+  function release() {
+    if (!live) {
+      return;
+    }
+    for (const n of document.querySelectorAll(GATED)) {
+      const need = n.dataset.finelinePurpose.split(/[\s,]+/).filter(Boolean);
+      if (!need.length || !need.every(allowed)) {
+        continue;
+      }
+      need.forEach((p) => ran.add(p));
+      if (n.tagName === "IFRAME") {
+        n.src = n.dataset.finelineSrc;
+        n.removeAttribute("data-fineline-src");
+        continue;
+      }
+      const s = document.createElement("script");
+      for (const a of n.attributes) {
+        s.setAttribute(a.name, a.value);
+      }
+      s.type = n.dataset.finelineType || "text/javascript";
+      s.nonce = n.nonce;
+      s.async = n.hasAttribute("async"); // keep the order of gated scripts
+      s.textContent = n.textContent;
+      n.replaceWith(s);
+    }
+  }
+  new MutationObserver((records) => {
+    if (live && records.some((r) => [...r.addedNodes].some((n) => n.nodeType === 1 && (n.matches(GATED) || n.querySelector(GATED))))) {
+      release();
+    }
+  }).observe(document.documentElement, { childList: true, subtree: true });
+  document.addEventListener("DOMContentLoaded", release);
+
+  function signal() {
+    if (!useMode || !liveCfg) {
+      return;
+    }
+    const u = {};
+    for (const t of MODES) {
+      const ps = cfg.consent_mode[t];
+      const ok = Array.isArray(ps) && ps.length > 0 && ps.every(allowed) && !(gpc && t.startsWith("ad_"));
+      u[t] = ok ? "granted" : "denied";
+    }
+    const j = JSON.stringify(u);
+    if (j !== lastMode) {
+      lastMode = j;
+      gtag("consent", "update", u);
+    }
+  }
+
+  // ---- view ---------------------------------------------------------------
 
   const CSS = `
-:host{all:initial;display:block;position:fixed;z-index:2147483000;right:1rem;bottom:1rem;width:min(26rem,calc(100vw - 2rem));
+:host{all:initial;position:fixed;top:0;left:0;width:0;height:0;z-index:2147483000;
 font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Arial,sans-serif;color:#1c2430}
-:host([hidden]){display:none}
 *{box-sizing:border-box}
-.panel{background:#fff;border:1px solid #5b6573;border-radius:10px;box-shadow:0 6px 24px rgba(0,0,0,.25);
-padding:1rem 1.1rem;max-height:calc(100vh - 2rem);overflow:auto}
-.panel:focus{outline:none}
+.bar,.panel,.note,.reopen{position:fixed;background:#fff;border:1px solid #5b6573;border-radius:10px;box-shadow:0 4px 18px rgba(0,0,0,.22)}
+.bar,.note{left:.5rem;right:.5rem;bottom:.5rem;max-width:44rem;margin:0 auto;padding:.75rem 1rem}
+.panel{left:.5rem;right:.5rem;top:.5rem;bottom:.5rem;max-width:30rem;max-height:44rem;margin:auto;display:flex;flex-direction:column;overflow:hidden}
+.scroll{overflow:auto;padding:1rem 1.1rem 0;flex:1}
+.panel:focus,.bar:focus{outline:none}
 .top{display:flex;justify-content:space-between;align-items:flex-start;gap:.75rem}
 h2{font-size:1.15rem;margin:0}
-p{margin:.4rem 0}
+p{margin:.3rem 0}
+.bar p,.note p{margin:0 0 .5rem}
 ul{list-style:none;margin:.75rem 0;padding:0}
 li{border-top:1px solid #d5dae1;padding:.6rem 0}
 li label{display:flex;justify-content:space-between;align-items:center;gap:.75rem;font-weight:600;cursor:pointer}
-input[role=switch]{appearance:none;-webkit-appearance:none;flex:none;position:relative;width:2.75rem;height:1.5rem;margin:0;
-border-radius:999px;background:#6b7480;cursor:pointer}
-input[role=switch]::after{content:"";position:absolute;top:.2rem;left:.2rem;width:1.1rem;height:1.1rem;border-radius:50%;
-background:#fff;transition:left .15s}
+li label span,.opt label,p,h2,a,button{overflow-wrap:break-word;hyphens:auto;min-width:0}
+input[role=switch]{appearance:none;-webkit-appearance:none;flex:none;position:relative;width:2.75rem;height:1.5rem;margin:0;border-radius:999px;background:#6b7480;cursor:pointer}
+input[role=switch]::after{content:"";position:absolute;top:.2rem;left:.2rem;width:1.1rem;height:1.1rem;border-radius:50%;background:#fff;transition:left .15s}
 input[role=switch]:checked{background:#1f7a3f}
 input[role=switch]:checked::after{left:1.45rem}
-fieldset{border:0;border-top:1px solid #d5dae1;margin:-.75rem 0 .75rem;padding:0;min-width:0}
+fieldset{border:0;border-top:1px solid #d5dae1;margin:0 0 .75rem;padding:0;min-width:0}
 legend{float:left;width:100%;padding:.6rem 0 0;font-weight:700}
 .opt{clear:both;display:grid;grid-template-columns:auto minmax(0,1fr);column-gap:.5rem;align-items:center;padding-top:.4rem}
-.opt input{width:1.15rem;height:1.15rem;margin:0;accent-color:#1d5bd8;cursor:pointer}
-.opt label{font-weight:600;cursor:pointer;overflow-wrap:break-word}
-.hint{grid-column:2;margin:0;color:#4a5563;font-size:.93rem}
-.what{color:#4a5563;font-size:.93rem}
-.badge{display:inline-block;background:#fff4e0;border:1px solid #b86e00;color:#6b3f00;font-weight:600;
-border-radius:999px;padding:0 .6rem;font-size:.85rem}
-.explain{color:#6b3f00;font-size:.93rem}
-.renew{color:#6b3f00;font-size:.93rem;font-weight:600}
+.opt input{width:1.15rem;height:1.15rem;margin:0;accent-color:#1d5bd8}
+.opt label{font-weight:600;cursor:pointer}
+.hint,.what{color:#4a5563;font-size:.93rem}
+.hint{grid-column:2;margin:0}
+.badge{display:inline-block;background:#fff4e0;border:1px solid #b86e00;color:#6b3f00;font-weight:600;border-radius:999px;padding:0 .6rem;font-size:.85rem}
+.explain,.renew{color:#6b3f00;font-size:.93rem}
+.renew{font-weight:600}
 .actions{display:flex;flex-wrap:wrap;gap:.5rem}
-button{font:inherit;cursor:pointer;border-radius:6px;padding:.5rem 1rem;border:2px solid #1d5bd8;background:#fff;color:#1d5bd8}
-.choice{flex:1 1 0;background:#1d5bd8;color:#fff}
-.close{flex:none;border-color:transparent;padding:.15rem .4rem;text-decoration:underline}
-[aria-busy=true] .actions button{opacity:.6;cursor:wait}
+.panel .actions{padding:.75rem 1.1rem;border-top:1px solid #d5dae1}
+button{font:inherit;cursor:pointer;border-radius:6px;padding:.45rem 1rem;border:2px solid #1d5bd8;background:#fff;color:#1d5bd8}
+.choice{flex:1 1 6rem;background:#1d5bd8;color:#fff}
+.close{flex:none;border-color:transparent;padding:.1rem .4rem;text-decoration:underline}
+.reopen{left:.5rem;bottom:.5rem;padding:.3rem .7rem;font-size:.85rem;border-color:#5b6573;color:#1c2430}
+[aria-busy=true] button{cursor:wait}
 a{color:#1d5bd8}
-.status{font-weight:600;color:#1f7a3f;min-height:1.5em}
-.status.err{color:#b42318}
+.err{color:#b42318;font-weight:600}
 :focus-visible{outline:3px solid #0b3d91;outline-offset:2px}
 [hidden]{display:none!important}
-@media (max-width:30rem){:host{right:.5rem;left:.5rem;bottom:.5rem;width:auto}}
 @media (prefers-reduced-motion:reduce){input[role=switch]::after{transition:none}}
 @media (forced-colors:active){input[role=switch]{border:2px solid ButtonText}input[role=switch]::after{background:ButtonText}}`;
 
-  class FinelineConsent extends HTMLElement {
-    constructor() {
-      super();
-      this.attachShadow({ mode: "open" });
-    }
-  }
+  class FinelineConsent extends HTMLElement {}
   customElements.define(TAG, FinelineConsent);
-
-  const el = (tag, cls, text) => {
+  const el = (tag, cls, text, parent) => {
     const e = document.createElement(tag);
     if (cls) {
       e.className = cls;
@@ -350,207 +524,237 @@ a{color:#1d5bd8}
     if (text != null) {
       e.textContent = text;
     }
+    if (parent) {
+      parent.append(e);
+    }
     return e;
+  };
+  const button = (cls, parent, fn) => {
+    const b = el("button", cls, null, parent);
+    b.type = "button";
+    b.addEventListener("click", fn);
+    return b;
   };
 
   const host = document.createElement(TAG);
-  host.hidden = true;
-  const root = host.shadowRoot;
+  const root = host.attachShadow({ mode: "open" });
   try {
     const sheet = new CSSStyleSheet();
     sheet.replaceSync(CSS);
     root.adoptedStyleSheets = [sheet];
   } catch {
-    // No constructable stylesheets (old browsers): plain but still fixed,
-    // so the host page's layout never moves.
-    Object.assign(host.style, {
-      position: "fixed", right: "1rem", bottom: "1rem", zIndex: "2147483000", maxWidth: "26rem",
-      maxHeight: "90vh", overflow: "auto", background: "#fff", color: "#1c2430", padding: "1rem", border: "1px solid #5b6573",
-    });
+    host.hidden = true; // no constructable stylesheets: stay out of the way
   }
 
-  const panel = el("div", "panel");
+  // Everything sits in one labelled landmark, first in the page's tab
+  // order; the first layer is a labelled region of its own.
+  const box = el("section", null, null, root);
+  const bar = el("section", "bar", null, box);
+  bar.setAttribute("aria-labelledby", "fl-sentence");
+  const sentence = el("p", null, null, bar);
+  sentence.id = "fl-sentence";
+  const details = el("a", null, null, bar);
+  details.target = "_blank";
+  details.rel = "noopener";
+  const barActions = el("div", "actions", null, bar);
+  const barAccept = button("choice", barActions, () => choose("accept"));
+  const barDecline = button("choice", barActions, () => choose("decline")); // the same weight as Accept
+  const barChoose = button("more", barActions, () => show(true));
+
+  // Second layer: a dialog.
+  const panel = el("div", "panel", null, box);
   panel.setAttribute("role", "dialog");
-  panel.setAttribute("aria-modal", "false");
   panel.setAttribute("aria-labelledby", "fl-title");
   panel.tabIndex = -1;
-  const top = el("div", "top");
-  const title = el("h2");
+  const scroll = el("div", "scroll", null, panel);
+  const top = el("div", "top", null, scroll);
+  const title = el("h2", null, null, top);
   title.id = "fl-title";
-  const closeBtn = el("button", "close");
-  closeBtn.type = "button";
-  top.append(title, closeBtn);
-  const intro = el("p", "intro");
-  const list = el("ul");
-  // How personal the merchant may be: one radio group, for known shoppers.
-  const levelBox = el("fieldset", "level");
-  const levelLegend = el("legend");
-  levelBox.append(levelLegend);
-  levelBox.hidden = true;
-  const actions = el("div", "actions");
-  const acceptBtn = el("button", "choice");
-  const declineBtn = el("button", "choice"); // same class as Accept: equal weight
-  const saveBtn = el("button", "save");
-  actions.append(acceptBtn, declineBtn, saveBtn);
-  const status = el("p", "status");
+  const closeBtn = button("close", top, () => hide(true));
+  const intro = el("p", null, null, scroll);
+  const list = el("ul", null, null, scroll);
+  const levelBox = el("fieldset", "level", null, scroll);
+  const levelLegend = el("legend", null, null, levelBox);
+  const status = el("p", "status", null, scroll);
   status.setAttribute("role", "status");
-  status.setAttribute("aria-live", "polite");
-  const receipt = el("p", "receipt");
-  const receiptLink = el("a");
-  receiptLink.target = "_blank";
-  receiptLink.rel = "noopener noreferrer";
-  receipt.append(receiptLink);
-  panel.append(top, intro, list, levelBox, actions, status, receipt);
-  root.append(panel);
-
-  for (const b of [acceptBtn, declineBtn, saveBtn]) {
-    b.type = "button";
-  }
-  acceptBtn.addEventListener("click", () => save("accept"));
-  declineBtn.addEventListener("click", () => save("decline"));
-  saveBtn.addEventListener("click", () => save("save"));
-  closeBtn.addEventListener("click", () => hide());
+  const actions = el("div", "actions", null, panel);
+  const accept = button("choice", actions, () => choose("accept"));
+  const decline = button("choice", actions, () => choose("decline"));
+  const save = button("save", actions, () => choose("save"));
   panel.addEventListener("keydown", (e) => {
     if (e.key === "Escape") {
-      hide();
+      e.stopPropagation();
+      hide(true);
     }
   });
 
-  let boxes = {}; // purpose key -> its switch
-  let renews = {}; // purpose key -> its "terms changed" note
-  let radios = {}; // privacy level -> its radio button
+  // What a choice made: saved, a reload needed, a retry to come.
+  const note = el("div", "note", null, box);
+  note.setAttribute("role", "status");
+  const noteText = el("p", null, null, note);
+  const noteLine = el("div", "actions", null, note);
+  const receipt = el("a", null, null, noteLine);
+  receipt.target = "_blank";
+  receipt.rel = "noopener noreferrer";
+  const noteClose = button("close", noteLine, () => {
+    noteText.textContent = "";
+    draw();
+  });
+  const reopen = button("reopen", box, () => show(true));
 
-  // word returns a config text, or the built-in word at index i.
-  function word(key, i) {
-    const t = cfg && cfg.texts && cfg.texts[key];
-    return typeof t === "string" && t ? t : i == null ? "" : BUILTIN[lang][i];
-  }
+  let boxes = {};
+  let renews = {};
+  let radios = {};
+  let open = false; // the second layer
+  let barOpen = false;
+  let asked = false; // whether the banner was considered on this page view
+  let noted = false;
 
-  // build draws the texts and one row per purpose from the config.
+  const word = (key) => (cfg && typeof cfg.texts[key] === "string" ? cfg.texts[key] : "");
+
   function build() {
     list.textContent = "";
     boxes = {};
     renews = {};
     cfg.purposes.forEach((p, i) => {
-      const row = el("li");
-      const label = el("label");
-      const box = el("input");
+      const row = el("li", null, null, list);
+      const label = el("label", null, null, row);
+      el("span", "name", String(p.name || p.key), label);
+      const box = el("input", null, null, label);
       box.type = "checkbox";
       box.setAttribute("role", "switch");
       box.setAttribute("aria-describedby", "fl-w" + i + (p.sensitive ? " fl-e" + i : ""));
-      label.append(el("span", "name", String(p.name || p.key)), box);
-      const what = el("p", "what", String(p.statement || ""));
-      what.id = "fl-w" + i;
-      row.append(label);
       if (p.sensitive) {
-        const explain = el("p", "explain", word("sensitive"));
-        explain.id = "fl-e" + i;
-        row.append(el("p", "badge", word("sensitive_badge", 0)), what, explain);
-      } else {
-        row.append(what);
+        el("p", "badge", word("sensitive_badge"), row);
       }
-      const renew = el("p", "renew", word("renew"));
-      renew.hidden = true;
-      row.append(renew);
-      renews[p.key] = renew;
+      el("p", "what", String(p.statement || ""), row).id = "fl-w" + i;
+      if (p.sensitive) {
+        el("p", "explain", word("sensitive"), row).id = "fl-e" + i;
+      }
+      renews[p.key] = el("p", "renew", word("renew"), row);
       boxes[p.key] = box;
-      list.append(row);
     });
     levelBox.replaceChildren(levelLegend);
     radios = {};
     cfg.levels.forEach((l, i) => {
-      const opt = el("div", "opt");
-      const radio = el("input");
+      const opt = el("div", "opt", null, levelBox);
+      const radio = el("input", null, null, opt);
       radio.type = "radio";
       radio.name = "fl-level";
       radio.id = "fl-l" + i;
       radio.value = l.key;
       radio.setAttribute("aria-describedby", "fl-lh" + i);
-      const label = el("label", null, String(l.name || l.key));
-      label.htmlFor = radio.id;
-      const hint = el("p", "hint", String(l.hint || ""));
-      hint.id = "fl-lh" + i;
-      opt.append(radio, label, hint);
-      levelBox.append(opt);
+      el("label", null, String(l.name || l.key), opt).htmlFor = radio.id;
+      el("p", "hint", String(l.hint || ""), opt).id = "fl-lh" + i;
       radios[l.key] = radio;
     });
     sync();
   }
 
-  // sync shows the texts and sets every switch from the last known state.
+  // sync sets the texts and every switch from the last known state.
   function sync() {
-    panel.lang = lang;
-    title.textContent = word("title", 3);
-    closeBtn.textContent = word("close", 2);
+    if (!cfg) {
+      return;
+    }
+    box.lang = lang;
+    box.setAttribute("aria-label", word("button"));
+    const renewing = cfg.purposes.some((p) => paused(p.key));
+    sentence.textContent = word(renewing ? "renew_banner" : "banner");
+    details.textContent = word("details");
+    details.href = safeURL(cfg.details_url) || "#";
+    barAccept.textContent = accept.textContent = word("accept");
+    barDecline.textContent = decline.textContent = word("decline");
+    barChoose.textContent = word("choose");
+    title.textContent = word("title");
+    closeBtn.textContent = noteClose.textContent = word("close");
     intro.textContent = word("intro");
-    acceptBtn.textContent = word("accept");
-    declineBtn.textContent = word("decline");
-    saveBtn.textContent = word("save");
-    actions.hidden = !cfg;
-    for (const key in boxes) {
-      boxes[key].checked = allowed(key);
-      // Consent a material change of the terms paused (or is about to):
-      // Accept, or the switch, renews it under the new terms.
-      const c = Object.prototype.hasOwnProperty.call(consents, key) ? consents[key] : null;
-      renews[key].hidden = !(c && (c.reason === "reconsent_required" || c.reason === "reconsent_due"));
+    save.textContent = word("save");
+    reopen.textContent = word("button");
+    receipt.textContent = word("receipt");
+    for (const k in boxes) {
+      const c = state(k);
+      boxes[k].checked = !!c && c.allowed === true;
+      renews[k].hidden = !paused(k);
     }
     levelLegend.textContent = word("level");
-    levelBox.hidden = !cfg || !Object.prototype.hasOwnProperty.call(radios, level);
-    for (const key in radios) {
-      radios[key].checked = key === level;
+    levelBox.hidden = !has(radios, level);
+    for (const k in radios) {
+      radios[k].checked = k === level;
     }
-    receiptLink.textContent = word("receipt");
+  }
+
+  // draw shows what should be seen: nothing for a refused site, else the
+  // dialog, or the banner, or the note and the small button.
+  function draw() {
+    const ready = !!cfg && !refused;
+    panel.hidden = !(ready && open);
+    bar.hidden = !(ready && barOpen && !open);
+    note.hidden = !(ready && !open && !barOpen && noteText.textContent);
+    receipt.hidden = !receiptURL || !noted;
     if (receiptURL) {
-      receiptLink.href = receiptURL;
+      receipt.href = receiptURL;
     }
-    receipt.hidden = !receiptURL;
+    reopen.hidden = !ready || open || barOpen || opts.privacyButton === "off";
   }
 
-  function say(text, isError) {
-    status.textContent = text;
-    status.classList.toggle("err", !!isError);
+  function say(text, isError, withReceipt) {
+    noted = !!withReceipt;
+    for (const e of [status, noteText]) {
+      e.textContent = text;
+      e.classList.toggle("err", !!isError);
+    }
+    draw();
   }
 
-  // busy marks a request under way. Buttons are not disabled, which would
-  // drop keyboard focus; save() ignores clicks while one is pending.
   function busy(on) {
     panel.setAttribute("aria-busy", on ? "true" : "false");
+    bar.setAttribute("aria-busy", on ? "true" : "false");
   }
 
-  // show opens the panel; focus moves into it only when the visitor asked.
-  function show(focus) {
-    if ((!cfg || !stateLoaded) && !loading) {
-      start(false);
+  // show opens the second layer and moves focus into it.
+  function show() {
+    if (!open) {
+      returnFocus = root.activeElement || document.activeElement;
     }
-    if (focus && host.hidden) {
-      returnFocus = document.activeElement;
+    open = true;
+    if (cfg) {
+      sync();
     }
-    host.hidden = false;
-    if (focus) {
-      panel.focus();
-    }
+    draw();
+    panel.focus();
   }
 
-  function hide() {
-    host.hidden = true;
-    if (returnFocus && returnFocus.isConnected && returnFocus.focus) {
-      returnFocus.focus();
+  // hide closes both layers; Escape or Close (back) returns to the banner
+  // if it was up, and focus to what opened the dialog.
+  function hide(back) {
+    const wasOpen = open;
+    open = false;
+    if (!back) {
+      barOpen = false;
+    }
+    draw();
+    if (wasOpen && back) {
+      let f = returnFocus && returnFocus.isConnected && returnFocus !== document.body ? returnFocus : null;
+      if (f && root.contains(f) && f.closest("[hidden]")) {
+        f = null;
+      }
+      (f || (barOpen ? barChoose : reopen)).focus();
     }
     returnFocus = null;
   }
 
   const fineline = window.Fineline && typeof window.Fineline === "object" ? window.Fineline : {};
   fineline.allowed = allowed;
-  fineline.open = () => show(true);
-  fineline.close = hide;
+  fineline.open = show;
+  fineline.close = () => hide(false);
   window.Fineline = fineline;
 
-  sync();
-  const mount = () => document.body.append(host);
+  draw();
+  const mount = () => document.body.prepend(host);
   if (document.body) {
     mount();
   } else {
     document.addEventListener("DOMContentLoaded", mount);
   }
-  start(true);
+  load();
 })();
