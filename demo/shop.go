@@ -31,7 +31,8 @@ var shopStyle []byte
 var shopTemplate = template.Must(template.New("shop").Parse(shopPage))
 
 // ShopHandler serves the demo shop: its page (a fresh widget token on each
-// view, minted by mint; ?lang=en|es|de|fr picks the widget's language), its scripts and its partner frame, under a strict
+// view, minted by mint; ?lang=en|es|de|fr picks the widget's language, ?privacy_button=off
+// leaves the opening to the shop's own button), its scripts and its partner frame, under a strict
 // CSP that allows scripts only from itself and Fineline (and the page's one
 // gated inline script by its nonce) and requests only to Fineline.
 func ShopHandler(fineline, slug string, mint func() (string, error)) http.Handler {
@@ -48,7 +49,10 @@ func ShopHandler(fineline, slug string, mint func() (string, error)) http.Handle
 		}
 		nonce := rand.Text()
 		var buf bytes.Buffer
-		if err := shopTemplate.Execute(&buf, struct{ Fineline, Slug, Token, Nonce, Lang string }{fineline, slug, token, nonce, lang}); err != nil {
+		if err := shopTemplate.Execute(&buf, struct {
+			Fineline, Slug, Token, Nonce, Lang string
+			NoButton                           bool
+		}{fineline, slug, token, nonce, lang, r.URL.Query().Get("privacy_button") == "off"}); err != nil {
 			http.Error(w, "could not render the page", http.StatusInternalServerError)
 			return
 		}
