@@ -3,10 +3,12 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/merchants"
 )
 
@@ -16,6 +18,58 @@ type merchantJSON struct {
 	Name          string    `json:"name"`
 	DefaultLocale string    `json:"default_locale"`
 	CreatedAt     time.Time `json:"created_at"`
+	// SuspendedAt is set while the merchant is suspended.
+	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
+}
+
+func toMerchantJSON(m merchants.Merchant) merchantJSON {
+	out := merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt}
+	if !m.SuspendedAt.IsZero() {
+		at := m.SuspendedAt
+		out.SuspendedAt = &at
+	}
+	return out
+}
+
+// listMerchants pages through the merchants: ?after=<next of the last
+// page>&limit=1..200 (default 50).
+func (a *API) listMerchants(c *gin.Context) error {
+	limit := 50
+	if v, ok := c.GetQuery("limit"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return apperr.New(apperr.Invalid, "limit must be a number from 1 to %d", merchants.MaxPage).WithDetail("invalid_limit")
+		}
+		limit = n
+	}
+	ms, next, err := a.Merchants.List(c.Request.Context(), c.Query("after"), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]merchantJSON, len(ms))
+	for i, m := range ms {
+		out[i] = toMerchantJSON(m)
+	}
+	c.JSON(http.StatusOK, gin.H{"merchants": out, "next": next})
+	return nil
+}
+
+func (a *API) suspendMerchant(c *gin.Context) error {
+	m, err := a.Merchants.Suspend(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toMerchantJSON(m))
+	return nil
+}
+
+func (a *API) resumeMerchant(c *gin.Context) error {
+	m, err := a.Merchants.Resume(c.Request.Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toMerchantJSON(m))
+	return nil
 }
 
 type keyJSON struct {
@@ -60,7 +114,7 @@ func (a *API) createMerchant(c *gin.Context) error {
 		return errors.Join(err, a.Merchants.Abandon(ctx, m))
 	}
 	c.JSON(http.StatusCreated, gin.H{
-		"merchant": merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt},
+		"merchant": toMerchantJSON(m),
 		"api_key":  toKeyJSON(k, secret),
 	})
 	return nil

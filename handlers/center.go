@@ -75,6 +75,9 @@ func (a *API) withMerchant(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := m.Active(); err != nil {
+		return err
+	}
 	c.Set(ctxMerchant, m)
 	return nil
 }

@@ -302,6 +302,22 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("POST", "/admin/v1/merchants", oaAdminToken, newMerchant, nil, 409), "slug_taken")
 	c.expect("POST", "/admin/v1/merchants", "", newMerchant, nil, 401)
 	wantCode(c.expect("POST", "/admin/v1/merchants", oaAdminToken, obj{"slug": "Bad Slug", "name": "x"}, nil, 400), "invalid_slug")
+	wantCode(c.expect("POST", "/admin/v1/merchants", oaAdminToken, obj{"slug": "evil", "name": "Evil\r\nBcc: x@y.com"}, nil, 400), "invalid_text")
+	w = c.expect("POST", "/admin/v1/merchants", oaAdminToken, obj{"slug": "paused-shop", "name": "Paused Shop"}, nil, 201)
+	var paused struct {
+		Merchant merchantJSON `json:"merchant"`
+	}
+	if err := json.Unmarshal(w.Body.Bytes(), &paused); err != nil {
+		t.Fatal(err)
+	}
+	c.expect("GET", "/admin/v1/merchants?limit=1", oaAdminToken, nil, nil, 200)
+	c.expect("GET", "/admin/v1/merchants", oaAdminToken, nil, nil, 200)
+	wantCode(c.expect("GET", "/admin/v1/merchants?limit=0", oaAdminToken, nil, nil, 400), "invalid_limit")
+	wantCode(c.expect("GET", "/admin/v1/merchants?after=x", oaAdminToken, nil, nil, 400), "invalid_cursor")
+	c.expect("POST", "/admin/v1/merchants/"+paused.Merchant.ID+"/suspend", oaAdminToken, nil, nil, 200)
+	c.expect("POST", "/admin/v1/merchants/"+paused.Merchant.ID+"/resume", oaAdminToken, nil, nil, 200)
+	c.expect("POST", "/admin/v1/merchants/mer_0000000000/suspend", oaAdminToken, nil, nil, 404)
+	c.expect("POST", "/admin/v1/merchants/mer_0000000000/resume", "", nil, nil, 401)
 
 	// Purposes.
 	newsletter := obj{"key": "newsletter", "texts": obj{"en": obj{"name": "Newsletter", "statement": "We email you our weekly offers."}}, "data_categories": []string{"email"}}

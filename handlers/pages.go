@@ -12,6 +12,7 @@ import (
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/signin"
 )
 
@@ -140,6 +141,8 @@ func (a *API) renderError(c *gin.Context, err error) {
 	case detail == consent.CodeSubjectErased:
 		p.Title, p.Message = l.T("erased_title"), l.Tf("err_subject_erased", "Merchant", p.MerchantName)
 		status = http.StatusConflict
+	case detail == merchants.CodeSuspended:
+		p.Title, p.Message = l.T("err_suspended_title"), l.T("err_suspended")
 	case code == apperr.NotFound:
 		p.Title, p.Message = l.T("err_not_found_title"), l.T("err_not_found")
 	case code == apperr.Invalid || code == apperr.TooLarge:

@@ -110,6 +110,9 @@ func New(a *API) (http.Handler, error) {
 	// Operator.
 	admin := r.Group("/admin/v1", a.requireAdmin, limitBody(maxBody))
 	admin.POST("/merchants", a.handle(a.createMerchant))
+	admin.GET("/merchants", a.handle(a.listMerchants))
+	admin.POST("/merchants/:id/suspend", a.handle(a.suspendMerchant))
+	admin.POST("/merchants/:id/resume", a.handle(a.resumeMerchant))
 
 	// Merchant servers, by API key.
 	v1 := r.Group("/v1", a.requireKey)

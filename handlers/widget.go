@@ -50,6 +50,10 @@ func (a *API) widgetCORS(c *gin.Context) {
 		return
 	}
 	h.Set("Access-Control-Allow-Origin", origin)
+	if err := m.Active(); err != nil {
+		a.writeError(c, err) // readable by the merchant's own sites, so the widget can say so
+		return
+	}
 	h.Set("Access-Control-Allow-Methods", "GET, PUT")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Fineline-Device, X-Fineline-GPC")
 	h.Set("Access-Control-Max-Age", "600")

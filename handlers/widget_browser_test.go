@@ -369,6 +369,18 @@ func wbTestFirstLayer(t *testing.T, browser context.Context) {
 	if diff := cmp.Diff(wantNames, btEval[[]string](tab.btTab, `[...`+wbRoot+`.querySelectorAll(".panel input[type=checkbox]")].map(b => b.labels[0].querySelector(".name").textContent)`)); diff != "" {
 		t.Errorf("switches by purpose name (-want +got):\n%s", diff)
 	}
+	// The shop that opens the choices with its own button turns the small
+	// one off.
+	tab.reset()
+	if resp := tab.open(site.shop.URL + "/?privacy_button=off"); resp.Status != 200 {
+		t.Fatalf("shop: %d", resp.Status)
+	}
+	wbWait(tab.btTab, wbRoot+`.querySelector(".bar").getAttribute("aria-busy") === "false"`)
+	if tab.visible(".reopen") || tab.visible(".bar") {
+		t.Error("data-privacy-button=off still shows the Privacy choices button (or the banner)")
+	}
+	tab.do(chromedp.Click(chromedp.CSS("#privacy-choices"), chromedp.NodeVisible))
+	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".panel").hidden`)
 	// Save, down the panel, stays in view however long the list.
 	r := btEval[[]float64](tab.btTab, `(r => [r.bottom, innerHeight])(`+wbRoot+`.querySelector(".panel .save").getBoundingClientRect())`)
 	if r[0] > r[1] {
@@ -414,6 +426,17 @@ func wbTestTagsWait(t *testing.T, browser context.Context) {
 		t.Errorf("consent calls after Accept (-want +got):\n%s", diff)
 	}
 	tab.wantAllowed([]string{"newsletter", "recommendations", "birthday_reward", "partner_sharing"})
+
+	// A gated tag added to the page after the grant runs too, and by then
+	// Consent Mode's default came first and its update followed.
+	btEval[bool](tab.btTab, `(() => { const s = document.createElement("script");
+		s.type = "text/plain"; s.dataset.finelinePurpose = "newsletter recommendations"; s.nonce = document.querySelector("script[nonce]").nonce;
+		s.textContent = "window.lateTag = dataLayer.filter(a => a[0] === 'consent').map(a => a[1]);";
+		document.body.append(s); return true; })()`)
+	wbWait(tab.btTab, `!!window.lateTag`)
+	if got := btEval[[]string](tab.btTab, `lateTag`); len(got) < 2 || got[0] != "default" || got[len(got)-1] != "update" {
+		t.Errorf("consent calls when the late tag ran: %q", got)
+	}
 
 	// Withdrawn elsewhere: the next load's first answer is no, and the tag
 	// is never requested, though the browser kept the grant.
@@ -693,6 +716,26 @@ func wbTestOriginNotAllowed(t *testing.T, browser context.Context) {
 	}
 	if evs := wbEvents(t, e, "cara"); len(evs) != 0 {
 		t.Errorf("events: %+v", evs)
+	}
+
+	// A suspended merchant's widget stays off on its own site too, and says why.
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":[`+btJSString(site.shop.URL)+`]}`), 200)
+	e.mustStatus(e.do("POST", "/admin/v1/merchants/"+e.merchA.ID+"/suspend", testAdminToken, ""), 200)
+	tab.load()
+	for _, part := range []string{".bar", ".panel", ".note", ".reopen"} {
+		if tab.visible(part) {
+			t.Errorf("%s shows for a suspended merchant", part)
+		}
+	}
+	tab.wantAllowed(nil)
+	ours = nil
+	for _, m := range tab.consoleErrors() {
+		if strings.HasPrefix(m, "Fineline:") {
+			ours = append(ours, m)
+		}
+	}
+	if len(ours) != 1 || !strings.Contains(ours[0], "suspended") {
+		t.Errorf("console errors for a suspended merchant %q", ours)
 	}
 }
 

@@ -98,3 +98,16 @@ func (c *CachedStore) SetWidgetSettings(ctx context.Context, id string, ws Widge
 	c.slugs.Delete(m.Slug)
 	return err
 }
+
+// SetSuspended stores the suspension and forgets the cached merchant, so
+// this instance refuses (or serves again) at once.
+func (c *CachedStore) SetSuspended(ctx context.Context, id string, at time.Time) error {
+	m, err := c.Store.Merchant(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = c.Store.SetSuspended(ctx, id, at)
+	c.byID.Delete(id)
+	c.slugs.Delete(m.Slug)
+	return err
+}

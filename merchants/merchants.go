@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/fineline/fineline/apperr"
@@ -62,6 +63,21 @@ type Merchant struct {
 	// the purposes it needs (all of them allowed for the type to be granted).
 	ConsentMode map[string][]string
 	CreatedAt   time.Time
+	// SuspendedAt is when the operator suspended the merchant; zero while
+	// it is active. A suspended merchant's keys, widget and center are
+	// refused; its data stays.
+	SuspendedAt time.Time
+}
+
+// CodeSuspended is the error code of everything a suspended merchant is refused.
+const CodeSuspended = "merchant_suspended"
+
+// Active refuses a suspended merchant (Forbidden, merchant_suspended).
+func (m Merchant) Active() error {
+	if m.SuspendedAt.IsZero() {
+		return nil
+	}
+	return apperr.New(apperr.Forbidden, "this merchant is suspended; its operator can resume it").WithDetail(CodeSuspended)
 }
 
 // WidgetSettings is what a merchant sets for its widget.
@@ -107,6 +123,11 @@ type Store interface {
 	// SetWidgetSettings replaces the merchant's widget settings; NotFound
 	// if there is no such merchant.
 	SetWidgetSettings(ctx context.Context, id string, ws WidgetSettings) error
+	// SetSuspended sets SuspendedAt (zero resumes); NotFound if there is no
+	// such merchant.
+	SetSuspended(ctx context.Context, id string, at time.Time) error
+	// ListMerchants lists up to limit merchants with ids after after, in id order.
+	ListMerchants(ctx context.Context, after string, limit int) ([]Merchant, error)
 }
 
 // Service creates merchants and keys and authenticates keys.
@@ -134,9 +155,9 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	if !ValidSlug(nm.Slug) {
 		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "slug must be 1-48 lower-case letters, digits and inner hyphens").WithDetail("invalid_slug")
 	}
-	name := strings.TrimSpace(nm.Name)
-	if n := utf8.RuneCountInString(name); n == 0 || n > 100 {
-		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "name must be 1-100 characters")
+	name, err := CheckLine("name", nm.Name, 100)
+	if err != nil {
+		return Merchant{}, APIKey{}, "", err
 	}
 	if nm.DefaultLocale == "" {
 		nm.DefaultLocale = "en"
@@ -153,6 +174,69 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 		return Merchant{}, APIKey{}, "", errors.Join(err, s.Abandon(ctx, m))
 	}
 	return m, k, secret, nil
+}
+
+// CheckLine validates a text that ends up in a mail header or a page title
+// (a merchant's name, a key's label): trimmed, 1 to max characters, one
+// line, no control or format characters (a "\r\nBcc:" in a name would make
+// every mail that carries it refused). Invalid, invalid_text.
+func CheckLine(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	if n := utf8.RuneCountInString(s); n == 0 || n > max {
+		return "", apperr.New(apperr.Invalid, "%s must be 1-%d characters", what, max).WithDetail("invalid_text")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return "", apperr.New(apperr.Invalid, "%s must be one line of text without control characters", what).WithDetail("invalid_text")
+		}
+	}
+	return s, nil
+}
+
+// Suspend suspends the merchant: its keys, widget and center answer 403
+// merchant_suspended (on other instances within the cache bound); its
+// data stays. Suspending a suspended merchant keeps the first time.
+func (s *Service) Suspend(ctx context.Context, id string) (Merchant, error) {
+	m, err := s.Store.Merchant(ctx, id)
+	if err != nil || !m.SuspendedAt.IsZero() {
+		return m, err
+	}
+	m.SuspendedAt = s.now()
+	return m, s.Store.SetSuspended(ctx, id, m.SuspendedAt)
+}
+
+// Resume lifts a suspension.
+func (s *Service) Resume(ctx context.Context, id string) (Merchant, error) {
+	m, err := s.Store.Merchant(ctx, id)
+	if err != nil || m.SuspendedAt.IsZero() {
+		return m, err
+	}
+	m.SuspendedAt = time.Time{}
+	return m, s.Store.SetSuspended(ctx, id, time.Time{})
+}
+
+// MaxPage bounds a page of merchants.
+const MaxPage = 200
+
+// List returns a page of merchants in id order after the cursor after
+// (empty: from the start), and the cursor of the next page ("" at the end).
+func (s *Service) List(ctx context.Context, after string, limit int) ([]Merchant, string, error) {
+	if limit <= 0 || limit > MaxPage {
+		return nil, "", apperr.New(apperr.Invalid, "limit must be 1 to %d", MaxPage).WithDetail("invalid_limit")
+	}
+	if after != "" && !strings.HasPrefix(after, "mer_") {
+		return nil, "", apperr.New(apperr.Invalid, "after must be a merchant id from an earlier page").WithDetail("invalid_cursor")
+	}
+	ms, err := s.Store.ListMerchants(ctx, after, limit+1)
+	if err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(ms) > limit {
+		ms = ms[:limit]
+		next = ms[limit-1].ID
+	}
+	return ms, next, nil
 }
 
 // Abandon undoes a merchant whose onboarding failed half-way: its keys
@@ -211,6 +295,13 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (APIKey, erro
 	}
 	if subtle.ConstantTimeCompare([]byte(k.Hash), []byte(hashKey(secret))) != 1 || !k.RevokedAt.IsZero() {
 		return APIKey{}, unauthorized
+	}
+	m, err := s.Store.Merchant(ctx, k.MerchantID)
+	if err != nil {
+		return APIKey{}, err
+	}
+	if err := m.Active(); err != nil {
+		return APIKey{}, err
 	}
 	return k, nil
 }

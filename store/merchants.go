@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/merchants"
@@ -21,6 +22,7 @@ type merchantDoc struct {
 	AllowedOrigins []string            `bson:"allowed_origins,omitempty"`
 	ConsentMode    map[string][]string `bson:"consent_mode,omitempty"`
 	CreatedAt      time.Time           `bson:"created_at"`
+	SuspendedAt    time.Time           `bson:"suspended_at,omitempty"`
 }
 
 type slugDoc struct {
@@ -39,7 +41,7 @@ type apiKeyDoc struct {
 }
 
 func (d merchantDoc) merchant() merchants.Merchant {
-	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, AllowedOrigins: d.AllowedOrigins, ConsentMode: d.ConsentMode, CreatedAt: d.CreatedAt}
+	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, AllowedOrigins: d.AllowedOrigins, ConsentMode: d.ConsentMode, CreatedAt: d.CreatedAt, SuspendedAt: d.SuspendedAt}
 }
 
 // CreateMerchant stores the merchant, then claims its slug. A crash between
@@ -130,6 +132,39 @@ func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Ti
 	}
 	_, err = s.updateByID(ctx, collAPIKeys, id, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
 	return storeError(err, "revoke key")
+}
+
+// SetSuspended sets or (with a zero time) clears the merchant's suspension.
+func (s *Store) SetSuspended(ctx context.Context, merchantID string, at time.Time) error {
+	update := bson.D{{Key: "$set", Value: bson.D{{Key: "suspended_at", Value: at}}}}
+	if at.IsZero() {
+		update = bson.D{{Key: "$unset", Value: bson.D{{Key: "suspended_at", Value: ""}}}}
+	}
+	matched, err := s.updateByID(ctx, collMerchants, merchantID, update)
+	if err == nil && !matched {
+		return apperr.New(apperr.NotFound, "merchant not found")
+	}
+	return storeError(err, "set suspended")
+}
+
+// ListMerchants lists merchants in id order after the id after. A range
+// on _id: on MongoDB an index walk; the embedded store filters the
+// merchants collection (one document per tenant, not per shopper).
+func (s *Store) ListMerchants(ctx context.Context, after string, limit int) ([]merchants.Merchant, error) {
+	cur, err := s.db.Collection(collMerchants).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, storeError(err, "list merchants")
+	}
+	var docs []merchantDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError(err, "list merchants")
+	}
+	out := make([]merchants.Merchant, len(docs))
+	for i, d := range docs {
+		out[i] = d.merchant()
+	}
+	return out, nil
 }
 
 // SetWidgetSettings replaces the merchant's widget settings in one update.

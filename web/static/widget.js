@@ -252,10 +252,12 @@
       liveCfg ? null : call("config?lang=" + lang, "GET"),
       pending ? null : call("state", "GET"),
     ]);
-    if (c.status === "rejected" && c.reason.code === "origin_not_allowed") {
+    const why = c.status === "rejected" && c.reason.code;
+    if (why === "origin_not_allowed" || why === "merchant_suspended") {
       refused = true;
       busy(false);
-      console.error("Fineline: this page's origin " + location.origin + ' may not use the widget of "' + merchant +
+      console.error(why === "merchant_suspended" ? 'Fineline: the merchant "' + merchant + '" is suspended; the widget stays off.' :
+        "Fineline: this page's origin " + location.origin + ' may not use the widget of "' + merchant +
         '". Add it to allowed_origins in the widget settings (PUT /v1/widget-settings, or the console).');
       draw();
       return;
