@@ -337,6 +337,9 @@ func (l *Ledger) validate(ctx context.Context, c Choices) ([]resolved, error) {
 		if p.Sensitive && r.State == Granted && !r.Explicit {
 			return nil, apperr.New(apperr.Invalid, "purpose %q is sensitive: it can only be granted with explicit opt-in by the subject (\"explicit_opt_in\": true)", p.Key).WithDetail(CodeExplicitOptInRequired)
 		}
+		if p.Retired() && r.State == Granted {
+			return nil, apperr.New(apperr.Conflict, "purpose %q is retired: it can no longer be granted", p.Key).WithDetail(CodePurposeRetired)
+		}
 		if r.NoticeVersion != 0 && (!terms.Has(r.NoticeVersion) || r.NoticeVersion < terms.InForce(l.now())) {
 			return nil, apperr.New(apperr.Invalid, "notice version %d is not a published version at or after the one in force", r.NoticeVersion).WithDetail(CodeInvalidNoticeVersion)
 		}

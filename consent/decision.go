@@ -17,6 +17,9 @@ const (
 	ReasonReconsentDue  Reason = "reconsent_due"
 	ReasonGPCOptOut     Reason = "gpc_opt_out"
 	ReasonSubjectErased Reason = "subject_erased"
+	// ReasonPurposeRetired: the merchant retired the purpose; nothing is
+	// allowed for it any more, whatever was decided.
+	ReasonPurposeRetired Reason = "purpose_retired"
 )
 
 // Decision answers "may the merchant use this subject's data for this purpose now?".
@@ -66,6 +69,10 @@ func decideOne(subjectID string, ps PurposeState, decided bool, p Purpose, t Ter
 		return d
 	}
 	d.NoticeVersion, d.Since = ps.NoticeVersion, ps.At
+	if p.Retired() {
+		d.Reason = ReasonPurposeRetired
+		return d
+	}
 	switch ps.State {
 	case Granted:
 		d.Allowed, d.Reason = true, ReasonGranted

@@ -115,6 +115,7 @@ const (
 	ReasonSameState = "same_state"
 	// ReasonProofRequired refuses a grant of a sensitive purpose without proof.
 	ReasonProofRequired = "proof_required"
+	// CodePurposeRetired (purpose_retired) refuses a grant of a retired purpose.
 	// ReasonNewerDecisionExists refuses a decision older than the
 	// subject's latest decision on the purpose.
 	ReasonNewerDecisionExists = "newer_decision_exists"
@@ -188,6 +189,10 @@ func (l *Ledger) Import(ctx context.Context, imp Import) (ImportReport, error) {
 		rep.Lines[i].Line = ln.Line
 		if purposes[ln.Purpose].Sensitive && ln.State == Granted && ln.Proof == "" {
 			rep.Lines[i].Result, rep.Lines[i].Reason = ResultRefused, ReasonProofRequired
+			continue
+		}
+		if purposes[ln.Purpose].Retired() && ln.State == Granted {
+			rep.Lines[i].Result, rep.Lines[i].Reason = ResultRefused, CodePurposeRetired
 			continue
 		}
 		if _, ok := bySubject[ln.SubjectID]; !ok {

@@ -47,6 +47,27 @@ type Purpose struct {
 	SaleOrShare    bool
 	LegalBasis     LegalBasis
 	CreatedAt      time.Time
+	// RetiredAt is when the merchant retired the purpose; zero while it is
+	// offered. A retired purpose is no longer offered or granted, checks
+	// answer purpose_retired, and its history stays.
+	RetiredAt time.Time
+}
+
+// CodePurposeRetired is the error code of a grant of a retired purpose.
+const CodePurposeRetired = "purpose_retired"
+
+// Retired reports whether the merchant retired the purpose.
+func (p Purpose) Retired() bool { return !p.RetiredAt.IsZero() }
+
+// Offered keeps the purposes shoppers are asked about: all but the retired.
+func Offered(ps []Purpose) []Purpose {
+	out := make([]Purpose, 0, len(ps))
+	for _, p := range ps {
+		if !p.Retired() {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // TextFor returns the wording in locale, falling back to the purpose's
@@ -123,8 +144,10 @@ type PurposeStore interface {
 	CreatePurpose(ctx context.Context, p Purpose) error
 	// Purpose returns one purpose; NotFound if the merchant has none by that key.
 	Purpose(ctx context.Context, merchantID, key string) (Purpose, error)
-	// Purposes lists the merchant's purposes in key order.
+	// Purposes lists the merchant's purposes in key order, retired ones included.
 	Purposes(ctx context.Context, merchantID string) ([]Purpose, error)
+	// RetirePurpose sets the purpose's RetiredAt; NotFound if there is none.
+	RetirePurpose(ctx context.Context, merchantID, key string, at time.Time) error
 }
 
 // Purposes manages a merchant's purposes.
@@ -151,6 +174,19 @@ func (s *Purposes) Get(ctx context.Context, merchantID, key string) (Purpose, er
 		return Purpose{}, err
 	}
 	return s.Store.Purpose(ctx, merchantID, key)
+}
+
+// Retire retires one of the merchant's purposes: from now on it is not
+// offered, a grant of it is refused, and checks answer purpose_retired (on
+// other instances within the cache bound). Its events stay. Retiring a
+// retired purpose keeps the first time.
+func (s *Purposes) Retire(ctx context.Context, merchantID, key string) (Purpose, error) {
+	p, err := s.Get(ctx, merchantID, key)
+	if err != nil || p.Retired() {
+		return p, err
+	}
+	p.RetiredAt = s.Now().UTC().Truncate(time.Millisecond)
+	return p, s.Store.RetirePurpose(ctx, merchantID, key, p.RetiredAt)
 }
 
 // List returns all purposes of the merchant.

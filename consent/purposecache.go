@@ -14,9 +14,9 @@ type purposeLookup struct {
 }
 
 // CachedPurposes is a PurposeStore that reads each purpose, and each
-// merchant's list, from the store at most once per TTL. Purposes are never
-// edited, so the TTL only bounds how long a purpose created on another
-// instance stays unknown here; one created through this instance is seen at once.
+// merchant's list, from the store at most once per TTL. The TTL bounds how
+// long a purpose created or retired on another instance stays unseen here;
+// one created or retired through this instance is seen at once.
 type CachedPurposes struct {
 	store PurposeStore
 	one   *ttlcache.Cache[string, purposeLookup]
@@ -35,6 +35,15 @@ func (c *CachedPurposes) CreatePurpose(ctx context.Context, p Purpose) error {
 	err := c.store.CreatePurpose(ctx, p)
 	c.one.Delete(p.MerchantID + "/" + p.Key)
 	c.list.Delete(p.MerchantID)
+	return err
+}
+
+// RetirePurpose retires the purpose and forgets what was cached about it,
+// so this instance stops offering it at once.
+func (c *CachedPurposes) RetirePurpose(ctx context.Context, merchantID, key string, at time.Time) error {
+	err := c.store.RetirePurpose(ctx, merchantID, key, at)
+	c.one.Delete(merchantID + "/" + key)
+	c.list.Delete(merchantID)
 	return err
 }
 

@@ -172,7 +172,7 @@ func (a *API) honourGPC(c *gin.Context, subjectID string) error {
 	}
 	ctx := c.Request.Context()
 	m := merchant(c)
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return err
 	}

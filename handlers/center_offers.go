@@ -37,6 +37,9 @@ func (a *API) offerViews(c *gin.Context, ps []consent.Purpose, ds []consent.Deci
 	}
 	var out []offerView
 	for _, o := range os {
+		if !slices.ContainsFunc(ps, func(p consent.Purpose) bool { return p.Key == o.Purpose }) {
+			continue // its purpose is not offered (retired)
+		}
 		t := o.TextFor(l.Lang)
 		v := offerView{Key: o.Key, Title: t.Title, Reward: t.Reward, Notice: t.Notice, Action: basePath(c) + "offers/" + o.Key, Joined: true}
 		var give []string

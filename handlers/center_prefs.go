@@ -50,7 +50,7 @@ func (a *API) choices(c *gin.Context) ([]consent.Purpose, consent.SubjectState, 
 	ctx := c.Request.Context()
 	sess, _ := session(c)
 	m := merchant(c)
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return nil, consent.SubjectState{}, nil, err
 	}
@@ -192,7 +192,7 @@ func (a *API) savePreferences(c *gin.Context) error {
 	if action != "save" && action != "all_off" {
 		return apperr.New(apperr.Invalid, "unknown action")
 	}
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return err
 	}

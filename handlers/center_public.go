@@ -41,7 +41,7 @@ func (a *API) protect(c *gin.Context) error {
 	m := merchant(c)
 	p := protectPage{base: a.newPage(c), HTTPS: a.secureCookies(), AskedDays: askedDays}
 	l := p.L
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return err
 	}
@@ -120,7 +120,7 @@ func (a *API) optOutOfSale(c *gin.Context, channel consent.Channel) (string, err
 	if err != nil {
 		return "", err
 	}
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return "", err
 	}
@@ -157,7 +157,7 @@ func (a *API) doNotSell(c *gin.Context) error {
 	}
 	ctx := c.Request.Context()
 	m := merchant(c)
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return err
 	}

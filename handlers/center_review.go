@@ -98,7 +98,7 @@ func (a *API) reviewPage(c *gin.Context, answers url.Values) (reviewPage, error)
 	if err != nil || len(aw) == 0 {
 		return p, err
 	}
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return p, err
 	}

@@ -336,6 +336,10 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("GET", "/v1/purposes/newsletter", admin, nil, nil, 200)
 	c.expect("GET", "/v1/purposes/never_made", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/purposes/Bad-Key", admin, nil, nil, 400), "invalid_purpose")
+	c.expect("POST", "/v1/purposes", admin, obj{"key": "old_promo", "texts": obj{"en": obj{"name": "Old promotion", "statement": "We emailed you about a promotion that has ended."}}}, nil, 201)
+	c.expect("POST", "/v1/purposes/old_promo/retire", admin, nil, nil, 200)
+	c.expect("POST", "/v1/purposes/never_made/retire", admin, nil, nil, 404)
+	wantCode(c.expect("POST", "/v1/purposes/Bad-Key/retire", admin, nil, nil, 400), "invalid_purpose")
 
 	// Recipients.
 	w = c.expect("GET", "/v1/recipients", admin, nil, nil, 200)

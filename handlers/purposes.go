@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -9,10 +10,19 @@ import (
 	"github.com/fineline/fineline/consent"
 )
 
+// offeredPurposes are the merchant's purposes shoppers are asked about:
+// every page and widget that offers choices lists these, not the retired.
+func (a *API) offeredPurposes(ctx context.Context, merchantID string) ([]consent.Purpose, error) {
+	ps, err := a.Purposes.List(ctx, merchantID)
+	return consent.Offered(ps), err
+}
+
 type purposeJSON struct {
 	createPurposeRequest
 	Default   string    `json:"default"`
 	CreatedAt time.Time `json:"created_at"`
+	// RetiredAt is set once the purpose is retired.
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
 }
 
 func toPurposeJSON(p consent.Purpose) purposeJSON {
@@ -20,8 +30,13 @@ func toPurposeJSON(p consent.Purpose) purposeJSON {
 	if cats == nil {
 		cats = []string{}
 	}
-	return purposeJSON{createPurposeRequest: createPurposeRequest{Key: p.Key, Texts: p.Texts, DefaultLocale: p.DefaultLocale, DataCategories: cats,
+	out := purposeJSON{createPurposeRequest: createPurposeRequest{Key: p.Key, Texts: p.Texts, DefaultLocale: p.DefaultLocale, DataCategories: cats,
 		Sensitive: p.Sensitive, SaleOrShare: p.SaleOrShare, LegalBasis: string(p.LegalBasis)}, Default: "off", CreatedAt: p.CreatedAt}
+	if p.Retired() {
+		at := p.RetiredAt
+		out.RetiredAt = &at
+	}
+	return out
 }
 
 type createPurposeRequest struct {
@@ -71,5 +86,15 @@ func (a *API) createPurpose(c *gin.Context) error {
 	}
 	c.Header("Location", "/v1/purposes/"+p.Key)
 	c.JSON(http.StatusCreated, toPurposeJSON(p))
+	return nil
+}
+
+// retirePurpose stops offering a purpose; its history stays.
+func (a *API) retirePurpose(c *gin.Context) error {
+	p, err := a.Purposes.Retire(c.Request.Context(), merchantID(c), c.Param("key"))
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusOK, toPurposeJSON(p))
 	return nil
 }

@@ -123,6 +123,7 @@ func New(a *API) (http.Handler, error) {
 	read.GET("/purposes", a.handle(a.listPurposes))
 	read.GET("/purposes/:key", a.handle(a.getPurpose))
 	adm.POST("/purposes", a.handle(a.createPurpose))
+	adm.POST("/purposes/:key/retire", a.handle(a.retirePurpose))
 
 	write.PUT("/subjects/:subject", a.handle(a.putSubject))
 	read.GET("/subjects/:subject", a.handle(a.getSubject))

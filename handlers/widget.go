@@ -116,7 +116,7 @@ type widgetLevelJSON struct {
 // levels and its texts in the page's language.
 func (a *API) widgetConfig(c *gin.Context) error {
 	l := localizer(c)
-	ps, err := a.Purposes.List(c.Request.Context(), merchant(c).ID)
+	ps, err := a.offeredPurposes(c.Request.Context(), merchant(c).ID)
 	if err != nil {
 		return err
 	}
@@ -172,7 +172,7 @@ func (a *API) widgetState(c *gin.Context, receiptURL *string, elsewhere []string
 	if err != nil {
 		return err
 	}
-	ps, err := a.Purposes.List(ctx, m.ID)
+	ps, err := a.offeredPurposes(ctx, m.ID)
 	if err != nil {
 		return err
 	}

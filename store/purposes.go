@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/fineline/fineline/apperr"
@@ -28,6 +29,7 @@ type purposeDoc struct {
 	SaleOrShare    bool               `bson:"sale_or_share"`
 	LegalBasis     string             `bson:"legal_basis"`
 	CreatedAt      time.Time          `bson:"created_at"`
+	RetiredAt      time.Time          `bson:"retired_at,omitempty"`
 }
 
 // CreatePurpose stores a new purpose under "<merchant>/<key>".
@@ -51,7 +53,7 @@ func (s *Store) CreatePurpose(ctx context.Context, p consent.Purpose) error {
 func (d purposeDoc) purpose() consent.Purpose {
 	p := consent.Purpose{MerchantID: d.MerchantID, Key: d.Key, Texts: map[string]consent.Text{}, DefaultLocale: d.DefaultLocale,
 		DataCategories: d.DataCategories, Sensitive: d.Sensitive, SaleOrShare: d.SaleOrShare,
-		LegalBasis: consent.LegalBasis(d.LegalBasis), CreatedAt: d.CreatedAt}
+		LegalBasis: consent.LegalBasis(d.LegalBasis), CreatedAt: d.CreatedAt, RetiredAt: d.RetiredAt}
 	for l, t := range d.Texts {
 		p.Texts[l] = consent.Text(t)
 	}
@@ -61,6 +63,15 @@ func (d purposeDoc) purpose() consent.Purpose {
 // Purpose returns one purpose: a point read.
 func (s *Store) Purpose(ctx context.Context, merchantID, key string) (consent.Purpose, error) {
 	return findOne(ctx, s, collPurposes, id(merchantID, key), "purpose", purposeDoc.purpose)
+}
+
+// RetirePurpose sets the purpose's retired_at.
+func (s *Store) RetirePurpose(ctx context.Context, merchantID, key string, at time.Time) error {
+	matched, err := s.updateByID(ctx, collPurposes, id(merchantID, key), bson.D{{Key: "$set", Value: bson.D{{Key: "retired_at", Value: at}}}})
+	if err == nil && !matched {
+		return apperr.New(apperr.NotFound, "purpose not found")
+	}
+	return storeError(err, "retire purpose")
 }
 
 // Purposes lists the merchant's purposes by key.

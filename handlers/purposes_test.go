@@ -1,0 +1,121 @@
+package handlers_test
+
+import (
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRetirePurpose: a retired purpose is no longer offered (widget,
+// preference center) or granted (API, widget, import), every check answers
+// purpose_retired whatever was decided, a withdrawal still lands, its
+// history stays, and another merchant's purpose of the same key is
+// untouched.
+func TestRetirePurpose(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":["https://shop-a.example"]}`), 200)
+	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
+	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/recommendations", e.keyA, `{"state":"granted"}`), 201)
+	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/newsletter", e.keyB, `{"state":"granted"}`), 201)
+
+	if r := e.do("POST", "/v1/purposes/no_such/retire", e.keyA, ""); r.status != 404 {
+		t.Fatalf("retire an unknown purpose: %d", r.status)
+	}
+	var p struct {
+		Key       string  `json:"key"`
+		RetiredAt *string `json:"retired_at"`
+	}
+	e.mustStatus(e.do("POST", "/v1/purposes/newsletter/retire", e.keyA, ""), 200).json(t, &p)
+	if p.RetiredAt == nil {
+		t.Fatal("no retired_at")
+	}
+	var again struct {
+		RetiredAt *string `json:"retired_at"`
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.mustStatus(e.do("POST", "/v1/purposes/newsletter/retire", e.keyA, ""), 200).json(t, &again)
+	if again.RetiredAt == nil || *again.RetiredAt != *p.RetiredAt {
+		t.Errorf("retired again: %v, first %s", again.RetiredAt, *p.RetiredAt)
+	}
+
+	if got := e.reason(t, "rita", "newsletter"); got != "purpose_retired" {
+		t.Errorf("check after retiring: %s", got)
+	}
+	if got := e.reason(t, "nobody", "newsletter"); got != "no_record" {
+		t.Errorf("check of a subject who never decided: %s", got)
+	}
+	var batch struct {
+		Decisions []struct {
+			Allowed bool   `json:"allowed"`
+			Reason  string `json:"reason"`
+		} `json:"decisions"`
+	}
+	e.mustStatus(e.do("POST", "/v1/check", e.keyA, `{"purpose":"newsletter","subjects":["rita"]}`), 200).json(t, &batch)
+	if len(batch.Decisions) != 1 || batch.Decisions[0].Allowed || batch.Decisions[0].Reason != "purpose_retired" {
+		t.Errorf("batch check after retiring: %+v", batch)
+	}
+	if got := e.reason(t, "rita", "recommendations"); got != "granted" {
+		t.Errorf("another purpose after retiring: %s", got)
+	}
+	var d struct{ Reason string }
+	e.mustStatus(e.do("GET", "/v1/check?subject=rita&purpose=newsletter", e.keyB, ""), 200).json(t, &d)
+	if d.Reason != "granted" {
+		t.Errorf("shop B's newsletter: %s", d.Reason)
+	}
+
+	// No new grant by any channel; a withdrawal still lands.
+	if code := e.mustStatus(e.do("PUT", "/v1/subjects/rex/consents/newsletter", e.keyA, `{"state":"granted"}`), 409).errorCode(t); code != "purpose_retired" {
+		t.Errorf("API grant: %s", code)
+	}
+	e.mustStatus(e.do("PUT", "/v1/subjects/rex", e.keyA, `{}`), 201)
+	var tok struct{ Token string }
+	e.mustStatus(e.do("POST", "/v1/widget-sessions", e.keyA, `{"subject":"rex"}`), 201).json(t, &tok)
+	r := e.widget(t, "PUT", "/w/v1/shop-a/consents", shopOrigin, `{"choices":{"newsletter":"granted","recommendations":"granted"}}`,
+		"Authorization", "Bearer "+tok.Token, "Content-Type", "application/json")
+	if r.status != 409 || !strings.Contains(string(r.body), "purpose_retired") {
+		t.Errorf("widget grant: %d %s", r.status, r.body)
+	}
+	if got := e.reason(t, "rex", "recommendations"); got != "no_record" {
+		t.Errorf("a refused widget save wrote part of itself: recommendations %s", got)
+	}
+	ans := e.mustImport(e.keyA, importLine("ivy", "newsletter", "granted", time.Now().Add(-time.Hour), "shop"))
+	if ans.Totals.Refused != 1 || ans.Lines[0].Reason != "purpose_retired" {
+		t.Errorf("import of a grant: %+v", ans)
+	}
+	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/newsletter", e.keyA, `{"state":"withdrawn"}`), 201)
+	if got := e.reason(t, "rita", "newsletter"); got != "purpose_retired" {
+		t.Errorf("check after the withdrawal: %s", got)
+	}
+	evs := wbEvents(t, e, "rita")
+	if len(evs) != 3 || evs[0].Purpose != "newsletter" || evs[0].State != "granted" || evs[2].State != "withdrawn" {
+		t.Errorf("history after retiring: %+v", evs)
+	}
+
+	// Not offered: the widget's config and the preference center leave it out;
+	// the API still lists it, retired.
+	cfg := string(e.widget(t, "GET", "/w/v1/shop-a/config?lang=en", shopOrigin, "").body)
+	if strings.Contains(cfg, `"key":"newsletter"`) || !strings.Contains(cfg, `"key":"recommendations"`) {
+		t.Errorf("widget config after retiring: %s", cfg)
+	}
+	client, _ := e.signInShopper(t, "rita")
+	res, err := client.Get(e.srv.URL + "/c/shop-a/preferences?lang=en")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || strings.Contains(string(page), `value="newsletter"`) || !strings.Contains(string(page), `value="recommendations"`) {
+		t.Errorf("preferences after retiring: %d, newsletter offered: %v", res.StatusCode, strings.Contains(string(page), `value="newsletter"`))
+	}
+	listed := string(e.mustStatus(e.do("GET", "/v1/purposes/newsletter", e.keyA, ""), 200).body)
+	if !strings.Contains(listed, `"retired_at":"`) {
+		t.Errorf("GET purpose after retiring: %s", listed)
+	}
+	if r := e.do("POST", "/v1/purposes/recommendations/retire", e.keyB, ""); r.status != 200 {
+		t.Errorf("shop B retires its own: %d", r.status)
+	}
+	if got := e.reason(t, "rita", "recommendations"); got != "granted" {
+		t.Errorf("shop A's recommendations after shop B retired its own: %s", got)
+	}
+}
