@@ -148,6 +148,9 @@ type PurposeStore interface {
 	Purposes(ctx context.Context, merchantID string) ([]Purpose, error)
 	// RetirePurpose sets the purpose's RetiredAt; NotFound if there is none.
 	RetirePurpose(ctx context.Context, merchantID, key string, at time.Time) error
+	// PutPurposeWords replaces the purpose's texts and data categories;
+	// NotFound if there is none.
+	PutPurposeWords(ctx context.Context, merchantID, key string, texts map[string]Text, categories []string) error
 }
 
 // Purposes manages a merchant's purposes.
@@ -187,6 +190,63 @@ func (s *Purposes) Retire(ctx context.Context, merchantID, key string) (Purpose,
 	}
 	p.RetiredAt = s.Now().UTC().Truncate(time.Millisecond)
 	return p, s.Store.RetirePurpose(ctx, merchantID, key, p.RetiredAt)
+}
+
+// Wording is new words for a purpose: the texts of the locales it names
+// (the others stay) and, when set, its data categories.
+type Wording struct {
+	Purpose        string
+	Texts          map[string]Text
+	DataCategories []string // nil: unchanged
+}
+
+// CheckWording validates new words for one of the merchant's purposes
+// against the purpose they would make, and returns them canonical (data
+// categories as the vocabulary spells them). A retired purpose takes none.
+func (s *Purposes) CheckWording(ctx context.Context, merchantID string, w Wording) (Wording, Purpose, error) {
+	p, err := s.Get(ctx, merchantID, w.Purpose)
+	if err != nil {
+		return Wording{}, Purpose{}, err
+	}
+	if p.Retired() {
+		return Wording{}, Purpose{}, apperr.New(apperr.Conflict, "purpose %q is retired", p.Key).WithDetail(CodePurposeRetired)
+	}
+	if len(w.Texts) == 0 && w.DataCategories == nil {
+		return Wording{}, Purpose{}, apperr.New(apperr.Invalid, "give texts or data_categories to change").WithDetail("nothing_to_change")
+	}
+	next := reworded(p, w)
+	if err := next.Validate(); err != nil {
+		return Wording{}, Purpose{}, err
+	}
+	if w.DataCategories != nil {
+		w.DataCategories = next.DataCategories
+	}
+	return w, p, nil
+}
+
+func reworded(p Purpose, w Wording) Purpose {
+	p.Texts = maps.Clone(p.Texts)
+	for l, t := range w.Texts {
+		p.Texts[l] = Text{Name: strings.TrimSpace(t.Name), Statement: strings.TrimSpace(t.Statement)}
+	}
+	if w.DataCategories != nil {
+		p.DataCategories = slices.Clone(w.DataCategories)
+	}
+	return p
+}
+
+// Reword stores a purpose's new words (a notice carrying them was
+// published). Applying the same words twice changes nothing.
+func (s *Purposes) Reword(ctx context.Context, merchantID string, w Wording) error {
+	p, err := s.Get(ctx, merchantID, w.Purpose)
+	if err != nil {
+		return err
+	}
+	next := reworded(p, w)
+	if err := next.Validate(); err != nil {
+		return err
+	}
+	return s.Store.PutPurposeWords(ctx, merchantID, p.Key, next.Texts, next.DataCategories)
 }
 
 // List returns all purposes of the merchant.

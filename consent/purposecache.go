@@ -47,6 +47,15 @@ func (c *CachedPurposes) RetirePurpose(ctx context.Context, merchantID, key stri
 	return err
 }
 
+// PutPurposeWords stores new words and forgets what was cached about the
+// purpose, so this instance shows them at once.
+func (c *CachedPurposes) PutPurposeWords(ctx context.Context, merchantID, key string, texts map[string]Text, categories []string) error {
+	err := c.store.PutPurposeWords(ctx, merchantID, key, texts, categories)
+	c.one.Delete(merchantID + "/" + key)
+	c.list.Delete(merchantID)
+	return err
+}
+
 // Purpose returns one purpose, from the cache when it can; NotFound answers
 // are cached too, so unknown keys cannot make every request read the store.
 func (c *CachedPurposes) Purpose(ctx context.Context, merchantID, key string) (Purpose, error) {

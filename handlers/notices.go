@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/notices"
 )
 
@@ -24,6 +25,14 @@ type noticeJSON struct {
 	// ReconsentBy is when consent under older versions stops counting for
 	// the affected purposes (effective time plus grace period).
 	ReconsentBy *time.Time `json:"reconsent_by,omitempty"`
+	// Wordings are the purposes' new words this version brings.
+	Wordings []wordingJSON `json:"wordings"`
+}
+
+type wordingJSON struct {
+	Purpose        string                  `json:"purpose"`
+	Texts          map[string]consent.Text `json:"texts"`
+	DataCategories []string                `json:"data_categories,omitempty"`
 }
 
 func timePtr(t time.Time) *time.Time {
@@ -41,6 +50,14 @@ func toNoticeJSON(v notices.Version) noticeJSON {
 	}
 	if v.Material {
 		out.ReconsentBy = timePtr(v.Deadline)
+	}
+	out.Wordings = []wordingJSON{}
+	for _, w := range v.Wordings {
+		texts := w.Texts
+		if texts == nil {
+			texts = map[string]consent.Text{}
+		}
+		out.Wordings = append(out.Wordings, wordingJSON{Purpose: w.Purpose, Texts: texts, DataCategories: w.DataCategories})
 	}
 	return out
 }

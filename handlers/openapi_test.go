@@ -337,7 +337,11 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("GET", "/v1/purposes/never_made", admin, nil, nil, 404)
 	wantCode(c.expect("GET", "/v1/purposes/Bad-Key", admin, nil, nil, 400), "invalid_purpose")
 	c.expect("POST", "/v1/purposes", admin, obj{"key": "old_promo", "texts": obj{"en": obj{"name": "Old promotion", "statement": "We emailed you about a promotion that has ended."}}}, nil, 201)
+	c.expect("PATCH", "/v1/purposes/old_promo", admin, obj{"data_categories": []string{"contact"}}, nil, 201)
+	wantCode(c.expect("PATCH", "/v1/purposes/old_promo", admin, obj{}, nil, 400), "nothing_to_change")
+	c.expect("PATCH", "/v1/purposes/never_made", admin, obj{"data_categories": []string{"contact"}}, nil, 404)
 	c.expect("POST", "/v1/purposes/old_promo/retire", admin, nil, nil, 200)
+	wantCode(c.expect("PATCH", "/v1/purposes/old_promo", admin, obj{"data_categories": []string{"contact"}}, nil, 409), "purpose_retired")
 	c.expect("POST", "/v1/purposes/never_made/retire", admin, nil, nil, 404)
 	wantCode(c.expect("POST", "/v1/purposes/Bad-Key/retire", admin, nil, nil, 400), "invalid_purpose")
 

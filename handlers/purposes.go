@@ -3,11 +3,13 @@ package handlers
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/notices"
 )
 
 // offeredPurposes are the merchant's purposes shoppers are asked about:
@@ -96,5 +98,45 @@ func (a *API) retirePurpose(c *gin.Context) error {
 		return err
 	}
 	c.JSON(http.StatusOK, toPurposeJSON(p))
+	return nil
+}
+
+type patchPurposeRequest struct {
+	Texts          map[string]consent.Text `json:"texts"`
+	DataCategories *[]string               `json:"data_categories"`
+}
+
+// patchPurpose changes a purpose's words the way terms change: it creates
+// a notice draft carrying them (with a summary of the change in every
+// language), which the merchant publishes, as material for the purpose or
+// not. Until then shoppers see the old words.
+func (a *API) patchPurpose(c *gin.Context) error {
+	var req patchPurposeRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	w := consent.Wording{Purpose: c.Param("key"), Texts: req.Texts}
+	if req.DataCategories != nil {
+		w.DataCategories = append([]string{}, *req.DataCategories...)
+	}
+	w, p, err := a.Purposes.CheckWording(ctx, merchantID(c), w)
+	if err != nil {
+		return err
+	}
+	summaries := map[string]notices.Summary{}
+	for _, lang := range consent.Locales() {
+		name := p.TextFor(lang).Name
+		if t, ok := w.Texts[lang]; ok {
+			name = t.Name
+		}
+		summaries[lang] = notices.Summary{Summary: a.Center.Locales.For(lang).Tf("purpose_reworded", "Purpose", name)}
+	}
+	v, err := a.Notices.CreateRewording(ctx, merchantID(c), w, summaries)
+	if err != nil {
+		return err
+	}
+	c.Header("Location", "/v1/notices/"+strconv.Itoa(v.Number))
+	c.JSON(http.StatusCreated, gin.H{"notice": toNoticeJSON(v), "purpose": toPurposeJSON(p)})
 	return nil
 }

@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,119 @@ func TestRetirePurpose(t *testing.T) {
 	}
 	if got := e.reason(t, "rita", "recommendations"); got != "granted" {
 		t.Errorf("shop A's recommendations after shop B retired its own: %s", got)
+	}
+}
+
+// TestRewordPurpose: editing a purpose's words is a change of terms. The
+// PATCH only makes a notice draft carrying them (nothing is written if the
+// words are invalid); shoppers and the API see the old words until it is
+// published, then the new ones; published as material for the purpose,
+// consent given before must be renewed.
+func TestRewordPurpose(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustStatus(e.do("PUT", "/v1/widget-settings", e.keyA, `{"allowed_origins":["https://shop-a.example"]}`), 200)
+	e.mustStatus(e.do("PUT", "/v1/subjects/wynn/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
+	drafts := func() int {
+		t.Helper()
+		var l struct {
+			Notices []struct{ Status string } `json:"notices"`
+		}
+		e.mustStatus(e.do("GET", "/v1/notices", e.keyA, ""), 200).json(t, &l)
+		n := 0
+		for _, v := range l.Notices {
+			if v.Status == "draft" {
+				n++
+			}
+		}
+		return n
+	}
+	for _, tc := range []struct {
+		path, body, code string
+		status           int
+	}{
+		{"/v1/purposes/newsletter", `{}`, "nothing_to_change", 400},
+		{"/v1/purposes/newsletter", `{"data_categories":["health"]}`, "invalid_request", 400},
+		{"/v1/purposes/newsletter", `{"texts":{"en":{"name":"N","statement":"short"}}}`, "invalid_request", 400},
+		{"/v1/purposes/newsletter", `{"texts":{"xx":{"name":"Newsletter","statement":"We email you every week."}}}`, "", 400},
+		{"/v1/purposes/newsletter", `{"Texts":{}}`, "unknown_field", 400},
+		{"/v1/purposes/no_such", `{"data_categories":["contact"]}`, "", 404},
+	} {
+		r := e.do("PATCH", tc.path, e.keyA, tc.body)
+		if r.status != tc.status || (tc.code != "" && !strings.Contains(string(r.body), `"code":"`+tc.code+`"`)) {
+			t.Errorf("PATCH %s %s: %d %s, want %d %s", tc.path, tc.body, r.status, r.body, tc.status, tc.code)
+		}
+	}
+	if n := drafts(); n != 0 {
+		t.Fatalf("%d drafts after refused edits", n)
+	}
+
+	var made struct {
+		Notice struct {
+			Version  int                                 `json:"version"`
+			Status   string                              `json:"status"`
+			Texts    map[string]struct{ Summary string } `json:"texts"`
+			Wordings []struct{ Purpose string }          `json:"wordings"`
+		} `json:"notice"`
+		Purpose struct {
+			Texts map[string]struct{ Name string } `json:"texts"`
+		} `json:"purpose"`
+	}
+	r := e.mustStatus(e.do("PATCH", "/v1/purposes/newsletter", e.keyA,
+		`{"texts":{"en":{"name":"Weekly newsletter","statement":"We email you new arrivals every Friday."}},"data_categories":["contact","purchase_history"]}`), 201)
+	r.json(t, &made)
+	if made.Notice.Status != "draft" || len(made.Notice.Wordings) != 1 || made.Notice.Wordings[0].Purpose != "newsletter" ||
+		r.header.Get("Location") != "/v1/notices/"+strconv.Itoa(made.Notice.Version) {
+		t.Fatalf("the draft: %+v %v", made, r.header)
+	}
+	if n := drafts(); n != 1 {
+		t.Errorf("%d drafts after the edit, want 1", n)
+	}
+	if s := made.Notice.Texts["en"].Summary; !strings.Contains(s, "Weekly newsletter") || made.Notice.Texts["de"].Summary == "" {
+		t.Errorf("summaries of the change: %+v", made.Notice.Texts)
+	}
+	if made.Purpose.Texts["en"].Name != "Newsletter" {
+		t.Errorf("the PATCH answers with the purpose as shoppers see it now: %+v", made.Purpose)
+	}
+	// Until published, the old words everywhere.
+	old := func() bool {
+		t.Helper()
+		return strings.Contains(string(e.widget(t, "GET", "/w/v1/shop-a/config?lang=en", shopOrigin, "").body), `"name":"Newsletter"`) &&
+			strings.Contains(string(e.mustStatus(e.do("GET", "/v1/purposes/newsletter", e.keyA, ""), 200).body), `"name":"Newsletter"`)
+	}
+	if !old() {
+		t.Fatal("the new words show before the notice is published")
+	}
+	n := strconv.Itoa(made.Notice.Version)
+	// The merchant makes it material for the purpose; the words stay with the draft.
+	up := e.mustStatus(e.do("PUT", "/v1/notices/"+n, e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every Friday."}},"material":true,"purposes":["newsletter"]}`), 200)
+	if !strings.Contains(string(up.body), `"wordings":[{"purpose":"newsletter"`) {
+		t.Fatalf("the update dropped the words: %s", up.body)
+	}
+	if !old() {
+		t.Fatal("the new words show after updating the draft")
+	}
+	e.mustStatus(e.do("POST", "/v1/notices/"+n+"/publish", e.keyA, `{"grace_period_days":7}`), 200)
+	cfg := string(e.widget(t, "GET", "/w/v1/shop-a/config?lang=en", shopOrigin, "").body)
+	if !strings.Contains(cfg, `"name":"Weekly newsletter","statement":"We email you new arrivals every Friday."`) {
+		t.Errorf("the widget after publishing: %s", cfg)
+	}
+	got := string(e.mustStatus(e.do("GET", "/v1/purposes/newsletter", e.keyA, ""), 200).body)
+	if !strings.Contains(got, `"name":"Weekly newsletter"`) || !strings.Contains(got, `"data_categories":["contact","purchase_history"]`) {
+		t.Errorf("the purpose after publishing: %s", got)
+	}
+	if !strings.Contains(got, `"es":{"name":`) {
+		t.Errorf("the locales the edit did not name were dropped: %s", got)
+	}
+	if got := e.reason(t, "wynn", "newsletter"); got != "reconsent_due" {
+		t.Errorf("consent given before a material rewording: %s", got)
+	}
+	// Shop B's newsletter keeps its words.
+	if b := string(e.mustStatus(e.do("GET", "/v1/purposes/newsletter", e.keyB, ""), 200).body); !strings.Contains(b, `"name":"Newsletter"`) {
+		t.Errorf("shop B's purpose: %s", b)
+	}
+	// A retired purpose takes no new words.
+	e.mustStatus(e.do("POST", "/v1/purposes/recommendations/retire", e.keyA, ""), 200)
+	if r := e.do("PATCH", "/v1/purposes/recommendations", e.keyA, `{"data_categories":["browsing"]}`); r.status != 409 {
+		t.Errorf("rewording a retired purpose: %d %s", r.status, r.body)
 	}
 }

@@ -124,6 +124,7 @@ func New(a *API) (http.Handler, error) {
 	read.GET("/purposes/:key", a.handle(a.getPurpose))
 	adm.POST("/purposes", a.handle(a.createPurpose))
 	adm.POST("/purposes/:key/retire", a.handle(a.retirePurpose))
+	adm.PATCH("/purposes/:key", a.handle(a.patchPurpose))
 
 	write.PUT("/subjects/:subject", a.handle(a.putSubject))
 	read.GET("/subjects/:subject", a.handle(a.getSubject))

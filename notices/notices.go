@@ -45,6 +45,9 @@ type Version struct {
 	// Deadline is EffectiveAt plus the grace period: from then on, consent
 	// given under an older version stops counting for Purposes.
 	Deadline time.Time
+	// Wordings are new words for purposes (an edited statement is a change
+	// of terms): shoppers see them once this version is published.
+	Wordings []consent.Wording
 }
 
 // Head indexes a merchant's versions.
@@ -79,6 +82,36 @@ type Service struct {
 	Now   func() time.Time
 	// Notes, when set, tells merchants' systems of each publication.
 	Notes Recorder
+	// Purposes, when set, gets the new words a version carries when it is
+	// published (consent.Purposes).
+	Purposes Rewording
+}
+
+// Rewording applies a purpose's new words (consent.Purposes.Reword).
+type Rewording interface {
+	Reword(ctx context.Context, merchantID string, w consent.Wording) error
+}
+
+// CreateRewording stores a draft carrying new words for one purpose, with
+// the summaries of what changed: the merchant publishes it, as a material
+// change for that purpose or not, and until then shoppers see the old
+// words. w must be valid (consent.Purposes.CheckWording).
+func (s *Service) CreateRewording(ctx context.Context, merchantID string, w consent.Wording, summaries map[string]Summary) (Version, error) {
+	return s.create(ctx, merchantID, Content{Texts: summaries}, func(string) bool { return false }, []consent.Wording{w})
+}
+
+// reword applies the words a published version carries; applying them
+// again (a publication finished after a crash) changes nothing.
+func (s *Service) reword(ctx context.Context, v Version) error {
+	if s.Purposes == nil {
+		return nil
+	}
+	for _, w := range v.Wordings {
+		if err := s.Purposes.Reword(ctx, v.MerchantID, w); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Recorder records what merchants' systems hear about beside the ledger
@@ -191,6 +224,10 @@ func (d Content) validate(known func(string) bool) error {
 // Create stores a new draft under the next version number. known tells
 // the merchant's purpose keys.
 func (s *Service) Create(ctx context.Context, merchantID string, d Content, known func(string) bool) (Version, error) {
+	return s.create(ctx, merchantID, d, known, nil)
+}
+
+func (s *Service) create(ctx context.Context, merchantID string, d Content, known func(string) bool, ws []consent.Wording) (Version, error) {
 	if err := d.validate(known); err != nil {
 		return Version{}, err
 	}
@@ -199,7 +236,7 @@ func (s *Service) Create(ctx context.Context, merchantID string, d Content, know
 		return Version{}, err
 	}
 	v := Version{MerchantID: merchantID, Status: Draft, Texts: d.Texts, PolicyURL: d.PolicyURL, Material: d.Material,
-		Purposes: slices.Compact(slices.Sorted(slices.Values(d.Purposes))), CreatedAt: s.Now().UTC().Truncate(time.Millisecond)}
+		Purposes: slices.Compact(slices.Sorted(slices.Values(d.Purposes))), CreatedAt: s.Now().UTC().Truncate(time.Millisecond), Wordings: ws}
 	for n := h.Highest + 1; n <= h.Highest+50; n++ {
 		v.Number = n
 		err = s.Store.CreateVersion(ctx, v)
@@ -272,7 +309,10 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	if v, err := s.Get(ctx, merchantID, number); err == nil && v.Status == Published &&
 		!slices.ContainsFunc(h.Published, func(p consent.PublishedVersion) bool { return p.Number == number }) {
 		// A publication that stopped half-way: finish it.
-		return v, s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+		if err := s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline}); err != nil {
+			return v, err
+		}
+		return v, s.reword(ctx, v)
 	}
 	v, err := s.draft(ctx, merchantID, number)
 	if err != nil {
@@ -290,6 +330,9 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	// The version is published from here; the head entry is what decisions
 	// read. Recording it is idempotent, so a retry after a crash completes it.
 	err = s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+	if err == nil {
+		err = s.reword(ctx, v)
+	}
 	if err == nil && s.Notes != nil {
 		data := map[string]any{"version": v.Number, "material": v.Material, "purposes": v.Purposes, "effective_at": v.EffectiveAt}
 		if v.Material {

@@ -10,6 +10,7 @@ import (
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/store/storetest"
 )
 
@@ -270,5 +271,49 @@ func TestAPublicationThatStoppedHalfWayCanBeFinished(t *testing.T) {
 	}
 	if _, err := e.notices.Publish(ctx, m, v.Number, time.Time{}, 0); !conflict(err, "notice_published") {
 		t.Fatalf("publishing a complete publication again: %v", err)
+	}
+}
+
+// TestRewordingLandsWhenPublished: a draft carrying new words for a purpose
+// leaves the purpose as it is until published; a publication that stopped
+// after the version was written, before the index and the words, applies
+// the words when it is finished.
+func TestRewordingLandsWhenPublished(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	st := e.notices.Store.(*store.Store)
+	ps := &consent.Purposes{Store: st, Now: e.clk.Now}
+	e.notices.Purposes = ps
+	w, _, err := ps.CheckWording(ctx, m, consent.Wording{Purpose: "newsletter", Texts: map[string]consent.Text{"en": {Name: "Weekly news", Statement: "We email you every Friday."}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := e.notices.CreateRewording(ctx, m, w, map[string]notices.Summary{"en": {Summary: "We changed how we describe the newsletter."}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := func() string {
+		t.Helper()
+		p, err := ps.Get(ctx, m, "newsletter")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.TextFor("en").Name
+	}
+	if got := name(); got != "newsletter" {
+		t.Fatalf("before publishing: %q", got)
+	}
+	v.Status, v.EffectiveAt, v.Deadline, v.PublishedAt = notices.Published, e.clk.Now(), e.clk.Now(), e.clk.Now()
+	if err := st.PutVersion(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	if got := name(); got != "newsletter" {
+		t.Fatalf("after a publication that stopped half-way: %q", got)
+	}
+	if _, err := e.notices.Publish(ctx, m, v.Number, time.Time{}, 0); err != nil {
+		t.Fatalf("finishing the publication: %v", err)
+	}
+	if got := name(); got != "Weekly news" {
+		t.Fatalf("after finishing the publication: %q", got)
 	}
 }

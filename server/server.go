@@ -156,6 +156,8 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	// made on another instance reaches this one's answers within it.
 	ns := &notices.Service{Store: notices.NewCachedStore(st, cfg.CacheBound, now), Now: now}
 	ps := consent.NewCachedPurposes(st, cfg.CacheBound, now)
+	purposes := &consent.Purposes{Store: ps, Now: now}
+	ns.Purposes = purposes
 	keys, err := masterKey(cfg)
 	if err != nil {
 		return nil, err
@@ -171,7 +173,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Log:       log,
 		Store:     st,
 		Merchants: &merchants.Service{Store: merchants.NewCachedStore(st, cfg.CacheBound, now), Now: now},
-		Purposes:  &consent.Purposes{Store: ps, Now: now},
+		Purposes:  purposes,
 		Subjects: &consent.Subjects{Store: st, Now: now,
 			Profiles: consent.NewProfileCache(profileTTL(st.Embedded()), 200_000, now)},
 		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{

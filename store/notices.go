@@ -35,6 +35,16 @@ type noticeDoc struct {
 	PublishedAt time.Time                `bson:"published_at,omitempty"`
 	EffectiveAt time.Time                `bson:"effective_at,omitempty"`
 	Deadline    time.Time                `bson:"deadline,omitempty"`
+	Wordings    []wordingDoc             `bson:"wordings,omitempty"`
+}
+
+// wordingDoc is new words for a purpose that a version carries.
+type wordingDoc struct {
+	Purpose        string             `bson:"purpose"`
+	Texts          map[string]textDoc `bson:"texts"`
+	DataCategories []string           `bson:"data_categories,omitempty"`
+	// Categories says DataCategories is set (an empty list included).
+	Categories bool `bson:"categories"`
 }
 
 func noticeID(merchantID string, n int) string { return id(merchantID, fmt.Sprintf("%06d", n)) }
@@ -48,6 +58,13 @@ func toNoticeDoc(v notices.Version) noticeDoc {
 	}
 	for l, t := range v.Texts {
 		d.Texts[l] = noticeTextDoc(t)
+	}
+	for _, w := range v.Wordings {
+		wd := wordingDoc{Purpose: w.Purpose, Texts: map[string]textDoc{}, DataCategories: w.DataCategories, Categories: w.DataCategories != nil}
+		for l, t := range w.Texts {
+			wd.Texts[l] = textDoc(t)
+		}
+		d.Wordings = append(d.Wordings, wd)
 	}
 	return d
 }
@@ -84,6 +101,16 @@ func (d noticeDoc) version() notices.Version {
 		EffectiveAt: d.EffectiveAt.UTC(), Deadline: d.Deadline.UTC()}
 	for l, t := range d.Texts {
 		v.Texts[l] = notices.Summary(t)
+	}
+	for _, wd := range d.Wordings {
+		w := consent.Wording{Purpose: wd.Purpose, Texts: map[string]consent.Text{}}
+		for l, t := range wd.Texts {
+			w.Texts[l] = consent.Text(t)
+		}
+		if wd.Categories {
+			w.DataCategories = append([]string{}, wd.DataCategories...)
+		}
+		v.Wordings = append(v.Wordings, w)
 	}
 	if v.Deadline.IsZero() {
 		v.Deadline = v.EffectiveAt

@@ -74,6 +74,22 @@ func (s *Store) RetirePurpose(ctx context.Context, merchantID, key string, at ti
 	return storeError(err, "retire purpose")
 }
 
+// PutPurposeWords replaces the purpose's texts and data categories.
+func (s *Store) PutPurposeWords(ctx context.Context, merchantID, key string, texts map[string]consent.Text, categories []string) error {
+	ts := map[string]textDoc{}
+	for l, t := range texts {
+		ts[l] = textDoc(t)
+	}
+	if categories == nil {
+		categories = []string{}
+	}
+	matched, err := s.updateByID(ctx, collPurposes, id(merchantID, key), bson.D{{Key: "$set", Value: bson.D{{Key: "texts", Value: ts}, {Key: "data_categories", Value: categories}}}})
+	if err == nil && !matched {
+		return apperr.New(apperr.NotFound, "purpose not found")
+	}
+	return storeError(err, "reword purpose")
+}
+
 // Purposes lists the merchant's purposes by key.
 func (s *Store) Purposes(ctx context.Context, merchantID string) ([]consent.Purpose, error) {
 	return listByMerchant(ctx, s, collPurposes, merchantID, "key", purposeDoc.purpose)
