@@ -466,11 +466,14 @@ func OptOutOfSale(merchantID, subjectID string, ps []Purpose, channel Channel, a
 // subject it turns out to be: every purpose the device decided and the
 // subject did not (judged under the subject's lock). A device's grant of a
 // sensitive purpose was made explicitly (the widget grants one no other way).
-func CarryOver(merchantID, subjectID, device string, dev SubjectState) Choices {
+// Only purposes among offered (Offered: not retired) are carried over.
+func CarryOver(merchantID, subjectID, device string, dev SubjectState, offered []Purpose) Choices {
 	c := Choices{MerchantID: merchantID, SubjectID: subjectID, Channel: ChannelWidget, Actor: device}
 	keys := make([]string, 0, len(dev.Purposes))
 	for k := range dev.Purposes {
-		keys = append(keys, k)
+		if slices.ContainsFunc(offered, func(p Purpose) bool { return p.Key == k }) {
+			keys = append(keys, k) // a retired purpose carries nothing over
+		}
 	}
 	slices.Sort(keys)
 	for _, k := range keys {

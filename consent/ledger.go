@@ -218,7 +218,19 @@ func (l *Ledger) AwaitingReview(ctx context.Context, merchantID string, st Subje
 	if err != nil {
 		return nil, err
 	}
-	return terms.AwaitingReview(st), nil
+	// A retired purpose is no longer offered, so there is nothing to renew.
+	out := terms.AwaitingReview(st)
+	kept := out[:0]
+	for _, a := range out {
+		p, err := l.purposes.Purpose(ctx, merchantID, a.Purpose)
+		if err != nil && !apperr.Is(err, apperr.NotFound) {
+			return nil, err
+		}
+		if err == nil && !p.Retired() {
+			kept = append(kept, a)
+		}
+	}
+	return kept, nil
 }
 
 // DecideAll decides each purpose for a subject's state, under the

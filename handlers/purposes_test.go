@@ -19,6 +19,27 @@ func TestRetirePurpose(t *testing.T) {
 	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/newsletter", e.keyA, `{"state":"granted"}`), 201)
 	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/recommendations", e.keyA, `{"state":"granted"}`), 201)
 	e.mustStatus(e.do("PUT", "/v1/subjects/rita/consents/newsletter", e.keyB, `{"state":"granted"}`), 201)
+	// An anonymous device grants both before the retirement.
+	e.mustStatus(e.widget(t, "PUT", "/w/v1/shop-a/consents", shopOrigin, `{"choices":{"newsletter":"granted","recommendations":"granted"}}`,
+		"X-Fineline-Device", "dev-retired-01", "Content-Type", "application/json"), 200)
+	// A material change for the newsletter awaits rita's review.
+	e.mustStatus(e.do("POST", "/v1/notices", e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every week."}},"material":true,"purposes":["newsletter"]}`), 201)
+	e.mustStatus(e.do("POST", "/v1/notices/2/publish", e.keyA, `{}`), 200)
+	awaiting := func() int {
+		t.Helper()
+		st, err := e.api.Ledger.StateOf(t.Context(), e.merchA.ID, "rita")
+		if err != nil {
+			t.Fatal(err)
+		}
+		aw, err := e.api.Ledger.AwaitingReview(t.Context(), e.merchA.ID, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(aw)
+	}
+	if n := awaiting(); n != 1 {
+		t.Fatalf("rita awaits %d reviews before the retirement, want 1", n)
+	}
 
 	if r := e.do("POST", "/v1/purposes/no_such/retire", e.keyA, ""); r.status != 404 {
 		t.Fatalf("retire an unknown purpose: %d", r.status)
@@ -42,6 +63,9 @@ func TestRetirePurpose(t *testing.T) {
 
 	if got := e.reason(t, "rita", "newsletter"); got != "purpose_retired" {
 		t.Errorf("check after retiring: %s", got)
+	}
+	if n := awaiting(); n != 0 {
+		t.Errorf("rita still awaits %d reviews of a retired purpose", n)
 	}
 	if got := e.reason(t, "nobody", "newsletter"); got != "no_record" {
 		t.Errorf("check of a subject who never decided: %s", got)
@@ -112,6 +136,13 @@ func TestRetirePurpose(t *testing.T) {
 	listed := string(e.mustStatus(e.do("GET", "/v1/purposes/newsletter", e.keyA, ""), 200).body)
 	if !strings.Contains(listed, `"retired_at":"`) {
 		t.Errorf("GET purpose after retiring: %s", listed)
+	}
+	// A device that granted the retired purpose can still be linked to a
+	// shopper: the retired purpose is not carried over, the rest is.
+	e.mustStatus(e.do("PUT", "/v1/subjects/dora", e.keyA, `{}`), 201)
+	e.mustStatus(e.do("POST", "/v1/widget-sessions", e.keyA, `{"subject":"dora","device_id":"dev-retired-01"}`), 201)
+	if got := e.reason(t, "dora", "recommendations"); got != "granted" {
+		t.Errorf("the device's other grant was not carried over: %s", got)
 	}
 	if r := e.do("POST", "/v1/purposes/recommendations/retire", e.keyB, ""); r.status != 200 {
 		t.Errorf("shop B retires its own: %d", r.status)

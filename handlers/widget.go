@@ -339,8 +339,14 @@ func (a *API) createWidgetSession(c *gin.Context) error {
 		case err != nil:
 			return err
 		case len(dev.Purposes) > 0:
-			if _, err := a.Ledger.Apply(ctx, consent.CarryOver(merchantID(c), sub.ID, device, dev)); err != nil {
+			offered, err := a.offeredPurposes(ctx, merchantID(c))
+			if err != nil {
 				return err
+			}
+			if carry := consent.CarryOver(merchantID(c), sub.ID, device, dev, offered); len(carry.Requests) > 0 {
+				if _, err := a.Ledger.Apply(ctx, carry); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -75,6 +76,7 @@ type wbSite struct {
 	shop    *httptest.Server
 	subject atomic.Pointer[string] // whom the shop's page mints a token for; "" for none
 	down    atomic.Bool
+	full    atomic.Bool // the store answers 503 store_unavailable
 }
 
 func newWBSite(t *testing.T, e *testEnv, subject string) *wbSite {
@@ -89,6 +91,13 @@ func newWBSite(t *testing.T, e *testEnv, subject string) *wbSite {
 	s.fl = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.down.Load() && strings.HasPrefix(r.URL.Path, "/w/") {
 			panic(http.ErrAbortHandler) // the connection drops: the API is unreachable
+		}
+		if s.full.Load() && r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/w/") {
+			w.Header().Set("Access-Control-Allow-Origin", r.Header.Get("Origin"))
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte(`{"error":{"code":"store_unavailable","message":"the store is unavailable"}}`))
+			return
 		}
 		proxy.ServeHTTP(w, r)
 	}))
@@ -518,20 +527,29 @@ func wbTestAcceptSpeed(t *testing.T, browser context.Context) {
 	if _, err := chromedp.Call(ctx, emulation.SetCPUThrottlingRate, emulation.SetCPUThrottlingRateParams{Rate: 4}); err != nil {
 		t.Fatal(err)
 	}
-	tab.load()
-	// A gated tag of the test's own, with the page's nonce, notes when it runs.
-	btEval[bool](tab.btTab, `(() => { window.t0 = {};
-		document.addEventListener("click", () => { t0.click = performance.now(); }, true);
-		const s = document.createElement("script");
-		s.type = "text/plain"; s.dataset.finelinePurpose = "recommendations"; s.nonce = document.querySelector("script[nonce]").nonce;
-		s.textContent = "t0.tag = performance.now();";
-		document.body.append(s); return true; })()`)
-	tab.click(".bar", en.T("widget_accept"))
-	wbWait(tab.btTab, `!!t0.tag`)
-	ms := btEval[float64](tab.btTab, `t0.tag - t0.click`)
-	t.Logf("Accept click to the gated tag running, 4x CPU throttling: %.1f ms", ms)
-	if ms >= 50 {
-		t.Errorf("the gated tag ran %.1f ms after the Accept click, want < 50", ms)
+	// Three new visitors in turn (the median counts: the machine is shared).
+	var times []float64
+	for i := range 3 {
+		if i > 0 {
+			site.as("tia" + strconv.Itoa(i))
+		}
+		tab.load()
+		// A gated tag of the test's own, with the page's nonce, notes when it runs.
+		btEval[bool](tab.btTab, `(() => { window.t0 = {};
+			document.addEventListener("click", () => { t0.click = performance.now(); }, true);
+			const s = document.createElement("script");
+			s.type = "text/plain"; s.dataset.finelinePurpose = "recommendations"; s.nonce = document.querySelector("script[nonce]").nonce;
+			s.textContent = "t0.tag = performance.now();";
+			document.body.append(s); return true; })()`)
+		tab.click(".bar", en.T("widget_accept"))
+		wbWait(tab.btTab, `!!t0.tag`)
+		times = append(times, btEval[float64](tab.btTab, `t0.tag - t0.click`))
+		tab.acknowledged()
+	}
+	slices.Sort(times)
+	t.Logf("Accept click to the gated tag running, 4x CPU throttling: %.1f ms (median of %.1f)", times[1], times)
+	if times[1] >= 50 {
+		t.Errorf("the gated tag ran %.1f ms (median) after the Accept click, want < 50", times[1])
 	}
 	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".note").hidden`)
 	if d := wbCheck(t, e, "tia", "recommendations"); !d.Allowed {
@@ -756,6 +774,8 @@ func wbTestAPIDown(t *testing.T, browser context.Context) {
 	wbWait(tab.btTab, `document.readyState === "complete" && document.querySelectorAll("#allowed li").length === 5`)
 	wbWait(tab.btTab, `!`+wbRoot+`.querySelector(".bar").hidden`)
 	tab.wantAllowed(nil)
+	// The save meets a store that is down (503 store_unavailable): kept too.
+	site.full.Store(true)
 	tab.click(".bar", en.T("widget_accept"))
 	wbWait(tab.btTab, wbRoot+`.querySelector(".note p").textContent === `+btJSString(en.T("widget_retry")))
 	tab.wantAllowed(nil)
@@ -769,7 +789,12 @@ func wbTestAPIDown(t *testing.T, browser context.Context) {
 		t.Fatalf("events while down: %+v", evs)
 	}
 	site.down.Store(false)
-	ctx, cancel := context.WithTimeout(tab.ctx, 20*time.Second)
+	time.Sleep(3 * time.Second) // a retry meets the full store, and keeps the save
+	if !btEval[bool](tab.btTab, `!!JSON.parse(localStorage.getItem("fineline:shop-a")).pending`) {
+		t.Fatal("a 503 store_unavailable dropped the kept save")
+	}
+	site.full.Store(false)
+	ctx, cancel := context.WithTimeout(tab.ctx, 40*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`Fineline.allowed("recommendations")`, chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
 		t.Fatalf("the kept save was not retried: %v", err)

@@ -195,20 +195,24 @@ func CheckLine(what, s string, max int) (string, error) {
 
 // Suspend suspends the merchant: its keys, widget and center answer 403
 // merchant_suspended (on other instances within the cache bound); its
-// data stays. Suspending a suspended merchant keeps the first time.
+// data stays. Suspending a suspended merchant keeps the first time. It
+// always writes, so an instance whose cached merchant is stale still
+// suspends it.
 func (s *Service) Suspend(ctx context.Context, id string) (Merchant, error) {
 	m, err := s.Store.Merchant(ctx, id)
-	if err != nil || !m.SuspendedAt.IsZero() {
+	if err != nil {
 		return m, err
 	}
-	m.SuspendedAt = s.now()
+	if m.SuspendedAt.IsZero() {
+		m.SuspendedAt = s.now()
+	}
 	return m, s.Store.SetSuspended(ctx, id, m.SuspendedAt)
 }
 
-// Resume lifts a suspension.
+// Resume lifts a suspension (always writing, as Suspend).
 func (s *Service) Resume(ctx context.Context, id string) (Merchant, error) {
 	m, err := s.Store.Merchant(ctx, id)
-	if err != nil || m.SuspendedAt.IsZero() {
+	if err != nil {
 		return m, err
 	}
 	m.SuspendedAt = time.Time{}

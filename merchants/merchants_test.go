@@ -45,3 +45,40 @@ func TestOnboardingThatFailsHalfWayCanBeRetried(t *testing.T) {
 		t.Fatalf("the retried merchant's key: %+v %v", k, err)
 	}
 }
+
+// TestSuspendOnAStaleInstance: two instances share a store; one's cache
+// still holds the merchant as suspended after the other resumed it.
+// Suspending there again must still suspend it in the store.
+func TestSuspendOnAStaleInstance(t *testing.T) {
+	st := storetest.Open(t)
+	ctx := context.Background()
+	a := &merchants.Service{Store: merchants.NewCachedStore(st, time.Hour, time.Now), Now: time.Now}
+	b := &merchants.Service{Store: merchants.NewCachedStore(st, time.Hour, time.Now), Now: time.Now}
+	m, _, _, err := a.Create(ctx, merchants.NewMerchant{Slug: "stale", Name: "Stale"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Suspend(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if cached, err := b.Store.Merchant(ctx, m.ID); err != nil || cached.SuspendedAt.IsZero() {
+		t.Fatalf("b caches %+v, %v", cached, err)
+	}
+	if _, err := a.Resume(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	// b's cache says suspended; the store says active.
+	if _, err := b.Suspend(ctx, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.Merchant(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.SuspendedAt.IsZero() {
+		t.Fatal("a suspension on an instance with a stale cache wrote nothing")
+	}
+	if err := got.Active(); !apperr.Is(err, apperr.Forbidden) {
+		t.Fatalf("Active on a suspended merchant: %v", err)
+	}
+}

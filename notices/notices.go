@@ -309,10 +309,10 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	if v, err := s.Get(ctx, merchantID, number); err == nil && v.Status == Published &&
 		!slices.ContainsFunc(h.Published, func(p consent.PublishedVersion) bool { return p.Number == number }) {
 		// A publication that stopped half-way: finish it.
-		if err := s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline}); err != nil {
+		if err := s.reword(ctx, v); err != nil {
 			return v, err
 		}
-		return v, s.reword(ctx, v)
+		return v, s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
 	}
 	v, err := s.draft(ctx, merchantID, number)
 	if err != nil {
@@ -327,12 +327,13 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	if err := s.Store.PutVersion(ctx, v); err != nil {
 		return Version{}, err
 	}
-	// The version is published from here; the head entry is what decisions
-	// read. Recording it is idempotent, so a retry after a crash completes it.
-	err = s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
-	if err == nil {
-		err = s.reword(ctx, v)
+	// The version is published from here; the purposes' new words, then
+	// the head entry (what decisions read), complete it. Both are
+	// idempotent, and until the head has the entry a retry finishes them.
+	if err := s.reword(ctx, v); err != nil {
+		return Version{}, err
 	}
+	err = s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
 	if err == nil && s.Notes != nil {
 		data := map[string]any{"version": v.Number, "material": v.Material, "purposes": v.Purposes, "effective_at": v.EffectiveAt}
 		if v.Material {

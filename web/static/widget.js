@@ -1,32 +1,14 @@
-// Fineline consent widget. Put it first in the page's <head>, before any tag
-// it should hold back:
+// Fineline consent widget: a banner, a dialog of choices, tags held back
+// until consent, Google Consent Mode signals. Put it first in <head>:
 //
-//   <script src="{base}/widget.js" data-merchant="demo-shop"
-//           data-token="JWT (optional)" data-lang="en|es|de|fr (optional)"
-//           data-privacy-button="off (optional)" data-consent-mode="off (optional)"></script>
+//   <script src="{base}/widget.js" data-merchant="demo-shop" data-token="JWT (optional)"
+//           data-lang data-privacy-button="off" data-consent-mode="off" (optional)></script>
 //
-// First layer: a short banner (one sentence, a link to the details, Accept,
-// Decline, Choose), shown while a purpose is undecided or paused by changed
-// terms. Second layer: a dialog with one switch per purpose, the privacy
-// level (known shoppers only) and Save. A small "Privacy choices" button
-// reopens it (data-privacy-button="off" when the page links Fineline.open()).
-//
-// Tags wait for consent: <script type="text/plain" data-fineline-purpose="a b">
-// (with src, or inline) and <iframe data-fineline-src="…" data-fineline-purpose="…">
-// run once every purpose they name is allowed, without a reload.
-//
-// Google Consent Mode v2: every type is pushed to dataLayer as denied
-// (wait_for_update 500) when this script runs, then updated from the live
-// state through the merchant's map (widget settings); GPC keeps the ad types
-// denied.
-//
-// A cache never grants: Fineline.allowed(purpose) is false until the live
-// state arrives. What is kept in localStorage (the config, the last state for
-// drawing, a save not yet sent) belongs to one visitor (the token's subject or
-// this browser's device id) and is dropped when the visitor changes.
-//
-// It works under a strict CSP: no eval, no inline handlers, no HTML strings,
-// styles through a constructed stylesheet in a Shadow DOM.
+// The README ("The consent widget") says what it does and how to gate tags.
+// A cache never grants: Fineline.allowed(purpose) is false until this page
+// view's live state (or the visitor's own click) says otherwise. It works
+// under a strict CSP: no eval, no inline handlers, no HTML strings, styles
+// through a constructed stylesheet in a Shadow DOM.
 (() => {
   "use strict";
 
@@ -133,6 +115,7 @@
   let refused = false;
   let pending = kept.pending || null; // a save not yet acknowledged
   let saving = false;
+  let saves = 0; // choices made on this page view
   let retryIn = 0;
   let retryTimer = 0;
   let receiptURL = "";
@@ -182,6 +165,7 @@
       if (!res.ok) {
         const err = new Error("Fineline: HTTP " + res.status);
         err.code = data && data.error && data.error.code;
+        err.status = res.status;
         throw err;
       }
       return data;
@@ -244,13 +228,27 @@
     }
   };
 
+  // retryable says whether a failed request may succeed later: the service
+  // unreachable, slow, busy or down, or a write that lost a race.
+  const retryable = (e) => !e.status || e.status === 408 || e.status === 429 || e.status >= 500 || e.code === "write_conflict" || e.code === "request_in_progress";
+
+  // read applies the live state, unless a choice was made since the read
+  // began: the answer to that choice is newer.
+  async function read() {
+    const n = saves;
+    const st = await call("state", "GET");
+    if (n === saves) {
+      apply(st);
+    }
+  }
+
   // load sends a save left over, then reads what is missing. It retries,
   // more slowly each time, while the service cannot be reached.
   async function load() {
     busy(true);
     const [c, s] = await Promise.allSettled([
       liveCfg ? null : call("config?lang=" + lang, "GET"),
-      pending ? null : call("state", "GET"),
+      pending ? null : read(),
     ]);
     const why = c.status === "rejected" && c.reason.code;
     if (why === "origin_not_allowed" || why === "merchant_suspended") {
@@ -264,7 +262,7 @@
     }
     let ok = c.status === "fulfilled" && s.status === "fulfilled";
     // A refusal for good (an expired token, say) is not retried.
-    const lasting = [c, s].some((r) => r.status === "rejected" && r.reason.code && r.reason.code !== "service_unavailable" && r.reason.code !== "internal_error");
+    let lasting = [c, s].some((r) => r.status === "rejected" && !retryable(r.reason));
     try {
       if (c.value) {
         useConfig(c.value);
@@ -274,14 +272,20 @@
       } else if (!cfg && kept.config) {
         useConfig(kept.config); // the service is down: draw from the kept config
       }
-      if (s.value) {
-        apply(s.value);
-      }
     } catch {
       ok = false;
     }
     if (pending) {
       ok = (await send()) && ok;
+    }
+    if (ok && !live && !pending) {
+      // A kept save was refused for good: the state was never read.
+      try {
+        await read();
+      } catch (e) {
+        ok = false;
+        lasting = !retryable(e);
+      }
     }
     if (cfg && !asked) {
       // The banner comes up (once per page view) while a purpose waits for
@@ -313,50 +317,75 @@
   });
 
   // send delivers the pending save; on failure it stays kept for a retry.
+  // A choice made while it was under way joined pending, and goes next.
   async function send() {
     if (saving || !pending) {
       return false;
     }
     saving = true;
     busy(true);
+    const body = pending;
+    let done = true;
     try {
-      apply(await call("consents", "PUT", pending), true);
-      pending = null;
-      delete kept.pending;
+      apply(await call("consents", "PUT", body), true);
+      if (pending === body) {
+        pending = null;
+        delete kept.pending;
+      }
       setTimeout(() => {
         keep();
         say(word(reloadNeeded ? "reload" : "saved"), false, true);
         reloadNeeded = false;
       });
-      return true;
     } catch (e) {
-      if (e.code && e.code !== "internal_error" && e.code !== "service_unavailable") {
+      if (retryable(e)) {
+        say(word("retry"), true);
+        done = false;
+      } else {
         pending = null; // refused for good (a bad choice): retrying cannot help
         delete kept.pending;
+        const was = [...ran].filter(allowed);
         clicked = {};
-        changed(false);
+        changed(was.some((p) => !allowed(p)));
         say(word("error"), true);
-        return true;
       }
-      say(word("retry"), true);
-      return false;
-    } finally {
-      saving = false;
-      busy(false);
     }
+    saving = false;
+    busy(false);
+    if (done && pending) {
+      return send();
+    }
+    return done;
+  }
+
+  // merge joins a choice to a save not yet acknowledged: the later choice
+  // wins, and each purpose keeps how it was shown before the first.
+  function merge(a, b) {
+    if (!a) {
+      return b;
+    }
+    const m = { choices: Object.assign({}, a.choices, b.choices), shown: Object.assign({}, b.shown, a.shown) };
+    m.explicit = [...new Set([...a.explicit, ...b.explicit])].filter((k) => m.choices[k] === "granted");
+    if (b.privacy_level || a.privacy_level) {
+      m.privacy_level = b.privacy_level || a.privacy_level;
+      m.privacy_level_shown = a.privacy_level_shown || b.privacy_level_shown;
+    }
+    return m;
   }
 
   // choose turns one button into a save: "accept", "decline" or "save".
   function choose(kind) {
-    if (!cfg || saving) {
+    if (!cfg) {
       return;
     }
     const choices = {};
     const explicit = [];
     const shown = {}; // what the visitor saw, so a change made elsewhere meanwhile stands
     for (const p of cfg.purposes) {
-      const on = allowed(p.key) || (!live && !!state(p.key) && state(p.key).allowed === true);
-      const was = state(p.key) ? (on ? "on" : "off") : "undecided";
+      // was: what the server last said; on: what the visitor sees now.
+      const seen = state(p.key);
+      const was = seen ? (seen.allowed === true ? "on" : "off") : "undecided";
+      const on = has(clicked, p.key) ? clicked[p.key] : !!seen && seen.allowed === true;
       let want = null;
       if (kind === "accept") {
         // Accept never switches a sensitive purpose on, nor, under GPC, a sale one.
@@ -383,21 +412,23 @@
     asked = true;
     const dirty = Object.keys(choices).length || body.privacy_level;
     if (dirty) {
-      if (live) {
-        // The server was reached on this page view: the click answers at
-        // once, and what it allows runs before anything else is done (a
-        // sale purpose under GPC waits for the server).
-        const was = [...ran].filter(allowed);
-        for (const p of cfg.purposes) {
-          if (has(choices, p.key) && !(gpc && p.sale_or_share)) {
-            clicked[p.key] = choices[p.key] === "granted";
-          }
+      // The click answers at once: a refusal always, a grant once the
+      // server was reached on this page view (a sale purpose under GPC
+      // waits for the server). What it allows runs before anything else.
+      saves++;
+      const was = [...ran].filter(allowed);
+      for (const p of cfg.purposes) {
+        const c = choices[p.key];
+        if (c && (c !== "granted" || (live && !(gpc && p.sale_or_share)))) {
+          clicked[p.key] = c === "granted";
         }
-        changed(was.some((p) => !allowed(p)));
       }
-      pending = body;
-      kept.pending = body;
-      send().then((ok) => ok || later()); // the request leaves before the page redraws
+      changed(was.some((p) => !allowed(p)));
+      pending = merge(pending, body);
+      kept.pending = pending;
+      if (!saving) {
+        send().then((ok) => ok || later()); // the request leaves before the page redraws
+      }
     }
     const from = open && returnFocus && returnFocus.isConnected && !root.contains(returnFocus) ? returnFocus : null;
     hide();
@@ -675,7 +706,7 @@ a{color:#1d5bd8}
     receipt.textContent = word("receipt");
     for (const k in boxes) {
       const c = state(k);
-      boxes[k].checked = !!c && c.allowed === true;
+      boxes[k].checked = has(clicked, k) ? clicked[k] : !!c && c.allowed === true;
       renews[k].hidden = !paused(k);
     }
     levelLegend.textContent = word("level");
