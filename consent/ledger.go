@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -220,13 +221,17 @@ func (l *Ledger) AwaitingReview(ctx context.Context, merchantID string, st Subje
 	}
 	// A retired purpose is no longer offered, so there is nothing to renew.
 	out := terms.AwaitingReview(st)
+	if len(out) == 0 {
+		return out, nil
+	}
+	ps, err := l.purposes.Purposes(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	offered := Offered(ps)
 	kept := out[:0]
 	for _, a := range out {
-		p, err := l.purposes.Purpose(ctx, merchantID, a.Purpose)
-		if err != nil && !apperr.Is(err, apperr.NotFound) {
-			return nil, err
-		}
-		if err == nil && !p.Retired() {
+		if slices.ContainsFunc(offered, func(p Purpose) bool { return p.Key == a.Purpose }) {
 			kept = append(kept, a)
 		}
 	}

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -54,17 +55,14 @@ func (a *API) listMerchants(c *gin.Context) error {
 	return nil
 }
 
-func (a *API) suspendMerchant(c *gin.Context) error {
-	m, err := a.Merchants.Suspend(c.Request.Context(), c.Param("id"))
-	if err != nil {
-		return err
-	}
-	c.JSON(http.StatusOK, toMerchantJSON(m))
-	return nil
-}
+func (a *API) suspendMerchant(c *gin.Context) error { return a.merchantAction(c, a.Merchants.Suspend) }
 
-func (a *API) resumeMerchant(c *gin.Context) error {
-	m, err := a.Merchants.Resume(c.Request.Context(), c.Param("id"))
+func (a *API) resumeMerchant(c *gin.Context) error { return a.merchantAction(c, a.Merchants.Resume) }
+
+// merchantAction runs an operator's action on the merchant in the path and
+// answers with the merchant as it is after it.
+func (a *API) merchantAction(c *gin.Context, act func(context.Context, string) (merchants.Merchant, error)) error {
+	m, err := act(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return err
 	}
