@@ -15,10 +15,14 @@ import (
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/recipients"
+	"github.com/fineline/fineline/staff"
 )
 
 // Slug is the demo merchant's slug.
 const Slug = "demo-shop"
+
+// Owner is the demo merchant's owner: sign in to its console with it.
+const Owner = "owner@demo-shop.example"
 
 // Marks remembers which one-time seeds have run.
 type Marks interface {
@@ -44,7 +48,9 @@ type Seeder struct {
 	Guard *guard.Service
 	// Recipients, when set, gets the demo's recipients (seeded once).
 	Recipients *recipients.Service
-	Now        func() time.Time
+	// Staff, when set, gets the demo's owner, Owner (seeded once).
+	Staff *staff.Service
+	Now   func() time.Time
 }
 
 // Result is what a seed did.
@@ -72,6 +78,9 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 			return Result{}, err
 		}
 		if err := s.seedRecipients(ctx); err != nil {
+			return Result{}, err
+		}
+		if err := s.seedStaff(ctx); err != nil {
 			return Result{}, err
 		}
 		return Result{}, s.seedConsentMode(ctx)
@@ -123,6 +132,9 @@ func (s *Seeder) Seed(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	if err := s.seedConsentMode(ctx); err != nil {
+		return Result{}, err
+	}
+	if err := s.seedStaff(ctx); err != nil {
 		return Result{}, err
 	}
 	return Result{Seeded: true, Merchant: m, APIKey: secret}, nil
@@ -263,6 +275,18 @@ func (s *Seeder) seedConsentMode(ctx context.Context) error {
 			keys = append(keys, p.Key)
 		}
 		_, err = s.Merchants.SetWidgetSettings(ctx, merchantID, merchants.WidgetSettings{AllowedOrigins: m.AllowedOrigins, ConsentMode: ConsentMode()}, keys)
+		return err
+	})
+}
+
+// seedStaff makes Owner the demo's owner, once: its console link is asked
+// for at the console's sign-in page and lands in the outbox.
+func (s *Seeder) seedStaff(ctx context.Context) error {
+	if s.Staff == nil {
+		return nil
+	}
+	return s.seedOnce(ctx, Slug+"/staff", func(merchantID string) error {
+		_, err := s.Staff.Invite(ctx, merchantID, Owner, staff.Owner, staff.Operator)
 		return err
 	})
 }

@@ -10,7 +10,9 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/staff"
 )
 
 type merchantJSON struct {
@@ -55,16 +57,25 @@ func (a *API) listMerchants(c *gin.Context) error {
 	return nil
 }
 
-func (a *API) suspendMerchant(c *gin.Context) error { return a.merchantAction(c, a.Merchants.Suspend) }
+func (a *API) suspendMerchant(c *gin.Context) error {
+	return a.merchantAction(c, a.Merchants.Suspend, "merchant.suspended")
+}
 
-func (a *API) resumeMerchant(c *gin.Context) error { return a.merchantAction(c, a.Merchants.Resume) }
+func (a *API) resumeMerchant(c *gin.Context) error {
+	return a.merchantAction(c, a.Merchants.Resume, "merchant.resumed")
+}
 
 // merchantAction runs an operator's action on the merchant in the path and
 // answers with the merchant as it is after it.
-func (a *API) merchantAction(c *gin.Context, act func(context.Context, string) (merchants.Merchant, error)) error {
+func (a *API) merchantAction(c *gin.Context, act func(context.Context, string) (merchants.Merchant, error), action string) error {
 	m, err := act(c.Request.Context(), c.Param("id"))
 	if err != nil {
 		return err
+	}
+	if a.Staff != nil {
+		if err := a.Staff.Record(c.Request.Context(), m.ID, staff.Operator, action, m.Slug, ""); err != nil {
+			return err
+		}
 	}
 	c.JSON(http.StatusOK, toMerchantJSON(m))
 	return nil
@@ -96,12 +107,18 @@ type createMerchantRequest struct {
 	Slug          string `json:"slug"`
 	Name          string `json:"name"`
 	DefaultLocale string `json:"default_locale"`
+	// OwnerEmail, when set, becomes the merchant's first owner, who is
+	// emailed a link into the console.
+	OwnerEmail string `json:"owner_email"`
 }
 
 func (a *API) createMerchant(c *gin.Context) error {
 	var req createMerchantRequest
 	if err := decodeJSON(c, &req); err != nil {
 		return err
+	}
+	if req.OwnerEmail != "" && !consent.ValidEmail(req.OwnerEmail) {
+		return apperr.New(apperr.Invalid, "owner_email must be an email address").WithDetail(staff.CodeBadEmail)
 	}
 	ctx := c.Request.Context()
 	m, k, secret, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: req.Slug, Name: req.Name, DefaultLocale: req.DefaultLocale})
@@ -111,10 +128,77 @@ func (a *API) createMerchant(c *gin.Context) error {
 	if _, err := a.Notices.PublishFirst(ctx, m.ID, nil, ""); err != nil {
 		return errors.Join(err, a.Merchants.Abandon(ctx, m))
 	}
-	c.JSON(http.StatusCreated, gin.H{
-		"merchant": toMerchantJSON(m),
-		"api_key":  toKeyJSON(k, secret),
-	})
+	out := gin.H{"merchant": toMerchantJSON(m), "api_key": toKeyJSON(k, secret)}
+	if a.Staff != nil && a.Center != nil {
+		if err := a.Staff.Record(ctx, m.ID, staff.Operator, "merchant.created", m.Slug, ""); err != nil {
+			return errors.Join(err, a.Merchants.Abandon(ctx, m))
+		}
+		if req.OwnerEmail != "" {
+			owner, err := a.inviteOwner(ctx, m, req.OwnerEmail)
+			if err != nil {
+				return errors.Join(err, a.Merchants.Abandon(ctx, m))
+			}
+			out["owner"] = a.sendOwnerInvite(c, m, owner)
+		}
+	}
+	c.JSON(http.StatusCreated, out)
+	return nil
+}
+
+type staffJSON struct {
+	ID        string    `json:"id"`
+	Email     string    `json:"email"`
+	Role      string    `json:"role"`
+	InvitedAt time.Time `json:"invited_at"`
+	// Console is where the member signs in.
+	Console string `json:"console"`
+	// InvitationSent is false when the mail could not be sent: invite
+	// again (owner-invites) once mail works.
+	InvitationSent bool `json:"invitation_sent"`
+}
+
+// sendOwnerInvite sends an invited owner the invitation and describes them,
+// saying whether it went out (a mail that fails is logged, not fatal).
+func (a *API) sendOwnerInvite(c *gin.Context, m merchants.Merchant, owner staff.Member) staffJSON {
+	out := staffJSON{ID: owner.ID, Email: owner.Email, Role: string(owner.Role), InvitedAt: owner.InvitedAt, Console: a.Center.BaseURL + "/m/" + m.Slug + "/"}
+	if err := a.sendConsoleLink(c.Request.Context(), m, owner, m.DefaultLocale, true); err != nil {
+		a.Log.ErrorContext(c.Request.Context(), "owner invitation not sent", "request_id", requestID(c), "merchant_id", m.ID, "err", err)
+	} else {
+		out.InvitationSent = true
+	}
+	return out
+}
+
+// inviteOwner makes email an owner of the merchant and records it.
+func (a *API) inviteOwner(ctx context.Context, m merchants.Merchant, email string) (staff.Member, error) {
+	owner, err := a.Staff.Invite(ctx, m.ID, email, staff.Owner, staff.Operator)
+	if err != nil {
+		return owner, err
+	}
+	return owner, a.Staff.Record(ctx, m.ID, staff.Operator, "staff.invited", owner.Email, string(owner.Role))
+}
+
+type ownerInviteRequest struct {
+	Email string `json:"email"`
+}
+
+// createOwnerInvite lets the operator give a merchant back its console: the
+// address becomes an owner (again) and gets an invitation.
+func (a *API) createOwnerInvite(c *gin.Context) error {
+	var req ownerInviteRequest
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ctx := c.Request.Context()
+	m, err := a.Merchants.Store.Merchant(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	owner, err := a.inviteOwner(ctx, m, req.Email)
+	if err != nil {
+		return err
+	}
+	c.JSON(http.StatusCreated, a.sendOwnerInvite(c, m, owner))
 	return nil
 }
 

@@ -49,6 +49,9 @@ import (
 	"github.com/fineline/fineline/signin"
 )
 
+// btAdminToken is the operator's token of the browser tests' server.
+const btAdminToken = "operator-token-for-browser-tests"
+
 // btSlug is the merchant every browser test signs in to.
 const btSlug = "corner-shop"
 
@@ -1607,7 +1610,7 @@ func btNewEnv(t *testing.T, browser context.Context) *btEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := newTestServer(t, testOptions{Mailer: mailer, Now: clock.Now, Log: logger})
+	ts := newTestServer(t, testOptions{Mailer: mailer, Now: clock.Now, Log: logger, AdminToken: btAdminToken})
 	e := &btEnv{t: t, api: ts, base: ts.URL, mail: box, clock: clock, browser: browser}
 	e.merchant = e.addMerchant(btSlug, "Corner Shop")
 	return e
@@ -1769,6 +1772,18 @@ var btLinkRE = regexp.MustCompile(`https?://[^\s"<>]+/c/[a-z0-9-]+/link\?t=[A-Za
 // the sign-in link of its plain-text part.
 func btWaitLink(t *testing.T, box *smtptest.Server, addr string, n int) string {
 	t.Helper()
+	text := btWaitText(t, box, addr, n)
+	link := btLinkRE.FindString(text)
+	if link == "" {
+		t.Fatalf("no sign-in link in the text part:\n%s", text)
+	}
+	return link
+}
+
+// btWaitText waits for the n-th (from 1) message to addr in box and returns
+// its plain-text part.
+func btWaitText(t *testing.T, box *smtptest.Server, addr string, n int) string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if msgs := box.Messages(addr); len(msgs) >= n {
@@ -1783,11 +1798,7 @@ func btWaitLink(t *testing.T, box *smtptest.Server, addr string, n int) string {
 			if err != nil {
 				t.Fatalf("mail to %s: %v", addr, err)
 			}
-			link := btLinkRE.FindString(text)
-			if link == "" {
-				t.Fatalf("no sign-in link in the text part:\n%s", text)
-			}
-			return link
+			return text
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no mail #%d to %s within 10s", n, addr)

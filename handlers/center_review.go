@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/web"
 )
@@ -51,6 +53,8 @@ type reviewPurpose struct {
 // reviewVersion is one changed version and the purposes awaiting it: its
 // own summary, its own deadline, what changed since the version accepted.
 type reviewVersion struct {
+	L                      *locales.Localizer
+	Preview                bool
 	Summary, When, FullURL string
 	Old, New               int
 	Diff                   []diffPara
@@ -76,14 +80,30 @@ func (a *API) review(c *gin.Context) error {
 }
 
 // when says, for a version, when its change counts from.
-func reviewWhen(p base, v notices.Version, now time.Time) string {
+func reviewWhen(l *locales.Localizer, v notices.Version, now time.Time) string {
 	switch {
 	case now.Before(v.EffectiveAt):
-		return p.L.Tf("review_future", "When", formatTime(v.EffectiveAt)) + " " + p.L.Tf("review_by", "When", formatTime(v.Deadline))
+		return l.Tf("review_future", "When", formatTime(v.EffectiveAt)) + " " + l.Tf("review_by", "When", formatTime(v.Deadline))
 	case now.Before(v.Deadline):
-		return p.L.Tf("review_by", "When", formatTime(v.Deadline))
+		return l.Tf("review_by", "When", formatTime(v.Deadline))
 	default:
-		return p.L.Tf("review_passed", "When", formatTime(v.Deadline))
+		return l.Tf("review_passed", "When", formatTime(v.Deadline))
+	}
+}
+
+// describeVersion fills in what the review page says of version nv
+// against the version rv.Old: its summary, when it counts from, the
+// paragraph diff and the link to its full text under center.
+func (a *API) describeVersion(ctx context.Context, rv *reviewVersion, nv notices.Version, center string, now time.Time) {
+	lang := rv.L.Lang
+	rv.Summary, rv.When = textFor(nv, lang).Summary, reviewWhen(rv.L, nv, now)
+	rv.FullURL = center + "notices/" + strconv.Itoa(nv.Number)
+	var oldText string
+	if ov, err := a.Notices.Get(ctx, nv.MerchantID, rv.Old); err == nil {
+		oldText = textFor(ov, lang).Text
+	}
+	for _, para := range notices.Compare(oldText, textFor(nv, lang).Text) {
+		rv.Diff = append(rv.Diff, diffPara{Change: string(para.Change), HTML: web.Markdown(para.Text)})
 	}
 }
 
@@ -115,8 +135,7 @@ func (a *API) reviewPage(c *gin.Context, answers url.Values) (reviewPage, error)
 		if err != nil {
 			return p, err
 		}
-		rv := reviewVersion{New: n, Summary: textFor(nv, p.L.Lang).Summary, When: reviewWhen(p.base, nv, now),
-			FullURL: basePath(c) + "notices/" + strconv.Itoa(n)}
+		rv := reviewVersion{L: p.L, New: n}
 		for _, pur := range ps {
 			i := slices.IndexFunc(aw, func(w consent.Awaiting) bool { return w.Purpose == pur.Key && w.Version.Number == n })
 			if i < 0 {
@@ -128,13 +147,7 @@ func (a *API) reviewPage(c *gin.Context, answers url.Values) (reviewPage, error)
 			t := pur.TextFor(p.L.Lang)
 			rv.Purposes = append(rv.Purposes, reviewPurpose{Key: pur.Key, Name: t.Name, Statement: t.Statement, Version: n, Answer: answers.Get("answer-" + pur.Key)})
 		}
-		var oldText string
-		if ov, err := a.Notices.Get(ctx, m.ID, rv.Old); err == nil {
-			oldText = textFor(ov, p.L.Lang).Text
-		}
-		for _, para := range notices.Compare(oldText, textFor(nv, p.L.Lang).Text) {
-			rv.Diff = append(rv.Diff, diffPara{Change: string(para.Change), HTML: web.Markdown(para.Text)})
-		}
+		a.describeVersion(ctx, &rv, nv, basePath(c), now)
 		p.Versions = append(p.Versions, rv)
 	}
 	return p, nil

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"time"
@@ -74,8 +75,8 @@ func (r noticeRequest) content() notices.Content {
 }
 
 // knownPurposes tells whether a key is one of the merchant's purposes.
-func (a *API) knownPurposes(c *gin.Context) (func(string) bool, error) {
-	ps, err := a.Purposes.List(c.Request.Context(), merchantID(c))
+func (a *API) knownPurposes(ctx context.Context, merchantID string) (func(string) bool, error) {
+	ps, err := a.Purposes.List(ctx, merchantID)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +100,7 @@ func (a *API) createNotice(c *gin.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	known, err := a.knownPurposes(c)
+	known, err := a.knownPurposes(c.Request.Context(), merchantID(c))
 	if err != nil {
 		return err
 	}
@@ -121,7 +122,7 @@ func (a *API) updateNotice(c *gin.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	known, err := a.knownPurposes(c)
+	known, err := a.knownPurposes(c.Request.Context(), merchantID(c))
 	if err != nil {
 		return err
 	}
@@ -166,20 +167,31 @@ func (a *API) publishNotice(c *gin.Context) error {
 	if req.EffectiveAt != nil {
 		at = *req.EffectiveAt
 	}
-	if req.GracePeriodDays < 0 || req.GracePeriodDays > 366 {
-		return apperr.New(apperr.Invalid, "grace_period_days must be between 0 and 366").WithDetail("invalid_grace_period")
-	}
-	v, err := a.Notices.Publish(c.Request.Context(), merchantID(c), n, at, time.Duration(req.GracePeriodDays)*24*time.Hour)
+	v, err := a.publishVersion(c.Request.Context(), merchantID(c), n, at, req.GracePeriodDays)
 	if err != nil {
 		return err
 	}
-	if v.Material && a.Announcer != nil {
-		if err := a.Announcer.Schedule(c.Request.Context(), merchantID(c), v.Number); err != nil {
-			return err
-		}
-	}
 	c.JSON(http.StatusOK, toNoticeJSON(v))
 	return nil
+}
+
+// publishVersion publishes a draft, effective at at (zero: now) with a
+// grace period of graceDays, and queues the announcement of a material
+// change: the API and the console both publish this way.
+func (a *API) publishVersion(ctx context.Context, merchantID string, n int, at time.Time, graceDays int) (notices.Version, error) {
+	if graceDays < 0 || graceDays > 366 {
+		return notices.Version{}, apperr.New(apperr.Invalid, "grace_period_days must be between 0 and 366").WithDetail("invalid_grace_period")
+	}
+	v, err := a.Notices.Publish(ctx, merchantID, n, at, time.Duration(graceDays)*24*time.Hour)
+	if err != nil {
+		return v, err
+	}
+	if v.Material && a.Announcer != nil {
+		if err := a.Announcer.Schedule(ctx, merchantID, v.Number); err != nil {
+			return v, err
+		}
+	}
+	return v, nil
 }
 
 func (a *API) listNotices(c *gin.Context) error {

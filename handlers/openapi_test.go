@@ -318,6 +318,11 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	c.expect("POST", "/admin/v1/merchants/"+paused.Merchant.ID+"/resume", oaAdminToken, nil, nil, 200)
 	c.expect("POST", "/admin/v1/merchants/mer_0000000000/suspend", oaAdminToken, nil, nil, 404)
 	c.expect("POST", "/admin/v1/merchants/mer_0000000000/resume", "", nil, nil, 401)
+	c.expect("POST", "/admin/v1/merchants/"+paused.Merchant.ID+"/owner-invites", oaAdminToken, obj{"email": "owner@paused-shop.example"}, nil, 201)
+	wantCode(c.expect("POST", "/admin/v1/merchants/"+paused.Merchant.ID+"/owner-invites", oaAdminToken, obj{"email": "nobody"}, nil, 400), "invalid_email")
+	c.expect("POST", "/admin/v1/merchants/mer_0000000000/owner-invites", oaAdminToken, obj{"email": "a@b.example"}, nil, 404)
+	wantCode(c.expect("POST", "/admin/v1/merchants", oaAdminToken, obj{"slug": "owned-shop", "name": "Owned", "owner_email": "x"}, nil, 400), "invalid_email")
+	c.expect("POST", "/admin/v1/merchants", oaAdminToken, obj{"slug": "owned-shop", "name": "Owned", "owner_email": "owner@owned-shop.example"}, nil, 201)
 
 	// Purposes.
 	newsletter := obj{"key": "newsletter", "texts": obj{"en": obj{"name": "Newsletter", "statement": "We email you our weekly offers."}}, "data_categories": []string{"email"}}

@@ -19,20 +19,27 @@ import (
 // page adapts a center page handler that returns an error: the error is
 // rendered as a localized page in one place, so no handler can show an
 // error and carry on.
-func (a *API) page(fn func(c *gin.Context) error) gin.HandlerFunc {
+func (a *API) page(fn func(c *gin.Context) error) gin.HandlerFunc { return failWith(a.renderError, fn) }
+
+// step adapts a center middleware that returns an error: an error stops
+// the chain with its page, nil goes on to the next handler.
+func (a *API) step(fn func(c *gin.Context) error) gin.HandlerFunc { return stepWith(a.renderError, fn) }
+
+// failWith adapts a page handler: an error it returns is shown by fail.
+func failWith(fail func(*gin.Context, error), fn func(c *gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := fn(c); err != nil {
-			a.renderError(c, err)
+			fail(c, err)
 		}
 	}
 }
 
-// step adapts a center middleware that returns an error: an error stops
-// the chain with its page, nil goes on to the next handler.
-func (a *API) step(fn func(c *gin.Context) error) gin.HandlerFunc {
+// stepWith adapts a middleware: an error it returns is shown by fail and
+// stops the chain.
+func stepWith(fail func(*gin.Context, error), fn func(c *gin.Context) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if err := fn(c); err != nil {
-			a.renderError(c, err)
+			fail(c, err)
 			return
 		}
 		c.Next()
@@ -102,20 +109,26 @@ type errorPage struct {
 // retryAfter is what a 503 asks callers to wait, in seconds.
 const retryAfter = 5
 
-// renderError shows a localized error page for err and stops the chain.
-func (a *API) renderError(c *gin.Context, err error) {
+// explain readies an error page for err: the page's language (a page
+// refused before its language was picked gets the visitor's), and the
+// error's code, detail and HTTP status.
+func (a *API) explain(c *gin.Context, err error) (ae *apperr.Error, code apperr.Code, detail string, status int) {
 	if localizer(c) == nil {
 		c.Set(ctxLocalizer, a.Center.Locales.For(a.Center.Locales.Pick("", cookieValue(c, cookieLang), c.GetHeader("Accept-Language"))))
 	}
-	p := errorPage{base: a.newPage(c)}
-	l := p.L
-	var ae *apperr.Error
 	errors.As(err, &ae)
-	code, detail := apperr.CodeOf(err), ""
+	code = apperr.CodeOf(err)
 	if ae != nil {
 		detail = ae.Detail
 	}
-	status := statusOf(code)
+	return ae, code, detail, statusOf(code)
+}
+
+// renderError shows a localized error page for err and stops the chain.
+func (a *API) renderError(c *gin.Context, err error) {
+	_, code, detail, status := a.explain(c, err)
+	p := errorPage{base: a.newPage(c)}
+	l := p.L
 	switch {
 	case detail == signin.CodeLinkExpired || detail == signin.CodeLinkUsed || detail == signin.CodeLinkInvalid:
 		p.Title, p.Message = l.T("err_link_title"), l.T("err_"+detail)
@@ -150,21 +163,35 @@ func (a *API) renderError(c *gin.Context, err error) {
 		status = http.StatusBadRequest
 	case code == apperr.TooManyRequests:
 		p.Title, p.Message = l.T("err_rate_title"), l.T("err_rate_limited")
-	case code == apperr.Unavailable:
+	default:
+		p.Title, p.Message, status = a.serverFault(c, "center", err)
+	}
+	a.abortWithPage(c, status, "error", p)
+}
+
+// serverFault logs an error a page cannot explain (the store is away, or
+// a fault of ours), counts a store error, and says what the page tells:
+// its title, its message and its status.
+func (a *API) serverFault(c *gin.Context, where string, err error) (title, message string, status int) {
+	l := localizer(c)
+	if apperr.CodeOf(err) == apperr.Unavailable {
 		if a.Metrics != nil {
 			a.Metrics.StoreError()
 		}
-		a.Log.ErrorContext(c.Request.Context(), "center request failed: store unavailable", "request_id", requestID(c), "route", c.FullPath(), "err", err)
-		p.Title, p.Message = l.T("err_unavailable_title"), l.T("err_unavailable")
+		a.Log.ErrorContext(c.Request.Context(), where+" request failed: store unavailable", "request_id", requestID(c), "route", c.FullPath(), "err", err)
 		c.Header("Retry-After", strconv.Itoa(retryAfter))
-	default:
-		a.Log.ErrorContext(c.Request.Context(), "center request failed", "request_id", requestID(c), "route", c.FullPath(), "err", err)
-		p.Title, p.Message = l.T("err_internal_title"), l.T("err_internal")
-		status = http.StatusInternalServerError
+		return l.T("err_unavailable_title"), l.T("err_unavailable"), http.StatusServiceUnavailable
 	}
-	b, rerr := a.Center.Pages.Render("error", p)
-	if rerr != nil {
-		a.Log.ErrorContext(c.Request.Context(), "render error page", "request_id", requestID(c), "err", rerr)
+	a.Log.ErrorContext(c.Request.Context(), where+" request failed", "request_id", requestID(c), "route", c.FullPath(), "err", err)
+	return l.T("err_internal_title"), l.T("err_internal"), http.StatusInternalServerError
+}
+
+// abortWithPage stops the chain with an error page (a bare status if the
+// page itself fails to render).
+func (a *API) abortWithPage(c *gin.Context, status int, name string, p any) {
+	b, err := a.Center.Pages.Render(name, p)
+	if err != nil {
+		a.Log.ErrorContext(c.Request.Context(), "render error page", "request_id", requestID(c), "page", name, "err", err)
 		c.AbortWithStatus(status)
 		return
 	}

@@ -120,9 +120,22 @@ func (a *API) patchPurpose(c *gin.Context) error {
 	if req.DataCategories != nil {
 		w.DataCategories = append([]string{}, *req.DataCategories...)
 	}
-	w, p, err := a.Purposes.CheckWording(ctx, merchantID(c), w)
+	v, p, err := a.rewordPurpose(ctx, merchantID(c), w)
 	if err != nil {
 		return err
+	}
+	c.Header("Location", "/v1/notices/"+strconv.Itoa(v.Number))
+	c.JSON(http.StatusCreated, gin.H{"notice": toNoticeJSON(v), "purpose": toPurposeJSON(p)})
+	return nil
+}
+
+// rewordPurpose checks new words for a purpose and creates the notice
+// draft that carries them, with a summary of the change in every
+// language: the API and the console both change words this way.
+func (a *API) rewordPurpose(ctx context.Context, merchantID string, w consent.Wording) (notices.Version, consent.Purpose, error) {
+	w, p, err := a.Purposes.CheckWording(ctx, merchantID, w)
+	if err != nil {
+		return notices.Version{}, p, err
 	}
 	summaries := map[string]notices.Summary{}
 	for _, lang := range consent.Locales() {
@@ -132,11 +145,6 @@ func (a *API) patchPurpose(c *gin.Context) error {
 		}
 		summaries[lang] = notices.Summary{Summary: a.Center.Locales.For(lang).Tf("purpose_reworded", "Purpose", name)}
 	}
-	v, err := a.Notices.CreateRewording(ctx, merchantID(c), w, summaries)
-	if err != nil {
-		return err
-	}
-	c.Header("Location", "/v1/notices/"+strconv.Itoa(v.Number))
-	c.JSON(http.StatusCreated, gin.H{"notice": toNoticeJSON(v), "purpose": toPurposeJSON(p)})
-	return nil
+	v, err := a.Notices.CreateRewording(ctx, merchantID, w, summaries)
+	return v, p, err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/recipients"
 	"github.com/fineline/fineline/requests"
+	"github.com/fineline/fineline/staff"
 	"github.com/fineline/fineline/web"
 	"github.com/fineline/fineline/webhooks"
 )
@@ -82,6 +83,9 @@ type API struct {
 	// Access holds the counts of who asked about each subject, for the
 	// shopper's own data page; nil shows none.
 	Access *access.Counter
+	// Staff holds the people who run each merchant's console; with the
+	// Center it serves the console under /m/<slug>/ (nil: no console).
+	Staff *staff.Service
 
 	cop *http.CrossOriginProtection
 }
@@ -113,6 +117,9 @@ func New(a *API) (http.Handler, error) {
 	admin.GET("/merchants", a.handle(a.listMerchants))
 	admin.POST("/merchants/:id/suspend", a.handle(a.suspendMerchant))
 	admin.POST("/merchants/:id/resume", a.handle(a.resumeMerchant))
+	if a.Staff != nil && a.Center != nil {
+		admin.POST("/merchants/:id/owner-invites", a.handle(a.createOwnerInvite))
+	}
 
 	// Merchant servers, by API key.
 	v1 := r.Group("/v1", a.requireKey)
@@ -203,6 +210,9 @@ func New(a *API) (http.Handler, error) {
 		adm.GET("/widget-settings", a.handle(a.getWidgetSettings))
 		adm.PUT("/widget-settings", a.handle(a.putWidgetSettings))
 		a.centerRoutes(r)
+		if a.Staff != nil {
+			a.consoleRoutes(r)
+		}
 	}
 
 	adm.GET("/api-keys", a.handle(a.listKeys))

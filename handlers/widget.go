@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"io/fs"
 	"net/http"
 	"regexp"
@@ -391,21 +392,26 @@ func (a *API) putWidgetSettings(c *gin.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	ctx := c.Request.Context()
-	ps, err := a.Purposes.List(ctx, merchantID(c))
-	if err != nil {
-		return err
-	}
-	keys := make([]string, len(ps))
-	for i, p := range ps {
-		keys[i] = p.Key
-	}
-	ws, err := a.Merchants.SetWidgetSettings(ctx, merchantID(c), merchants.WidgetSettings{AllowedOrigins: req.AllowedOrigins, ConsentMode: req.ConsentMode}, keys)
+	ws, err := a.setWidgetSettings(c.Request.Context(), merchantID(c), merchants.WidgetSettings{AllowedOrigins: req.AllowedOrigins, ConsentMode: req.ConsentMode})
 	if err != nil {
 		return err
 	}
 	c.JSON(http.StatusOK, widgetSettingsOut(ws))
 	return nil
+}
+
+// setWidgetSettings validates and stores the widget settings against the
+// merchant's purposes: the API and the console both save them this way.
+func (a *API) setWidgetSettings(ctx context.Context, merchantID string, ws merchants.WidgetSettings) (merchants.WidgetSettings, error) {
+	ps, err := a.Purposes.List(ctx, merchantID)
+	if err != nil {
+		return merchants.WidgetSettings{}, err
+	}
+	keys := make([]string, len(ps))
+	for i, p := range ps {
+		keys[i] = p.Key
+	}
+	return a.Merchants.SetWidgetSettings(ctx, merchantID, ws, keys)
 }
 
 // widgetScript serves the widget, for one script tag on a merchant's page.

@@ -17,7 +17,7 @@ import (
 	"github.com/fineline/fineline/consent"
 )
 
-//go:embed active.*.toml
+//go:embed active.*.toml console.*.toml
 var files embed.FS
 
 // Supported lists the languages of the center, the first being the
@@ -51,27 +51,41 @@ func NewBundle() (*Bundle, error) {
 	b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
 	tags := make([]language.Tag, 0, len(Supported()))
 	for _, l := range Supported() {
-		if _, err := b.LoadMessageFileFS(files, "active."+l+".toml"); err != nil {
-			return nil, fmt.Errorf("load %s messages: %w", l, err)
+		for _, f := range messageFiles(l) {
+			if _, err := b.LoadMessageFileFS(files, f); err != nil {
+				return nil, fmt.Errorf("load %s messages: %w", l, err)
+			}
 		}
 		tags = append(tags, language.Make(l))
 	}
 	return &Bundle{b: b, matcher: language.NewMatcher(tags)}, nil
 }
 
-// MessageIDs returns the ids of the messages of lang, for completeness checks.
+// messageFiles are a language's message files: the center's, then the
+// merchant console's.
+func messageFiles(lang string) []string {
+	return []string{"active." + lang + ".toml", "console." + lang + ".toml"}
+}
+
+// MessageIDs returns the ids of the messages of lang, for completeness
+// checks; an id in two of its files is an error.
 func MessageIDs(lang string) ([]string, error) {
-	raw, err := files.ReadFile("active." + lang + ".toml")
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := toml.Unmarshal(raw, &m); err != nil {
-		return nil, err
-	}
-	ids := make([]string, 0, len(m))
-	for id := range m {
-		ids = append(ids, id)
+	var ids []string
+	for _, f := range messageFiles(lang) {
+		raw, err := files.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var m map[string]any
+		if err := toml.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for id := range m {
+			if slices.Contains(ids, id) {
+				return nil, fmt.Errorf("%s: message %q is in another file too", f, id)
+			}
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
 	return ids, nil

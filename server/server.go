@@ -42,6 +42,7 @@ import (
 	"github.com/fineline/fineline/recipients"
 	"github.com/fineline/fineline/requests"
 	"github.com/fineline/fineline/signin"
+	"github.com/fineline/fineline/staff"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/ttlcache"
 	"github.com/fineline/fineline/vault"
@@ -127,6 +128,8 @@ type Server struct {
 	Metrics *metrics.Metrics
 	// Access counts who asked about each subject (see Start).
 	Access *access.Counter
+	// Staff runs each merchant's console (members, roles, audit log).
+	Staff *staff.Service
 
 	// background counts the workers Start and RunJobs started.
 	background sync.WaitGroup
@@ -259,6 +262,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		func() float64 { _, d := s.Dispatcher.Waiting(time.Now()); return d.Seconds() })
 	m.Gauge("fineline_access_counts_pending", "Who-asked counters held in memory, not yet written.", func() float64 { return float64(s.Access.Pending()) })
 	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
+	s.Staff = &staff.Service{Store: st, Now: clock}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
 		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
 	if !st.Embedded() {
@@ -288,7 +292,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
 		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard, Recipients: s.Recipients,
-		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics,
+		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics, Staff: s.Staff,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }

@@ -31,6 +31,16 @@ const (
 	audSession        = "center-session"
 	audPreferenceLink = "preference-link"
 	audWidget         = "widget"
+	audStaffSession   = "console-session"
+)
+
+// StaffLinkTTL is how long a staff sign-in link lives; an invitation's
+// link lives InviteTTL.
+const (
+	StaffLinkTTL = 15 * time.Minute
+	InviteTTL    = 7 * 24 * time.Hour
+	// StaffSessionTTL is how long a console session lasts.
+	StaffSessionTTL = 8 * time.Hour
 )
 
 // WidgetTTL is how long a widget token lives: a merchant mints one per page view.
@@ -43,8 +53,11 @@ type LinkToken struct {
 	// SubjectIDs are the subjects the address belongs to; the shopper picks
 	// one when there are several.
 	SubjectIDs []string
-	CreatedAt  time.Time
-	ExpiresAt  time.Time
+	// StaffID, set instead of SubjectIDs, makes it a link into the
+	// merchant's console for that staff member; the center refuses it.
+	StaffID   string
+	CreatedAt time.Time
+	ExpiresAt time.Time
 }
 
 // Store persists link tokens and ended sessions.
@@ -108,11 +121,16 @@ func (s *Service) NewLink(ctx context.Context, merchantID string, subjectIDs []s
 // Link reads a link secret for the merchant without using it, for the page
 // that asks for a press of its button (and the pick of a profile).
 func (s *Service) Link(ctx context.Context, merchantID, secret string) (LinkToken, error) {
+	return s.link(ctx, merchantID, secret, false)
+}
+
+// link reads a shopper's link (staff false) or a staff member's.
+func (s *Service) link(ctx context.Context, merchantID, secret string, staff bool) (LinkToken, error) {
 	if len(secret) != 43 {
 		return LinkToken{}, linkError(CodeLinkInvalid)
 	}
 	t, err := s.Store.LinkToken(ctx, hashToken(secret))
-	if apperr.Is(err, apperr.NotFound) || (err == nil && t.MerchantID != merchantID) {
+	if apperr.Is(err, apperr.NotFound) || (err == nil && (t.MerchantID != merchantID || (t.StaffID != "") != staff)) {
 		return LinkToken{}, linkError(CodeLinkInvalid)
 	}
 	if err != nil {
@@ -122,6 +140,18 @@ func (s *Service) Link(ctx context.Context, merchantID, secret string) (LinkToke
 		return LinkToken{}, linkError(CodeLinkExpired)
 	}
 	return t, nil
+}
+
+// use marks a link used; link_used if it was before.
+func (s *Service) use(ctx context.Context, t LinkToken) error {
+	first, err := s.Store.UseLinkToken(ctx, t.Hash, s.Now().UTC())
+	if err != nil {
+		return err
+	}
+	if !first {
+		return linkError(CodeLinkUsed)
+	}
+	return nil
 }
 
 // Error details of refused links and sessions.
@@ -152,12 +182,8 @@ func (s *Service) UseLink(ctx context.Context, merchantID, secret, chosen string
 	case !slices.Contains(t.SubjectIDs, chosen):
 		return "", linkError(CodeLinkInvalid)
 	}
-	first, err := s.Store.UseLinkToken(ctx, t.Hash, s.Now().UTC())
-	if err != nil {
+	if err := s.use(ctx, t); err != nil {
 		return "", err
-	}
-	if !first {
-		return "", linkError(CodeLinkUsed)
 	}
 	return subject, nil
 }
@@ -262,4 +288,75 @@ func (s *Service) ParseWidgetToken(merchantID, token string) (string, error) {
 		return "", apperr.New(apperr.Unauthorized, "the widget token is invalid, expired, or for another merchant").WithDetail("invalid_widget_token")
 	}
 	return c.Subject, nil
+}
+
+// NewStaffLink creates a single-use link secret into the merchant's
+// console for one staff member, living ttl (StaffLinkTTL when asked for
+// at the sign-in form, InviteTTL in an invitation).
+func (s *Service) NewStaffLink(ctx context.Context, merchantID, staffID string, ttl time.Duration) (string, error) {
+	if staffID == "" {
+		return "", apperr.New(apperr.Invalid, "a console link is for a staff member")
+	}
+	secret := random(32)
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	err := s.Store.SaveLinkToken(ctx, LinkToken{Hash: hashToken(secret), MerchantID: merchantID, StaffID: staffID, CreatedAt: now, ExpiresAt: now.Add(ttl)})
+	return secret, err
+}
+
+// StaffLink reads a console link for the merchant without using it. A
+// shopper's link is not one (link_invalid), nor is the reverse.
+func (s *Service) StaffLink(ctx context.Context, merchantID, secret string) (LinkToken, error) {
+	return s.link(ctx, merchantID, secret, true)
+}
+
+// UseStaffLink consumes a console link and returns the staff member it signs in.
+func (s *Service) UseStaffLink(ctx context.Context, merchantID, secret string) (string, error) {
+	t, err := s.StaffLink(ctx, merchantID, secret)
+	if err != nil {
+		return "", err
+	}
+	if err := s.use(ctx, t); err != nil {
+		return "", err
+	}
+	return t.StaffID, nil
+}
+
+// StaffSession is a staff member signed in to a merchant's console.
+type StaffSession struct {
+	ID         string
+	MerchantID string
+	StaffID    string
+	IssuedAt   time.Time
+	ExpiresAt  time.Time
+}
+
+// NewStaffSession signs a console session: its own audience, so neither a
+// shopper's session nor a widget token is ever taken for one.
+func (s *Service) NewStaffSession(merchantID, staffID string) (string, StaffSession, error) {
+	id := random(16)
+	now := s.Now().UTC()
+	tok, exp, err := s.sign(audStaffSession, merchantID, staffID, id, StaffSessionTTL)
+	return tok, StaffSession{ID: id, MerchantID: merchantID, StaffID: staffID, IssuedAt: now.Truncate(time.Second), ExpiresAt: exp}, err
+}
+
+// ParseStaffSession checks a console session cookie for the merchant:
+// signature, issuer, audience, expiry, and that it was not ended.
+func (s *Service) ParseStaffSession(ctx context.Context, merchantID, token string) (StaffSession, error) {
+	c, err := s.parse(audStaffSession, merchantID, token)
+	if err != nil || c.ID == "" || c.IssuedAt == nil {
+		return StaffSession{}, ErrNoSession
+	}
+	ended, err := s.Store.SessionEnded(ctx, c.ID)
+	if err != nil {
+		return StaffSession{}, err
+	}
+	if ended {
+		return StaffSession{}, ErrNoSession
+	}
+	return StaffSession{ID: c.ID, MerchantID: c.Merchant, StaffID: c.Subject, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}, nil
+}
+
+// EndStaffSession ends a console session before its expiry.
+func (s *Service) EndStaffSession(ctx context.Context, sess StaffSession) error {
+	return s.Store.EndSession(ctx, sess.ID, sess.ExpiresAt)
 }

@@ -28,13 +28,14 @@ type linkTokenDoc struct {
 	Hash       string    `bson:"_id"`
 	MerchantID string    `bson:"merchant_id"`
 	SubjectIDs []string  `bson:"subject_ids"`
+	StaffID    string    `bson:"staff_id,omitempty"`
 	CreatedAt  time.Time `bson:"created_at"`
 	ExpiresAt  time.Time `bson:"expires_at"`
 }
 
 // SaveLinkToken stores a sign-in link by the hash of its secret.
 func (s *Store) SaveLinkToken(ctx context.Context, t signin.LinkToken) error {
-	d := linkTokenDoc{Hash: t.Hash, MerchantID: t.MerchantID, SubjectIDs: t.SubjectIDs, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
+	d := linkTokenDoc{Hash: t.Hash, MerchantID: t.MerchantID, SubjectIDs: t.SubjectIDs, StaffID: t.StaffID, CreatedAt: t.CreatedAt, ExpiresAt: t.ExpiresAt}
 	return storeError(s.insertOne(ctx, collLinkTokens, d), "save sign-in link")
 }
 
@@ -44,7 +45,7 @@ func (s *Store) LinkToken(ctx context.Context, hash string) (signin.LinkToken, e
 	if err := s.db.Collection(collLinkTokens).FindOne(ctx, bson.D{{Key: "_id", Value: hash}}).Decode(&d); err != nil {
 		return signin.LinkToken{}, notFound(err, "sign-in link")
 	}
-	return signin.LinkToken{Hash: d.Hash, MerchantID: d.MerchantID, SubjectIDs: d.SubjectIDs, CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC()}, nil
+	return signin.LinkToken{Hash: d.Hash, MerchantID: d.MerchantID, SubjectIDs: d.SubjectIDs, StaffID: d.StaffID, CreatedAt: d.CreatedAt.UTC(), ExpiresAt: d.ExpiresAt.UTC()}, nil
 }
 
 // UseLinkToken records the use of a link with a unique insert: of two

@@ -55,6 +55,10 @@ const (
 	collSubjectReceipts = "subject_receipts"
 	// collExportDays lists each merchant's exports by the day asked for.
 	collExportDays = "export_days"
+	// collStaff holds each merchant's console staff, collAudit what they
+	// changed (append-only); both keyed "<merchant>/<id>".
+	collStaff = "staff"
+	collAudit = "staff_audit"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -131,6 +135,8 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collSubjectRequests: nil,
 		collSubjectReceipts: nil,
 		collExportDays:      nil,
+		collStaff:           nil,
+		collAudit:           nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

@@ -1,4 +1,4 @@
-// Package web holds the shopper-facing pages: templates, styles, the small
+// Package web holds the shopper-facing pages and the merchant console: templates, styles, the small
 // script that enhances them, and the emails they send, all embedded. Pages
 // are parsed once at start; a missing or broken template fails the start.
 package web
@@ -14,7 +14,7 @@ import (
 	"github.com/yuin/goldmark"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/console/*.html
 var templateFiles embed.FS
 
 //go:embed static
@@ -52,7 +52,20 @@ func LoadPages() (*Pages, error) {
 		}
 		p.pages[name] = t
 	}
+	for _, name := range ConsolePageNames() {
+		t, err := htmltemplate.New(name).ParseFS(templateFiles, "templates/console/layout.html", "templates/parts.html", "templates/console/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse console page %s: %w", name, err)
+		}
+		p.pages["console/"+name] = t
+	}
 	return p, nil
+}
+
+// ConsolePageNames lists every page of the merchant console, rendered as
+// "console/<name>".
+func ConsolePageNames() []string {
+	return []string{"signin", "signin_sent", "link", "error", "overview", "purposes", "purpose", "notices", "notice", "keys", "key_created", "staff", "audit", "widget", "fields", "offers"}
 }
 
 // Render returns page name rendered with data, whole: a template error
@@ -77,7 +90,7 @@ type Mails struct {
 }
 
 // MailNames lists every email.
-func MailNames() []string { return []string{"signin", "announce", "reward", "erased"} }
+func MailNames() []string { return []string{"signin", "announce", "reward", "erased", "console"} }
 
 // LoadMails parses every email's two bodies.
 func LoadMails() (*Mails, error) {

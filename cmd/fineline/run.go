@@ -120,7 +120,7 @@ func serve(ctx context.Context, args []string, getenv environ, stdout, stderr io
 	var seeded demo.Result
 	if cfg.Demo {
 		seeder := &demo.Seeder{Marks: a.Store, Merchants: a.Merchants, Purposes: a.Purposes, Subjects: a.Subjects, Ledger: a.Ledger, Notices: a.Notices,
-			Fields: a.Fields, Offers: a.Offers, Guard: a.Guard, Recipients: a.Recipients, Now: time.Now}
+			Fields: a.Fields, Offers: a.Offers, Guard: a.Guard, Recipients: a.Recipients, Staff: a.Staff, Now: time.Now}
 		if seeded, err = seeder.Seed(ctx); err != nil {
 			log.Error("cannot seed the demo merchant", "err", err)
 			return 1
@@ -217,6 +217,7 @@ func printWelcome(w io.Writer, base, shopURL string, seeded demo.Result) {
 	if shopURL != "" {
 		fmt.Fprintf(w, "  Demo shop with the widget: %s  (another origin)\n", shopURL)
 	}
+	fmt.Fprintf(w, "  Demo merchant console:    %s/m/%s/  (sign in as %s; the email lands in the outbox)\n", base, demo.Slug, demo.Owner)
 	if seeded.Seeded {
 		fmt.Fprintf(w, "\nSeeded the demo merchant %q (slug %s).\n", seeded.Merchant.Name, seeded.Merchant.Slug)
 		fmt.Fprintf(w, "Its API key is shown this once; keep it:\n\n  %s\n\n", seeded.APIKey)
