@@ -99,8 +99,8 @@ func (p *Purpose) Validate() error {
 		return err
 	}
 	for l, t := range p.Texts {
-		if n := utf8.RuneCountInString(strings.TrimSpace(t.Name)); n == 0 || n > 80 {
-			return apperr.New(apperr.Invalid, "texts.%s.name must be 1-80 characters", l)
+		if _, err := CheckLine("texts."+l+".name", t.Name, 80); err != nil {
+			return err
 		}
 		if n := utf8.RuneCountInString(strings.TrimSpace(t.Statement)); n < 10 || n > 600 {
 			return apperr.New(apperr.Invalid, "texts.%s.statement must be a plain-language sentence of 10-600 characters", l)

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/fineline/fineline/apperr"
 )
@@ -72,4 +74,21 @@ func checkPurposeKey(k string) error {
 		return apperr.New(apperr.Invalid, "purpose key must be 2-64 characters of lower-case letters, digits and underscores, starting with a letter").WithDetail(CodeInvalidPurpose)
 	}
 	return nil
+}
+
+// CheckLine validates a text that ends up in a mail header or a page title
+// (a merchant's name, a purpose's name): trimmed, 1 to max characters, one
+// line, no control or format characters (a "\r\nBcc:" in a name would make
+// every mail that carries it refused). Invalid, invalid_text.
+func CheckLine(what, s string, max int) (string, error) {
+	s = strings.TrimSpace(s)
+	if n := utf8.RuneCountInString(s); n == 0 || n > max {
+		return "", apperr.New(apperr.Invalid, "%s must be 1-%d characters", what, max).WithDetail("invalid_text")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
+			return "", apperr.New(apperr.Invalid, "%s must be one line of text without control characters", what).WithDetail("invalid_text")
+		}
+	}
+	return s, nil
 }

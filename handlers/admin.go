@@ -87,6 +87,9 @@ type keyJSON struct {
 	Scopes    []string   `json:"scopes"`
 	CreatedAt time.Time  `json:"created_at"`
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// LastUsedAt is when the key last authenticated a request (to within a
+	// minute or two); absent if never.
+	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
 	// Secret is present only in the response that created the key.
 	Secret string `json:"secret,omitempty"`
 }
@@ -99,6 +102,10 @@ func toKeyJSON(k merchants.APIKey, secret string) keyJSON {
 	if !k.RevokedAt.IsZero() {
 		at := k.RevokedAt
 		out.RevokedAt = &at
+	}
+	if !k.LastUsedAt.IsZero() {
+		at := k.LastUsedAt
+		out.LastUsedAt = &at
 	}
 	return out
 }

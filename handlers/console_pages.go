@@ -589,7 +589,7 @@ func (a *API) consoleSaveWidget(c *gin.Context) error {
 }
 
 type keyRow struct {
-	ID, Name, Scopes, Created, Revoked string
+	ID, Name, Scopes, Created, Revoked, LastUsed string
 	Active                             bool
 }
 
@@ -617,6 +617,9 @@ func (a *API) consoleKeys(c *gin.Context) error {
 		r.Scopes = strings.Join(sc, ", ")
 		if !r.Active {
 			r.Revoked = formatTime(k.RevokedAt)
+		}
+		if !k.LastUsedAt.IsZero() {
+			r.LastUsed = formatTime(k.LastUsedAt)
 		}
 		p.Keys = append(p.Keys, r)
 	}

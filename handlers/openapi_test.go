@@ -336,6 +336,7 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	}, nil, 201)
 	wantCode(c.expect("POST", "/v1/purposes", admin, newsletter, nil, 409), "purpose_exists")
 	wantCode(c.expect("POST", "/v1/purposes", admin, obj{"key": "x_y", "bogus": 1}, nil, 400), "unknown_field")
+	wantCode(c.expect("POST", "/v1/purposes", admin, obj{"key": "two_lines", "texts": obj{"en": obj{"name": "Two\nlines", "statement": "A statement long enough to pass."}}}, nil, 400), "invalid_text")
 	wantCode(c.expect("POST", "/v1/purposes", admin, obj{"key": strings.Repeat("a", maxBody)}, nil, 413), "payload_too_large")
 	c.expect("GET", "/v1/purposes", admin, nil, nil, 200)
 	c.expect("GET", "/v1/purposes/newsletter", admin, nil, nil, 200)

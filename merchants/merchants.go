@@ -15,7 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/fineline/fineline/apperr"
@@ -95,6 +94,9 @@ type APIKey struct {
 	Scopes     []Scope
 	CreatedAt  time.Time
 	RevokedAt  time.Time // zero while active
+	// LastUsedAt is when the key last authenticated a request, to within
+	// Usage's resolution and interval; zero if never (or not yet written).
+	LastUsedAt time.Time
 }
 
 // Has reports whether the key carries scope s. Admin implies every scope.
@@ -134,6 +136,8 @@ type Store interface {
 type Service struct {
 	Store Store
 	Now   func() time.Time
+	// Usage, when set, notes each key's last use.
+	Usage *Usage
 }
 
 var slugPattern = regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,46}[a-z0-9])?$`)
@@ -155,7 +159,7 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	if !ValidSlug(nm.Slug) {
 		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "slug must be 1-48 lower-case letters, digits and inner hyphens").WithDetail("invalid_slug")
 	}
-	name, err := CheckLine("name", nm.Name, 100)
+	name, err := consent.CheckLine("name", nm.Name, 100)
 	if err != nil {
 		return Merchant{}, APIKey{}, "", err
 	}
@@ -176,22 +180,6 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	return m, k, secret, nil
 }
 
-// CheckLine validates a text that ends up in a mail header or a page title
-// (a merchant's name, a key's label): trimmed, 1 to max characters, one
-// line, no control or format characters (a "\r\nBcc:" in a name would make
-// every mail that carries it refused). Invalid, invalid_text.
-func CheckLine(what, s string, max int) (string, error) {
-	s = strings.TrimSpace(s)
-	if n := utf8.RuneCountInString(s); n == 0 || n > max {
-		return "", apperr.New(apperr.Invalid, "%s must be 1-%d characters", what, max).WithDetail("invalid_text")
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError {
-			return "", apperr.New(apperr.Invalid, "%s must be one line of text without control characters", what).WithDetail("invalid_text")
-		}
-	}
-	return s, nil
-}
 
 // Suspend suspends the merchant: its keys, widget and center answer 403
 // merchant_suspended (on other instances within the cache bound); its
@@ -307,6 +295,7 @@ func (s *Service) Authenticate(ctx context.Context, secret string) (APIKey, erro
 	if err := m.Active(); err != nil {
 		return APIKey{}, err
 	}
+	s.Usage.Seen(k.ID, s.Now())
 	return k, nil
 }
 

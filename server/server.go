@@ -263,6 +263,8 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	m.Gauge("fineline_access_counts_pending", "Who-asked counters held in memory, not yet written.", func() float64 { return float64(s.Access.Pending()) })
 	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
 	s.Staff = &staff.Service{Store: st, Now: clock}
+	// A key's last use is written at most once a minute per key.
+	s.Merchants.Usage = &merchants.Usage{Store: st, Resolution: time.Minute, Interval: time.Minute, Log: log}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
 		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
 	if !st.Embedded() {
@@ -307,9 +309,10 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	s.background.Add(2)
+	s.background.Add(3)
 	go func() { defer s.background.Done(); s.Ledger.WriteBehind(ctx) }()
 	go func() { defer s.background.Done(); s.Access.Run(ctx) }()
+	go func() { defer s.background.Done(); s.Merchants.Usage.Run(ctx) }()
 	if !s.Store.Embedded() {
 		s.background.Add(1)
 		go func() {

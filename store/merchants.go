@@ -38,6 +38,7 @@ type apiKeyDoc struct {
 	Scopes     []string  `bson:"scopes"`
 	CreatedAt  time.Time `bson:"created_at"`
 	RevokedAt  time.Time `bson:"revoked_at,omitempty"`
+	LastUsedAt time.Time `bson:"last_used_at,omitempty"`
 }
 
 func (d merchantDoc) merchant() merchants.Merchant {
@@ -100,7 +101,7 @@ func (s *Store) CreateKey(ctx context.Context, k merchants.APIKey) error {
 }
 
 func (d apiKeyDoc) key() merchants.APIKey {
-	k := merchants.APIKey{ID: d.ID, MerchantID: d.MerchantID, Name: d.Name, Hash: d.Hash, CreatedAt: d.CreatedAt, RevokedAt: d.RevokedAt}
+	k := merchants.APIKey{ID: d.ID, MerchantID: d.MerchantID, Name: d.Name, Hash: d.Hash, CreatedAt: d.CreatedAt, RevokedAt: d.RevokedAt, LastUsedAt: utc(d.LastUsedAt)}
 	for _, sc := range d.Scopes {
 		k.Scopes = append(k.Scopes, merchants.Scope(sc))
 	}
@@ -132,6 +133,13 @@ func (s *Store) RevokeKey(ctx context.Context, merchantID, id string, at time.Ti
 	}
 	_, err = s.updateByID(ctx, collAPIKeys, id, bson.D{{Key: "$set", Value: bson.D{{Key: "revoked_at", Value: at}}}})
 	return storeError(err, "revoke key")
+}
+
+// TouchKey raises the key's last use to at ($max: instances writing in
+// any order never move it back).
+func (s *Store) TouchKey(ctx context.Context, id string, at time.Time) error {
+	_, err := s.updateByID(ctx, collAPIKeys, id, bson.D{{Key: "$max", Value: bson.D{{Key: "last_used_at", Value: at}}}})
+	return storeError(err, "record key use")
 }
 
 // SetSuspended sets or (with a zero time) clears the merchant's suspension.
