@@ -590,7 +590,7 @@ func (a *API) consoleSaveWidget(c *gin.Context) error {
 
 type keyRow struct {
 	ID, Name, Scopes, Created, Revoked, LastUsed string
-	Active                             bool
+	Active                                       bool
 }
 
 type keysPage struct {

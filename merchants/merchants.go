@@ -180,7 +180,6 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	return m, k, secret, nil
 }
 
-
 // Suspend suspends the merchant: its keys, widget and center answer 403
 // merchant_suspended (on other instances within the cache bound); its
 // data stays. Suspending a suspended merchant keeps the first time. It
