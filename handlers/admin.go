@@ -127,6 +127,9 @@ func (a *API) createMerchant(c *gin.Context) error {
 	if req.OwnerEmail != "" && !consent.ValidEmail(req.OwnerEmail) {
 		return apperr.New(apperr.Invalid, "owner_email must be an email address").WithDetail(staff.CodeBadEmail)
 	}
+	if req.OwnerEmail != "" && (a.Staff == nil || a.Center == nil) {
+		return apperr.New(apperr.Invalid, "this server has no merchant console: leave owner_email out").WithDetail("no_console")
+	}
 	ctx := c.Request.Context()
 	m, k, secret, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: req.Slug, Name: req.Name, DefaultLocale: req.DefaultLocale})
 	if err != nil {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -43,11 +44,11 @@ func signedInStaff(c *gin.Context) (staffSession, bool) {
 // that need a member, each POST behind the cross-origin guard and the
 // role it needs.
 func (a *API) consoleRoutes(r *gin.Engine) {
-	m := r.Group("/m/:slug", centerHeaders, limitBody(maxBody), a.consoleStep(a.withMerchant))
+	m := r.Group("/m/:slug", centerHeaders, limitBody(maxConsoleForm), a.consoleStep(a.withMerchant))
 	m.GET("/", a.consoleStep(a.optionalStaff), a.console(a.consoleHome))
 	m.GET("/signin/sent", a.console(a.consoleLinkSent))
 	m.GET("/link", a.console(a.consoleShowLink))
-	post := m.Group("", a.consoleStep(a.crossOriginGuard))
+	post := m.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(parseForm))
 	post.POST("/signin", a.console(a.consoleRequestLink))
 	post.POST("/link", a.console(a.consoleUseLink))
 	post.POST("/signout", a.console(a.consoleSignOut))
@@ -64,7 +65,7 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	in.GET("/staff", a.console(a.consoleStaff))
 	in.GET("/audit", a.console(a.consoleAudit))
 
-	edit := in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(a.allow(staff.Configure)))
+	edit := in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(parseForm), a.consoleStep(a.allow(staff.Configure)))
 	edit.POST("/purposes", a.console(a.consoleCreatePurpose))
 	edit.POST("/purposes/:key", a.console(a.consoleRewordPurpose))
 	edit.POST("/purposes/:key/retire", a.console(a.consoleRetirePurpose))
@@ -74,11 +75,28 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	edit.POST("/notices/:version/discard", a.console(a.consoleDiscardNotice))
 	edit.POST("/widget", a.console(a.consoleSaveWidget))
 
-	own := in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(a.allow(staff.Administer)))
+	own := in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(parseForm), a.consoleStep(a.allow(staff.Administer)))
 	own.POST("/keys", a.consoleStep(a.requireFresh), a.console(a.consoleCreateKey))
-	own.POST("/keys/:id/revoke", a.console(a.consoleRevokeKey))
+	own.POST("/keys/:id/revoke", a.consoleStep(a.requireFresh), a.console(a.consoleRevokeKey))
 	own.POST("/staff", a.consoleStep(a.requireFresh), a.console(a.consoleInvite))
-	own.POST("/staff/:id/remove", a.console(a.consoleRemoveStaff))
+	own.POST("/staff/:id/remove", a.consoleStep(a.requireFresh), a.console(a.consoleRemoveStaff))
+}
+
+// maxConsoleForm bounds a console form: a notice's texts in four
+// languages fit.
+const maxConsoleForm = 2 << 20
+
+// parseForm reads a form whole before anything acts on it: a form over
+// the limit is refused (413), never read as an empty one.
+func parseForm(c *gin.Context) error {
+	if err := c.Request.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return apperr.New(apperr.TooLarge, "the form is over %d MiB", maxConsoleForm>>20).WithDetail("payload_too_large")
+		}
+		return apperr.New(apperr.Invalid, "the form could not be read").WithDetail("invalid_form")
+	}
+	return nil
 }
 
 // console adapts a console page handler that returns an error: the error
@@ -146,10 +164,19 @@ func (a *API) requireFresh(c *gin.Context) error {
 	return a.Staff.RequireFresh(s.Session.IssuedAt)
 }
 
-// audit records what the signed-in member just did.
-func (a *API) audit(c *gin.Context, action, target, detail string) error {
+// audit records what the signed-in member just did. The change is made
+// by then: an entry the store refuses is logged in full (no secrets are
+// in entries) rather than turning a done change into an error page.
+func (a *API) audit(c *gin.Context, action, target, detail string) {
 	s, _ := signedInStaff(c)
-	return a.Staff.Record(c.Request.Context(), merchant(c).ID, s.Member.Email, action, target, detail)
+	a.record(c, s.Member.Email, action, target, detail)
+}
+
+func (a *API) record(c *gin.Context, actor, action, target, detail string) {
+	if err := a.Staff.Record(c.Request.Context(), merchant(c).ID, actor, action, target, detail); err != nil {
+		a.Log.ErrorContext(c.Request.Context(), "audit entry not recorded", "request_id", requestID(c), "merchant_id", merchant(c).ID,
+			"actor", actor, "action", action, "target", target, "detail", detail, "err", err)
+	}
 }
 
 // navItem is one entry of the console's navigation.
@@ -183,7 +210,7 @@ func consoleSections() []string {
 // doneMessages are the confirmations a redirect may ask for (?done=).
 func doneMessages() []string {
 	return []string{"purpose_created", "purpose_retired", "draft_created", "draft_saved", "published", "discarded",
-		"key_revoked", "invited", "removed", "widget_saved"}
+		"key_revoked", "invited", "invite_unsent", "removed", "widget_saved"}
 }
 
 func (a *API) consolePage(c *gin.Context, section string) consoleBase {
@@ -252,7 +279,7 @@ func (a *API) consoleRequestLink(c *gin.Context) error {
 		return a.render(c, http.StatusBadRequest, "console/signin", p)
 	}
 	m := merchant(c)
-	if !a.Center.ClientLimit.Allow(c.ClientIP()) || !a.Center.EmailLimit.Allow("staff/"+m.ID+"/"+p.Email) {
+	if !a.Center.ClientLimit.Allow(c.ClientIP()) || !a.Center.EmailLimit.Allow("staff/"+staff.IDFor(m.ID, p.Email)) {
 		p.Error = p.L.T("err_rate_limited")
 		return a.render(c, http.StatusTooManyRequests, "console/signin", p)
 	}
@@ -327,11 +354,11 @@ func (a *API) consoleShowLink(c *gin.Context) error {
 func (a *API) consoleUseLink(c *gin.Context) error {
 	ctx := c.Request.Context()
 	m := merchant(c)
-	id, err := a.Center.Signin.UseStaffLink(ctx, m.ID, c.PostForm("token"))
+	link, err := a.Center.Signin.UseStaffLink(ctx, m.ID, c.PostForm("token"))
 	if err != nil {
 		return err
 	}
-	member, err := a.Staff.SignedIn(ctx, m.ID, id)
+	member, err := a.Staff.SignedIn(ctx, m.ID, link.StaffID, link.CreatedAt)
 	if err != nil {
 		return err
 	}
@@ -341,9 +368,7 @@ func (a *API) consoleUseLink(c *gin.Context) error {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{Name: cookieStaff, Value: tok, Path: consolePath(c), Expires: sess.ExpiresAt,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: a.secureCookies()})
-	if err := a.Staff.Record(ctx, m.ID, member.Email, "staff.signed_in", member.Email, ""); err != nil {
-		return err
-	}
+	a.record(c, member.Email, "staff.signed_in", member.Email, "")
 	c.Redirect(http.StatusSeeOther, consolePath(c))
 	return nil
 }

@@ -250,6 +250,7 @@ func ctTestWalk(t *testing.T, browser context.Context) {
 	}
 	e.pageChecks(editor, axe, "notice draft page")
 	editor.fill("#grace_days", "7")
+	editor.fill("#effective_on", time.Now().UTC().Format(time.DateOnly)) // today: now
 	e.wantDone(editor, `form[action$="/publish"] button[type=submit]`, "notices/"+version, "published")
 	e.pageChecks(editor, axe, "published notice page")
 	if p, _ := e.api.Purposes.Get(context.Background(), e.id, "loyalty"); p.TextFor("en").Statement != newWords {
@@ -499,6 +500,13 @@ func ctTestSessions(t *testing.T, browser context.Context) {
 	tab.click("#scope-consent\\:read")
 	if resp := tab.submit(`form[action$="/keys"] button[type=submit]`); resp.Status != http.StatusForbidden || tab.text("h1") != en.T("console_again_title") {
 		t.Fatalf("a key from a stale session: %d %q", resp.Status, tab.text("h1"))
+	}
+	stale := e.staffCookie(tab, ctSlug)
+	if r := e.postForm("/m/"+ctSlug+"/staff/"+staff.IDFor(e.id, e.owner)+"/remove", url.Values{}, stale); r.status != http.StatusForbidden {
+		t.Fatalf("removing staff from a stale session answered %d", r.status)
+	}
+	if r := e.postForm("/m/"+ctSlug+"/notices", url.Values{"summary.en": {strings.Repeat("x", 3<<20)}}, stale); r.status != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a form over the limit answered %d", r.status)
 	}
 	n := e.mail.Count(e.owner)
 	if resp := tab.submit(`main form.panel button[type=submit]`); resp.Status != 200 || btPath(resp.URL) != "/m/"+ctSlug+"/signin/sent" {

@@ -165,9 +165,7 @@ func (a *API) consoleCreatePurpose(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "purpose.created", pur.Key, pur.TextFor(lang).Name); err != nil {
-		return err
-	}
+	a.audit(c, "purpose.created", pur.Key, pur.TextFor(lang).Name)
 	done(c, "purposes", "purpose_created")
 	return nil
 }
@@ -227,9 +225,7 @@ func (a *API) consoleRewordPurpose(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "purpose.reworded", pur.Key, fmt.Sprintf("draft %d", v.Number)); err != nil {
-		return err
-	}
+	a.audit(c, "purpose.reworded", pur.Key, fmt.Sprintf("draft %d", v.Number))
 	done(c, "notices/"+strconv.Itoa(v.Number), "draft_created")
 	return nil
 }
@@ -243,9 +239,7 @@ func (a *API) consoleRetirePurpose(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "purpose.retired", pur.Key, ""); err != nil {
-		return err
-	}
+	a.audit(c, "purpose.retired", pur.Key, "")
 	done(c, "purposes", "purpose_retired")
 	return nil
 }
@@ -296,9 +290,7 @@ func (a *API) consoleCreateNotice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "notice.created", strconv.Itoa(v.Number), ""); err != nil {
-		return err
-	}
+	a.audit(c, "notice.created", strconv.Itoa(v.Number), "")
 	done(c, "notices/"+strconv.Itoa(v.Number), "draft_created")
 	return nil
 }
@@ -433,9 +425,7 @@ func (a *API) consoleUpdateNotice(c *gin.Context) error {
 	if v.Material {
 		detail = "material for " + strings.Join(v.Purposes, ", ")
 	}
-	if err := a.audit(c, "notice.edited", strconv.Itoa(n), detail); err != nil {
-		return err
-	}
+	a.audit(c, "notice.edited", strconv.Itoa(n), detail)
 	done(c, "notices/"+strconv.Itoa(n), "draft_saved")
 	return nil
 }
@@ -452,6 +442,10 @@ func (a *API) consolePublishNotice(c *gin.Context) error {
 		if at, err = time.Parse(time.DateOnly, d); err != nil {
 			return apperr.New(apperr.Invalid, "the date it takes effect must be a date (YYYY-MM-DD)").WithDetail("invalid_effective_at")
 		}
+		// Today (whose midnight has passed) means now.
+		if now := time.Now().UTC(); !at.After(now) && now.Sub(at) < 24*time.Hour {
+			at = time.Time{}
+		}
 	}
 	grace, err := strconv.Atoi(strings.TrimSpace(c.DefaultPostForm("grace_days", "0")))
 	if err != nil {
@@ -465,9 +459,7 @@ func (a *API) consolePublishNotice(c *gin.Context) error {
 	if v.Material {
 		detail += ", material for " + strings.Join(v.Purposes, ", ")
 	}
-	if err := a.audit(c, "notice.published", strconv.Itoa(n), detail); err != nil {
-		return err
-	}
+	a.audit(c, "notice.published", strconv.Itoa(n), detail)
 	done(c, "notices/"+strconv.Itoa(n), "published")
 	return nil
 }
@@ -480,9 +472,7 @@ func (a *API) consoleDiscardNotice(c *gin.Context) error {
 	if err := a.Notices.Discard(c.Request.Context(), merchant(c).ID, n); err != nil {
 		return err
 	}
-	if err := a.audit(c, "notice.discarded", strconv.Itoa(n), ""); err != nil {
-		return err
-	}
+	a.audit(c, "notice.discarded", strconv.Itoa(n), "")
 	done(c, "notices", "discarded")
 	return nil
 }
@@ -581,9 +571,7 @@ func (a *API) consoleSaveWidget(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "widget.origins_set", "", strings.Join(ws.AllowedOrigins, " ")); err != nil {
-		return err
-	}
+	a.audit(c, "widget.origins_set", "", strings.Join(ws.AllowedOrigins, " "))
 	done(c, "widget", "widget_saved")
 	return nil
 }
@@ -646,9 +634,7 @@ func (a *API) consoleCreateKey(c *gin.Context) error {
 	for _, s := range k.Scopes {
 		sc = append(sc, string(s))
 	}
-	if err := a.audit(c, "api_key.created", k.ID, k.Name+" ("+strings.Join(sc, ", ")+")"); err != nil {
-		return err
-	}
+	a.audit(c, "api_key.created", k.ID, k.Name+" ("+strings.Join(sc, ", ")+")")
 	return a.render(c, http.StatusCreated, "console/key_created", keyCreatedPage{consoleBase: a.consolePage(c, "keys"), Name: k.Name, Secret: secret})
 }
 
@@ -656,9 +642,7 @@ func (a *API) consoleRevokeKey(c *gin.Context) error {
 	if err := a.Merchants.Revoke(c.Request.Context(), merchant(c).ID, c.Param("id")); err != nil {
 		return err
 	}
-	if err := a.audit(c, "api_key.revoked", c.Param("id"), ""); err != nil {
-		return err
-	}
+	a.audit(c, "api_key.revoked", c.Param("id"), "")
 	done(c, "keys", "key_revoked")
 	return nil
 }
@@ -707,11 +691,13 @@ func (a *API) consoleInvite(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "staff.invited", member.Email, string(member.Role)); err != nil {
-		return err
-	}
+	a.audit(c, "staff.invited", member.Email, string(member.Role))
 	if err := a.sendConsoleLink(ctx, m, member, localizer(c).Lang, true); err != nil {
-		return err
+		// The member is invited; only the mail failed: say so, and let the
+		// owner invite again once mail works.
+		a.Log.ErrorContext(ctx, "staff invitation not sent", "request_id", requestID(c), "merchant_id", m.ID, "err", err)
+		done(c, "staff", "invite_unsent")
+		return nil
 	}
 	done(c, "staff", "invited")
 	return nil
@@ -722,9 +708,7 @@ func (a *API) consoleRemoveStaff(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := a.audit(c, "staff.removed", member.Email, string(member.Role)); err != nil {
-		return err
-	}
+	a.audit(c, "staff.removed", member.Email, string(member.Role))
 	done(c, "staff", "removed")
 	return nil
 }

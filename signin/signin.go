@@ -190,16 +190,28 @@ func (s *Service) UseLink(ctx context.Context, merchantID, secret, chosen string
 
 type claims struct {
 	Merchant string `json:"mer"`
+	// IssuedMs is when it was signed, in Unix milliseconds: a console
+	// session is compared with the member's latest invitation or removal
+	// to the millisecond, which "iat" (seconds) cannot do.
+	IssuedMs int64 `json:"ims,omitempty"`
 	jwt.RegisteredClaims
 }
 
 func (s *Service) sign(aud, merchantID, subjectID, id string, ttl time.Duration) (string, time.Time, error) {
-	now := s.Now().UTC()
+	return s.signAt(s.Now().UTC(), aud, merchantID, subjectID, id, ttl, false)
+}
+
+// signAt signs a token issued at now; withMs adds the issue time to the
+// millisecond.
+func (s *Service) signAt(now time.Time, aud, merchantID, subjectID, id string, ttl time.Duration, withMs bool) (string, time.Time, error) {
 	exp := now.Add(ttl)
 	c := claims{Merchant: merchantID, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer: s.Issuer, Subject: subjectID, Audience: jwt.ClaimStrings{aud}, ID: id,
 		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp),
 	}}
+	if withMs {
+		c.IssuedMs = now.UnixMilli()
+	}
 	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(s.Key)
 	return tok, exp, err
 }
@@ -309,16 +321,14 @@ func (s *Service) StaffLink(ctx context.Context, merchantID, secret string) (Lin
 	return s.link(ctx, merchantID, secret, true)
 }
 
-// UseStaffLink consumes a console link and returns the staff member it signs in.
-func (s *Service) UseStaffLink(ctx context.Context, merchantID, secret string) (string, error) {
+// UseStaffLink consumes a console link and returns it (its StaffID is the
+// member it signs in).
+func (s *Service) UseStaffLink(ctx context.Context, merchantID, secret string) (LinkToken, error) {
 	t, err := s.StaffLink(ctx, merchantID, secret)
 	if err != nil {
-		return "", err
+		return LinkToken{}, err
 	}
-	if err := s.use(ctx, t); err != nil {
-		return "", err
-	}
-	return t.StaffID, nil
+	return t, s.use(ctx, t)
 }
 
 // StaffSession is a staff member signed in to a merchant's console.
@@ -334,16 +344,16 @@ type StaffSession struct {
 // shopper's session nor a widget token is ever taken for one.
 func (s *Service) NewStaffSession(merchantID, staffID string) (string, StaffSession, error) {
 	id := random(16)
-	now := s.Now().UTC()
-	tok, exp, err := s.sign(audStaffSession, merchantID, staffID, id, StaffSessionTTL)
-	return tok, StaffSession{ID: id, MerchantID: merchantID, StaffID: staffID, IssuedAt: now.Truncate(time.Second), ExpiresAt: exp}, err
+	now := s.Now().UTC().Truncate(time.Millisecond)
+	tok, exp, err := s.signAt(now, audStaffSession, merchantID, staffID, id, StaffSessionTTL, true)
+	return tok, StaffSession{ID: id, MerchantID: merchantID, StaffID: staffID, IssuedAt: now, ExpiresAt: exp}, err
 }
 
 // ParseStaffSession checks a console session cookie for the merchant:
 // signature, issuer, audience, expiry, and that it was not ended.
 func (s *Service) ParseStaffSession(ctx context.Context, merchantID, token string) (StaffSession, error) {
 	c, err := s.parse(audStaffSession, merchantID, token)
-	if err != nil || c.ID == "" || c.IssuedAt == nil {
+	if err != nil || c.ID == "" || c.IssuedMs == 0 {
 		return StaffSession{}, ErrNoSession
 	}
 	ended, err := s.Store.SessionEnded(ctx, c.ID)
@@ -353,7 +363,7 @@ func (s *Service) ParseStaffSession(ctx context.Context, merchantID, token strin
 	if ended {
 		return StaffSession{}, ErrNoSession
 	}
-	return StaffSession{ID: c.ID, MerchantID: c.Merchant, StaffID: c.Subject, IssuedAt: c.IssuedAt.Time, ExpiresAt: c.ExpiresAt.Time}, nil
+	return StaffSession{ID: c.ID, MerchantID: c.Merchant, StaffID: c.Subject, IssuedAt: time.UnixMilli(c.IssuedMs).UTC(), ExpiresAt: c.ExpiresAt.Time}, nil
 }
 
 // EndStaffSession ends a console session before its expiry.

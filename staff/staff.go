@@ -12,7 +12,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -122,14 +124,31 @@ type Entry struct {
 	Detail string
 }
 
+// Roster is a merchant's whole staff, removed members included, at a
+// version: every change replaces it whole, if no other came first.
+type Roster struct {
+	MerchantID string
+	Version    int64
+	Members    []Member
+}
+
+// find returns the index of the member with id, or -1.
+func (r Roster) find(id string) int {
+	for i, m := range r.Members {
+		if m.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
 // Store persists staff and the audit log.
 type Store interface {
-	// PutMember inserts or replaces a member.
-	PutMember(ctx context.Context, m Member) error
-	// Member returns a member by id; NotFound if absent.
-	Member(ctx context.Context, merchantID, id string) (Member, error)
-	// Members lists the merchant's members (removed ones too), by id.
-	Members(ctx context.Context, merchantID string, limit int) ([]Member, error)
+	// Roster returns the merchant's staff (version 0, none, if it has none).
+	Roster(ctx context.Context, merchantID string) (Roster, error)
+	// SaveRoster stores r if the stored version is still r.Version-1 (none
+	// for 1); false, and nothing written, if another change came first.
+	SaveRoster(ctx context.Context, r Roster) (bool, error)
 	// AppendAudit adds an entry; entries are never changed or deleted.
 	AppendAudit(ctx context.Context, e Entry) error
 	// Audit lists up to limit of the merchant's entries, newest first,
@@ -141,9 +160,12 @@ type Store interface {
 type Service struct {
 	Store Store
 	Now   func() time.Time
+	// seq orders the audit entries this process writes in one millisecond.
+	seq atomic.Uint32
 }
 
-// MaxMembers bounds a merchant's staff (removed members included).
+// MaxMembers bounds a merchant's active staff; the roster also keeps up to
+// MaxMembers removed members (the oldest removal is forgotten first).
 const MaxMembers = 200
 
 // Fresh is how recent a sign-in must be to create API keys or invite staff.
@@ -162,8 +184,8 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Milliseco
 
 // Invite makes email a member with the role, invited by inviter (a member's
 // address or Operator), and returns the member. Inviting a current member
-// again changes their role and ends their sessions; the caller sends the
-// invitation. An owner's role cannot be lowered when they are the last owner.
+// again changes their role and ends their sessions and links; the caller
+// sends the invitation. The last owner's role cannot be lowered.
 func (s *Service) Invite(ctx context.Context, merchantID, email string, role Role, inviter string) (Member, error) {
 	email = strings.TrimSpace(email)
 	if !consent.ValidEmail(email) {
@@ -172,29 +194,74 @@ func (s *Service) Invite(ctx context.Context, merchantID, email string, role Rol
 	if !role.Valid() {
 		return Member{}, apperr.New(apperr.Invalid, "role must be owner, editor or viewer").WithDetail(CodeInvalidRole)
 	}
-	all, err := s.Store.Members(ctx, merchantID, MaxMembers+1)
-	if err != nil {
-		return Member{}, err
-	}
 	id := IDFor(merchantID, email)
-	old, exists := Member{}, false
-	for _, m := range all {
-		if m.ID == id {
-			old, exists = m, true
+	return s.edit(ctx, merchantID, func(r *Roster) (Member, error) {
+		now := s.now()
+		m := Member{MerchantID: merchantID, ID: id, Email: email, Role: role, InvitedBy: inviter, InvitedAt: now, SessionsFrom: now}
+		i := r.find(id)
+		if i < 0 {
+			if active(r.Members) >= MaxMembers {
+				return Member{}, apperr.New(apperr.Conflict, "a merchant has at most %d staff", MaxMembers).WithDetail(CodeTooMany)
+			}
+			r.Members = append(r.Members, m)
+			forgetOldRemovals(r)
+			return m, nil
+		}
+		old := r.Members[i]
+		if old.Active() && old.Role == Owner && role != Owner && owners(r.Members) == 1 {
+			return Member{}, lastOwner()
+		}
+		m.SignedInAt = old.SignedInAt
+		r.Members[i] = m
+		return m, nil
+	})
+}
+
+// edit applies change to the merchant's roster and saves it, again from a
+// fresh read when another change came first; what change returns is
+// what the edit returns.
+func (s *Service) edit(ctx context.Context, merchantID string, change func(r *Roster) (Member, error)) (Member, error) {
+	for range 20 {
+		r, err := s.Store.Roster(ctx, merchantID)
+		if err != nil {
+			return Member{}, err
+		}
+		r.Members = slices.Clone(r.Members)
+		m, err := change(&r)
+		if err != nil {
+			return Member{}, err
+		}
+		r.Version++
+		ok, err := s.Store.SaveRoster(ctx, r)
+		if err != nil || ok {
+			return m, err
 		}
 	}
-	if !exists && len(all) >= MaxMembers {
-		return Member{}, apperr.New(apperr.Conflict, "a merchant has at most %d staff", MaxMembers).WithDetail(CodeTooMany)
+	return Member{}, apperr.New(apperr.Unavailable, "the staff list is changing too fast; retry")
+}
+
+func active(all []Member) int {
+	n := 0
+	for _, m := range all {
+		if m.Active() {
+			n++
+		}
 	}
-	if exists && old.Active() && old.Role == Owner && role != Owner && owners(all) == 1 {
-		return Member{}, lastOwner()
+	return n
+}
+
+// forgetOldRemovals keeps at most MaxMembers removed members, forgetting
+// the oldest removals.
+func forgetOldRemovals(r *Roster) {
+	for len(r.Members)-active(r.Members) > MaxMembers {
+		oldest := -1
+		for i, m := range r.Members {
+			if !m.Active() && (oldest < 0 || m.RemovedAt.Before(r.Members[oldest].RemovedAt)) {
+				oldest = i
+			}
+		}
+		r.Members = slices.Delete(r.Members, oldest, oldest+1)
 	}
-	now := s.now()
-	m := Member{MerchantID: merchantID, ID: id, Email: email, Role: role, InvitedBy: inviter, InvitedAt: now, SessionsFrom: now}
-	if exists {
-		m.SignedInAt = old.SignedInAt
-	}
-	return m, s.Store.PutMember(ctx, m)
 }
 
 func owners(all []Member) int {
@@ -214,27 +281,26 @@ func lastOwner() error {
 // Remove removes a member: their sessions and links stop working at once.
 // The last owner cannot be removed.
 func (s *Service) Remove(ctx context.Context, merchantID, id string) (Member, error) {
-	all, err := s.Store.Members(ctx, merchantID, MaxMembers+1)
-	if err != nil {
-		return Member{}, err
-	}
-	for _, m := range all {
-		if m.ID != id || !m.Active() {
-			continue
+	return s.edit(ctx, merchantID, func(r *Roster) (Member, error) {
+		i := r.find(id)
+		if i < 0 || !r.Members[i].Active() {
+			return Member{}, apperr.New(apperr.NotFound, "no such staff member")
 		}
-		if m.Role == Owner && owners(all) == 1 {
+		m := r.Members[i]
+		if m.Role == Owner && owners(r.Members) == 1 {
 			return Member{}, lastOwner()
 		}
 		now := s.now()
 		m.RemovedAt, m.SessionsFrom = now, now
-		return m, s.Store.PutMember(ctx, m)
-	}
-	return Member{}, apperr.New(apperr.NotFound, "no such staff member")
+		r.Members[i] = m
+		return m, nil
+	})
 }
 
 // Members lists the merchant's staff, removed members included.
 func (s *Service) Members(ctx context.Context, merchantID string) ([]Member, error) {
-	return s.Store.Members(ctx, merchantID, MaxMembers)
+	r, err := s.Store.Roster(ctx, merchantID)
+	return r.Members, err
 }
 
 // ByEmail returns the active member with the address; NotFound otherwise.
@@ -250,22 +316,31 @@ func notStaff() error {
 }
 
 func (s *Service) active(ctx context.Context, merchantID, id string) (Member, error) {
-	m, err := s.Store.Member(ctx, merchantID, id)
-	if apperr.Is(err, apperr.NotFound) || (err == nil && !m.Active()) {
-		return Member{}, notStaff()
+	r, err := s.Store.Roster(ctx, merchantID)
+	if err != nil {
+		return Member{}, err
 	}
-	return m, err
+	if i := r.find(id); i >= 0 && r.Members[i].Active() {
+		return r.Members[i], nil
+	}
+	return Member{}, notStaff()
 }
 
-// SignedIn records a sign-in of the member and returns them: an active
-// member only.
-func (s *Service) SignedIn(ctx context.Context, merchantID, id string) (Member, error) {
-	m, err := s.active(ctx, merchantID, id)
-	if err != nil {
-		return m, err
-	}
-	m.SignedInAt = s.now()
-	return m, s.Store.PutMember(ctx, m)
+// SignedIn records a sign-in of the member with a link made at linked and
+// returns them: an active member only, and a link made before their latest
+// invitation or removal is refused (link_invalid).
+func (s *Service) SignedIn(ctx context.Context, merchantID, id string, linked time.Time) (Member, error) {
+	return s.edit(ctx, merchantID, func(r *Roster) (Member, error) {
+		i := r.find(id)
+		if i < 0 || !r.Members[i].Active() {
+			return Member{}, notStaff()
+		}
+		if linked.Before(r.Members[i].SessionsFrom) {
+			return Member{}, apperr.New(apperr.Invalid, "this link was sent before the member was invited again or removed").WithDetail("link_invalid")
+		}
+		r.Members[i].SignedInAt = s.now()
+		return r.Members[i], nil
+	})
 }
 
 // Session returns the member a session signed at issued names, re-read
@@ -273,7 +348,7 @@ func (s *Service) SignedIn(ctx context.Context, merchantID, id string) (Member, 
 // invitation or removal, are refused (Unauthorized, no_session).
 func (s *Service) Session(ctx context.Context, merchantID, id string, issued time.Time) (Member, error) {
 	m, err := s.active(ctx, merchantID, id)
-	if apperr.Is(err, apperr.NotFound) || (err == nil && issued.Before(m.SessionsFrom.Truncate(time.Second))) {
+	if apperr.Is(err, apperr.NotFound) || (err == nil && issued.Before(m.SessionsFrom)) {
 		return Member{}, apperr.New(apperr.Unauthorized, "not signed in").WithDetail("no_session")
 	}
 	return m, err
@@ -297,9 +372,11 @@ func (s *Service) Record(ctx context.Context, merchantID, actor, action, target,
 		detail = detail[:maxDetail]
 	}
 	now := s.now()
-	b := make([]byte, 6)
+	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	e := Entry{MerchantID: merchantID, ID: fmt.Sprintf("%013d-%s", now.UnixMilli(), hex.EncodeToString(b)), At: now,
+	// Milliseconds, then this process's sequence: entries one process
+	// writes in one millisecond keep their order.
+	e := Entry{MerchantID: merchantID, ID: fmt.Sprintf("%013d-%04x%s", now.UnixMilli(), uint16(s.seq.Add(1)), hex.EncodeToString(b)), At: now,
 		Actor: actor, Action: action, Target: target, Detail: detail}
 	return s.Store.AppendAudit(ctx, e)
 }

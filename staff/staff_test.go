@@ -174,3 +174,102 @@ func TestAuditLogPagesNewestFirstPerMerchant(t *testing.T) {
 		t.Fatalf("a bad cursor: %v", err)
 	}
 }
+
+// Two owners acting on each other at once (on any instances) never leave
+// the merchant without an owner, and a sign-in racing a removal never
+// brings the member back.
+func TestConcurrentChangesKeepTheRules(t *testing.T) {
+	s, c := newService(t)
+	ctx := context.Background()
+	for round := range 10 {
+		m := fmt.Sprintf("mer_race%d", round)
+		a, err := s.Invite(ctx, m, "a@example.com", staff.Owner, staff.Operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := s.Invite(ctx, m, "b@example.com", staff.Owner, staff.Operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _, _ = s.Invite(ctx, m, b.Email, staff.Viewer, a.Email) }()
+		go func() { defer wg.Done(); _, _ = s.Remove(ctx, m, a.ID) }()
+		wg.Wait()
+		all, err := s.Members(ctx, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owners := 0
+		for _, x := range all {
+			if x.Active() && x.Role == staff.Owner {
+				owners++
+			}
+		}
+		if owners != 1 {
+			t.Fatalf("round %d: %d owners left: %+v", round, owners, all)
+		}
+
+		ed, err := s.Invite(ctx, m, "ed@example.com", staff.Editor, staff.Operator)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Add(time.Millisecond)
+		link := c.Now()
+		wg.Add(2)
+		go func() { defer wg.Done(); _, _ = s.SignedIn(ctx, m, ed.ID, link) }()
+		go func() { defer wg.Done(); _, _ = s.Remove(ctx, m, ed.ID) }()
+		wg.Wait()
+		if _, err := s.ByEmail(ctx, m, ed.Email); !apperr.Is(err, apperr.NotFound) {
+			t.Fatalf("round %d: a sign-in racing a removal kept the member: %v", round, err)
+		}
+	}
+}
+
+// A link made before the member's latest invitation or removal does not
+// sign them in, even once they are invited again.
+func TestOldLinksDieWithAReinvitation(t *testing.T) {
+	s, c := newService(t)
+	ctx := context.Background()
+	const m = "mer_links"
+	ed, err := s.Invite(ctx, m, "ed@example.com", staff.Editor, staff.Operator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Second)
+	old := c.Now()
+	c.Add(time.Second)
+	if _, err := s.Remove(ctx, m, ed.ID); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(time.Second)
+	if _, err := s.Invite(ctx, m, ed.Email, staff.Editor, staff.Operator); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignedIn(ctx, m, ed.ID, old); apperr.CodeOf(err) != apperr.Invalid {
+		t.Fatalf("a link from before the removal: %v", err)
+	}
+	if got, err := s.SignedIn(ctx, m, ed.ID, c.Now()); err != nil || got.SignedInAt.IsZero() {
+		t.Fatalf("a new link: %+v %v", got, err)
+	}
+}
+
+// Entries one process writes in one millisecond keep their order.
+func TestAuditOrderWithinAMillisecond(t *testing.T) {
+	s, _ := newService(t)
+	ctx := context.Background()
+	for i := range 20 {
+		if err := s.Record(ctx, "mer_ms", staff.Operator, "merchant.created", fmt.Sprint(i), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, _, err := s.Audit(ctx, "mer_ms", "", 100)
+	if err != nil || len(es) != 20 {
+		t.Fatalf("%d entries, %v", len(es), err)
+	}
+	for i, e := range es {
+		if e.Target != fmt.Sprint(19-i) {
+			t.Fatalf("entry %d is %s, newest first wants %d", i, e.Target, 19-i)
+		}
+	}
+}

@@ -2,9 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/fineline/fineline/staff"
@@ -12,11 +14,16 @@ import (
 
 var _ staff.Store = (*Store)(nil)
 
-// memberDoc is a staff member under "<merchant>/<member id>": a merchant's
-// staff is one _id range.
+// rosterDoc is a merchant's whole staff, one document under the merchant's
+// id: every change is a compare-and-set on its version, so two owners
+// acting at once on any instance never leave the merchant without one.
+type rosterDoc struct {
+	ID      string      `bson:"_id"`
+	Version int64       `bson:"version"`
+	Members []memberDoc `bson:"members"`
+}
+
 type memberDoc struct {
-	ID           string    `bson:"_id"`
-	MerchantID   string    `bson:"merchant_id"`
 	MemberID     string    `bson:"member_id"`
 	Email        string    `bson:"email"`
 	Role         string    `bson:"role"`
@@ -27,44 +34,52 @@ type memberDoc struct {
 	SessionsFrom time.Time `bson:"sessions_from"`
 }
 
-func (d memberDoc) member() staff.Member {
-	return staff.Member{MerchantID: d.MerchantID, ID: d.MemberID, Email: d.Email, Role: staff.Role(d.Role), InvitedBy: d.InvitedBy,
+func (d memberDoc) member(merchantID string) staff.Member {
+	return staff.Member{MerchantID: merchantID, ID: d.MemberID, Email: d.Email, Role: staff.Role(d.Role), InvitedBy: d.InvitedBy,
 		InvitedAt: d.InvitedAt.UTC(), SignedInAt: utc(d.SignedInAt), RemovedAt: utc(d.RemovedAt), SessionsFrom: d.SessionsFrom.UTC()}
 }
 
-// PutMember inserts or replaces a staff member.
-func (s *Store) PutMember(ctx context.Context, m staff.Member) error {
-	d := memberDoc{ID: id(m.MerchantID, m.ID), MerchantID: m.MerchantID, MemberID: m.ID, Email: m.Email, Role: string(m.Role), InvitedBy: m.InvitedBy,
-		InvitedAt: m.InvitedAt, SignedInAt: m.SignedInAt, RemovedAt: m.RemovedAt, SessionsFrom: m.SessionsFrom}
-	return storeError(s.replaceByID(ctx, collStaff, d.ID, d), "save staff member")
-}
-
-// Member returns one staff member: a point read.
-func (s *Store) Member(ctx context.Context, merchantID, memberID string) (staff.Member, error) {
-	return findOne(ctx, s, collStaff, id(merchantID, memberID), "staff member", memberDoc.member)
-}
-
-// Members lists the merchant's staff: one _id range.
-func (s *Store) Members(ctx context.Context, merchantID string, limit int) ([]staff.Member, error) {
-	cur, err := s.db.Collection(collStaff).Find(ctx, merchantRange(merchantID, ""), options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
+// Roster returns the merchant's staff: a point read; version 0 and no
+// members when it has none.
+func (s *Store) Roster(ctx context.Context, merchantID string) (staff.Roster, error) {
+	var d rosterDoc
+	err := s.db.Collection(collStaff).FindOne(ctx, bson.D{{Key: "_id", Value: merchantID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return staff.Roster{MerchantID: merchantID}, nil
+	}
 	if err != nil {
-		return nil, storeError(err, "list staff")
+		return staff.Roster{}, storeError(err, "read staff")
 	}
-	var docs []memberDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "list staff")
+	r := staff.Roster{MerchantID: merchantID, Version: d.Version, Members: make([]staff.Member, len(d.Members))}
+	for i, m := range d.Members {
+		r.Members[i] = m.member(merchantID)
 	}
-	out := make([]staff.Member, len(docs))
-	for i, d := range docs {
-		out[i] = d.member()
-	}
-	return out, nil
+	return r, nil
 }
 
-// merchantRange is the _id range of a merchant's documents under
-// "<merchant>/…", above after when it is set.
-func merchantRange(merchantID, after string) bson.D {
-	return bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: id(merchantID, after)}, {Key: "$lt", Value: merchantID + "0"}}}}
+// SaveRoster stores r if the stored roster is still the version before
+// r.Version (absent for version 1); false if another change came first.
+func (s *Store) SaveRoster(ctx context.Context, r staff.Roster) (bool, error) {
+	d := rosterDoc{ID: r.MerchantID, Version: r.Version, Members: make([]memberDoc, len(r.Members))}
+	for i, m := range r.Members {
+		d.Members[i] = memberDoc{MemberID: m.ID, Email: m.Email, Role: string(m.Role), InvitedBy: m.InvitedBy, InvitedAt: m.InvitedAt,
+			SignedInAt: m.SignedInAt, RemovedAt: m.RemovedAt, SessionsFrom: m.SessionsFrom}
+	}
+	if r.Version == 1 {
+		err := s.insertOne(ctx, collStaff, d)
+		if mongo.IsDuplicateKeyError(err) {
+			return false, nil
+		}
+		return err == nil, storeError(err, "save staff")
+	}
+	release := s.writing()
+	res, err := s.db.Collection(collStaff).ReplaceOne(ctx, bson.D{{Key: "_id", Value: r.MerchantID}, {Key: "version", Value: r.Version - 1}}, d)
+	release()
+	s.noteWrite(err)
+	if err != nil {
+		return false, storeError(err, "save staff")
+	}
+	return res.MatchedCount == 1, nil
 }
 
 // auditDoc is one audit entry under "<merchant>/<entry id>": ids are
