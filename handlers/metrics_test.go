@@ -94,7 +94,7 @@ func TestMetricsMoveWithRequests(t *testing.T) {
 		}
 	}
 	for _, name := range []string{"fineline_state_cache_entries", "fineline_state_cache_hits_total", "fineline_announcements_queued", "fineline_announcements_overdue_seconds",
-		"fineline_erasures_under_way", "fineline_access_counts_pending", "fineline_follow_lag_seconds", "fineline_store_errors_total", "go_goroutines"} {
+		"fineline_erasures_under_way", "fineline_access_counts_pending", "fineline_webhook_behind_seconds", "fineline_reward_mails_due", "fineline_reward_mails_overdue_seconds", "fineline_follow_lag_seconds", "fineline_store_errors_total", "go_goroutines"} {
 		if _, ok := after[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
 		}

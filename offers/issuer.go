@@ -48,6 +48,21 @@ type Issuer struct {
 
 	once  sync.Once
 	owner string
+
+	// dueMu guards what the last delivery pass saw: how many emails were
+	// due, and since when the oldest of them.
+	dueMu     sync.Mutex
+	due       int
+	oldestDue time.Time
+}
+
+// Due reports what the last delivery pass found due (counted up to 100,
+// the pass's page): how many reward emails, and since when the oldest
+// (zero when none was).
+func (j *Issuer) Due() (int, time.Time) {
+	j.dueMu.Lock()
+	defer j.dueMu.Unlock()
+	return j.due, j.oldestDue
 }
 
 // Run issues every Poll and delivers every MailPoll until ctx ends.
@@ -187,6 +202,12 @@ func (j *Issuer) Deliver(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	j.dueMu.Lock()
+	j.due, j.oldestDue = len(rs), time.Time{}
+	if len(rs) > 0 {
+		j.oldestDue = rs[0].MailNextAt
+	}
+	j.dueMu.Unlock()
 	sent := 0
 	for _, r := range rs {
 		if ctx.Err() != nil {

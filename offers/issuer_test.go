@@ -305,15 +305,28 @@ func TestRewardIsIssuedOncePerSubjectAndYearAcrossRunsAndWorkers(t *testing.T) {
 
 	// Two workers deliver: each reward is emailed exactly once, in the
 	// subject's language, with its code.
+	f.clock.Set("2028-03-05T07:00:00Z")
 	wg = sync.WaitGroup{}
-	for range 2 {
+	workers := []*offers.Issuer{f.issuer(), f.issuer()}
+	for _, w := range workers {
+		if n, _ := w.Due(); n != 0 {
+			t.Fatalf("%d due before any pass", n)
+		}
 		wg.Go(func() {
-			if _, err := f.issuer().Deliver(ctx); err != nil {
+			if _, err := w.Deliver(ctx); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
+	// Each pass saw what was due when it began: the emails, due an hour.
+	n, at := workers[0].Due()
+	if n2, _ := workers[1].Due(); n2 > n {
+		n, at = workers[1].Due()
+	}
+	if n == 0 || f.clock.Now().Sub(at) < time.Hour {
+		t.Fatalf("the passes saw %d due since %v", n, at)
+	}
 	for i := range subjects {
 		id := fmt.Sprintf("s%02d", i)
 		msgs := f.inbox.Messages(id + "@example.com")
@@ -329,8 +342,11 @@ func TestRewardIsIssuedOncePerSubjectAndYearAcrossRunsAndWorkers(t *testing.T) {
 			}
 		}
 	}
-	if n, err := f.issuer().Deliver(ctx); err != nil || n != 0 {
+	if n, err := workers[0].Deliver(ctx); err != nil || n != 0 {
 		t.Fatalf("a second delivery sent %d (err %v), want 0", n, err)
+	}
+	if n, at := workers[0].Due(); n != 0 || !at.IsZero() {
+		t.Fatalf("with everything sent, %d due since %v", n, at)
 	}
 }
 

@@ -260,6 +260,18 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		func() float64 { n, _ := s.Dispatcher.Waiting(time.Now()); return float64(n) })
 	m.Gauge("fineline_webhook_failing_seconds", "How long the longest-failing endpoint this instance delivers to has been failing (0: none).",
 		func() float64 { _, d := s.Dispatcher.Waiting(time.Now()); return d.Seconds() })
+	m.Gauge("fineline_webhook_behind_seconds", "How old the oldest change not yet sent is, at the most lagging endpoint this instance delivers to (0: all caught up).",
+		func() float64 { return s.Dispatcher.Behind(time.Now()).Seconds() })
+	m.Gauge("fineline_reward_mails_due", "Reward emails due at the issuer's last pass (counted up to 100).",
+		func() float64 { n, _ := s.Issuer.Due(); return float64(n) })
+	m.Gauge("fineline_reward_mails_overdue_seconds", "How long the most overdue reward email has been due, at the issuer's last pass (0: none).",
+		func() float64 {
+			_, at := s.Issuer.Due()
+			if at.IsZero() {
+				return 0
+			}
+			return max(0, time.Since(at).Seconds())
+		})
 	m.Gauge("fineline_access_counts_pending", "Who-asked counters held in memory, not yet written.", func() float64 { return float64(s.Access.Pending()) })
 	s.Requests = &requests.Service{Store: st, Jurisdiction: cfg.Jurisdiction, Now: now}
 	s.Staff = &staff.Service{Store: st, Now: clock}

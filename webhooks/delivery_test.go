@@ -701,3 +701,23 @@ func TestNotesOfNoticesOffersAndRewardsReachEndpoints(t *testing.T) {
 		return true
 	})
 }
+
+// TestBehindShowsAnEndpointLaggingTheFeed: while an endpoint has more
+// changes waiting than a page, Behind is the age of the oldest unsent
+// one; once caught up, it is 0.
+func TestBehindShowsAnEndpointLaggingTheFeed(t *testing.T) {
+	e := newEnv(t, 0)
+	r := newReceiver(t, func(delivery) int { time.Sleep(100 * time.Millisecond); return http.StatusOK })
+	e.register(r.srv.URL+"/hooks", "")
+	for i := range 30 {
+		e.decide(fmt.Sprintf("b%02d", i), "newsletter", consent.Granted)
+	}
+	if d := e.srv.Dispatcher.Behind(time.Now()); d != 0 {
+		t.Fatalf("behind %v before any read of the feed", d)
+	}
+	e.srv.Dispatcher.Page = 5
+	e.run()
+	waitFor(t, 20*time.Second, "the endpoint to be seen behind", func() bool { return e.srv.Dispatcher.Behind(time.Now()) > 0 })
+	waitFor(t, 30*time.Second, "every change delivered", func() bool { return len(r.delivered()) == 30 })
+	waitFor(t, 10*time.Second, "the endpoint to be caught up", func() bool { return e.srv.Dispatcher.Behind(time.Now()) == 0 })
+}

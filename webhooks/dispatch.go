@@ -154,11 +154,40 @@ type Dispatcher struct {
 	// a retry: what Waiting reports to the metrics.
 	waitMu  sync.Mutex
 	waiting map[string]waitingState
+	// behind is, per endpoint, when the oldest change not yet sent was
+	// recorded, as of its latest read of the feed (absent: caught up).
+	behind map[string]time.Time
 }
 
 type waitingState struct {
 	retries      int
 	failingSince time.Time
+}
+
+// Behind reports how far behind the feed the most lagging endpoint this
+// instance delivers to is: the age of the oldest change it has not sent
+// yet, as of its latest read of a full page of the feed (0: caught up).
+func (d *Dispatcher) Behind(now time.Time) time.Duration {
+	d.waitMu.Lock()
+	defer d.waitMu.Unlock()
+	var most time.Duration
+	for _, at := range d.behind {
+		most = max(most, now.Sub(at))
+	}
+	return most
+}
+
+func (d *Dispatcher) noteBehind(key string, at time.Time) {
+	d.waitMu.Lock()
+	defer d.waitMu.Unlock()
+	if at.IsZero() {
+		delete(d.behind, key)
+		return
+	}
+	if d.behind == nil {
+		d.behind = map[string]time.Time{}
+	}
+	d.behind[key] = at
 }
 
 // Waiting reports the messages waiting for a retry at the endpoints this
@@ -363,9 +392,17 @@ func (d *Dispatcher) step(ctx context.Context, client *http.Client, ep Endpoint,
 		if err != nil {
 			return false, err
 		}
-		page, err := d.Feed.Changes(ctx, ep.MerchantID, after, d.Page-len(batch), func(e consent.Event) bool { return ep.Wants(e.Type()) })
+		want := d.Page - len(batch)
+		page, err := d.Feed.Changes(ctx, ep.MerchantID, after, want, func(e consent.Event) bool { return ep.Wants(e.Type()) })
 		if err != nil {
 			return false, err
+		}
+		// A full page means more waits behind it: the endpoint is behind
+		// by at least this page's first change.
+		if len(page.Events) >= want && len(page.Events) > 0 {
+			d.noteBehind(ep.MerchantID+"/"+ep.ID, page.Events[0].RecordedAt)
+		} else {
+			d.noteBehind(ep.MerchantID+"/"+ep.ID, time.Time{})
 		}
 		for _, e := range page.Events {
 			m, err := newMessage(e, 0, false)
