@@ -88,5 +88,14 @@ func CodeOf(err error) Code {
 	return Internal
 }
 
+// DetailOf returns the detail of err ("" for foreign errors and nil).
+func DetailOf(err error) string {
+	var ae *Error
+	if errors.As(err, &ae) {
+		return ae.Detail
+	}
+	return ""
+}
+
 // Is reports whether err carries code c.
 func Is(err error, c Code) bool { return CodeOf(err) == c }

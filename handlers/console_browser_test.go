@@ -297,6 +297,20 @@ func ctTestWalk(t *testing.T, browser context.Context) {
 		owner.open("/m/" + ctSlug + "/" + page)
 		e.pageChecks(owner, axe, page+" page")
 	}
+	// The widget's sites and Consent Mode map, from the form.
+	owner.open("/m/" + ctSlug + "/widget")
+	owner.fill("#origins", "https://shop.console.example\nhttps://www.console.example")
+	owner.click("#mode-analytics_storage-loyalty")
+	e.wantDone(owner, `form[action$="/widget"] button[type=submit]`, "widget", "widget_saved")
+	if mm, err := e.api.Merchants.Store.Merchant(context.Background(), e.id); err != nil ||
+		!slices.Equal(mm.AllowedOrigins, []string{"https://shop.console.example", "https://www.console.example"}) ||
+		len(mm.ConsentMode) != 1 || !slices.Equal(mm.ConsentMode["analytics_storage"], []string{"loyalty"}) {
+		t.Fatalf("widget settings stored: %+v %+v %v", mm.AllowedOrigins, mm.ConsentMode, err)
+	}
+	if !btEval[bool](owner, `document.querySelector("#mode-analytics_storage-loyalty").checked`) {
+		t.Fatal("the saved Consent Mode type is not ticked on the page")
+	}
+	owner.open("/m/" + ctSlug + "/keys")
 	// A key, shown once.
 	owner.fill("#name", "till")
 	owner.click("#scope-rewards\\:redeem")

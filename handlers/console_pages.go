@@ -452,6 +452,10 @@ func (a *API) consolePublishNotice(c *gin.Context) error {
 		return apperr.New(apperr.Invalid, "the grace period must be a number of days from 0 to 366").WithDetail("invalid_grace_period")
 	}
 	v, err := a.publishVersion(c.Request.Context(), merchant(c).ID, n, at, grace)
+	if apperr.DetailOf(err) == notices.CodePublished {
+		done(c, "notices/"+strconv.Itoa(n), "published") // pressed twice, or by someone else
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -530,10 +534,16 @@ func (a *API) consoleOffers(c *gin.Context) error {
 
 type widgetPage struct {
 	consoleBase
-	Origins    string
-	Tag        string
-	Modes      []string
-	PreviewURL string
+	Origins string
+	Tag     string
+	Modes   []modeRow
+}
+
+// modeRow is one Google Consent Mode type and the purposes it needs.
+type modeRow struct {
+	Type     string
+	Summary  string
+	Purposes []purposeOption
 }
 
 // consoleWidget shows the sites that may embed the widget, the tag to
@@ -543,18 +553,25 @@ func (a *API) consoleWidget(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	ps, err := a.offeredPurposes(c.Request.Context(), m.ID)
+	if err != nil {
+		return err
+	}
 	p := widgetPage{consoleBase: a.consolePage(c, "widget"), Origins: strings.Join(m.AllowedOrigins, "\n"),
 		Tag: `<script src="` + a.Center.BaseURL + `/widget.js" data-merchant="` + m.Slug + `" async></script>`}
 	for _, typ := range merchants.ConsentModeTypes() {
-		if ps, ok := m.ConsentMode[typ]; ok {
-			p.Modes = append(p.Modes, typ+": "+strings.Join(ps, ", "))
+		row := modeRow{Type: typ, Summary: strings.Join(m.ConsentMode[typ], ", ")}
+		for _, pur := range ps {
+			row.Purposes = append(row.Purposes, purposeOption{Key: pur.Key, Name: pur.TextFor(p.L.Lang).Name, Checked: slices.Contains(m.ConsentMode[typ], pur.Key)})
 		}
+		p.Modes = append(p.Modes, row)
 	}
 	return a.render(c, http.StatusOK, "console/widget", p)
 }
 
-// consoleSaveWidget replaces the allowed origins (one per line), keeping
-// the Consent Mode map, as PUT /v1/widget-settings.
+// consoleSaveWidget replaces the allowed origins (one per line) and the
+// Consent Mode map (a type with no purpose ticked stays denied), as
+// PUT /v1/widget-settings.
 func (a *API) consoleSaveWidget(c *gin.Context) error {
 	ctx := c.Request.Context()
 	m, err := a.Merchants.Store.Merchant(ctx, merchant(c).ID)
@@ -567,11 +584,23 @@ func (a *API) consoleSaveWidget(c *gin.Context) error {
 			origins = append(origins, o)
 		}
 	}
-	ws, err := a.setWidgetSettings(ctx, m.ID, merchants.WidgetSettings{AllowedOrigins: origins, ConsentMode: m.ConsentMode})
+	mode := map[string][]string{}
+	for _, typ := range merchants.ConsentModeTypes() {
+		if ps := c.PostFormArray("mode." + typ); len(ps) > 0 {
+			mode[typ] = ps
+		}
+	}
+	ws, err := a.setWidgetSettings(ctx, m.ID, merchants.WidgetSettings{AllowedOrigins: origins, ConsentMode: mode})
 	if err != nil {
 		return err
 	}
-	a.audit(c, "widget.origins_set", "", strings.Join(ws.AllowedOrigins, " "))
+	var modes []string
+	for _, typ := range merchants.ConsentModeTypes() {
+		if ps, ok := ws.ConsentMode[typ]; ok {
+			modes = append(modes, typ+"="+strings.Join(ps, "+"))
+		}
+	}
+	a.audit(c, "widget.settings_set", "", "origins: "+strings.Join(ws.AllowedOrigins, " ")+"; consent mode: "+strings.Join(modes, " "))
 	done(c, "widget", "widget_saved")
 	return nil
 }

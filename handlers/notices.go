@@ -183,6 +183,17 @@ func (a *API) publishVersion(ctx context.Context, merchantID string, n int, at t
 		return notices.Version{}, apperr.New(apperr.Invalid, "grace_period_days must be between 0 and 366").WithDetail("invalid_grace_period")
 	}
 	v, err := a.Notices.Publish(ctx, merchantID, n, at, time.Duration(graceDays)*24*time.Hour)
+	if apperr.DetailOf(err) == notices.CodePublished {
+		// Published already, perhaps by a request that failed to queue the
+		// announcement after it: queueing is idempotent, so a retry makes
+		// sure it is queued, and still answers 409.
+		if pv, gerr := a.Notices.Get(ctx, merchantID, n); gerr == nil && pv.Material && a.Announcer != nil {
+			if serr := a.Announcer.Schedule(ctx, merchantID, n); serr != nil {
+				return v, serr
+			}
+		}
+		return v, err
+	}
 	if err != nil {
 		return v, err
 	}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fineline/fineline/apperr"
 )
 
 // TestRetirePurpose: a retired purpose is no longer offered (widget,
@@ -263,5 +265,25 @@ func TestRewordPurpose(t *testing.T) {
 	e.mustStatus(e.do("POST", "/v1/purposes/recommendations/retire", e.keyA, ""), 200)
 	if r := e.do("PATCH", "/v1/purposes/recommendations", e.keyA, `{"data_categories":["browsing"]}`); r.status != 409 {
 		t.Errorf("rewording a retired purpose: %d %s", r.status, r.body)
+	}
+}
+
+// TestPublishingAgainQueuesAMissingAnnouncement: a material version
+// published without its announcement queued (a failure between the two
+// writes) is announced once publishing it is tried again, which still
+// answers 409.
+func TestPublishingAgainQueuesAMissingAnnouncement(t *testing.T) {
+	e := newTestEnv(t)
+	e.mustStatus(e.do("POST", "/v1/notices", e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every week."}},"material":true,"purposes":["newsletter"]}`), 201)
+	// Published by the domain alone: the announcement was never queued.
+	if _, err := e.api.Notices.Publish(t.Context(), e.merchA.ID, 2, time.Time{}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.Announcer.Progress(t.Context(), e.merchA.ID, 2); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("an announcement exists before the retry: %v", err)
+	}
+	e.mustStatus(e.do("POST", "/v1/notices/2/publish", e.keyA, `{}`), 409)
+	if _, err := e.api.Announcer.Progress(t.Context(), e.merchA.ID, 2); err != nil {
+		t.Fatalf("the retry did not queue the announcement: %v", err)
 	}
 }

@@ -257,10 +257,13 @@ func (s *Service) draft(ctx context.Context, merchantID string, number int) (Ver
 		return Version{}, err
 	}
 	if v.Status != Draft {
-		return Version{}, apperr.New(apperr.Conflict, "version %d is published; published versions never change. Create a new version instead", number).WithDetail("notice_published")
+		return Version{}, apperr.New(apperr.Conflict, "version %d is published; published versions never change. Create a new version instead", number).WithDetail(CodePublished)
 	}
 	return v, nil
 }
+
+// CodePublished refuses a change to a published version.
+const CodePublished = "notice_published"
 
 // Update replaces a draft's content; published versions are immutable.
 func (s *Service) Update(ctx context.Context, merchantID string, number int, d Content, known func(string) bool) (Version, error) {
