@@ -10,7 +10,6 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/fineline/fineline/apperr"
-	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/staff"
 )
@@ -124,11 +123,13 @@ func (a *API) createMerchant(c *gin.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.OwnerEmail != "" && !consent.ValidEmail(req.OwnerEmail) {
-		return apperr.New(apperr.Invalid, "owner_email must be an email address").WithDetail(staff.CodeBadEmail)
-	}
-	if req.OwnerEmail != "" && (a.Staff == nil || a.Center == nil) {
-		return apperr.New(apperr.Invalid, "this server has no merchant console: leave owner_email out").WithDetail("no_console")
+	if req.OwnerEmail != "" {
+		if a.Staff == nil || a.Center == nil {
+			return apperr.New(apperr.Invalid, "this server has no merchant console: leave owner_email out").WithDetail("no_console")
+		}
+		if _, err := staff.CheckEmail(req.OwnerEmail); err != nil {
+			return err
+		}
 	}
 	ctx := c.Request.Context()
 	m, k, secret, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: req.Slug, Name: req.Name, DefaultLocale: req.DefaultLocale})

@@ -65,7 +65,12 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	in.GET("/staff", a.console(a.consoleStaff))
 	in.GET("/audit", a.console(a.consoleAudit))
 
-	edit := in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(parseForm), a.consoleStep(a.allow(staff.Configure)))
+	// forms are the POSTs of signed-in members: guarded, read whole, and
+	// allowed to the roles that may act.
+	forms := func(act staff.Action) *gin.RouterGroup {
+		return in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(parseForm), a.consoleStep(a.allow(act)))
+	}
+	edit := forms(staff.Configure)
 	edit.POST("/purposes", a.console(a.consoleCreatePurpose))
 	edit.POST("/purposes/:key", a.console(a.consoleRewordPurpose))
 	edit.POST("/purposes/:key/retire", a.console(a.consoleRetirePurpose))
@@ -75,7 +80,7 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	edit.POST("/notices/:version/discard", a.console(a.consoleDiscardNotice))
 	edit.POST("/widget", a.console(a.consoleSaveWidget))
 
-	own := in.Group("", a.consoleStep(a.crossOriginGuard), a.consoleStep(parseForm), a.consoleStep(a.allow(staff.Administer)))
+	own := forms(staff.Administer)
 	own.POST("/keys", a.consoleStep(a.requireFresh), a.console(a.consoleCreateKey))
 	own.POST("/keys/:id/revoke", a.consoleStep(a.requireFresh), a.console(a.consoleRevokeKey))
 	own.POST("/staff", a.consoleStep(a.requireFresh), a.console(a.consoleInvite))
@@ -235,15 +240,7 @@ func (a *API) consolePage(c *gin.Context, section string) consoleBase {
 			}
 		}
 	}
-	for _, code := range locales.Supported() {
-		target, q := consolePath(c), url.Values{}
-		if c.Request.Method == http.MethodGet {
-			target, q = c.Request.URL.Path, c.Request.URL.Query()
-			q.Del("done")
-		}
-		q.Set("lang", code)
-		p.Languages = append(p.Languages, langLink{Code: code, Name: locales.Name(code), Current: code == l.Lang, URL: target + "?" + q.Encode()})
-	}
+	p.Languages = languageLinks(c, consolePath(c))
 	return p
 }
 

@@ -335,8 +335,7 @@ func (a *API) consoleNotice(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	p := consoleNoticePage{consoleBase: a.consolePage(c, "notices"), Version: noticeRowOf("", v), Policy: v.PolicyURL}
-	p.Version.Summary = textFor(v, p.L.Lang).Summary
+	p := consoleNoticePage{consoleBase: a.consolePage(c, "notices"), Version: noticeRowOf(localizer(c).Lang, v), Policy: v.PolicyURL}
 	for _, code := range locales.Supported() {
 		t := v.Texts[code]
 		p.Texts = append(p.Texts, noticeText{Code: code, Name: locales.Name(code), Summary: t.Summary, Text: t.Text})
@@ -573,11 +572,6 @@ func (a *API) consoleWidget(c *gin.Context) error {
 // Consent Mode map (a type with no purpose ticked stays denied), as
 // PUT /v1/widget-settings.
 func (a *API) consoleSaveWidget(c *gin.Context) error {
-	ctx := c.Request.Context()
-	m, err := a.Merchants.Store.Merchant(ctx, merchant(c).ID)
-	if err != nil {
-		return err
-	}
 	var origins []string
 	for _, line := range strings.Split(c.PostForm("origins"), "\n") {
 		if o := strings.TrimSpace(line); o != "" {
@@ -590,7 +584,7 @@ func (a *API) consoleSaveWidget(c *gin.Context) error {
 			mode[typ] = ps
 		}
 	}
-	ws, err := a.setWidgetSettings(ctx, m.ID, merchants.WidgetSettings{AllowedOrigins: origins, ConsentMode: mode})
+	ws, err := a.setWidgetSettings(c.Request.Context(), merchant(c).ID, merchants.WidgetSettings{AllowedOrigins: origins, ConsentMode: mode})
 	if err != nil {
 		return err
 	}

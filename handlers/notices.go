@@ -176,33 +176,14 @@ func (a *API) publishNotice(c *gin.Context) error {
 }
 
 // publishVersion publishes a draft, effective at at (zero: now) with a
-// grace period of graceDays, and queues the announcement of a material
-// change: the API and the console both publish this way.
+// grace period of graceDays (bounded here, before it becomes a duration
+// that could overflow): the API and the console both publish this way.
+// The domain queues a material change's announcement.
 func (a *API) publishVersion(ctx context.Context, merchantID string, n int, at time.Time, graceDays int) (notices.Version, error) {
 	if graceDays < 0 || graceDays > 366 {
 		return notices.Version{}, apperr.New(apperr.Invalid, "grace_period_days must be between 0 and 366").WithDetail("invalid_grace_period")
 	}
-	v, err := a.Notices.Publish(ctx, merchantID, n, at, time.Duration(graceDays)*24*time.Hour)
-	if apperr.DetailOf(err) == notices.CodePublished {
-		// Published already, perhaps by a request that failed to queue the
-		// announcement after it: queueing is idempotent, so a retry makes
-		// sure it is queued, and still answers 409.
-		if pv, gerr := a.Notices.Get(ctx, merchantID, n); gerr == nil && pv.Material && a.Announcer != nil {
-			if serr := a.Announcer.Schedule(ctx, merchantID, n); serr != nil {
-				return v, serr
-			}
-		}
-		return v, err
-	}
-	if err != nil {
-		return v, err
-	}
-	if v.Material && a.Announcer != nil {
-		if err := a.Announcer.Schedule(ctx, merchantID, v.Number); err != nil {
-			return v, err
-		}
-	}
-	return v, nil
+	return a.Notices.Publish(ctx, merchantID, n, at, time.Duration(graceDays)*24*time.Hour)
 }
 
 func (a *API) listNotices(c *gin.Context) error {

@@ -76,17 +76,27 @@ func (a *API) newPage(c *gin.Context) base {
 		}
 		p.Awaiting = len(aw) > 0
 	}
+	p.Languages = languageLinks(c, basePath(c))
+	return p
+}
+
+// languageLinks are the language switcher's links: this page in each
+// language. A page answering a POST (a refused form, a refused link) has
+// no address of its own to come back to: it switches on home. The
+// confirmation of a done form (?done=) is not carried over.
+func languageLinks(c *gin.Context, home string) []langLink {
+	l := localizer(c)
+	var out []langLink
 	for _, code := range locales.Supported() {
-		// A page answering a POST (a refused form, a refused link) has no
-		// address of its own to come back to: switch on the center's home.
-		target, q := basePath(c), url.Values{}
+		target, q := home, url.Values{}
 		if c.Request.Method == http.MethodGet {
 			target, q = c.Request.URL.Path, c.Request.URL.Query()
+			q.Del("done")
 		}
 		q.Set("lang", code)
-		p.Languages = append(p.Languages, langLink{Code: code, Name: locales.Name(code), Current: code == l.Lang, URL: target + "?" + q.Encode()})
+		out = append(out, langLink{Code: code, Name: locales.Name(code), Current: code == l.Lang, URL: target + "?" + q.Encode()})
 	}
-	return p
+	return out
 }
 
 // render renders a page into memory first and only then writes the status

@@ -275,8 +275,12 @@ func TestRewordPurpose(t *testing.T) {
 func TestPublishingAgainQueuesAMissingAnnouncement(t *testing.T) {
 	e := newTestEnv(t)
 	e.mustStatus(e.do("POST", "/v1/notices", e.keyA, `{"texts":{"en":{"summary":"The newsletter now comes every week."}},"material":true,"purposes":["newsletter"]}`), 201)
-	// Published by the domain alone: the announcement was never queued.
-	if _, err := e.api.Notices.Publish(t.Context(), e.merchA.ID, 2, time.Time{}, 0); err != nil {
+	// Published with the announcer away: the announcement was never queued.
+	announcer := e.api.Notices.Announcer
+	e.api.Notices.Announcer = nil
+	_, err := e.api.Notices.Publish(t.Context(), e.merchA.ID, 2, time.Time{}, 0)
+	e.api.Notices.Announcer = announcer
+	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.api.Announcer.Progress(t.Context(), e.merchA.ID, 2); !apperr.Is(err, apperr.NotFound) {

@@ -33,9 +33,9 @@ type Pinger interface {
 	Ping(ctx context.Context) error
 }
 
-// Announcer queues announcements of published versions and counts them.
+// Announcer reports how far the announcement of a published version went
+// (notices.Service queues it).
 type Announcer interface {
-	Schedule(ctx context.Context, merchantID string, version int) error
 	Progress(ctx context.Context, merchantID string, version int) (announce.Progress, error)
 }
 
@@ -54,8 +54,7 @@ type API struct {
 	Log            *slog.Logger
 	// Center serves the shopper pages; nil serves the API only.
 	Center *Center
-	// Announcer queues and reports the announcement of material changes;
-	// nil announces nothing.
+	// Announcer reports the announcement of material changes; nil shows none.
 	Announcer Announcer
 	// Fields keeps the data shoppers volunteer; Offers the value exchange.
 	// Nil leaves their routes out.

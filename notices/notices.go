@@ -85,6 +85,23 @@ type Service struct {
 	// Purposes, when set, gets the new words a version carries when it is
 	// published (consent.Purposes).
 	Purposes Rewording
+	// Announcer, when set, queues the announcement of each material
+	// version published (announce.Worker).
+	Announcer Announcer
+}
+
+// Announcer queues the announcement of a published version; queueing one
+// already queued changes nothing.
+type Announcer interface {
+	Schedule(ctx context.Context, merchantID string, version int) error
+}
+
+// announce queues the announcement of v if it is a material change.
+func (s *Service) announce(ctx context.Context, v Version) error {
+	if !v.Material || s.Announcer == nil {
+		return nil
+	}
+	return s.Announcer.Schedule(ctx, v.MerchantID, v.Number)
 }
 
 // Rewording applies a purpose's new words (consent.Purposes.Reword).
@@ -309,13 +326,22 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 	if err != nil {
 		return Version{}, err
 	}
-	if v, err := s.Get(ctx, merchantID, number); err == nil && v.Status == Published &&
-		!slices.ContainsFunc(h.Published, func(p consent.PublishedVersion) bool { return p.Number == number }) {
-		// A publication that stopped half-way: finish it.
-		if err := s.reword(ctx, v); err != nil {
-			return v, err
+	if v, err := s.Get(ctx, merchantID, number); err == nil && v.Status == Published {
+		if !slices.ContainsFunc(h.Published, func(p consent.PublishedVersion) bool { return p.Number == number }) {
+			// A publication that stopped half-way: finish it.
+			if err := s.reword(ctx, v); err != nil {
+				return v, err
+			}
+			if err := s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline}); err != nil {
+				return v, err
+			}
+			return v, s.announce(ctx, v)
 		}
-		return v, s.Store.NotePublished(ctx, merchantID, consent.PublishedVersion{Number: v.Number, Material: v.Material, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+		// Published before, perhaps by a publication that stopped before
+		// its announcement was queued: queue it (idempotent), and refuse.
+		if err := s.announce(ctx, v); err != nil {
+			return Version{}, err
+		}
 	}
 	v, err := s.draft(ctx, merchantID, number)
 	if err != nil {
@@ -344,7 +370,10 @@ func (s *Service) Publish(ctx context.Context, merchantID string, number int, ef
 		}
 		s.Notes.Record(ctx, merchantID, "notice.published", data)
 	}
-	return v, err
+	if err != nil {
+		return v, err
+	}
+	return v, s.announce(ctx, v)
 }
 
 // PublishFirst publishes version 1 with texts, effective now. It is what a

@@ -197,6 +197,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Signin: s.Center.Signin, Locales: s.Center.Locales, Mails: s.Center.Mails, Mailer: s.Center.Mailer, BaseURL: cfg.BaseURL,
 		PerSecond: cfg.AnnounceRate, Lease: 2 * time.Minute, MaxAttempts: 6, Poll: 2 * time.Second, Now: now, Log: log,
 	}
+	s.Notices.Announcer = s.Announcer
 	s.Issuer = &offers.Issuer{
 		Offers: s.Offers, Fields: s.Fields, Subjects: s.Subjects, Purposes: s.Purposes, Merchants: s.Merchants.Store,
 		Signin: s.Center.Signin, Locales: s.Center.Locales, Mails: s.Center.Mails, Mailer: s.Center.Mailer, BaseURL: cfg.BaseURL,

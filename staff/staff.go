@@ -187,9 +187,9 @@ func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Milliseco
 // again changes their role and ends their sessions and links; the caller
 // sends the invitation. The last owner's role cannot be lowered.
 func (s *Service) Invite(ctx context.Context, merchantID, email string, role Role, inviter string) (Member, error) {
-	email = strings.TrimSpace(email)
-	if !consent.ValidEmail(email) {
-		return Member{}, apperr.New(apperr.Invalid, "%q is not an email address", email).WithDetail(CodeBadEmail)
+	email, err := CheckEmail(email)
+	if err != nil {
+		return Member{}, err
 	}
 	if !role.Valid() {
 		return Member{}, apperr.New(apperr.Invalid, "role must be owner, editor or viewer").WithDetail(CodeInvalidRole)
@@ -215,6 +215,16 @@ func (s *Service) Invite(ctx context.Context, merchantID, email string, role Rol
 		r.Members[i] = m
 		return m, nil
 	})
+}
+
+// CheckEmail returns a staff member's address trimmed, or refuses one
+// that is not an address (Invalid, invalid_email).
+func CheckEmail(email string) (string, error) {
+	email = strings.TrimSpace(email)
+	if !consent.ValidEmail(email) {
+		return "", apperr.New(apperr.Invalid, "%q is not an email address", email).WithDetail(CodeBadEmail)
+	}
+	return email, nil
 }
 
 // edit applies change to the merchant's roster and saves it, again from a

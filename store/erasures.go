@@ -49,19 +49,7 @@ func (s *Store) Erasure(ctx context.Context, merchantID, subjectID string) (eras
 // Erasures lists up to limit erasures under way, in _id order: the
 // collection holds only those in flight.
 func (s *Store) Erasures(ctx context.Context, limit int) ([]erasure.Pending, error) {
-	cur, err := s.db.Collection(collErasures).Find(ctx, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, storeError(err, "list erasures")
-	}
-	var docs []erasureDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "list erasures")
-	}
-	out := make([]erasure.Pending, len(docs))
-	for i, d := range docs {
-		out[i] = d.pending()
-	}
-	return out, nil
+	return find(ctx, s, collErasures, bson.D{}, options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)), "list erasures", erasureDoc.pending)
 }
 
 // DeleteErasure marks the subject's erasure done.

@@ -159,20 +159,8 @@ func (s *Store) SetSuspended(ctx context.Context, merchantID string, at time.Tim
 // on _id: on MongoDB an index walk; the embedded store filters the
 // merchants collection (one document per tenant, not per shopper).
 func (s *Store) ListMerchants(ctx context.Context, after string, limit int) ([]merchants.Merchant, error) {
-	cur, err := s.db.Collection(collMerchants).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, storeError(err, "list merchants")
-	}
-	var docs []merchantDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "list merchants")
-	}
-	out := make([]merchants.Merchant, len(docs))
-	for i, d := range docs {
-		out[i] = d.merchant()
-	}
-	return out, nil
+	return find(ctx, s, collMerchants, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: after}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)), "list merchants", merchantDoc.merchant)
 }
 
 // SetWidgetSettings replaces the merchant's widget settings in one update.

@@ -97,20 +97,8 @@ func (s *Store) Requests(ctx context.Context, merchantID, after string, limit in
 	if after != "" {
 		lo = id(merchantID, after)
 	}
-	cur, err := s.db.Collection(collRequests).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: lo}, {Key: "$lt", Value: merchantID + "0"}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, storeError(err, "list requests")
-	}
-	var docs []requestDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "list requests")
-	}
-	out := make([]requests.Request, len(docs))
-	for i, d := range docs {
-		out[i] = d.request()
-	}
-	return out, nil
+	return find(ctx, s, collRequests, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: lo}, {Key: "$lt", Value: merchantID + "0"}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: 1}}).SetLimit(int64(limit)), "list requests", requestDoc.request)
 }
 
 // SubjectRequests lists the subject's requests: a range of their entries,

@@ -112,18 +112,6 @@ func (s *Store) Audit(ctx context.Context, merchantID, before string, limit int)
 	if before != "" {
 		hi = id(merchantID, before)
 	}
-	cur, err := s.db.Collection(collAudit).Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: merchantID + "/"}, {Key: "$lt", Value: hi}}}},
-		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)))
-	if err != nil {
-		return nil, storeError(err, "read audit log")
-	}
-	var docs []auditDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "read audit log")
-	}
-	out := make([]staff.Entry, len(docs))
-	for i, d := range docs {
-		out[i] = d.entry()
-	}
-	return out, nil
+	return find(ctx, s, collAudit, bson.D{{Key: "_id", Value: bson.D{{Key: "$gt", Value: merchantID + "/"}, {Key: "$lt", Value: hi}}}},
+		options.Find().SetSort(bson.D{{Key: "_id", Value: -1}}).SetLimit(int64(limit)), "read audit log", auditDoc.entry)
 }

@@ -400,13 +400,19 @@ func listByMerchant[D, T any](ctx context.Context, s *Store, coll, merchantID, s
 // list reads the documents of coll matching filter, sorted by the field
 // sortBy, and maps each with conv.
 func list[D, T any](ctx context.Context, s *Store, coll string, filter bson.D, sortBy string, conv func(D) T) ([]T, error) {
-	cur, err := s.db.Collection(coll).Find(ctx, filter, options.Find().SetSort(bson.D{{Key: sortBy, Value: 1}}))
+	return find(ctx, s, coll, filter, options.Find().SetSort(bson.D{{Key: sortBy, Value: 1}}), "list "+coll, conv)
+}
+
+// find reads the documents of coll matching filter, as opts orders and
+// bounds them, and maps each with conv; what names the read in errors.
+func find[D, T any](ctx context.Context, s *Store, coll string, filter bson.D, opts *options.FindOptionsBuilder, what string, conv func(D) T) ([]T, error) {
+	cur, err := s.db.Collection(coll).Find(ctx, filter, opts)
 	if err != nil {
-		return nil, storeError(err, "list %s", coll)
+		return nil, storeError(err, "%s", what)
 	}
 	var docs []D
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError(err, "list %s", coll)
+		return nil, storeError(err, "%s", what)
 	}
 	out := make([]T, 0, len(docs))
 	for _, d := range docs {
