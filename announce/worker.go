@@ -197,7 +197,7 @@ func (w *Worker) deliver(ctx context.Context, it Item) {
 func errSkip(why string) error { return apperr.New(apperr.NotFound, "%s", why) }
 
 func (w *Worker) send(ctx context.Context, it Item) error {
-	rec, err := w.Ledger.StateOf(ctx, it.MerchantID, it.SubjectID)
+	rec, err := w.Ledger.Latest(ctx, it.MerchantID, it.SubjectID)
 	if err != nil {
 		if apperr.Is(err, apperr.NotFound) {
 			return errSkip("subject gone")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -192,6 +193,48 @@ func testRecover(t *testing.T, e *env) {
 		if got := checkReason(t, restarted, subject); got != want {
 			t.Errorf("%s: %s, want %s", subject, got, want)
 		}
+	}
+}
+
+// TestJobsSeeWritesAnotherInstanceHasNotStored: a job on one instance
+// (building an announcement, an export) goes through every subject; a write
+// acknowledged on another instance whose projection is not stored yet (its
+// save failed, or it is about to happen) is seen all the same.
+func TestJobsSeeWritesAnotherInstanceHasNotStored(t *testing.T) {
+	shared := storetest.OpenShared(t)
+	e := newEnvOn(t, shared)
+	ctx := context.Background()
+	e.record(t, "old1", "newsletter", consent.Granted)
+	e.record(t, "old2", "newsletter", consent.Granted)
+
+	other := storetest.Join(t, shared)
+	if other.Slot() == e.store.Slot() {
+		t.Fatalf("both instances write slot %d", other.Slot())
+	}
+	behind := consent.NewLedger(crashAfterAppend{other}, other, other, &notices.Service{Store: other, Now: time.Now}, time.Now, storetest.Logger(), consent.Options{})
+	for _, s := range []string{"old1", "new1"} {
+		if _, err := behind.Apply(ctx, consent.Choices{MerchantID: merchant, SubjectID: s, Channel: consent.ChannelAPI, Requests: []consent.Request{{Purpose: "newsletter", State: consent.Withdrawn}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := shared.SubjectState(ctx, merchant, "new1"); err == nil {
+		t.Fatal("the other instance stored new1's projection: the test shows nothing")
+	}
+
+	job := instance(t, shared, consent.Options{CacheBytes: 1 << 20})
+	got := map[string]consent.State{}
+	if err := job.EachState(ctx, shared, func(st consent.SubjectState) error {
+		if _, dup := got[st.SubjectID]; dup {
+			t.Errorf("%s given twice", st.SubjectID)
+		}
+		got[st.SubjectID] = st.Purposes["newsletter"].State
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]consent.State{"old1": consent.Withdrawn, "old2": consent.Granted, "new1": consent.Withdrawn}
+	if !maps.Equal(got, want) {
+		t.Fatalf("the job saw %v, want %v", got, want)
 	}
 }
 

@@ -1,7 +1,9 @@
 package consent
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
@@ -267,18 +269,102 @@ type RecordScanner interface {
 }
 
 // EachState calls fn with the current state of every subject that has a
-// stored projection, for jobs that go through every subject (building an
-// announcement, exports). Every write acknowledged before the call is seen:
-// projections written behind are flushed first, and a state cached here
-// that is newer than the stored one is given instead.
+// stored projection or an acknowledged event, for jobs that go through every
+// subject (building an announcement, exports). Every write acknowledged
+// before the call is seen: projections written behind here are flushed
+// first; the subjects other instances wrote since their last checkpoint (a
+// projection they may not have stored yet) are read from their events; and
+// a state cached here that is newer than the stored one is given instead.
 func (l *Ledger) EachState(ctx context.Context, scan RecordScanner, fn func(SubjectState) error) error {
 	if err := l.Flush(ctx); err != nil {
 		return err
 	}
-	return scan.EachSubjectState(ctx, func(st SubjectState) error {
-		if cur, ok := l.mem.cached(st.MerchantID, st.SubjectID); ok && cur.Seq > st.Seq {
+	behind, err := l.writtenElsewhere(ctx)
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]bool, len(behind))
+	err = scan.EachSubjectState(ctx, func(st SubjectState) error {
+		k := cacheKey(st.MerchantID, st.SubjectID)
+		if _, ok := behind[k]; ok {
+			if seen[k] {
+				return nil // stored while the scan ran, and given already
+			}
+			seen[k] = true
+			cur, err := l.current(ctx, st.MerchantID, st.SubjectID)
+			if err != nil {
+				return err
+			}
+			st = cur
+		} else if cur, ok := l.mem.cached(st.MerchantID, st.SubjectID); ok && cur.Seq > st.Seq {
 			st = cur
 		}
 		return fn(st)
 	})
+	if err != nil {
+		return err
+	}
+	rest := make([]Touched, 0, len(behind)-len(seen))
+	for k, t := range behind {
+		if !seen[k] {
+			rest = append(rest, t)
+		}
+	}
+	slices.SortFunc(rest, func(a, b Touched) int {
+		return cmp.Or(cmp.Compare(a.MerchantID, b.MerchantID), cmp.Compare(a.SubjectID, b.SubjectID))
+	})
+	for _, t := range rest {
+		st, err := l.current(ctx, t.MerchantID, t.SubjectID)
+		if err != nil {
+			return err
+		}
+		if st.Seq == 0 {
+			continue // the batch that listed them failed
+		}
+		if err := fn(st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writtenElsewhere lists the subjects that other instances' journals name
+// past their checkpoints: their projections may not be stored yet. The work
+// is what those instances had in flight (about a second of writes each),
+// never the number of subjects.
+func (l *Ledger) writtenElsewhere(ctx context.Context) (map[string]Touched, error) {
+	out := map[string]Touched{}
+	if l.store.StatesInStep() {
+		return out, nil // projections are written with their events
+	}
+	slots, err := l.store.Slots(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, slot := range slots {
+		if slot == l.store.Slot() {
+			continue
+		}
+		from, err := l.store.Checkpoint(ctx, slot)
+		if err != nil {
+			return nil, err
+		}
+		tail, err := l.store.JournalTail(ctx, slot)
+		if err != nil {
+			return nil, err
+		}
+		for p := from + 1; p <= tail; p++ {
+			e, err := l.store.JournalEntry(ctx, slot, p)
+			if apperr.Is(err, apperr.NotFound) {
+				continue // a batch that failed
+			}
+			if err != nil {
+				return nil, err
+			}
+			for _, t := range e.Touched {
+				out[cacheKey(t.MerchantID, t.SubjectID)] = t
+			}
+		}
+	}
+	return out, nil
 }

@@ -213,6 +213,20 @@ func (l *Ledger) StateOf(ctx context.Context, merchantID, subjectID string) (Sub
 	return l.lookup(ctx, merchantID, subjectID)
 }
 
+// Latest is StateOf read from the store, never from the cache (which may
+// lag another instance's write by up to its bound): for jobs that act on a
+// subject's state, such as sending an announcement only to who still needs
+// it.
+func (l *Ledger) Latest(ctx context.Context, merchantID, subjectID string) (SubjectState, error) {
+	if err := checkSubjectID(subjectID); err != nil {
+		return SubjectState{}, err
+	}
+	if _, err := l.subjects.Subject(ctx, merchantID, subjectID); err != nil {
+		return SubjectState{}, err
+	}
+	return l.current(ctx, merchantID, subjectID)
+}
+
 // AwaitingReview lists what the subject is asked to re-accept.
 func (l *Ledger) AwaitingReview(ctx context.Context, merchantID string, st SubjectState) ([]Awaiting, error) {
 	terms, err := l.notices.Terms(ctx, merchantID)

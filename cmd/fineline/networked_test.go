@@ -490,7 +490,8 @@ func TestThreeInstancesOnPostgreSQL(t *testing.T) {
 	time.Sleep(3 * time.Second) // a second sender would have sent by now
 	for i := range shoppers {
 		if n := mailbox.Count(fmt.Sprintf("reader%d@example.com", i)); n != 1 {
-			t.Fatalf("reader%d got the announcement %d times, want once", i, n)
+			_, progress, _ := ins[0].do("GET", "/v1/notices/2/announcement", key, "")
+			t.Fatalf("reader%d got the announcement %d times, want once (%d mails in all; the campaign: %s)", i, n, mailbox.Total(), progress)
 		}
 	}
 }
