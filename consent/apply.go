@@ -88,6 +88,9 @@ type Choices struct {
 	// Values are volunteered values by field key ("" removes one), checked
 	// by the Keeper before anything is written and kept after the decisions.
 	Values map[string]string
+	// Locale is the language the subject was asked in (a BCP 47 tag), ""
+	// when the channel does not know it; the decisions carry it.
+	Locale string
 }
 
 // Elsewhere is a purpose a page left alone because its state changed since
@@ -197,6 +200,10 @@ type resolved struct {
 // (see plan), appends them, lets the Keeper keep or erase volunteered data,
 // and returns what happened.
 func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
+	var err error
+	if c.Locale, err = CanonicalLocale(c.Locale); err != nil {
+		return Applied{}, err
+	}
 	reqs, err := l.validate(ctx, c)
 	if err != nil {
 		return Applied{}, err
@@ -228,7 +235,7 @@ func (l *Ledger) Apply(ctx context.Context, c Choices) (Applied, error) {
 		decisions, elsewhere := plan(tx.st, reqs, tx.terms, tx.now, inForce)
 		out.Elsewhere = elsewhere
 		for i := range decisions {
-			decisions[i].Channel, decisions[i].Actor, decisions[i].IdempotencyKey = c.Channel, c.Actor, c.IdempotencyKey
+			decisions[i].Channel, decisions[i].Actor, decisions[i].IdempotencyKey, decisions[i].Locale = c.Channel, c.Actor, c.IdempotencyKey, c.Locale
 		}
 		next := tx.st
 		for _, e := range decisions {

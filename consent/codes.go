@@ -16,6 +16,7 @@ const (
 	CodeRequestInProgress     = "request_in_progress"
 	CodeInvalidCategory       = "invalid_category"
 	CodeInvalidLevel          = "invalid_privacy_level"
+	CodeInvalidLocale         = "invalid_locale"
 	CodeInvalidRelationship   = "invalid_relationship"
 	// CodeSubjectErased refuses anything for a subject that was erased.
 	CodeSubjectErased = "subject_erased"

@@ -35,6 +35,9 @@ const LevelChosen State = "level_chosen"
 // decision on the subject is ReasonSubjectErased.
 const SubjectErased State = "subject_erased"
 
+// Undecided is the Prev of a subject's first decision on a purpose.
+const Undecided State = "undecided"
+
 // known reports whether e's state is one the ledger records: a consent
 // decision, a field event, a privacy level or the subject's erasure.
 func (e Event) known() bool {
@@ -102,6 +105,14 @@ type Event struct {
 	// Level is set on privacy-level events (State LevelChosen): the level
 	// the subject chose.
 	Level Level
+	// Prev is, on a consent decision, the subject's state for the purpose
+	// just before it (Undecided when there was none): what analytics need
+	// to count stocks from the feed alone. Empty on other events and on
+	// decisions recorded before it was kept.
+	Prev State
+	// Locale is, on a consent decision, the language the subject was asked
+	// in (a BCP 47 tag, "en", "de-CH"), "" when the channel has none.
+	Locale string
 }
 
 // DecidedAt is when the subject made the decision: GivenAt for an imported
@@ -135,6 +146,10 @@ type hashInput struct {
 	Proof   string `json:"proof,omitempty"`
 	// Level is omitted when empty (every event but a privacy-level one).
 	Level string `json:"level,omitempty"`
+	// Prev and Locale are omitted when empty (every event but a decision,
+	// and decisions recorded before they were kept).
+	Prev   string `json:"prev,omitempty"`
+	Locale string `json:"locale,omitempty"`
 }
 
 // HashTime is a time as an event's hash covers it: UTC, milliseconds, a Z.
@@ -148,7 +163,7 @@ func (e Event) ComputeHash() string {
 		State: e.State, NoticeVersion: e.NoticeVersion, Channel: e.Channel, Actor: e.Actor,
 		RecordedAt:     HashTime(e.RecordedAt),
 		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof, Level: string(e.Level),
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale,
 	}
 	if !e.GivenAt.IsZero() {
 		in.GivenAt = HashTime(e.GivenAt)

@@ -51,6 +51,14 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 	for i, e := range events {
 		e.MerchantID, e.SubjectID, e.Seq = st.MerchantID, st.SubjectID, st.Seq+1
 		e.RecordedAt, e.PrevHash = at, st.HeadHash
+		if e.Field == "" && e.State.Valid() {
+			e.Prev = Undecided
+			if p, ok := st.Purposes[e.Purpose]; ok {
+				e.Prev = p.State
+			}
+		} else {
+			e.Locale = ""
+		}
 		if !e.GivenAt.IsZero() {
 			e.GivenAt = e.GivenAt.UTC().Truncate(time.Millisecond) // as hashed and stored
 		}

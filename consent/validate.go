@@ -7,6 +7,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"golang.org/x/text/language"
+
 	"github.com/fineline/fineline/apperr"
 )
 
@@ -16,6 +18,23 @@ func Locales() []string { return []string{"en", "es", "de", "fr"} }
 
 // SupportedLocale reports whether l is one of Locales.
 func SupportedLocale(l string) bool { return slices.Contains(Locales(), l) }
+
+// maxLocale bounds a locale tag as a decision records it.
+const maxLocale = 35
+
+// CanonicalLocale returns the BCP 47 tag s in its canonical form ("en-us"
+// becomes "en-US"), "" for ""; a tag that is not one is Invalid
+// (invalid_locale).
+func CanonicalLocale(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	t, err := language.Parse(s)
+	if err != nil || len(s) > maxLocale || t == language.Und {
+		return "", apperr.New(apperr.Invalid, "locale must be a BCP 47 language tag such as en or de-CH").WithDetail(CodeInvalidLocale)
+	}
+	return t.String(), nil
+}
 
 var (
 	subjectIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._@+:-]{0,127}$`)

@@ -19,13 +19,14 @@ type merchantJSON struct {
 	Slug          string    `json:"slug"`
 	Name          string    `json:"name"`
 	DefaultLocale string    `json:"default_locale"`
+	TimeZone      string    `json:"time_zone"`
 	CreatedAt     time.Time `json:"created_at"`
 	// SuspendedAt is set while the merchant is suspended.
 	SuspendedAt *time.Time `json:"suspended_at,omitempty"`
 }
 
 func toMerchantJSON(m merchants.Merchant) merchantJSON {
-	out := merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt}
+	out := merchantJSON{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, TimeZone: m.Location().String(), CreatedAt: m.CreatedAt}
 	if !m.SuspendedAt.IsZero() {
 		at := m.SuspendedAt
 		out.SuspendedAt = &at
@@ -113,6 +114,9 @@ type createMerchantRequest struct {
 	Slug          string `json:"slug"`
 	Name          string `json:"name"`
 	DefaultLocale string `json:"default_locale"`
+	// TimeZone is the IANA zone the merchant's analytics count days in
+	// ("" is UTC).
+	TimeZone string `json:"time_zone"`
 	// OwnerEmail, when set, becomes the merchant's first owner, who is
 	// emailed a link into the console.
 	OwnerEmail string `json:"owner_email"`
@@ -132,7 +136,7 @@ func (a *API) createMerchant(c *gin.Context) error {
 		}
 	}
 	ctx := c.Request.Context()
-	m, k, secret, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: req.Slug, Name: req.Name, DefaultLocale: req.DefaultLocale})
+	m, k, secret, err := a.Merchants.Create(ctx, merchants.NewMerchant{Slug: req.Slug, Name: req.Name, DefaultLocale: req.DefaultLocale, TimeZone: req.TimeZone})
 	if err != nil {
 		return err
 	}

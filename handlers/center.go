@@ -141,6 +141,15 @@ func localizer(c *gin.Context) *locales.Localizer {
 	return ll
 }
 
+// askedIn is the language the page or widget asked the shopper in, as a
+// decision records it ("" where no page asked).
+func askedIn(c *gin.Context) string {
+	if l := localizer(c); l != nil {
+		return l.Lang
+	}
+	return ""
+}
+
 func session(c *gin.Context) (signin.Session, bool) {
 	s, ok := c.Get(ctxSession)
 	sess, _ := s.(signin.Session)
@@ -180,6 +189,7 @@ func (a *API) honourGPC(c *gin.Context, subjectID string) error {
 	if !ok {
 		return nil
 	}
+	choices.Locale = askedIn(c)
 	_, err = a.Ledger.Apply(ctx, choices)
 	return err
 }

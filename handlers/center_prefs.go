@@ -197,7 +197,7 @@ func (a *API) savePreferences(c *gin.Context) error {
 		return err
 	}
 	on := form["on"]
-	choices := consent.Choices{MerchantID: m.ID, SubjectID: sess.SubjectID, Channel: consent.ChannelCenter, Actor: actorOf(sess)}
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: sess.SubjectID, Channel: consent.ChannelCenter, Actor: actorOf(sess), Locale: askedIn(c)}
 	for _, k := range on {
 		if _, shown := form["was."+k]; !shown {
 			return apperr.New(apperr.Invalid, "a switch for a purpose the page did not show")

@@ -137,6 +137,7 @@ func (a *API) optOutOfSale(c *gin.Context, channel consent.Channel) (string, err
 	if len(choices.Requests) == 0 {
 		return subject, nil
 	}
+	choices.Locale = askedIn(c)
 	_, err = a.Ledger.Apply(ctx, choices)
 	return subject, err
 }

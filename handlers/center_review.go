@@ -174,7 +174,7 @@ func (a *API) saveReview(c *gin.Context) error {
 	}
 	// Every purpose that awaits an answer is answered, whichever version
 	// it awaits.
-	choices := consent.Choices{MerchantID: m.ID, SubjectID: sess.SubjectID, Channel: consent.ChannelCenter, Actor: actorOf(sess)}
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: sess.SubjectID, Channel: consent.ChannelCenter, Actor: actorOf(sess), Locale: askedIn(c)}
 	for _, w := range aw {
 		ans := form.Get("answer-" + w.Purpose)
 		if ans != "accept" && ans != "decline" {

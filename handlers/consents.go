@@ -35,12 +35,16 @@ type eventJSON struct {
 	Proof   string     `json:"proof,omitempty"`
 	// Level is the privacy level chosen, on a privacy-level event.
 	Level string `json:"level,omitempty"`
+	// Prev is, on a decision, the subject's state for the purpose before
+	// it ("undecided" for the first); Locale the language it was asked in.
+	Prev   string `json:"prev,omitempty"`
+	Locale string `json:"locale,omitempty"`
 }
 
 func toEventJSON(e consent.Event) eventJSON {
 	out := eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
 		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof, Level: string(e.Level)}
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale}
 	if !e.GivenAt.IsZero() {
 		at := e.GivenAt
 		out.GivenAt = &at
@@ -75,6 +79,9 @@ func toDecisionJSON(d consent.Decision) decisionJSON {
 type putConsentRequest struct {
 	State         consent.State `json:"state"`
 	ExplicitOptIn bool          `json:"explicit_opt_in"`
+	// Locale is the language the subject was asked in, when the merchant
+	// knows it: analytics split decisions by it.
+	Locale string `json:"locale"`
 }
 
 type consentResult struct {
@@ -97,8 +104,8 @@ func (a *API) putConsent(c *gin.Context) error {
 	ctx := c.Request.Context()
 	res, err := a.Ledger.Apply(ctx, consent.Choices{
 		MerchantID: merchantID(c), SubjectID: c.Param("subject"), Channel: consent.ChannelAPI, Actor: actor(c),
-		IdempotencyKey: c.GetHeader("Idempotency-Key"),
-		Requests:       []consent.Request{{Purpose: c.Param("purpose"), State: req.State, Explicit: req.ExplicitOptIn}},
+		IdempotencyKey: c.GetHeader("Idempotency-Key"), Locale: req.Locale,
+		Requests: []consent.Request{{Purpose: c.Param("purpose"), State: req.State, Explicit: req.ExplicitOptIn}},
 	})
 	if err != nil {
 		return err

@@ -276,7 +276,7 @@ func TestErasureByTheShopper(t *testing.T) {
 			NoticeVersion                                int    `json:"notice_version"`
 			RecordedAt                                   string `json:"recorded_at"`
 			IdempotencyKey                               string `json:"idempotency_key"`
-			GivenAt, Source, Proof                       string
+			GivenAt, Source, Proof, Prev, Locale         string
 			PrevHash                                     string `json:"prev_hash"`
 			Hash                                         string
 		}
@@ -308,7 +308,8 @@ func TestErasureByTheShopper(t *testing.T) {
 		}
 		rehashed := consent.Event{MerchantID: data.MerchantID, SubjectID: data.Subject, Seq: ev.Seq, Purpose: ev.Purpose, State: consent.State(ev.State),
 			NoticeVersion: ev.NoticeVersion, Channel: consent.Channel(ev.Channel), Actor: ev.Actor, RecordedAt: at, IdempotencyKey: ev.IdempotencyKey,
-			PrevHash: ev.PrevHash, Field: ev.Field, Source: ev.Source, Proof: ev.Proof, Level: consent.Level(ev.Level)}.ComputeHash()
+			PrevHash: ev.PrevHash, Field: ev.Field, Source: ev.Source, Proof: ev.Proof, Level: consent.Level(ev.Level),
+			Prev: consent.State(ev.Prev), Locale: ev.Locale}.ComputeHash()
 		if rehashed != ev.Hash || ev.PrevHash != prev {
 			t.Fatalf("event %d does not re-hash to the chain", ev.Seq)
 		}

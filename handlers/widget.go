@@ -280,7 +280,8 @@ func (a *API) putWidgetConsents(c *gin.Context) error {
 	if (len(req.Choices) == 0 && level == "") || len(req.Choices) > consent.MaxRequests {
 		return apperr.New(apperr.Invalid, "choices must name 1 to %d purposes, or privacy_level be set", consent.MaxRequests).WithDetail(consent.CodeInvalidChoices)
 	}
-	choices := consent.Choices{MerchantID: m.ID, SubjectID: subject, Channel: consent.ChannelWidget, Actor: "widget", Level: level, LevelShown: shown}
+	choices := consent.Choices{MerchantID: m.ID, SubjectID: subject, Channel: consent.ChannelWidget, Actor: "widget", Level: level, LevelShown: shown,
+		Locale: askedIn(c)}
 	for k, st := range req.Choices {
 		shown, err := widgetShown(req.Shown, k)
 		if err != nil {

@@ -55,6 +55,9 @@ type Merchant struct {
 	Slug          string
 	Name          string
 	DefaultLocale string
+	// TimeZone is the IANA name of the zone the merchant's days are
+	// counted in (analytics): "Europe/Berlin"; "" is UTC.
+	TimeZone string
 	// AllowedOrigins are the sites (scheme://host[:port]) whose pages may
 	// embed the consent widget.
 	AllowedOrigins []string
@@ -151,6 +154,30 @@ type NewMerchant struct {
 	Slug          string
 	Name          string
 	DefaultLocale string
+	// TimeZone is an IANA zone name; "" is UTC.
+	TimeZone string
+}
+
+// Location returns the merchant's time zone (UTC when unset or unknown
+// to this machine).
+func (m Merchant) Location() *time.Location {
+	if loc, err := LoadZone(m.TimeZone); err == nil {
+		return loc
+	}
+	return time.UTC
+}
+
+// LoadZone loads an IANA time-zone name; "" is UTC. A name that is not
+// one is Invalid (invalid_time_zone).
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "UTC" {
+		return time.UTC, nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil || len(name) > 64 || strings.ContainsAny(name, " \\") || name == "Local" {
+		return nil, apperr.New(apperr.Invalid, "time_zone must be an IANA time zone such as Europe/Berlin or Asia/Tokyo").WithDetail("invalid_time_zone")
+	}
+	return loc, nil
 }
 
 // Create stores a new merchant and returns it with its first key (all
@@ -169,7 +196,10 @@ func (s *Service) Create(ctx context.Context, nm NewMerchant) (Merchant, APIKey,
 	if !consent.SupportedLocale(nm.DefaultLocale) {
 		return Merchant{}, APIKey{}, "", apperr.New(apperr.Invalid, "default_locale must be one of %s", strings.Join(consent.Locales(), ", "))
 	}
-	m := Merchant{ID: "mer_" + randomToken(10), Slug: nm.Slug, Name: name, DefaultLocale: nm.DefaultLocale, CreatedAt: s.now()}
+	if _, err := LoadZone(nm.TimeZone); err != nil {
+		return Merchant{}, APIKey{}, "", err
+	}
+	m := Merchant{ID: "mer_" + randomToken(10), Slug: nm.Slug, Name: name, DefaultLocale: nm.DefaultLocale, TimeZone: nm.TimeZone, CreatedAt: s.now()}
 	if err := s.Store.CreateMerchant(ctx, m); err != nil {
 		return Merchant{}, APIKey{}, "", err
 	}

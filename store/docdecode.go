@@ -113,6 +113,12 @@ func (dd *docDecoder) event(raw []byte) (consent.Event, error) {
 			var s string
 			err = str(&s)
 			e.Level = consent.Level(s)
+		case "prev":
+			var s string
+			err = str(&s)
+			e.Prev = consent.State(s)
+		case "locale":
+			return str(&e.Locale)
 		case "seq":
 			e.Seq, err = num()
 		case "notice_version":

@@ -38,6 +38,9 @@ type eventDoc struct {
 	Proof   string     `bson:"proof,omitempty"`
 	// Level is set on privacy-level events only.
 	Level string `bson:"level,omitempty"`
+	// Prev and Locale are set on consent decisions only.
+	Prev   string `bson:"prev,omitempty"`
+	Locale string `bson:"locale,omitempty"`
 }
 
 func eventID(merchantID, subjectID string, seq int64) string {
@@ -48,7 +51,7 @@ func toEventDoc(e consent.Event) eventDoc {
 	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
 		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof, Level: string(e.Level)}
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale}
 	if !e.GivenAt.IsZero() {
 		at := e.GivenAt
 		d.GivenAt = &at

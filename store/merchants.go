@@ -19,6 +19,7 @@ type merchantDoc struct {
 	Slug           string              `bson:"slug"`
 	Name           string              `bson:"name"`
 	DefaultLocale  string              `bson:"default_locale"`
+	TimeZone       string              `bson:"time_zone,omitempty"`
 	AllowedOrigins []string            `bson:"allowed_origins,omitempty"`
 	ConsentMode    map[string][]string `bson:"consent_mode,omitempty"`
 	CreatedAt      time.Time           `bson:"created_at"`
@@ -42,13 +43,13 @@ type apiKeyDoc struct {
 }
 
 func (d merchantDoc) merchant() merchants.Merchant {
-	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, AllowedOrigins: d.AllowedOrigins, ConsentMode: d.ConsentMode, CreatedAt: d.CreatedAt, SuspendedAt: d.SuspendedAt}
+	return merchants.Merchant{ID: d.ID, Slug: d.Slug, Name: d.Name, DefaultLocale: d.DefaultLocale, TimeZone: d.TimeZone, AllowedOrigins: d.AllowedOrigins, ConsentMode: d.ConsentMode, CreatedAt: d.CreatedAt, SuspendedAt: d.SuspendedAt}
 }
 
 // CreateMerchant stores the merchant, then claims its slug. A crash between
 // the two leaves an unreachable merchant document and a free slug.
 func (s *Store) CreateMerchant(ctx context.Context, m merchants.Merchant) error {
-	doc := merchantDoc{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, CreatedAt: m.CreatedAt}
+	doc := merchantDoc{ID: m.ID, Slug: m.Slug, Name: m.Name, DefaultLocale: m.DefaultLocale, TimeZone: m.TimeZone, CreatedAt: m.CreatedAt}
 	if err := s.insertOne(ctx, collMerchants, doc); err != nil {
 		return storeError(err, "create merchant")
 	}

@@ -327,7 +327,7 @@
     const body = pending;
     let done = true;
     try {
-      apply(await call("consents", "PUT", body), true);
+      apply(await call("consents?lang=" + lang, "PUT", body), true);
       if (pending === body) {
         pending = null;
         delete kept.pending;
