@@ -49,6 +49,8 @@ type eventJSON struct {
 	PrevHash       string    `json:"prev_hash"`
 	Hash           string    `json:"hash"`
 	Field          string    `json:"field,omitempty"`
+	Prev           string    `json:"prev,omitempty"`
+	Locale         string    `json:"locale,omitempty"`
 	GivenAt        time.Time `json:"given_at"`
 	Source         string    `json:"source,omitempty"`
 	Proof          string    `json:"proof,omitempty"`

@@ -269,6 +269,11 @@ func TestEveryChannelAppliesChoicesAlike(t *testing.T) {
 					if want := map[string]string{"center": "center", "widget": "widget", "api": "api", "unsubscribe": "unsubscribe", "gpc": "gpc", "review": "center"}[ch]; ev.Channel != want {
 						t.Errorf("%s: event on channel %s", ch, ev.Channel)
 					}
+					// Decisions carry what they replace and the language the
+					// shopper was asked in, where a page or widget asked.
+					if want := map[string]string{"center": "en", "widget": "en", "gpc": "en", "review": "en"}[ch]; ev.Field == "" && (ev.Locale != want || ev.Prev == "") {
+						t.Errorf("%s: event with locale %q (want %q) and prev %q", ch, ev.Locale, want, ev.Prev)
+					}
 				}
 				if diff := cmp.Diff(row.events, got); diff != "" {
 					t.Errorf("%s appended other events (-want +got):\n%s", ch, diff)
@@ -290,5 +295,27 @@ func TestEveryChannelAppliesChoicesAlike(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The API records the language a merchant says the shopper was asked in,
+// canonically, and refuses one that is not a language tag, changing nothing.
+func TestAPIRecordsTheLocaleAskedIn(t *testing.T) {
+	e := newTestEnv(t)
+	var out struct {
+		Event eventJSON `json:"event"`
+	}
+	e.mustStatus(e.do("PUT", "/v1/subjects/loc-1/consents/newsletter", e.keyA, `{"state":"granted","locale":"de-ch"}`), 201).json(t, &out)
+	if out.Event.Locale != "de-CH" || out.Event.Prev != "undecided" {
+		t.Errorf("event: %+v", out.Event)
+	}
+	for _, bad := range []string{`"not a tag!"`, `"en-"`, `"` + strings.Repeat("a", 40) + `"`, `7`} {
+		r := e.do("PUT", "/v1/subjects/loc-1/consents/newsletter", e.keyA, `{"state":"withdrawn","locale":`+bad+`}`)
+		if r.status != 400 || (bad != "7" && !strings.Contains(string(r.body), "invalid_locale")) {
+			t.Errorf("locale %s: %d %s", bad, r.status, r.body)
+		}
+	}
+	if h := e.head(t, "loc-1"); h != 1 {
+		t.Errorf("a refused locale changed the chain: head %d", h)
 	}
 }

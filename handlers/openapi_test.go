@@ -475,6 +475,12 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("POST", "/v1/imports", admin, obj{"subject": "imp_1", "purpose": "nope", "state": "granted", "given_at": "2024-03-14T15:09:26Z", "source": "shopify"},
 		map[string]string{"Content-Type": "application/x-ndjson"}, 400), "invalid_lines")
 
+	// Analytics.
+	c.expect("GET", "/v1/stats/purposes?interval=week", admin, nil, nil, 200)
+	c.expect("GET", "/v1/stats/purposes?purpose=newsletter&format=csv", admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/stats/purposes?interval=hour", admin, nil, nil, 400), "invalid_interval")
+	wantCode(c.expect("GET", "/v1/stats/purposes?purpose=nope", admin, nil, nil, 404), "unknown_purpose")
+
 	// Exports: queued, not ready, then made and downloaded.
 	w = c.expect("POST", "/v1/exports", admin, obj{"purpose": "newsletter", "format": "ndjson", "include": "all"}, nil, 202)
 	var exp struct {
@@ -890,8 +896,8 @@ func (c *openAPIClient) do(method, target, token string, body any, header map[st
 		}
 	}
 	mt := resp.Content.Get("application/json")
-	if ct, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type")); mt == nil && ct != "" && resp.Content.Get(ct) != nil {
-		return w // a documented body of another type (an export's rows)
+	if ct, _, _ := mime.ParseMediaType(w.Header().Get("Content-Type")); ct != "" && ct != "application/json" && resp.Content.Get(ct) != nil {
+		return w // a documented body of another type (an export's rows, a CSV download)
 	}
 	if mt == nil {
 		if w.Body.Len() != 0 {

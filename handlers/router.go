@@ -85,6 +85,8 @@ type API struct {
 	// Staff holds the people who run each merchant's console; with the
 	// Center it serves the console under /m/<slug>/ (nil: no console).
 	Staff *staff.Service
+	// Reports reads the analytics rollups; nil leaves their routes out.
+	Reports Reports
 
 	cop *http.CrossOriginProtection
 }
@@ -186,6 +188,9 @@ func New(a *API) (http.Handler, error) {
 		till := v1.Group("", a.requireScope(merchants.ScopeRewardsRedeem), limitBody(maxBody))
 		till.GET("/rewards/:code", a.handle(a.getReward))
 		till.POST("/rewards/:code/redeem", a.handle(a.redeemReward))
+	}
+	if a.Reports != nil {
+		read.GET("/stats/purposes", a.handle(a.purposeStats))
 	}
 	if a.Exports != nil {
 		read.POST("/exports", a.handle(a.createExport))

@@ -43,6 +43,7 @@ import (
 	"github.com/fineline/fineline/requests"
 	"github.com/fineline/fineline/signin"
 	"github.com/fineline/fineline/staff"
+	"github.com/fineline/fineline/stats"
 	"github.com/fineline/fineline/store"
 	"github.com/fineline/fineline/ttlcache"
 	"github.com/fineline/fineline/vault"
@@ -89,12 +90,18 @@ type Config struct {
 	WebhookTimeout time.Duration
 	// NoMetrics records no Prometheus metrics and serves no /metrics.
 	NoMetrics bool
+	// NoRollups keeps the analytics rollups where they are (RunJobs does not
+	// move them; they catch up when started again).
+	NoRollups bool
 
 	// Mailer, when set, sends every email instead of SMTP or the outbox.
 	Mailer mail.Sender
 	// Now, when set, is the clock of sign-in links, sessions and webhook
-	// retries.
+	// retries, and the "today" of analytics reports.
 	Now func() time.Time
+	// LedgerNow, when set, is the clock events are recorded by (tests of
+	// what lands on which day).
+	LedgerNow func() time.Time
 	// StoreLog receives the embedded server's own warnings; nil: Log at warn.
 	StoreLog *slog.Logger
 }
@@ -128,6 +135,9 @@ type Server struct {
 	Metrics *metrics.Metrics
 	// Access counts who asked about each subject (see Start).
 	Access *access.Counter
+	// Rollups keep the analytics counters (see RunJobs); Reports read them.
+	Rollups *stats.Roller
+	Reports stats.Reporter
 	// Staff runs each merchant's console (members, roles, audit log).
 	Staff *staff.Service
 
@@ -165,6 +175,10 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	ledgerNow := now
+	if cfg.LedgerNow != nil {
+		ledgerNow = cfg.LedgerNow
+	}
 	m := metrics.New()
 	var appended func(int, time.Duration)
 	if !cfg.NoMetrics {
@@ -179,7 +193,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 		Purposes:  purposes,
 		Subjects: &consent.Subjects{Store: st, Now: now,
 			Profiles: consent.NewProfileCache(profileTTL(st.Embedded()), 200_000, now)},
-		Ledger: consent.NewLedger(st, ps, st, ns, now, log, consent.Options{
+		Ledger: consent.NewLedger(st, ps, st, ns, ledgerNow, log, consent.Options{
 			Exclusive: st.Embedded(), Bound: cfg.CacheBound, CacheBytes: cfg.CacheMemory, Appended: appended,
 		}),
 		Notices: ns,
@@ -280,9 +294,14 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	s.Merchants.Usage = &merchants.Usage{Store: st, Resolution: time.Minute, Interval: time.Minute, Log: log}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
 		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
+	s.Rollups = &stats.Roller{Store: st, Feed: s.Ledger, Merchants: st, Owner: s.Dispatcher.Owner, Log: log, Poll: time.Second}
+	s.Reports = stats.Reporter{Store: st, Now: clock}
+	m.Gauge("fineline_rollups_behind_seconds", "How old the last event rolled up is, at the most lagging merchant this instance rolls up (0: all caught up).",
+		func() float64 { return s.Rollups.Behind(time.Now()).Seconds() })
 	if !st.Embedded() {
 		s.Dispatcher.Leases = st
 		s.Exports.Leases = st
+		s.Rollups.Leases = st
 	}
 	return s, nil
 }
@@ -307,7 +326,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
 		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard, Recipients: s.Recipients,
-		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics, Staff: s.Staff,
+		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics, Staff: s.Staff, Reports: s.Reports,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }
@@ -347,6 +366,10 @@ func (s *Server) RunJobs(ctx context.Context) {
 	go func() { defer s.background.Done(); s.Announcer.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Issuer.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Fields.Run(ctx, time.Hour) }()
+	if !s.Config.NoRollups {
+		s.background.Add(1)
+		go func() { defer s.background.Done(); s.Rollups.Run(ctx) }()
+	}
 }
 
 // Stop waits for the background workers (which finish what they started:

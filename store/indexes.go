@@ -59,6 +59,10 @@ const (
 	// changed (append-only); both keyed "<merchant>/<id>".
 	collStaff = "staff"
 	collAudit = "staff_audit"
+	// collRollups holds each merchant's analytics: its rollup state
+	// "<merchant>", totals "<merchant>/~totals" and a document per purpose
+	// and month "<merchant>/<purpose>/<2006-01>", all read by _id.
+	collRollups = "stats_rollups"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -137,6 +141,7 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collExportDays:      nil,
 		collStaff:           nil,
 		collAudit:           nil,
+		collRollups:         nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

@@ -16,6 +16,7 @@ import (
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/internal/lag"
 	"github.com/fineline/fineline/mail"
 )
 
@@ -156,7 +157,7 @@ type Dispatcher struct {
 	waiting map[string]waitingState
 	// behind is, per endpoint, when the oldest change not yet sent was
 	// recorded, as of its latest read of the feed (absent: caught up).
-	behind map[string]time.Time
+	behind lag.Oldest
 }
 
 type waitingState struct {
@@ -167,28 +168,7 @@ type waitingState struct {
 // Behind reports how far behind the feed the most lagging endpoint this
 // instance delivers to is: the age of the oldest change it has not sent
 // yet, as of its latest read of a full page of the feed (0: caught up).
-func (d *Dispatcher) Behind(now time.Time) time.Duration {
-	d.waitMu.Lock()
-	defer d.waitMu.Unlock()
-	var most time.Duration
-	for _, at := range d.behind {
-		most = max(most, now.Sub(at))
-	}
-	return most
-}
-
-func (d *Dispatcher) noteBehind(key string, at time.Time) {
-	d.waitMu.Lock()
-	defer d.waitMu.Unlock()
-	if at.IsZero() {
-		delete(d.behind, key)
-		return
-	}
-	if d.behind == nil {
-		d.behind = map[string]time.Time{}
-	}
-	d.behind[key] = at
-}
+func (d *Dispatcher) Behind(now time.Time) time.Duration { return d.behind.Max(now) }
 
 // Waiting reports the messages waiting for a retry at the endpoints this
 // instance delivers to, and for how long the longest-failing of them has
@@ -400,9 +380,9 @@ func (d *Dispatcher) step(ctx context.Context, client *http.Client, ep Endpoint,
 		// A full page means more waits behind it: the endpoint is behind
 		// by at least this page's first change.
 		if len(page.Events) >= want && len(page.Events) > 0 {
-			d.noteBehind(ep.MerchantID+"/"+ep.ID, page.Events[0].RecordedAt)
+			d.behind.Note(ep.MerchantID+"/"+ep.ID, page.Events[0].RecordedAt)
 		} else {
-			d.noteBehind(ep.MerchantID+"/"+ep.ID, time.Time{})
+			d.behind.Note(ep.MerchantID+"/"+ep.ID, time.Time{})
 		}
 		for _, e := range page.Events {
 			m, err := newMessage(e, 0, false)

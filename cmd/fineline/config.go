@@ -99,8 +99,9 @@ func parseConfig(name string, args []string, getenv environ, stderr io.Writer) (
 	fs.StringVar(&cfg.BaseURL, "base-url", env("FINELINE_BASE_URL", ""), "public URL of this server, used in links (default http://<addr>) [FINELINE_BASE_URL]")
 	fs.StringVar(&proxies, "trusted-proxies", env("FINELINE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses or CIDRs whose X-Forwarded-For is believed; none by default [FINELINE_TRUSTED_PROXIES]")
 	fs.StringVar(&level, "log-level", env("FINELINE_LOG_LEVEL", "info"), "debug, info, warn or error [FINELINE_LOG_LEVEL]")
-	var logFormat, metricsOn string
+	var logFormat, metricsOn, rollupsOn string
 	fs.StringVar(&metricsOn, "metrics", env("FINELINE_METRICS", "true"), "record Prometheus metrics and serve them at /metrics behind the admin token: true or false [FINELINE_METRICS]")
+	fs.StringVar(&rollupsOn, "rollups", env("FINELINE_ROLLUPS", "true"), "keep the analytics rollups up to date from the change feed: true or false (they catch up when turned on again) [FINELINE_ROLLUPS]")
 	fs.StringVar(&logFormat, "log-format", env("FINELINE_LOG_FORMAT", "text"), "text (key=value) or json (one object a line) [FINELINE_LOG_FORMAT]")
 	fs.StringVar(&cfg.MailFrom, "mail-from", env("FINELINE_MAIL_FROM", "Fineline <no-reply@localhost>"), "sender of the emails Fineline sends [FINELINE_MAIL_FROM]")
 	fs.StringVar(&cfg.Jurisdiction, "jurisdiction", env("FINELINE_JURISDICTION", "EU"), "jurisdiction named in consent receipts [FINELINE_JURISDICTION]")
@@ -167,6 +168,13 @@ func parseConfig(name string, args []string, getenv environ, stderr io.Writer) (
 		cfg.NoMetrics = true
 	default:
 		return config{}, errors.New("--metrics must be true or false")
+	}
+	switch rollupsOn {
+	case "true":
+	case "false":
+		cfg.NoRollups = true
+	default:
+		return config{}, errors.New("--rollups must be true or false")
 	}
 	switch logFormat {
 	case "text":

@@ -23,8 +23,9 @@ import (
 type Options struct {
 	// Mailer receives every email; nil writes them to an outbox.
 	Mailer mail.Sender
-	// Now is the clock of sign-in and webhook retries; nil: time.Now.
-	Now func() time.Time
+	// Now is the clock of sign-in, webhook retries and reports' today;
+	// LedgerNow the clock events are recorded by. Nil: time.Now.
+	Now, LedgerNow func() time.Time
 	// AdminToken enables the operator API.
 	AdminToken string
 	// Log receives the server's log; nil discards all but errors.
@@ -70,7 +71,7 @@ func Start(tb testing.TB, o Options) *Running {
 	}
 	cfg := server.Config{DataDir: dir, BaseURL: base, AdminToken: o.AdminToken, CacheMemory: 64 << 20, CacheBound: 2 * time.Second,
 		PollInterval: 250 * time.Millisecond, MailFrom: "Fineline <no-reply@localhost>", RewardInterval: time.Hour, Jurisdiction: "EU",
-		AnnounceRate: 1000, Mailer: o.Mailer, Now: o.Now, StoreLog: storetest.Logger(),
+		AnnounceRate: 1000, Mailer: o.Mailer, Now: o.Now, LedgerNow: o.LedgerNow, StoreLog: storetest.Logger(),
 		WebhooksAllowLoopback: o.WebhooksAllowLoopback, WebhookTimeout: o.WebhookTimeout}
 	if o.NoCache {
 		cfg.CacheMemory = 0
@@ -111,8 +112,14 @@ func Start(tb testing.TB, o Options) *Running {
 // purposes, and returns it with its first API key (every scope).
 func (r *Running) AddShop(tb testing.TB, slug string) (merchants.Merchant, string) {
 	tb.Helper()
+	return r.AddShopWith(tb, merchants.NewMerchant{Slug: slug, Name: slug})
+}
+
+// AddShopWith is AddShop for a merchant as nm describes it.
+func (r *Running) AddShopWith(tb testing.TB, nm merchants.NewMerchant) (merchants.Merchant, string) {
+	tb.Helper()
 	ctx := context.Background()
-	m, _, secret, err := r.Merchants.Create(ctx, merchants.NewMerchant{Slug: slug, Name: slug})
+	m, _, secret, err := r.Merchants.Create(ctx, nm)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,0 +1,195 @@
+// Package stats counts consent from the change feed: per purpose and day
+// (in the merchant's time zone) how many subjects granted, denied and
+// withdrew, through which channel and in which language, and how many are
+// allowed and were asked at the end of each day.
+//
+// Rollups follow each merchant's feed from a persisted cursor (work
+// proportional to new events), and are exact after a crash: a page's
+// additions are written first as an intent with the state, then applied to
+// the counters, each of which remembers the last generation it took, so an
+// intent applied again after a crash adds nothing twice.
+package stats
+
+import (
+	"time"
+
+	"github.com/fineline/fineline/consent"
+)
+
+// Flows counts the decisions of a day (or a period) that changed a
+// subject's state for a purpose: into granted, denied or withdrawn. A
+// decision that repeats the state (a re-acceptance of changed terms) is
+// not a flow.
+type Flows struct {
+	Grants, Denials, Withdrawals int64
+}
+
+func (f *Flows) plus(o Flows) {
+	f.Grants += o.Grants
+	f.Denials += o.Denials
+	f.Withdrawals += o.Withdrawals
+}
+
+// Zero reports whether nothing was counted.
+func (f Flows) Zero() bool { return f == Flows{} }
+
+// Day is one purpose's counts for one day.
+type Day struct {
+	Flows
+	// Allowed and Asked are the day's net change of the subjects whose
+	// latest choice is a grant, and of those who made any choice (an
+	// erased subject leaves both).
+	Allowed, Asked int64
+	ByChannel      map[string]Flows
+	ByLocale       map[string]Flows
+}
+
+// Month is one purpose's days of one calendar month, by day of month.
+type Month struct {
+	Days map[int]Day
+}
+
+// Totals are, per purpose, the subjects allowed and asked now, as far as
+// the rollups have come.
+type Totals struct {
+	Allowed, Asked map[string]int64
+}
+
+// NoLocale is the locale of decisions whose channel knew none.
+const NoLocale = "und"
+
+// Flow letters as counters name them.
+const (
+	letterGrant    = "g"
+	letterDeny     = "d"
+	letterWithdraw = "w"
+)
+
+func letterOf(s consent.State) string {
+	switch s {
+	case consent.Granted:
+		return letterGrant
+	case consent.Denied:
+		return letterDeny
+	}
+	return letterWithdraw
+}
+
+// Inc adds N to the counter at Path of one document.
+type Inc struct {
+	Path string
+	N    int64
+}
+
+// Add is what one page adds to one document: a purpose's month (Purpose
+// and Month set) or the merchant's totals (both empty).
+type Add struct {
+	Purpose string
+	// Month is "2006-01".
+	Month string
+	Incs  []Inc
+}
+
+// Totals reports whether the add is to the merchant's totals.
+func (a Add) Totals() bool { return a.Purpose == "" }
+
+// adder gathers a page's additions, by document and path.
+type adder struct {
+	loc  *time.Location
+	docs map[[2]string]map[string]int64
+	// order keeps the documents in the order first touched, so that the
+	// same page always gives the same adds.
+	order [][2]string
+}
+
+func newAdder(loc *time.Location) *adder {
+	return &adder{loc: loc, docs: map[[2]string]map[string]int64{}}
+}
+
+func (a *adder) inc(purpose, month, path string, n int64) {
+	if n == 0 {
+		return
+	}
+	k := [2]string{purpose, month}
+	m, ok := a.docs[k]
+	if !ok {
+		m = map[string]int64{}
+		a.docs[k] = m
+		a.order = append(a.order, k)
+	}
+	m[path] += n
+}
+
+// day returns the month and the day's path prefix of t in the merchant's
+// time zone.
+func (a *adder) day(t time.Time) (month, prefix string) {
+	l := t.In(a.loc)
+	return l.Format("2006-01"), "d." + l.Format("02") + "."
+}
+
+// decision counts a decision that moved the subject's state for purpose
+// from prev to e.State, on the day it was made (an imported one on the
+// day the shopper made it).
+func (a *adder) decision(e consent.Event, prev consent.State) {
+	month, day := a.day(e.DecidedAt())
+	if prev != e.State {
+		x := letterOf(e.State)
+		loc := e.Locale
+		if loc == "" {
+			loc = NoLocale
+		}
+		a.inc(e.Purpose, month, day+x, 1)
+		a.inc(e.Purpose, month, day+"c."+string(e.Channel)+"."+x, 1)
+		a.inc(e.Purpose, month, day+"l."+loc+"."+x, 1)
+	}
+	allowed := int64(0)
+	if e.State == consent.Granted {
+		allowed++
+	}
+	if prev == consent.Granted {
+		allowed--
+	}
+	var asked int64
+	if prev == consent.Undecided {
+		asked = 1
+	}
+	a.stock(e.Purpose, month, day, allowed, asked)
+}
+
+// erased counts a subject's erasure: it leaves every purpose it decided.
+func (a *adder) erased(e consent.Event, before map[string]consent.State) {
+	month, day := a.day(e.RecordedAt)
+	for p, st := range before {
+		var allowed int64
+		if st == consent.Granted {
+			allowed = -1
+		}
+		a.stock(p, month, day, allowed, -1)
+	}
+}
+
+func (a *adder) stock(purpose, month, day string, allowed, asked int64) {
+	a.inc(purpose, month, day+"a", allowed)
+	a.inc(purpose, month, day+"s", asked)
+	a.inc("", "", "a."+purpose, allowed)
+	a.inc("", "", "s."+purpose, asked)
+}
+
+// adds returns the page's additions, paths sorted within each document.
+func (a *adder) adds() []Add {
+	out := make([]Add, 0, len(a.order))
+	for _, k := range a.order {
+		m := a.docs[k]
+		add := Add{Purpose: k[0], Month: k[1], Incs: make([]Inc, 0, len(m))}
+		for p, n := range m {
+			if n != 0 {
+				add.Incs = append(add.Incs, Inc{Path: p, N: n})
+			}
+		}
+		sortIncs(add.Incs)
+		if len(add.Incs) > 0 {
+			out = append(out, add)
+		}
+	}
+	return out
+}

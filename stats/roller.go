@@ -1,0 +1,339 @@
+package stats
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/internal/lag"
+	"github.com/fineline/fineline/merchants"
+)
+
+// State is how far one merchant's rollups have come.
+type State struct {
+	MerchantID string
+	// Rev is bumped by every save; a save expects the rev it read, so that
+	// two instances never both move one merchant's rollups.
+	Rev int64
+	// Gen counts the pages applied; Cursor is the feed cursor after them.
+	Gen    int64
+	Cursor string
+	// Intent, when set, is page Gen+1: written before its additions, and
+	// applied again (a no-op where it already was) by whoever finds it.
+	Intent *Intent
+	// Events counts the events rolled up; Last is when the latest of them
+	// was recorded.
+	Events    int64
+	Last      time.Time
+	UpdatedAt time.Time
+}
+
+// Intent is a page of additions on its way to the counters.
+type Intent struct {
+	Gen    int64
+	To     string
+	Events int64
+	Last   time.Time
+	Adds   []Add
+}
+
+// Store keeps rollup states and counters.
+type Store interface {
+	// RollupState returns a merchant's state; NotFound before its first.
+	RollupState(ctx context.Context, merchantID string) (State, error)
+	// SaveRollupState stores st if the stored rev is st.Rev-1 (or there is
+	// none and st.Rev is 1), and reports whether it did.
+	SaveRollupState(ctx context.Context, st State) (bool, error)
+	// ApplyRollup adds a to its document unless that document already took
+	// generation gen (or a later one), and marks it with gen.
+	ApplyRollup(ctx context.Context, merchantID string, gen int64, a Add) error
+	// RollupMonth returns a purpose's counters for a month ("2006-01"),
+	// empty when there are none.
+	RollupMonth(ctx context.Context, merchantID, purpose, month string) (Month, error)
+	// RollupTotals returns the merchant's totals, empty when there are none.
+	RollupTotals(ctx context.Context, merchantID string) (Totals, error)
+}
+
+// Feed is the ledger as rollups read it.
+type Feed interface {
+	Changes(ctx context.Context, merchantID string, after consent.ChangesCursor, limit int, keep func(consent.Event) bool) (consent.ChangesPage, error)
+	Event(ctx context.Context, merchantID, subjectID string, seq int64) (consent.Event, error)
+}
+
+// Merchants lists the merchants whose rollups are kept.
+type Merchants interface {
+	ListMerchants(ctx context.Context, after string, limit int) ([]merchants.Merchant, error)
+}
+
+// Leaser shares merchants' rollups among instances: one moves each.
+type Leaser interface {
+	HoldLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error)
+}
+
+// Roller keeps every merchant's rollups up to date.
+type Roller struct {
+	Store     Store
+	Feed      Feed
+	Merchants Merchants
+	// Leases, when set, shares merchants with other instances; nil rolls
+	// every merchant up in this process (the embedded store).
+	Leases Leaser
+	Owner  string
+	Log    *slog.Logger
+	// Poll is how often a caught-up pass starts again.
+	Poll time.Duration
+	// Page bounds the events of one step (at most consent.MaxChangesPage).
+	Page int
+	// Turn bounds the time one merchant holds a pass before the next
+	// merchant's turn.
+	Turn time.Duration
+
+	// behind is, per merchant not caught up at its last step, when the
+	// last event it rolled up was recorded.
+	behind lag.Oldest
+}
+
+const leaseTTL = 30 * time.Second
+
+// counted picks the events rollups count: consent decisions and erasures.
+func counted(e consent.Event) bool {
+	return e.Field == "" && (e.State.Valid() || e.State == consent.SubjectErased)
+}
+
+// Run rolls up until ctx ends.
+func (r *Roller) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		worked, err := r.Pass(ctx)
+		if err != nil && ctx.Err() == nil {
+			r.Log.Warn("rollups: a pass failed", "err", err)
+		}
+		if !worked || err != nil {
+			sleep(ctx, r.Poll)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// Pass gives every merchant a turn, and reports whether any had work.
+func (r *Roller) Pass(ctx context.Context) (bool, error) {
+	worked := false
+	after := ""
+	for {
+		ms, err := r.Merchants.ListMerchants(ctx, after, 100)
+		if err != nil {
+			return worked, err
+		}
+		for _, m := range ms {
+			w, err := r.turn(ctx, m)
+			if err != nil {
+				if ctx.Err() != nil {
+					return worked, err
+				}
+				r.Log.Warn("rollups: a merchant's turn failed", "merchant", m.ID, "err", err)
+			}
+			worked = worked || w
+		}
+		if len(ms) < 100 {
+			return worked, nil
+		}
+		after = ms[len(ms)-1].ID
+	}
+}
+
+// CatchUp rolls one merchant up to the end of its feed as it is now.
+func (r *Roller) CatchUp(ctx context.Context, m merchants.Merchant) error {
+	for {
+		more, err := r.turn(ctx, m)
+		if err != nil || !more {
+			return err
+		}
+	}
+}
+
+// turn moves one merchant's rollups on for up to Turn; true if there may
+// be more to do.
+func (r *Roller) turn(ctx context.Context, m merchants.Merchant) (bool, error) {
+	if r.Leases != nil {
+		ok, err := r.Leases.HoldLease(ctx, "stats/"+m.ID, r.Owner, leaseTTL)
+		if err != nil || !ok {
+			return false, err
+		}
+	}
+	st, err := r.Store.RollupState(ctx, m.ID)
+	if apperr.Is(err, apperr.NotFound) {
+		st, err = State{MerchantID: m.ID}, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	began := time.Now()
+	turn := cmp.Or(r.Turn, 5*time.Second)
+	for {
+		more, err := r.step(ctx, m, &st)
+		if errors.Is(err, errMoved) {
+			return false, nil // another instance has it now
+		}
+		if err != nil || !more {
+			r.noteBehind(m.ID, more, st.Last)
+			return more, err
+		}
+		if time.Since(began) > turn {
+			r.noteBehind(m.ID, true, st.Last)
+			return true, nil
+		}
+	}
+}
+
+// errMoved says another instance moved the merchant's rollups meanwhile.
+var errMoved = apperr.New(apperr.Conflict, "rollups moved elsewhere")
+
+// save stores st as the next rev.
+func (r *Roller) save(ctx context.Context, st *State) error {
+	next := *st
+	next.Rev++
+	next.UpdatedAt = time.Now().UTC()
+	ok, err := r.Store.SaveRollupState(ctx, next)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errMoved
+	}
+	*st = next
+	return nil
+}
+
+// step applies one page; true if the feed had more after it.
+func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (bool, error) {
+	if st.Intent != nil {
+		if err := r.finish(ctx, st); err != nil {
+			return false, err
+		}
+	}
+	cur, err := consent.ParseChangesCursor(m.ID, st.Cursor)
+	if err != nil {
+		return false, err
+	}
+	page, err := r.Feed.Changes(ctx, m.ID, cur, cmp.Or(r.Page, consent.MaxChangesPage), counted)
+	if err != nil {
+		return false, err
+	}
+	next := page.Next.String()
+	if next == st.Cursor {
+		return false, nil
+	}
+	a := newAdder(m.Location())
+	last := st.Last
+	for _, e := range page.Events {
+		if err := r.count(ctx, a, e); err != nil {
+			return false, err
+		}
+		last = e.RecordedAt
+	}
+	adds := a.adds()
+	if len(adds) == 0 {
+		// Nothing counted (the page passed over other events): move on.
+		st.Cursor, st.Gen, st.Events, st.Last = next, st.Gen+1, st.Events+int64(len(page.Events)), last
+		return page.More, r.save(ctx, st)
+	}
+	st.Intent = &Intent{Gen: st.Gen + 1, To: next, Events: int64(len(page.Events)), Last: last, Adds: adds}
+	if err := r.save(ctx, st); err != nil {
+		return false, err
+	}
+	return page.More, r.finish(ctx, st)
+}
+
+// finish applies st's intent to the counters, then records it done.
+func (r *Roller) finish(ctx context.Context, st *State) error {
+	in := st.Intent
+	for _, a := range in.Adds {
+		if err := r.Store.ApplyRollup(ctx, st.MerchantID, in.Gen, a); err != nil {
+			return err
+		}
+	}
+	st.Gen, st.Cursor, st.Events, st.Last, st.Intent = in.Gen, in.To, st.Events+in.Events, in.Last, nil
+	return r.save(ctx, st)
+}
+
+// count adds one event to the page's additions.
+func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
+	if e.State == consent.SubjectErased {
+		before, err := r.statesBefore(ctx, e)
+		if err != nil {
+			return err
+		}
+		a.erased(e, before)
+		return nil
+	}
+	prev := e.Prev
+	if prev == "" {
+		// Recorded before decisions kept what they replace: read it from
+		// the chain.
+		var err error
+		if prev, err = r.prevOf(ctx, e); err != nil {
+			return err
+		}
+	}
+	a.decision(e, prev)
+	return nil
+}
+
+// prevOf reads back along the subject's chain for its state for e's
+// purpose before e.
+func (r *Roller) prevOf(ctx context.Context, e consent.Event) (consent.State, error) {
+	for seq := e.Seq - 1; seq >= 1; seq-- {
+		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
+		if err != nil {
+			return "", err
+		}
+		if p.Field == "" && p.State.Valid() && p.Purpose == e.Purpose {
+			return p.State, nil
+		}
+	}
+	return consent.Undecided, nil
+}
+
+// statesBefore reads the subject's chain up to its erasure for the state
+// it held for each purpose.
+func (r *Roller) statesBefore(ctx context.Context, e consent.Event) (map[string]consent.State, error) {
+	out := map[string]consent.State{}
+	for seq := int64(1); seq < e.Seq; seq++ {
+		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
+		if err != nil {
+			return nil, err
+		}
+		if p.Field == "" && p.State.Valid() {
+			out[p.Purpose] = p.State
+		}
+	}
+	return out, nil
+}
+
+func (r *Roller) noteBehind(merchantID string, more bool, last time.Time) {
+	if !more {
+		last = time.Time{}
+	}
+	r.behind.Note(merchantID, last)
+}
+
+// Behind reports how far behind its feed the most lagging merchant this
+// instance rolls up is: the age of the last event it rolled up, for a
+// merchant whose feed held more (0: all caught up).
+func (r *Roller) Behind(now time.Time) time.Duration { return r.behind.Max(now) }
+
+func sortIncs(incs []Inc) {
+	slices.SortFunc(incs, func(a, b Inc) int { return cmp.Compare(a.Path, b.Path) })
+}
