@@ -64,6 +64,10 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	in.GET("/keys", a.console(a.consoleKeys))
 	in.GET("/staff", a.console(a.consoleStaff))
 	in.GET("/audit", a.console(a.consoleAudit))
+	if a.Reports != nil {
+		in.GET("/analytics", a.console(a.consoleAnalytics))
+		in.GET("/analytics.csv", a.console(a.consoleAnalyticsCSV))
+	}
 
 	// forms are the POSTs of signed-in members: guarded, read whole, and
 	// allowed to the roles that may act.
@@ -209,7 +213,7 @@ type consoleBase struct {
 
 // consoleSections are the console's pages, in the navigation's order.
 func consoleSections() []string {
-	return []string{"overview", "purposes", "notices", "fields", "offers", "widget", "keys", "staff", "audit"}
+	return []string{"overview", "analytics", "purposes", "notices", "fields", "offers", "widget", "keys", "staff", "audit"}
 }
 
 // doneMessages are the confirmations a redirect may ask for (?done=).

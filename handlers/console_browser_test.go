@@ -587,7 +587,7 @@ func ctTestLanguages(t *testing.T, browser context.Context) {
 			t.Fatal(err)
 		}
 		e.signInWith(tab, e.requestConsoleLink(tab, member, 1))
-		for _, page := range []string{"", "purposes", "purposes/newsletter", "notices", "notices/1", "fields", "offers", "widget", "keys", "staff", "audit"} {
+		for _, page := range []string{"", "purposes", "purposes/newsletter", "notices", "notices/1", "fields", "offers", "widget", "keys", "staff", "audit", "analytics"} {
 			tab.open("/m/" + ctSlug + "/" + page)
 			if got := tab.attr("html", "lang"); got != lang {
 				t.Errorf("/%s in %s has lang %q", page, lang, got)

@@ -18,6 +18,7 @@ import (
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/staff"
+	"github.com/fineline/fineline/stats"
 )
 
 // Pages of the console once signed in. Every write calls the same domain
@@ -26,6 +27,8 @@ import (
 type purposeRow struct {
 	Key, Name, Statement, Categories, Status string
 	Sensitive, SaleOrShare, Retired          bool
+	// Today is the purpose's numbers today (the overview's).
+	Today *stats.PurposePeriod
 }
 
 type overviewPage struct {
@@ -35,6 +38,10 @@ type overviewPage struct {
 	Drafts        []noticeRow
 	Announcements []announcementRow
 	Staff         int
+	// Counted says the analytics are there; Subjects counts the shoppers
+	// with a record.
+	Counted  bool
+	Subjects int64
 }
 
 type announcementRow struct {
@@ -54,6 +61,28 @@ func (a *API) consoleOverview(c *gin.Context) error {
 		return err
 	}
 	p.Purposes = purposeRows(p.L, ps)
+	if a.Reports != nil {
+		_, today, err := a.Reports.Range(m, stats.Daily, "", "")
+		if err != nil {
+			return err
+		}
+		keys := make([]string, 0, len(ps))
+		for _, pur := range ps {
+			keys = append(keys, pur.Key)
+		}
+		r, err := a.Reports.Purposes(ctx, m, keys, stats.Daily, today, today)
+		if err != nil {
+			return err
+		}
+		p.Counted, p.Subjects = true, r.Subjects
+		for i := range p.Purposes {
+			for _, pp := range r.Periods[0].Purposes {
+				if pp.Purpose == p.Purposes[i].Key {
+					p.Purposes[i].Today = &pp
+				}
+			}
+		}
+	}
 	vs, err := a.Notices.List(ctx, m.ID)
 	if err != nil {
 		return err

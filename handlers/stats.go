@@ -53,6 +53,7 @@ type purposeReportJSON struct {
 	Interval string       `json:"interval"`
 	TimeZone string       `json:"time_zone"`
 	Through  *time.Time   `json:"through"`
+	Subjects int64        `json:"subjects"`
 	Periods  []periodJSON `json:"periods"`
 }
 
@@ -70,7 +71,7 @@ func rate(v float64, ok bool) *float64 {
 }
 
 func toPurposeReportJSON(r stats.Report) purposeReportJSON {
-	out := purposeReportJSON{Interval: string(r.Interval), TimeZone: r.Location.String(), Periods: make([]periodJSON, 0, len(r.Periods))}
+	out := purposeReportJSON{Interval: string(r.Interval), TimeZone: r.Location.String(), Subjects: r.Subjects, Periods: make([]periodJSON, 0, len(r.Periods))}
 	if !r.Through.IsZero() {
 		t := r.Through
 		out.Through = &t
@@ -152,11 +153,16 @@ func (a *API) purposeStats(c *gin.Context) error {
 		c.JSON(http.StatusOK, toPurposeReportJSON(r))
 		return nil
 	}
+	return sendPurposeStatsCSV(c, m.Slug, r)
+}
+
+// sendPurposeStatsCSV answers with the report as a CSV download.
+func sendPurposeStatsCSV(c *gin.Context, slug string, r stats.Report) error {
 	b, err := purposeStatsCSV(r)
 	if err != nil {
 		return err
 	}
-	c.Header("Content-Disposition", `attachment; filename="`+m.Slug+`-purposes-by-`+string(r.Interval)+`.csv"`)
+	c.Header("Content-Disposition", `attachment; filename="`+slug+`-purposes-by-`+string(r.Interval)+`.csv"`)
 	c.Data(http.StatusOK, "text/csv; charset=utf-8", b)
 	return nil
 }

@@ -24,7 +24,8 @@ type Flows struct {
 	Grants, Denials, Withdrawals int64
 }
 
-func (f *Flows) plus(o Flows) {
+// Add adds o's counts to f's.
+func (f *Flows) Add(o Flows) {
 	f.Grants += o.Grants
 	f.Denials += o.Denials
 	f.Withdrawals += o.Withdrawals
@@ -49,10 +50,11 @@ type Month struct {
 	Days map[int]Day
 }
 
-// Totals are, per purpose, the subjects allowed and asked now, as far as
-// the rollups have come.
+// Totals are, per purpose, the subjects allowed and asked now, and the
+// subjects with a ledger (not erased), as far as the rollups have come.
 type Totals struct {
 	Allowed, Asked map[string]int64
+	Subjects       int64
 }
 
 // NoLocale is the locale of decisions whose channel knew none.
@@ -159,6 +161,7 @@ func (a *adder) decision(e consent.Event, prev consent.State) {
 // erased counts a subject's erasure: it leaves every purpose it decided.
 func (a *adder) erased(e consent.Event, before map[string]consent.State) {
 	month, day := a.day(e.RecordedAt)
+	a.inc("", "", "n", -1)
 	for p, st := range before {
 		var allowed int64
 		if st == consent.Granted {

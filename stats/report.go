@@ -73,6 +73,8 @@ type Report struct {
 	// Through is when the latest event rolled up was recorded (zero: none
 	// yet).
 	Through time.Time
+	// Subjects counts the merchant's subjects now (not erased).
+	Subjects int64
 }
 
 // Reporter reads reports from the rollups.
@@ -185,20 +187,20 @@ func (r Reporter) Purposes(ctx context.Context, m merchants.Merchant, purposes [
 			pp.Allowed, pp.Asked = allowed[hi], asked[hi]
 			pp.AllowedBefore = allowed[lo] - days[lo].Allowed
 			for i := lo; i <= hi; i++ {
-				pp.Flows.plus(days[i].Flows)
+				pp.Flows.Add(days[i].Flows)
 				mergeFlows(pp.ByChannel, days[i].ByChannel)
 				mergeFlows(pp.ByLocale, days[i].ByLocale)
 			}
 			periods[k].Purposes = append(periods[k].Purposes, pp)
 		}
 	}
-	return Report{Interval: interval, Location: loc, Periods: periods, Through: st.Last}, nil
+	return Report{Interval: interval, Location: loc, Periods: periods, Through: st.Last, Subjects: totals.Subjects}, nil
 }
 
 func mergeFlows(into, from map[string]Flows) {
 	for _, k := range slices.Sorted(maps.Keys(from)) {
 		f := into[k]
-		f.plus(from[k])
+		f.Add(from[k])
 		into[k] = f
 	}
 }

@@ -100,9 +100,10 @@ type Roller struct {
 
 const leaseTTL = 30 * time.Second
 
-// counted picks the events rollups count: consent decisions and erasures.
+// counted picks the events rollups count: consent decisions, erasures,
+// and every subject's first event.
 func counted(e consent.Event) bool {
-	return e.Field == "" && (e.State.Valid() || e.State == consent.SubjectErased)
+	return e.Seq == 1 || e.Field == "" && (e.State.Valid() || e.State == consent.SubjectErased)
 }
 
 // Run rolls up until ctx ends.
@@ -270,6 +271,12 @@ func (r *Roller) finish(ctx context.Context, st *State) error {
 
 // count adds one event to the page's additions.
 func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
+	if e.Seq == 1 {
+		a.inc("", "", "n", 1)
+	}
+	if e.Field != "" || e.State == consent.LevelChosen {
+		return nil
+	}
 	if e.State == consent.SubjectErased {
 		before, err := r.statesBefore(ctx, e)
 		if err != nil {

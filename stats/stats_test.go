@@ -92,6 +92,7 @@ type report struct {
 	Interval string
 	TimeZone string `json:"time_zone"`
 	Through  *time.Time
+	Subjects int64
 	Periods  []struct {
 		Start, End string
 		Purposes   []purposeStats
@@ -174,7 +175,7 @@ func TestAWeekInTokyo(t *testing.T) {
 		}
 	}
 	r := e.report(key, "from=2027-03-01&to=2027-03-07&interval=day")
-	if r.Interval != "day" || r.TimeZone != "Asia/Tokyo" || len(r.Periods) != 7 || r.Through == nil || !r.Through.Equal(at(7, 11, 0)) {
+	if r.Interval != "day" || r.TimeZone != "Asia/Tokyo" || len(r.Periods) != 7 || r.Subjects != 5 || r.Through == nil || !r.Through.Equal(at(7, 11, 0)) {
 		t.Fatalf("report: %s %s %d periods, through %v", r.Interval, r.TimeZone, len(r.Periods), r.Through)
 	}
 	type want struct {
@@ -479,6 +480,9 @@ func TestRollupsEqualARecountAfterCrashes(t *testing.T) {
 	}
 	e.clock.Set(last)
 	r := e.report(key, "from=2027-03-01&to="+last.In(loc).Format("2006-01-02"))
+	if want := int64(len(seen) - len(erased)); r.Subjects != want {
+		t.Errorf("subjects: %d, want %d", r.Subjects, want)
+	}
 	checked := 0
 	for _, period := range r.Periods {
 		for _, p := range period.Purposes {

@@ -176,12 +176,13 @@ func (s *Store) RollupMonth(ctx context.Context, merchantID, purpose, month stri
 type rollupTotalsDoc struct {
 	A map[string]int64 `bson:"a"`
 	S map[string]int64 `bson:"s"`
+	N int64            `bson:"n"`
 }
 
 // RollupTotals returns a merchant's totals.
 func (s *Store) RollupTotals(ctx context.Context, merchantID string) (stats.Totals, error) {
 	t, err := findOne(ctx, s, collRollups, rollupTotalsID(merchantID), "rollup totals", func(d rollupTotalsDoc) stats.Totals {
-		return stats.Totals{Allowed: d.A, Asked: d.S}
+		return stats.Totals{Allowed: d.A, Asked: d.S, Subjects: d.N}
 	})
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
 		return stats.Totals{}, err

@@ -1,0 +1,164 @@
+package handlers_test
+
+import (
+	"bytes"
+	"context"
+	"image"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestConsoleAnalyticsInBrowser: decisions made over the API are rolled
+// up; the owner sees them on the analytics page as two SVG charts, each
+// with its table, picks weeks with the form (no script), downloads the
+// CSV, and a bad date gets a message, not an error page. Each chart is
+// photographed (kept under $FINELINE_SCREENSHOTS when set).
+func TestConsoleAnalyticsInBrowser(t *testing.T) {
+	browser := btStartBrowser(t)
+	e := ctNewEnv(t, browser)
+	axe := btAxeSource(t)
+	en := e.loc("en")
+	if r := e.apiCall(http.MethodPost, "/v1/purposes", `{"key":"newsletter","texts":{"en":{"name":"Newsletter","statement":"We email you our news and offers, about once a week."}},"data_categories":["contact"]}`); r.status != 201 {
+		t.Fatalf("purpose: %d %s", r.status, r.body)
+	}
+	for _, d := range []struct{ subject, state, locale string }{
+		{"a1", "granted", "de"}, {"a2", "granted", "en"}, {"a3", "denied", ""}, {"a4", "granted", "en"}, {"a4", "withdrawn", "en"},
+	} {
+		if r := e.apiCall(http.MethodPut, "/v1/subjects/"+d.subject+"/consents/newsletter", `{"state":"`+d.state+`","locale":"`+d.locale+`"}`); r.status != 201 {
+			t.Fatalf("%s: %d %s", d.subject, r.status, r.body)
+		}
+	}
+	ctx := context.Background()
+	m, err := e.api.Merchants.Store.Merchant(ctx, e.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.api.Rollups.CatchUp(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	owner := e.newTab("en", true)
+	e.signInWith(owner, e.consoleLink(e.owner, 1))
+	// The overview counts today's shoppers and grants.
+	if got := tableRows(owner, "main table.data-table"); len(got) != 1 || got[0][3] != "2 / 4" || got[0][4] != "3" {
+		t.Errorf("the overview's purposes: %q", got)
+	}
+	owner.submit(`nav a[href$="/analytics"]`)
+	if got := owner.text("h1"); got != en.T("console_nav_analytics") {
+		t.Fatalf("h1 %q", got)
+	}
+	e.pageChecks(owner, axe, "analytics page")
+	if n := btEval[int](owner, `document.querySelectorAll("figure.chart svg rect").length`); n != 3*30 {
+		t.Errorf("%d bars, want 90 (three for each of 30 days)", n)
+	}
+	if n := btEval[int](owner, `document.querySelectorAll("figure.chart svg polyline").length`); n != 2 {
+		t.Errorf("%d lines, want 2", n)
+	}
+	if got := btEval[string](owner, `document.querySelector("figure.chart svg").getAttribute("aria-labelledby")`); got != "stock-title stock-desc" {
+		t.Errorf("the chart is labelled by %q", got)
+	}
+	rows := tableRows(owner, "#periods-table")
+	if len(rows) != 30 {
+		t.Fatalf("%d rows in the table", len(rows))
+	}
+	// period, allowed, asked, opt-in rate, grants, denials, withdrawals, withdrawal rate
+	if got := strings.Join(rows[29][1:], "|"); got != "2|4|50.0 %|3|1|1|33.3 %" {
+		t.Errorf("today's row: %q", got)
+	}
+	if got := tableRows(owner, "#locales-table"); len(got) != 3 || strings.Join(got[0], "|") != "de|1|0|0" || strings.Join(got[1], "|") != "en|2|0|1" ||
+		strings.Join(got[2], "|") != en.T("console_locale_unknown")+"|0|1|0" {
+		t.Errorf("by locale: %q", got)
+	}
+	if got := tableRows(owner, "#channels-table"); len(got) != 1 || strings.Join(got[0], "|") != en.T("console_channel_api")+"|3|1|1" {
+		t.Errorf("by channel: %q", got)
+	}
+	dir := os.Getenv("FINELINE_SCREENSHOTS")
+	for _, id := range []string{"stock", "flows"} {
+		sctx, cancel := owner.step()
+		shot, err := chromedp.Run(sctx, chromedp.Screenshot(chromedp.CSS(`figure[aria-labelledby="`+id+`-title"]`)))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("the %s chart's screenshot: %v", id, err)
+		}
+		if n := colours(img); n < 4 || img.Bounds().Dx() < 300 {
+			t.Errorf("the %s chart's screenshot is %v with %d colours: nothing drawn", id, img.Bounds(), n)
+		}
+		if dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, "analytics-"+id+".png"), shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	// Weeks, from the form.
+	owner.fill("#interval", "week")
+	owner.fill("#from", "")
+	owner.fill("#to", "")
+	resp := owner.submit(`form.period-picker button[type=submit]`)
+	if resp.Status != 200 || !strings.Contains(resp.URL, "interval=week") {
+		t.Fatalf("the picker landed on %d %s", resp.Status, resp.URL)
+	}
+	if n := len(owner.texts(`#periods-table tbody tr`)); n != 12 {
+		t.Errorf("%d weeks, want 12", n)
+	}
+
+	// The CSV link downloads the same numbers, for the signed-in member only.
+	href := owner.attr(`a[download]`, "href")
+	cookie := e.staffCookie(owner, ctSlug)
+	req, _ := http.NewRequest(http.MethodGet, owner.url(href), nil)
+	req.AddCookie(&http.Cookie{Name: cookie.Name, Value: cookie.Value})
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Header.Get("Content-Type"), "text/csv") ||
+		!strings.HasPrefix(string(body), "period_start,period_end,purpose,channel,locale,") || !strings.Contains(string(body), ",newsletter,all,all,2,4,3,1,1,0.5,") {
+		t.Errorf("csv: %d %s\n%s", res.StatusCode, res.Header.Get("Content-Type"), body)
+	}
+	anon, _ := http.Get(owner.url(href))
+	if anon.StatusCode == 200 {
+		t.Errorf("the CSV without a session: %d", anon.StatusCode)
+	}
+	anon.Body.Close()
+
+	// A bad date: the form again, with a message.
+	if resp := owner.open("/m/" + ctSlug + "/analytics?from=2026-13-01"); resp.Status != 400 {
+		t.Errorf("a bad date: %d", resp.Status)
+	}
+	if got := owner.text(`[role=alert] p`); got != en.T("console_analytics_bad_query") {
+		t.Errorf("a bad date says %q", got)
+	}
+	if n := btEval[int](owner, `document.querySelectorAll("form.period-picker").length`); n != 1 {
+		t.Error("the bad date's page has no form to fix it")
+	}
+}
+
+// tableRows reads a table's body, cell by cell.
+func tableRows(tab *btTab, sel string) [][]string {
+	return btEval[[][]string](tab, `[...document.querySelectorAll(`+"`"+sel+` tbody tr`+"`"+`)].map(r => [...r.children].map(c => c.textContent.trim()))`)
+}
+
+// colours counts the distinct colours of an image (up to 64).
+func colours(img image.Image) int {
+	seen := map[[4]uint32]bool{}
+	b := img.Bounds()
+	for y := b.Min.Y; y < b.Max.Y && len(seen) < 64; y += 2 {
+		for x := b.Min.X; x < b.Max.X && len(seen) < 64; x += 2 {
+			r, g, bl, a := img.At(x, y).RGBA()
+			seen[[4]uint32{r >> 8, g >> 8, bl >> 8, a >> 8}] = true
+		}
+	}
+	return len(seen)
+}
