@@ -69,7 +69,7 @@ func TestWidgetIsCSPSafe(t *testing.T) {
 func TestWidgetSpeaksTheContract(t *testing.T) {
 	src := readWidget(t)
 	for _, want := range []string{
-		"/w/v1/", `"config?lang="`, `"state"`, `"consents", "PUT"`,
+		"/w/v1/", `"config?lang="`, `"state"`, `"consents?lang=" + lang, "PUT"`,
 		"fineline:change", "adoptedStyleSheets", "replaceSync",
 		"X-Fineline-Device", "X-Fineline-GPC", "Authorization",
 		`credentials: "omit"`, `mode: "cors"`, "fineline_device=",
