@@ -11,6 +11,8 @@
 package stats
 
 import (
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/fineline/fineline/consent"
@@ -79,26 +81,28 @@ func letterOf(s consent.State) string {
 
 // Inc adds N to the counter at Path of one document.
 type Inc struct {
-	Path string
-	N    int64
+	Path string `json:"k"`
+	N    int64  `json:"n"`
 }
 
 // Add is what one page adds to one document: a purpose's month (Purpose
 // and Month set) or the merchant's totals (both empty).
 type Add struct {
-	Purpose string
+	Purpose string `json:"p,omitempty"`
 	// Month is "2006-01".
-	Month string
-	Incs  []Inc
+	Month string `json:"m,omitempty"`
+	Incs  []Inc  `json:"i"`
 }
 
 // Totals reports whether the add is to the merchant's totals.
 func (a Add) Totals() bool { return a.Purpose == "" }
 
-// adder gathers a page's additions, by document and path.
+// adder gathers a step's additions, by document and path.
 type adder struct {
 	loc  *time.Location
 	docs map[[2]string]map[string]int64
+	// n counts the distinct counters.
+	n int
 	// order keeps the documents in the order first touched, so that the
 	// same page always gives the same adds.
 	order [][2]string
@@ -119,8 +123,14 @@ func (a *adder) inc(purpose, month, path string, n int64) {
 		a.docs[k] = m
 		a.order = append(a.order, k)
 	}
+	if _, ok := m[path]; !ok {
+		a.n++
+	}
 	m[path] += n
 }
+
+// size is the number of distinct counters gathered.
+func (a *adder) size() int { return a.n }
 
 // day returns the month and the day's path prefix of t in the merchant's
 // time zone.
@@ -195,4 +205,92 @@ func (a *adder) adds() []Add {
 		}
 	}
 	return out
+}
+
+// Counts are one document's counters by path, as the store keeps them.
+type Counts map[string]int64
+
+// Apply adds incs to c, dropping counters that come back to zero.
+func (c Counts) Apply(incs []Inc) {
+	for _, i := range incs {
+		if n := c[i.Path] + i.N; n != 0 {
+			c[i.Path] = n
+		} else {
+			delete(c, i.Path)
+		}
+	}
+}
+
+// MonthOf reads a purpose's month from its counters.
+func MonthOf(c Counts) Month {
+	out := Month{Days: map[int]Day{}}
+	for path, n := range c {
+		// d.DD.<rest>
+		if len(path) < 6 || path[:2] != "d." || path[4] != '.' {
+			continue
+		}
+		dd, err := strconv.Atoi(path[2:4])
+		if err != nil {
+			continue
+		}
+		day, ok := out.Days[dd]
+		if !ok {
+			day = Day{ByChannel: map[string]Flows{}, ByLocale: map[string]Flows{}}
+		}
+		switch rest := path[5:]; rest {
+		case "a":
+			day.Allowed += n
+		case "s":
+			day.Asked += n
+		case letterGrant, letterDeny, letterWithdraw:
+			addFlow(&day.Flows, rest, n)
+		default:
+			kind, name, ok := strings.Cut(rest, ".")
+			if !ok {
+				continue
+			}
+			i := strings.LastIndexByte(name, '.')
+			if i < 0 {
+				continue
+			}
+			var by map[string]Flows
+			switch kind {
+			case "c":
+				by = day.ByChannel
+			case "l":
+				by = day.ByLocale
+			default:
+				continue
+			}
+			f := by[name[:i]]
+			addFlow(&f, name[i+1:], n)
+			by[name[:i]] = f
+		}
+		out.Days[dd] = day
+	}
+	return out
+}
+
+func addFlow(f *Flows, letter string, n int64) {
+	switch letter {
+	case letterGrant:
+		f.Grants += n
+	case letterDeny:
+		f.Denials += n
+	case letterWithdraw:
+		f.Withdrawals += n
+	}
+}
+
+// TotalsOf reads a merchant's totals from their counters.
+func TotalsOf(c Counts) Totals {
+	t := Totals{Allowed: map[string]int64{}, Asked: map[string]int64{}, Subjects: c["n"]}
+	for path, n := range c {
+		if p, ok := strings.CutPrefix(path, "a."); ok {
+			t.Allowed[p] = n
+		} else if p, ok := strings.CutPrefix(path, "s."); ok {
+			t.Asked[p] = n
+		}
+	}
+	return t
 }

@@ -87,8 +87,10 @@ type Roller struct {
 	Log    *slog.Logger
 	// Poll is how often a caught-up pass starts again.
 	Poll time.Duration
-	// Page bounds the events of one step (at most consent.MaxChangesPage).
-	Page int
+	// Page bounds the events of one feed read (at most
+	// consent.MaxChangesPage); Step those of one step, whose additions are
+	// written together (default 10,000).
+	Page, Step int
 	// Turn bounds the time one merchant holds a pass before the next
 	// merchant's turn.
 	Turn time.Duration
@@ -99,6 +101,13 @@ type Roller struct {
 }
 
 const leaseTTL = 30 * time.Second
+
+const (
+	defaultStep = 10_000
+	// maxStepCounters bounds the distinct counters of one step, which an
+	// intent carries (a few MB at most).
+	maxStepCounters = 50_000
+)
 
 // counted picks the events rollups count: consent decisions, erasures,
 // and every subject's first event.
@@ -217,7 +226,7 @@ func (r *Roller) save(ctx context.Context, st *State) error {
 	return nil
 }
 
-// step applies one page; true if the feed had more after it.
+// step applies a step's pages; true if the feed had more after them.
 func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (bool, error) {
 	if st.Intent != nil {
 		if err := r.finish(ctx, st); err != nil {
@@ -228,33 +237,43 @@ func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (boo
 	if err != nil {
 		return false, err
 	}
-	page, err := r.Feed.Changes(ctx, m.ID, cur, cmp.Or(r.Page, consent.MaxChangesPage), counted)
-	if err != nil {
-		return false, err
-	}
-	next := page.Next.String()
-	if next == st.Cursor {
-		return false, nil
-	}
+	// Gather pages up to a step's worth of events: the documents they
+	// touch are written once for all of them.
 	a := newAdder(m.Location())
-	last := st.Last
-	for _, e := range page.Events {
-		if err := r.count(ctx, a, e); err != nil {
+	last, events, more, next := st.Last, 0, true, st.Cursor
+	for more && events < cmp.Or(r.Step, defaultStep) && a.size() < maxStepCounters {
+		page, err := r.Feed.Changes(ctx, m.ID, cur, cmp.Or(r.Page, consent.MaxChangesPage), counted)
+		if err != nil {
 			return false, err
 		}
-		last = e.RecordedAt
+		for _, e := range page.Events {
+			if err := r.count(ctx, a, e); err != nil {
+				return false, err
+			}
+			last = e.RecordedAt
+		}
+		events += len(page.Events)
+		more = page.More
+		n := page.Next.String()
+		if n == next {
+			break
+		}
+		next, cur = n, page.Next
+	}
+	if next == st.Cursor {
+		return false, nil
 	}
 	adds := a.adds()
 	if len(adds) == 0 {
 		// Nothing counted (the page passed over other events): move on.
-		st.Cursor, st.Gen, st.Events, st.Last = next, st.Gen+1, st.Events+int64(len(page.Events)), last
-		return page.More, r.save(ctx, st)
+		st.Cursor, st.Gen, st.Events, st.Last = next, st.Gen+1, st.Events+int64(events), last
+		return more, r.save(ctx, st)
 	}
-	st.Intent = &Intent{Gen: st.Gen + 1, To: next, Events: int64(len(page.Events)), Last: last, Adds: adds}
+	st.Intent = &Intent{Gen: st.Gen + 1, To: next, Events: int64(events), Last: last, Adds: adds}
 	if err := r.save(ctx, st); err != nil {
 		return false, err
 	}
-	return page.More, r.finish(ctx, st)
+	return more, r.finish(ctx, st)
 }
 
 // finish applies st's intent to the counters, then records it done.

@@ -372,7 +372,7 @@ func TestRollupsEqualARecountAfterCrashes(t *testing.T) {
 	real := e.srv.Rollups.Store
 	crashes := 0
 	for i := 0; ; i++ {
-		r := &stats.Roller{Store: &failingStore{Store: real, n: i%5 + i/10}, Feed: e.srv.Ledger, Merchants: e.srv.Store, Log: e.srv.Log, Page: 97}
+		r := &stats.Roller{Store: &failingStore{Store: real, n: i%5 + i/10}, Feed: e.srv.Ledger, Merchants: e.srv.Store, Log: e.srv.Log, Page: 97, Step: 200}
 		err := r.CatchUp(ctx, m)
 		if err == nil {
 			break

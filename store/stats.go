@@ -2,36 +2,28 @@ package store
 
 import (
 	"context"
-	"strconv"
+	"encoding/json"
+	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
-	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/stats"
 )
 
 var _ stats.Store = (*Store)(nil)
 
-type incDoc struct {
-	Path string `bson:"k"`
-	N    int64  `bson:"n"`
-}
-
-type rollupAddDoc struct {
-	Purpose string   `bson:"p"`
-	Month   string   `bson:"mo"`
-	Incs    []incDoc `bson:"i"`
-}
-
+// rollupIntentDoc keeps a page's additions as one JSON string: the
+// embedded server writes and reads one long value far faster than
+// thousands of small subdocuments.
 type rollupIntentDoc struct {
-	Gen    int64          `bson:"gen"`
-	To     string         `bson:"to"`
-	Events int64          `bson:"events"`
-	Last   time.Time      `bson:"last"`
-	Adds   []rollupAddDoc `bson:"adds"`
+	Gen    int64     `bson:"gen"`
+	To     string    `bson:"to"`
+	Events int64     `bson:"events"`
+	Last   time.Time `bson:"last"`
+	Adds   string    `bson:"adds"`
 }
 
 type rollupStateDoc struct {
@@ -54,20 +46,21 @@ func rollupMonthID(merchantID, purpose, month string) string {
 
 // RollupState returns a merchant's rollup state.
 func (s *Store) RollupState(ctx context.Context, merchantID string) (stats.State, error) {
-	return findOne(ctx, s, collRollups, rollupStateID(merchantID), "rollup state", func(d rollupStateDoc) stats.State {
+	var bad error
+	st, err := findOne(ctx, s, collRollups, rollupStateID(merchantID), "rollup state", func(d rollupStateDoc) stats.State {
 		st := stats.State{MerchantID: d.MerchantID, Rev: d.Rev, Gen: d.Gen, Cursor: d.Cursor, Events: d.Events, Last: utc(d.Last), UpdatedAt: utc(d.UpdatedAt)}
 		if in := d.Intent; in != nil {
 			st.Intent = &stats.Intent{Gen: in.Gen, To: in.To, Events: in.Events, Last: utc(in.Last)}
-			for _, a := range in.Adds {
-				add := stats.Add{Purpose: a.Purpose, Month: a.Month, Incs: make([]stats.Inc, 0, len(a.Incs))}
-				for _, i := range a.Incs {
-					add.Incs = append(add.Incs, stats.Inc{Path: i.Path, N: i.N})
-				}
-				st.Intent.Adds = append(st.Intent.Adds, add)
+			if err := json.Unmarshal([]byte(in.Adds), &st.Intent.Adds); err != nil {
+				bad = err
 			}
 		}
 		return st
 	})
+	if err == nil && bad != nil {
+		err = storeError(bad, "read rollup state")
+	}
+	return st, err
 }
 
 // SaveRollupState stores st if the stored state is the rev before it.
@@ -75,14 +68,11 @@ func (s *Store) SaveRollupState(ctx context.Context, st stats.State) (bool, erro
 	d := rollupStateDoc{ID: rollupStateID(st.MerchantID), MerchantID: st.MerchantID, Rev: st.Rev, Gen: st.Gen, Cursor: st.Cursor,
 		Events: st.Events, Last: st.Last, UpdatedAt: st.UpdatedAt}
 	if in := st.Intent; in != nil {
-		d.Intent = &rollupIntentDoc{Gen: in.Gen, To: in.To, Events: in.Events, Last: in.Last, Adds: make([]rollupAddDoc, 0, len(in.Adds))}
-		for _, a := range in.Adds {
-			ad := rollupAddDoc{Purpose: a.Purpose, Month: a.Month, Incs: make([]incDoc, 0, len(a.Incs))}
-			for _, i := range a.Incs {
-				ad.Incs = append(ad.Incs, incDoc{Path: i.Path, N: i.N})
-			}
-			d.Intent.Adds = append(d.Intent.Adds, ad)
+		adds, err := json.Marshal(in.Adds)
+		if err != nil {
+			return false, err
 		}
+		d.Intent = &rollupIntentDoc{Gen: in.Gen, To: in.To, Events: in.Events, Last: in.Last, Adds: string(adds)}
 	}
 	if st.Rev == 1 {
 		err := s.insertOne(ctx, collRollups, d)
@@ -92,7 +82,22 @@ func (s *Store) SaveRollupState(ctx context.Context, st stats.State) (bool, erro
 		return err == nil, storeError(err, "save rollup state")
 	}
 	defer s.writing()()
-	res, err := s.db.Collection(collRollups).ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}, {Key: "rev", Value: st.Rev - 1}}, d)
+	filter := bson.D{{Key: "_id", Value: d.ID}, {Key: "rev", Value: st.Rev - 1}}
+	if s.local {
+		// A filter on more than _id is a scan there: check the rev with a
+		// point read under the writer lock instead.
+		var cur struct {
+			Rev int64 `bson:"rev"`
+		}
+		if err := s.db.Collection(collRollups).FindOne(ctx, bson.D{{Key: "_id", Value: d.ID}}).Decode(&cur); err != nil {
+			return false, notFound(err, "rollup state")
+		}
+		if cur.Rev != st.Rev-1 {
+			return false, nil
+		}
+		filter = filter[:1]
+	}
+	res, err := s.db.Collection(collRollups).ReplaceOne(ctx, filter, d)
 	s.noteWrite(err)
 	if err != nil {
 		return false, storeError(err, "save rollup state")
@@ -100,98 +105,109 @@ func (s *Store) SaveRollupState(ctx context.Context, st stats.State) (bool, erro
 	return res.MatchedCount == 1, nil
 }
 
+// rollupCountsDoc is one document of counters: a purpose's month or a
+// merchant's totals. The counters are one JSON object in a string, read,
+// added to and written back whole: the embedded server stores and loads
+// one long value far faster than a thousand small fields, and answers an
+// update filtered on more than _id by scanning the collection.
+type rollupCountsDoc struct {
+	ID         string `bson:"_id"`
+	MerchantID string `bson:"merchant_id"`
+	Purpose    string `bson:"purpose,omitempty"`
+	Month      string `bson:"month,omitempty"`
+	// Gen is the last generation of additions the document took.
+	Gen    int64  `bson:"gen"`
+	Counts string `bson:"counts"`
+}
+
+// rollupCounts reads a counters document; found is false when there is
+// none.
+func (s *Store) rollupCounts(ctx context.Context, docID string) (d rollupCountsDoc, c stats.Counts, found bool, err error) {
+	err = s.db.Collection(collRollups).FindOne(ctx, bson.D{{Key: "_id", Value: docID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return d, stats.Counts{}, false, nil
+	}
+	if err != nil {
+		return d, nil, false, storeError(err, "read rollup")
+	}
+	c = stats.Counts{}
+	if err := json.Unmarshal([]byte(d.Counts), &c); err != nil {
+		return d, nil, false, storeError(err, "read rollup")
+	}
+	return d, c, true, nil
+}
+
 // ApplyRollup adds a to its document unless that document took gen
-// already: the filter passes only a document marked with an earlier
-// generation, and the upsert of one that took it meets a duplicate key.
+// already. On the embedded store the writer lock holds off every other
+// write between the read and the write back; on MongoDB the write back
+// expects the generation it read (or, for a new document, that none was
+// inserted meanwhile), and starts again if another got in first.
 func (s *Store) ApplyRollup(ctx context.Context, merchantID string, gen int64, a stats.Add) error {
 	docID := rollupTotalsID(merchantID)
-	set := bson.D{{Key: "gen", Value: gen}, {Key: "merchant_id", Value: merchantID}}
 	if !a.Totals() {
 		docID = rollupMonthID(merchantID, a.Purpose, a.Month)
-		set = append(set, bson.E{Key: "purpose", Value: a.Purpose}, bson.E{Key: "month", Value: a.Month})
-	}
-	inc := make(bson.D, 0, len(a.Incs))
-	for _, i := range a.Incs {
-		inc = append(inc, bson.E{Key: i.Path, Value: i.N})
 	}
 	defer s.writing()()
-	_, err := s.db.Collection(collRollups).UpdateOne(ctx,
-		bson.D{{Key: "_id", Value: docID}, {Key: "gen", Value: bson.D{{Key: "$lt", Value: gen}}}},
-		bson.D{{Key: "$inc", Value: inc}, {Key: "$set", Value: set}}, options.UpdateOne().SetUpsert(true))
-	if mongo.IsDuplicateKeyError(err) {
-		return nil // it took this generation already
+	coll := s.db.Collection(collRollups)
+	for {
+		d, counts, found, err := s.rollupCounts(ctx, docID)
+		if err != nil {
+			return err
+		}
+		if found && d.Gen >= gen {
+			return nil // it took this generation already
+		}
+		had := d.Gen
+		counts.Apply(a.Incs)
+		b, err := json.Marshal(counts)
+		if err != nil {
+			return err
+		}
+		d = rollupCountsDoc{ID: docID, MerchantID: merchantID, Purpose: a.Purpose, Month: a.Month, Gen: gen, Counts: string(b)}
+		var landed bool
+		switch {
+		case s.local:
+			_, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: docID}}, d, options.Replace().SetUpsert(true))
+			landed = err == nil
+		case !found:
+			_, err = coll.InsertOne(ctx, d)
+			if mongo.IsDuplicateKeyError(err) {
+				err = nil
+			} else {
+				landed = err == nil
+			}
+		default:
+			var res *mongo.UpdateResult
+			res, err = coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: docID}, {Key: "gen", Value: had}}, d)
+			landed = err == nil && res.MatchedCount == 1
+		}
+		s.noteWrite(err)
+		if err != nil {
+			return storeError(err, "apply rollup")
+		}
+		if landed {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
-	s.noteWrite(err)
-	return storeError(err, "apply rollup")
-}
-
-type flowDoc struct {
-	G int64 `bson:"g"`
-	D int64 `bson:"d"`
-	W int64 `bson:"w"`
-}
-
-func (f flowDoc) flows() stats.Flows { return stats.Flows{Grants: f.G, Denials: f.D, Withdrawals: f.W} }
-
-type rollupDayDoc struct {
-	G int64              `bson:"g"`
-	D int64              `bson:"d"`
-	W int64              `bson:"w"`
-	A int64              `bson:"a"`
-	S int64              `bson:"s"`
-	C map[string]flowDoc `bson:"c"`
-	L map[string]flowDoc `bson:"l"`
-}
-
-type rollupMonthDoc struct {
-	D map[string]rollupDayDoc `bson:"d"`
 }
 
 // RollupMonth returns a purpose's counters for one month.
 func (s *Store) RollupMonth(ctx context.Context, merchantID, purpose, month string) (stats.Month, error) {
-	m, err := findOne(ctx, s, collRollups, rollupMonthID(merchantID, purpose, month), "rollup month", func(d rollupMonthDoc) stats.Month {
-		out := stats.Month{Days: make(map[int]stats.Day, len(d.D))}
-		for k, v := range d.D {
-			n, err := strconv.Atoi(k)
-			if err != nil {
-				continue
-			}
-			day := stats.Day{Flows: stats.Flows{Grants: v.G, Denials: v.D, Withdrawals: v.W}, Allowed: v.A, Asked: v.S, ByChannel: map[string]stats.Flows{}, ByLocale: map[string]stats.Flows{}}
-			for c, f := range v.C {
-				day.ByChannel[c] = f.flows()
-			}
-			for l, f := range v.L {
-				day.ByLocale[l] = f.flows()
-			}
-			out.Days[n] = day
-		}
-		return out
-	})
-	if apperr.Is(err, apperr.NotFound) {
-		return stats.Month{Days: map[int]stats.Day{}}, nil
+	_, c, _, err := s.rollupCounts(ctx, rollupMonthID(merchantID, purpose, month))
+	if err != nil {
+		return stats.Month{}, err
 	}
-	return m, err
-}
-
-type rollupTotalsDoc struct {
-	A map[string]int64 `bson:"a"`
-	S map[string]int64 `bson:"s"`
-	N int64            `bson:"n"`
+	return stats.MonthOf(c), nil
 }
 
 // RollupTotals returns a merchant's totals.
 func (s *Store) RollupTotals(ctx context.Context, merchantID string) (stats.Totals, error) {
-	t, err := findOne(ctx, s, collRollups, rollupTotalsID(merchantID), "rollup totals", func(d rollupTotalsDoc) stats.Totals {
-		return stats.Totals{Allowed: d.A, Asked: d.S, Subjects: d.N}
-	})
-	if err != nil && !apperr.Is(err, apperr.NotFound) {
+	_, c, _, err := s.rollupCounts(ctx, rollupTotalsID(merchantID))
+	if err != nil {
 		return stats.Totals{}, err
 	}
-	if t.Allowed == nil {
-		t.Allowed = map[string]int64{}
-	}
-	if t.Asked == nil {
-		t.Asked = map[string]int64{}
-	}
-	return t, nil
+	return stats.TotalsOf(c), nil
 }
