@@ -6,9 +6,14 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/merchants"
 )
+
+// readsAtOnce bounds a report's concurrent reads of the store.
+const readsAtOnce = 8
 
 // Interval is the length of a report's periods.
 type Interval string
@@ -161,14 +166,28 @@ func (r Reporter) Purposes(ctx context.Context, m merchants.Merchant, purposes [
 	}
 	// Days from start to today, whose changes walk the totals back.
 	nDays := daysBetween(start, today) + 1
-	for _, p := range purposes {
+	var months []time.Time
+	for mo := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, loc); !mo.After(today); mo = mo.AddDate(0, 1, 0) {
+		months = append(months, mo)
+	}
+	// Every purpose's months, read a few at a time: each is one document.
+	read := make([]Month, len(purposes)*len(months))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(readsAtOnce)
+	for i := range read {
+		g.Go(func() error {
+			var err error
+			read[i], err = r.Store.RollupMonth(gctx, m.ID, purposes[i/len(months)], months[i%len(months)].Format("2006-01"))
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return Report{}, err
+	}
+	for pi, p := range purposes {
 		days := make([]Day, nDays)
-		for mo := time.Date(start.Year(), start.Month(), 1, 0, 0, 0, 0, loc); !mo.After(today); mo = mo.AddDate(0, 1, 0) {
-			month, err := r.Store.RollupMonth(ctx, m.ID, p, mo.Format("2006-01"))
-			if err != nil {
-				return Report{}, err
-			}
-			for d, counts := range month.Days {
+		for mi, mo := range months {
+			for d, counts := range read[pi*len(months)+mi].Days {
 				if i := daysBetween(start, time.Date(mo.Year(), mo.Month(), d, 0, 0, 0, 0, loc)); i >= 0 && i < nDays {
 					days[i] = counts
 				}
