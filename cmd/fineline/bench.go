@@ -42,8 +42,9 @@ type benchOptions struct {
 	// profileDir receives a CPU profile of the server for each load phase.
 	profileDir string
 	debugAddr  string
-	// metrics is the server's --metrics ("" : its default, on).
-	metrics string
+	// metrics is the server's --metrics ("" : its default, on), rollups
+	// its --rollups.
+	metrics, rollups string
 }
 
 // bench seeds a fresh data directory with realistic consent histories,
@@ -59,6 +60,7 @@ func bench(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.dataDir, "data-dir", "", "fresh directory to seed (default: a new temporary directory, removed afterwards)")
 	fs.StringVar(&o.cacheMemory, "cache-memory", "", "the server's --cache-memory (default: its own default); smaller than the subjects need makes the checks of any subject cold")
 	fs.StringVar(&o.metrics, "metrics", "", "the server's --metrics: true or false (default: its own, true)")
+	fs.StringVar(&o.rollups, "rollups", "", "the server's --rollups: true or false (default: its own, true); the seeded ledger is rolled up before the server starts either way")
 	fs.StringVar(&o.profileDir, "profile", "", "directory to write a CPU profile of the server for each load phase (<phase>.pprof; read with go tool pprof)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -104,6 +106,11 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	}
 	seeding := time.Since(seedStart)
 	fmt.Fprintf(stderr, "seeded %d subjects and %d events in %v\n", len(ids), events, seeding.Round(time.Second))
+	fmt.Fprintln(stderr, "rolling the ledger up for analytics ...")
+	rolled, rolling, err := benchRollups(ctx, o.dataDir, stderr)
+	if err != nil {
+		return fmt.Errorf("rollups: %w", err)
+	}
 
 	self, err := os.Executable()
 	if err != nil {
@@ -122,6 +129,9 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	}
 	if o.cacheMemory != "" {
 		env = append(env, "FINELINE_CACHE_MEMORY="+o.cacheMemory)
+	}
+	if o.rollups != "" {
+		env = append(env, "FINELINE_ROLLUPS="+o.rollups)
 	}
 	if o.profileDir != "" {
 		if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
@@ -158,6 +168,11 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	hotChecks := attack(o, "hot checks", 0, func() vegeta.Target {
 		return vegeta.Target{Method: "GET", URL: base + "/v1/check?purpose=newsletter&subject=" + hot[rng.IntN(len(hot))], Header: auth}
 	})
+	fmt.Fprintln(stderr, "analytics: a year of daily points ...")
+	yearMedian, yearSlowest, err := timeYearOfDays(api{base: base, key: key}, 21)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(stderr, "load: guard checks of subjects in memory ...")
 	if err := declareGuardAttributes(api{base: base, key: key}); err != nil {
 		return err
@@ -278,13 +293,17 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 			return fmt.Errorf("%s: only %.2f%% of requests succeeded (status codes %v, errors %v)", name, 100*m.Success, m.StatusCodes, first(m.Errors, 3))
 		}
 	}
+	rollupsOn := o.rollups
+	if rollupsOn == "" {
+		rollupsOn = "true"
+	}
 	budget := o.cacheMemory
 	if budget == "" {
 		budget = "512MiB (default)"
 	}
 	cpu := cpuModel()
-	fmt.Fprintf(stdout, "\nFineline benchmark: %d subjects, %d ledger events, embedded store, state cache %s; %s, %d cores; %d connections, %v a phase\n\n",
-		len(ids), events, budget, cpu, runtime.NumCPU(), o.connections, o.duration)
+	fmt.Fprintf(stdout, "\nFineline benchmark: %d subjects, %d ledger events, embedded store, state cache %s, rollups %s; %s, %d cores; %d connections, %v a phase\n\n",
+		len(ids), events, budget, rollupsOn, cpu, runtime.NumCPU(), o.connections, o.duration)
 	fmt.Fprintf(stdout, "| measure | result | goal |\n|---|---|---|\n")
 	fmt.Fprintf(stdout, "| seeding %d subjects, %d events | %.0f s | 1M in ≤ 180 s |\n", len(ids), events, seeding.Seconds())
 	fmt.Fprintf(stdout, "| start-up on the seeded store | %.2f s | ≤ 3 s |\n", startup.Seconds())
@@ -307,6 +326,8 @@ func runBench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "| webhooks during the writes: delivered | %d of %d, ledger append → first attempt p50 %v, p99 %v | p99 ≤ 1 s |\n", liveGot, written, ms(live.lagPercentile(0.5)), ms(live.lagPercentile(0.99)))
 	fmt.Fprintf(stdout, "| webhooks: replay of the write phase to a local receiver | %d messages, %.0f deliveries/s | ≥ 2,000/s |\n", replayGot, float64(replayGot)/max(rhi.Sub(rlo).Seconds(), 0.001))
 	fmt.Fprintf(stdout, "| stale checks right after a withdrawal (same instance) | %d of %d | 0 |\n", stale, tried)
+	fmt.Fprintf(stdout, "| analytics rollups catching up from nothing | %d events in %.2f s: %.0f events/s | ≥ 5,000/s |\n", rolled, rolling.Seconds(), float64(rolled)/max(rolling.Seconds(), 0.001))
+	fmt.Fprintf(stdout, "| analytics: a year of daily points, every purpose | median %v, slowest %v (21 calls) | ≤ 100 ms |\n", ms(yearMedian), ms(yearSlowest))
 	fmt.Fprintf(stdout, "| peak server memory (VmHWM) | %d MiB | ≤ 1 GiB |\n", peak>>20)
 	return nil
 }
@@ -651,10 +672,15 @@ func seedBench(ctx context.Context, dir string, n int) (key string, ids []string
 			rec := consent.SubjectState{MerchantID: m.ID, SubjectID: id}
 			at := created
 			for range 1 + rng.IntN(9) {
-				at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour)
+				if at = at.Add(time.Duration(1+rng.IntN(72)) * time.Hour); at.After(now) {
+					at = now // nothing recorded in the future
+				}
 				e := consent.Event{MerchantID: m.ID, SubjectID: id, Seq: rec.Seq + 1, Purpose: keys[rng.IntN(len(keys))],
 					State: statesFor[rng.IntN(len(statesFor))], NoticeVersion: 1, Channel: channels[rng.IntN(len(channels))],
-					Actor: "import", RecordedAt: at, PrevHash: rec.HeadHash}
+					Actor: "import", RecordedAt: at, PrevHash: rec.HeadHash, Prev: consent.Undecided, Locale: consent.Locales()[rng.IntN(4)]}
+				if p, ok := rec.Purposes[e.Purpose]; ok {
+					e.Prev = p.State
+				}
 				e.Hash = e.ComputeHash()
 				evs = append(evs, e)
 				rec = rec.Next(e)
