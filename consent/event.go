@@ -110,6 +110,11 @@ type Event struct {
 	// to count stocks from the feed alone. Empty on other events and on
 	// decisions recorded before it was kept.
 	Prev State
+	// PrevNotice is, on a decision replacing an earlier one, the notice
+	// version that one was recorded under (0 otherwise, and on decisions
+	// recorded before it was kept): whether a decision answers a change
+	// of terms, from the feed alone.
+	PrevNotice int
 	// Locale is, on a consent decision, the language the subject was asked
 	// in (a BCP 47 tag, "en", "de-CH"), "" when the channel has none.
 	Locale string
@@ -150,6 +155,8 @@ type hashInput struct {
 	// and decisions recorded before they were kept).
 	Prev   string `json:"prev,omitempty"`
 	Locale string `json:"locale,omitempty"`
+	// PrevNotice is omitted when 0.
+	PrevNotice int `json:"prev_notice,omitempty"`
 }
 
 // HashTime is a time as an event's hash covers it: UTC, milliseconds, a Z.
@@ -164,6 +171,7 @@ func (e Event) ComputeHash() string {
 		RecordedAt:     HashTime(e.RecordedAt),
 		IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Field: e.Field,
 		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale,
+		PrevNotice: e.PrevNotice,
 	}
 	if !e.GivenAt.IsZero() {
 		in.GivenAt = HashTime(e.GivenAt)

@@ -54,10 +54,10 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 		if e.Field == "" && e.State.Valid() {
 			e.Prev = Undecided
 			if p, ok := st.Purposes[e.Purpose]; ok {
-				e.Prev = p.State
+				e.Prev, e.PrevNotice = p.State, p.NoticeVersion
 			}
 		} else {
-			e.Locale = ""
+			e.Locale, e.PrevNotice = "", 0
 		}
 		if !e.GivenAt.IsZero() {
 			e.GivenAt = e.GivenAt.UTC().Truncate(time.Millisecond) // as hashed and stored

@@ -336,6 +336,7 @@ type ownEventJSON struct {
 	Proof          string `json:"proof,omitempty"`
 	Prev           string `json:"prev,omitempty"`
 	Locale         string `json:"locale,omitempty"`
+	PrevNotice     int    `json:"prev_notice,omitempty"`
 	PrevHash       string `json:"prev_hash"`
 	Hash           string `json:"hash"`
 }
@@ -394,7 +395,7 @@ func (a *API) ownDataJSON(c *gin.Context, d ownData) ownDataJSON {
 	for _, e := range d.events {
 		out.Events = append(out.Events, ownEventJSON{Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), Field: e.Field, Level: string(e.Level),
 			NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor, RecordedAt: hashTime(e.RecordedAt), IdempotencyKey: e.IdempotencyKey,
-			GivenAt: hashTime(e.GivenAt), Source: e.Source, Proof: e.Proof, Prev: string(e.Prev), Locale: e.Locale, PrevHash: e.PrevHash, Hash: e.Hash})
+			GivenAt: hashTime(e.GivenAt), Source: e.Source, Proof: e.Proof, Prev: string(e.Prev), Locale: e.Locale, PrevNotice: e.PrevNotice, PrevHash: e.PrevHash, Hash: e.Hash})
 	}
 	for _, f := range d.fields {
 		if v, ok := d.values[f.Key]; ok {

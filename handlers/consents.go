@@ -39,12 +39,15 @@ type eventJSON struct {
 	// it ("undecided" for the first); Locale the language it was asked in.
 	Prev   string `json:"prev,omitempty"`
 	Locale string `json:"locale,omitempty"`
+	// PrevNotice is the notice version the decision it replaces was
+	// recorded under.
+	PrevNotice int `json:"prev_notice,omitempty"`
 }
 
 func toEventJSON(e consent.Event) eventJSON {
 	out := eventJSON{Merchant: e.MerchantID, Subject: e.SubjectID, Seq: e.Seq, Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion,
 		Channel: string(e.Channel), Actor: e.Actor, RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale}
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale, PrevNotice: e.PrevNotice}
 	if !e.GivenAt.IsZero() {
 		at := e.GivenAt
 		out.GivenAt = &at

@@ -124,6 +124,9 @@ func (dd *docDecoder) event(raw []byte) (consent.Event, error) {
 		case "notice_version":
 			n, err = num()
 			e.NoticeVersion = int(n)
+		case "prev_notice":
+			n, err = num()
+			e.PrevNotice = int(n)
 		case "recorded_at":
 			n, err = num()
 			e.RecordedAt = fromMillis(n)

@@ -97,7 +97,7 @@ func (d eventDoc) event() consent.Event {
 	e := consent.Event{MerchantID: d.MerchantID, SubjectID: d.SubjectID, Seq: d.Seq, Purpose: d.Purpose, State: consent.State(d.State),
 		NoticeVersion: d.NoticeVersion, Channel: consent.Channel(d.Channel), Actor: d.Actor, RecordedAt: d.RecordedAt.UTC(),
 		IdempotencyKey: d.IdempotencyKey, PrevHash: d.PrevHash, Hash: d.Hash, Field: d.Field, Source: d.Source, Proof: d.Proof,
-		Level: consent.Level(d.Level), Prev: consent.State(d.Prev), Locale: d.Locale}
+		Level: consent.Level(d.Level), Prev: consent.State(d.Prev), Locale: d.Locale, PrevNotice: d.PrevNotice}
 	if d.GivenAt != nil {
 		e.GivenAt = d.GivenAt.UTC()
 	}

@@ -41,6 +41,8 @@ type eventDoc struct {
 	// Prev and Locale are set on consent decisions only.
 	Prev   string `bson:"prev,omitempty"`
 	Locale string `bson:"locale,omitempty"`
+	// PrevNotice is set on decisions that replace one.
+	PrevNotice int `bson:"prev_notice,omitempty"`
 }
 
 func eventID(merchantID, subjectID string, seq int64) string {
@@ -51,7 +53,7 @@ func toEventDoc(e consent.Event) eventDoc {
 	d := eventDoc{ID: eventID(e.MerchantID, e.SubjectID, e.Seq), MerchantID: e.MerchantID, SubjectID: e.SubjectID, Seq: e.Seq,
 		Purpose: e.Purpose, State: string(e.State), NoticeVersion: e.NoticeVersion, Channel: string(e.Channel), Actor: e.Actor,
 		RecordedAt: e.RecordedAt, IdempotencyKey: e.IdempotencyKey, PrevHash: e.PrevHash, Hash: e.Hash, Field: e.Field,
-		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale}
+		Source: e.Source, Proof: e.Proof, Level: string(e.Level), Prev: string(e.Prev), Locale: e.Locale, PrevNotice: e.PrevNotice}
 	if !e.GivenAt.IsZero() {
 		at := e.GivenAt
 		d.GivenAt = &at

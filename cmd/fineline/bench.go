@@ -679,7 +679,7 @@ func seedBench(ctx context.Context, dir string, n int) (key string, ids []string
 					State: statesFor[rng.IntN(len(statesFor))], NoticeVersion: 1, Channel: channels[rng.IntN(len(channels))],
 					Actor: "import", RecordedAt: at, PrevHash: rec.HeadHash, Prev: consent.Undecided, Locale: consent.Locales()[rng.IntN(4)]}
 				if p, ok := rec.Purposes[e.Purpose]; ok {
-					e.Prev = p.State
+					e.Prev, e.PrevNotice = p.State, p.NoticeVersion
 				}
 				e.Hash = e.ComputeHash()
 				evs = append(evs, e)
