@@ -191,6 +191,7 @@ func New(a *API) (http.Handler, error) {
 	}
 	if a.Reports != nil {
 		read.GET("/stats/purposes", a.handle(a.purposeStats))
+		read.GET("/stats/notices/:version", a.handle(a.noticeStats))
 	}
 	if a.Exports != nil {
 		read.POST("/exports", a.handle(a.createExport))

@@ -24,6 +24,7 @@ import (
 type Reports interface {
 	Range(m merchants.Merchant, interval stats.Interval, from, to string) (time.Time, time.Time, error)
 	Purposes(ctx context.Context, m merchants.Merchant, purposes []string, interval stats.Interval, first, last time.Time) (stats.Report, error)
+	Notice(ctx context.Context, m merchants.Merchant, v consent.PublishedVersion) (stats.NoticeReport, error)
 }
 
 type flowsJSON struct {

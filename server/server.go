@@ -294,7 +294,11 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	s.Merchants.Usage = &merchants.Usage{Store: st, Resolution: time.Minute, Interval: time.Minute, Log: log}
 	s.Erasure = &erasure.Service{Store: st, Ledger: s.Ledger, Subjects: s.Subjects, Fields: s.Fields,
 		Notify: &handlers.ErasedMail{Center: s.Center, Merchants: s.Merchants.Store}, Now: now, Log: log, Resume: 2 * time.Minute}
-	s.Rollups = &stats.Roller{Store: st, Feed: s.Ledger, Merchants: st, Owner: s.Dispatcher.Owner, Log: log, Poll: time.Second}
+	// The rollups read the terms from the store, not a cache: a version
+	// published on another instance is known by the time its first answers
+	// are in the feed.
+	s.Rollups = &stats.Roller{Store: st, Feed: s.Ledger, Merchants: st, Terms: &notices.Service{Store: st, Now: now},
+		Owner: s.Dispatcher.Owner, Log: log, Poll: time.Second}
 	s.Reports = stats.Reporter{Store: st, Now: clock}
 	m.Gauge("fineline_rollups_behind_seconds", "How old the last event rolled up is, at the most lagging merchant this instance rolls up (0: all caught up).",
 		func() float64 { return s.Rollups.Behind(time.Now()).Seconds() })

@@ -57,6 +57,11 @@ type Month struct {
 type Totals struct {
 	Allowed, Asked map[string]int64
 	Subjects       int64
+	// Granted counts, per purpose, the subjects whose grant stands under
+	// each notice version; Taken the material versions whose affected
+	// subjects were counted as they took effect.
+	Granted map[string]map[int]int64
+	Taken   map[int]bool
 }
 
 // NoLocale is the locale of decisions whose channel knew none.
@@ -85,38 +90,57 @@ type Inc struct {
 	N    int64  `json:"n"`
 }
 
-// Add is what one page adds to one document: a purpose's month (Purpose
-// and Month set) or the merchant's totals (both empty).
+// Add is what one step adds to one document: a purpose's month (Purpose
+// and Month set), the answers to a notice version (Notice set) or the
+// merchant's totals (all empty).
 type Add struct {
 	Purpose string `json:"p,omitempty"`
 	// Month is "2006-01".
-	Month string `json:"m,omitempty"`
-	Incs  []Inc  `json:"i"`
+	Month  string `json:"m,omitempty"`
+	Notice int    `json:"v,omitempty"`
+	Incs   []Inc  `json:"i"`
 }
 
 // Totals reports whether the add is to the merchant's totals.
-func (a Add) Totals() bool { return a.Purpose == "" }
+func (a Add) Totals() bool { return a.Purpose == "" && a.Notice == 0 }
+
+// docKey names one counters document of a merchant.
+type docKey struct {
+	purpose, month string
+	notice         int
+}
+
+var totalsDoc = docKey{}
 
 // adder gathers a step's additions, by document and path.
 type adder struct {
 	loc  *time.Location
-	docs map[[2]string]map[string]int64
+	docs map[docKey]map[string]int64
 	// n counts the distinct counters.
 	n int
 	// order keeps the documents in the order first touched, so that the
 	// same page always gives the same adds.
-	order [][2]string
+	order []docKey
+	// notices follows the answers to material notice versions (nil: none
+	// are followed).
+	notices *noticeCounter
 }
 
-func newAdder(loc *time.Location) *adder {
-	return &adder{loc: loc, docs: map[[2]string]map[string]int64{}}
+func newAdder(loc *time.Location, notices *noticeCounter) *adder {
+	return &adder{loc: loc, docs: map[docKey]map[string]int64{}, notices: notices}
 }
 
 func (a *adder) inc(purpose, month, path string, n int64) {
+	a.incDoc(docKey{purpose: purpose, month: month}, path, n)
+}
+
+// pending is what the step adds so far at path of doc.
+func (a *adder) pending(k docKey, path string) int64 { return a.docs[k][path] }
+
+func (a *adder) incDoc(k docKey, path string, n int64) {
 	if n == 0 {
 		return
 	}
-	k := [2]string{purpose, month}
 	m, ok := a.docs[k]
 	if !ok {
 		m = map[string]int64{}
@@ -142,7 +166,8 @@ func (a *adder) day(t time.Time) (month, prefix string) {
 // decision counts a decision that moved the subject's state for purpose
 // from prev to e.State, on the day it was made (an imported one on the
 // day the shopper made it).
-func (a *adder) decision(e consent.Event, prev consent.State) {
+func (a *adder) decision(e consent.Event, prev consent.State, prevNotice int) {
+	a.notices.decision(a, e, prev, prevNotice)
 	month, day := a.day(e.DecidedAt())
 	if prev != e.State {
 		x := letterOf(e.State)
@@ -169,12 +194,13 @@ func (a *adder) decision(e consent.Event, prev consent.State) {
 }
 
 // erased counts a subject's erasure: it leaves every purpose it decided.
-func (a *adder) erased(e consent.Event, before map[string]consent.State) {
+func (a *adder) erased(e consent.Event, before map[string]consent.PurposeState) {
+	a.notices.erased(a, e, before)
 	month, day := a.day(e.RecordedAt)
 	a.inc("", "", "n", -1)
 	for p, st := range before {
 		var allowed int64
-		if st == consent.Granted {
+		if st.State == consent.Granted {
 			allowed = -1
 		}
 		a.stock(p, month, day, allowed, -1)
@@ -193,7 +219,7 @@ func (a *adder) adds() []Add {
 	out := make([]Add, 0, len(a.order))
 	for _, k := range a.order {
 		m := a.docs[k]
-		add := Add{Purpose: k[0], Month: k[1], Incs: make([]Inc, 0, len(m))}
+		add := Add{Purpose: k.purpose, Month: k.month, Notice: k.notice, Incs: make([]Inc, 0, len(m))}
 		for p, n := range m {
 			if n != 0 {
 				add.Incs = append(add.Incs, Inc{Path: p, N: n})
@@ -284,13 +310,38 @@ func addFlow(f *Flows, letter string, n int64) {
 
 // TotalsOf reads a merchant's totals from their counters.
 func TotalsOf(c Counts) Totals {
-	t := Totals{Allowed: map[string]int64{}, Asked: map[string]int64{}, Subjects: c["n"]}
+	t := Totals{Allowed: map[string]int64{}, Asked: map[string]int64{}, Subjects: c["n"], Granted: map[string]map[int]int64{}, Taken: map[int]bool{}}
 	for path, n := range c {
-		if p, ok := strings.CutPrefix(path, "a."); ok {
-			t.Allowed[p] = n
-		} else if p, ok := strings.CutPrefix(path, "s."); ok {
-			t.Asked[p] = n
+		kind, rest, _ := strings.Cut(path, ".")
+		switch kind {
+		case "a":
+			t.Allowed[rest] = n
+		case "s":
+			t.Asked[rest] = n
+		case "g":
+			p, v, ok := cutVersion(rest)
+			if !ok {
+				continue
+			}
+			if t.Granted[p] == nil {
+				t.Granted[p] = map[int]int64{}
+			}
+			t.Granted[p][v] = n
+		case "t":
+			if v, err := strconv.Atoi(rest); err == nil {
+				t.Taken[v] = true
+			}
 		}
 	}
 	return t
+}
+
+// cutVersion splits "<purpose>.<version>".
+func cutVersion(s string) (string, int, bool) {
+	i := strings.LastIndexByte(s, '.')
+	if i < 0 {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(s[i+1:])
+	return s[:i], v, err == nil
 }

@@ -57,12 +57,20 @@ type Store interface {
 	RollupMonth(ctx context.Context, merchantID, purpose, month string) (Month, error)
 	// RollupTotals returns the merchant's totals, empty when there are none.
 	RollupTotals(ctx context.Context, merchantID string) (Totals, error)
+	// RollupNotice returns the counters of a notice version, empty when
+	// there are none.
+	RollupNotice(ctx context.Context, merchantID string, version int) (NoticeCounts, error)
 }
 
 // Feed is the ledger as rollups read it.
 type Feed interface {
 	Changes(ctx context.Context, merchantID string, after consent.ChangesCursor, limit int, keep func(consent.Event) bool) (consent.ChangesPage, error)
 	Event(ctx context.Context, merchantID, subjectID string, seq int64) (consent.Event, error)
+}
+
+// Terms are a merchant's published notice versions.
+type Terms interface {
+	Terms(ctx context.Context, merchantID string) (consent.Terms, error)
 }
 
 // Merchants lists the merchants whose rollups are kept.
@@ -80,6 +88,9 @@ type Roller struct {
 	Store     Store
 	Feed      Feed
 	Merchants Merchants
+	// Terms, when set, lets rollups count the answers to material notice
+	// versions.
+	Terms Terms
 	// Leases, when set, shares merchants with other instances; nil rolls
 	// every merchant up in this process (the embedded store).
 	Leases Leaser
@@ -238,27 +249,48 @@ func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (boo
 		return false, err
 	}
 	// Gather pages up to a step's worth of events: the documents they
-	// touch are written once for all of them.
-	a := newAdder(m.Location())
-	last, events, more, next := st.Last, 0, true, st.Cursor
-	for more && events < cmp.Or(r.Step, defaultStep) && a.size() < maxStepCounters {
-		page, err := r.Feed.Changes(ctx, m.ID, cur, cmp.Or(r.Page, consent.MaxChangesPage), counted)
+	// touch are written once for all of them. A version published while
+	// they were gathered starts the step again, knowing it.
+	var (
+		a      *adder
+		last   time.Time
+		events int
+		more   bool
+		next   string
+	)
+	for {
+		terms, notices, err := r.notices(ctx, m.ID)
 		if err != nil {
 			return false, err
 		}
-		for _, e := range page.Events {
-			if err := r.count(ctx, a, e); err != nil {
+		a, last, events, more, next = newAdder(m.Location(), notices), st.Last, 0, true, st.Cursor
+		at := cur
+		for more && events < cmp.Or(r.Step, defaultStep) && a.size() < maxStepCounters {
+			page, err := r.Feed.Changes(ctx, m.ID, at, cmp.Or(r.Page, consent.MaxChangesPage), counted)
+			if err != nil {
 				return false, err
 			}
-			last = e.RecordedAt
+			for _, e := range page.Events {
+				if err := r.count(ctx, a, e); err != nil {
+					return false, err
+				}
+				last = e.RecordedAt
+			}
+			events += len(page.Events)
+			more = page.More
+			n := page.Next.String()
+			if n == next {
+				break
+			}
+			next, at = n, page.Next
 		}
-		events += len(page.Events)
-		more = page.More
-		n := page.Next.String()
-		if n == next {
+		again, _, err := r.notices(ctx, m.ID)
+		if err != nil {
+			return false, err
+		}
+		if len(again.Published) == len(terms.Published) {
 			break
 		}
-		next, cur = n, page.Next
 	}
 	if next == st.Cursor {
 		return false, nil
@@ -288,8 +320,26 @@ func (r *Roller) finish(ctx context.Context, st *State) error {
 	return r.save(ctx, st)
 }
 
-// count adds one event to the page's additions.
+// notices reads the merchant's terms and the totals a step starts from,
+// for counting the answers to material versions; nil without Terms.
+func (r *Roller) notices(ctx context.Context, merchantID string) (consent.Terms, *noticeCounter, error) {
+	if r.Terms == nil {
+		return consent.Terms{}, nil, nil
+	}
+	terms, err := r.Terms.Terms(ctx, merchantID)
+	if err != nil {
+		return consent.Terms{}, nil, err
+	}
+	base, err := r.Store.RollupTotals(ctx, merchantID)
+	if err != nil {
+		return consent.Terms{}, nil, err
+	}
+	return terms, newNoticeCounter(terms, base), nil
+}
+
+// count adds one event to the step's additions.
 func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
+	a.notices.before(a, e.RecordedAt)
 	if e.Seq == 1 {
 		a.inc("", "", "n", 1)
 	}
@@ -304,45 +354,45 @@ func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
 		a.erased(e, before)
 		return nil
 	}
-	prev := e.Prev
-	if prev == "" {
+	prev, prevNotice := e.Prev, e.PrevNotice
+	if prev == "" || (prev == consent.Granted && prevNotice == 0 && a.notices != nil) {
 		// Recorded before decisions kept what they replace: read it from
 		// the chain.
 		var err error
-		if prev, err = r.prevOf(ctx, e); err != nil {
+		if prev, prevNotice, err = r.prevOf(ctx, e); err != nil {
 			return err
 		}
 	}
-	a.decision(e, prev)
+	a.decision(e, prev, prevNotice)
 	return nil
 }
 
 // prevOf reads back along the subject's chain for its state for e's
-// purpose before e.
-func (r *Roller) prevOf(ctx context.Context, e consent.Event) (consent.State, error) {
+// purpose before e, and the notice version it was recorded under.
+func (r *Roller) prevOf(ctx context.Context, e consent.Event) (consent.State, int, error) {
 	for seq := e.Seq - 1; seq >= 1; seq-- {
 		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
 		if err != nil {
-			return "", err
+			return "", 0, err
 		}
 		if p.Field == "" && p.State.Valid() && p.Purpose == e.Purpose {
-			return p.State, nil
+			return p.State, p.NoticeVersion, nil
 		}
 	}
-	return consent.Undecided, nil
+	return consent.Undecided, 0, nil
 }
 
 // statesBefore reads the subject's chain up to its erasure for the state
 // it held for each purpose.
-func (r *Roller) statesBefore(ctx context.Context, e consent.Event) (map[string]consent.State, error) {
-	out := map[string]consent.State{}
+func (r *Roller) statesBefore(ctx context.Context, e consent.Event) (map[string]consent.PurposeState, error) {
+	out := map[string]consent.PurposeState{}
 	for seq := int64(1); seq < e.Seq; seq++ {
 		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
 		if err != nil {
 			return nil, err
 		}
 		if p.Field == "" && p.State.Valid() {
-			out[p.Purpose] = p.State
+			out[p.Purpose] = consent.PurposeState{State: p.State, NoticeVersion: p.NoticeVersion}
 		}
 	}
 	return out, nil

@@ -18,6 +18,7 @@ import (
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/server/servertest"
 	"github.com/fineline/fineline/stats"
 )
@@ -348,8 +349,29 @@ func TestRollupsEqualARecountAfterCrashes(t *testing.T) {
 	}
 	at := time.Date(2027, 3, 1, 5, 0, 0, 0, loc)
 	erased, seen := map[string]bool{}, map[string]bool{}
-	for range 1500 {
+	// Two material changes on the way, the second while the first's grace
+	// runs.
+	var versions []consent.PublishedVersion
+	publish := func(at time.Time, purposes ...string) {
+		e.clock.Set(at)
+		v, err := e.srv.Notices.Create(ctx, m.ID, notices.Content{Material: true, Purposes: purposes,
+			Texts: map[string]notices.Summary{"en": {Summary: "What we do with it has changed.", Text: "Changed."}}}, func(string) bool { return true })
+		if err == nil {
+			v, err = e.srv.Notices.Publish(ctx, m.ID, v.Number, at, 10*24*time.Hour)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions = append(versions, consent.PublishedVersion{Number: v.Number, Material: true, Purposes: purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+	}
+	for i := range 1500 {
 		at = at.Add(time.Duration(rng.IntN(80)) * time.Minute)
+		switch i {
+		case 500:
+			publish(at, "newsletter", "recommendations")
+		case 1000:
+			publish(at, "newsletter")
+		}
 		s := subjects[rng.IntN(len(subjects))]
 		if erased[s] {
 			continue
@@ -372,7 +394,7 @@ func TestRollupsEqualARecountAfterCrashes(t *testing.T) {
 	real := e.srv.Rollups.Store
 	crashes := 0
 	for i := 0; ; i++ {
-		r := &stats.Roller{Store: &failingStore{Store: real, n: i%5 + i/10}, Feed: e.srv.Ledger, Merchants: e.srv.Store, Log: e.srv.Log, Page: 97, Step: 200}
+		r := &stats.Roller{Store: &failingStore{Store: real, n: i%5 + i/10}, Feed: e.srv.Ledger, Merchants: e.srv.Store, Terms: e.srv.Rollups.Terms, Log: e.srv.Log, Page: 97, Step: 200}
 		err := r.CatchUp(ctx, m)
 		if err == nil {
 			break
@@ -499,6 +521,86 @@ func TestRollupsEqualARecountAfterCrashes(t *testing.T) {
 	}
 	if checked < 3*40 || len(all) < 600 {
 		t.Fatalf("checked %d days of %d events", checked, len(all))
+	}
+
+	// The material changes: who each affected as it took effect, and
+	// what they did after, replayed from the ledger.
+	type held struct {
+		st consent.State
+		n  int
+	}
+	type answers struct{ affected, reaccepted, declined, erased int64 }
+	holds := map[string]map[string]held{}
+	counts := map[int]map[string]*answers{}
+	for _, v := range versions {
+		counts[v.Number] = map[string]*answers{}
+		for _, p := range v.Purposes {
+			counts[v.Number][p] = &answers{}
+		}
+	}
+	inEffect := map[int]bool{}
+	for _, x := range all {
+		for _, v := range versions {
+			if inEffect[v.Number] || v.EffectiveAt.After(x.RecordedAt) {
+				continue
+			}
+			inEffect[v.Number] = true
+			for _, p := range v.Purposes {
+				for _, h := range holds {
+					if h[p].st == consent.Granted && h[p].n < v.Number {
+						counts[v.Number][p].affected++
+					}
+				}
+			}
+		}
+		if x.State == consent.SubjectErased {
+			for p, h := range holds[x.SubjectID] {
+				if h.st == consent.Granted {
+					for _, v := range versions {
+						if a := counts[v.Number][p]; a != nil && inEffect[v.Number] && h.n < v.Number {
+							a.erased++
+						}
+					}
+				}
+			}
+			delete(holds, x.SubjectID)
+			continue
+		}
+		if x.Field != "" || !x.State.Valid() {
+			continue
+		}
+		if holds[x.SubjectID] == nil {
+			holds[x.SubjectID] = map[string]held{}
+		}
+		if h := holds[x.SubjectID][x.Purpose]; h.st == consent.Granted {
+			for _, v := range versions {
+				a := counts[v.Number][x.Purpose]
+				if a == nil || h.n >= v.Number || x.NoticeVersion < v.Number {
+					continue
+				}
+				if !inEffect[v.Number] {
+					a.affected++
+				}
+				if x.State == consent.Granted {
+					a.reaccepted++
+				} else {
+					a.declined++
+				}
+			}
+		}
+		holds[x.SubjectID][x.Purpose] = held{x.State, x.NoticeVersion}
+	}
+	for _, v := range versions {
+		for _, p := range e.noticeReport(key, v.Number, m) {
+			p.Days = nil
+			want := counts[v.Number][p.Purpose]
+			if want == nil || *want != (answers{p.Affected, p.Reaccepted, p.Declined, p.Erased}) {
+				t.Errorf("version %d, %s: rollups %+v, recount %+v", v.Number, p.Purpose, p, want)
+			}
+			if p.Affected < 10 || p.Reaccepted+p.Declined < 5 {
+				t.Errorf("version %d, %s: too little to tell: %+v", v.Number, p.Purpose, p)
+			}
+		}
 	}
 }
 

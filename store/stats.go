@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -40,6 +41,9 @@ type rollupStateDoc struct {
 
 func rollupStateID(merchantID string) string  { return id(merchantID, "~state") }
 func rollupTotalsID(merchantID string) string { return id(merchantID, "~totals") }
+func rollupNoticeID(merchantID string, version int) string {
+	return id(merchantID, "~notice", strconv.Itoa(version))
+}
 func rollupMonthID(merchantID, purpose, month string) string {
 	return id(merchantID, purpose, month)
 }
@@ -144,7 +148,10 @@ func (s *Store) rollupCounts(ctx context.Context, docID string) (d rollupCountsD
 // inserted meanwhile), and starts again if another got in first.
 func (s *Store) ApplyRollup(ctx context.Context, merchantID string, gen int64, a stats.Add) error {
 	docID := rollupTotalsID(merchantID)
-	if !a.Totals() {
+	switch {
+	case a.Notice > 0:
+		docID = rollupNoticeID(merchantID, a.Notice)
+	case !a.Totals():
 		docID = rollupMonthID(merchantID, a.Purpose, a.Month)
 	}
 	defer s.writing()()
@@ -210,4 +217,13 @@ func (s *Store) RollupTotals(ctx context.Context, merchantID string) (stats.Tota
 		return stats.Totals{}, err
 	}
 	return stats.TotalsOf(c), nil
+}
+
+// RollupNotice returns the counters of a notice version's answers.
+func (s *Store) RollupNotice(ctx context.Context, merchantID string, version int) (stats.NoticeCounts, error) {
+	_, c, _, err := s.rollupCounts(ctx, rollupNoticeID(merchantID, version))
+	if err != nil {
+		return stats.NoticeCounts{}, err
+	}
+	return stats.NoticeOf(c), nil
 }
