@@ -12,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/fineline/fineline/internal/every"
 )
 
 // Kind is what was done with the subject's data.
@@ -134,20 +136,7 @@ func (o Of) Count(merchantID, subjectID, actor, purpose string, at time.Time) {
 // ends, then writes what is left.
 func (c *Counter) Run(ctx context.Context) {
 	c.init()
-	t := time.NewTicker(c.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c.Flush(fctx)
-			cancel()
-			return
-		case <-t.C:
-		case <-c.full:
-		}
-		c.Flush(ctx)
-	}
+	every.Flush(ctx, c.Interval, 10*time.Second, c.full, c.Flush)
 }
 
 // Flush writes the counts gathered so far; on a store error those not

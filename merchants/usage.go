@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/fineline/fineline/internal/every"
 )
 
 // Usage remembers when each API key was last used, for the console's key
@@ -42,19 +44,7 @@ func (u *Usage) Seen(id string, at time.Time) {
 
 // Run writes what was noted every Interval until ctx ends, then once more.
 func (u *Usage) Run(ctx context.Context) {
-	t := time.NewTicker(u.Interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			stop, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			u.Flush(stop)
-			cancel()
-			return
-		case <-t.C:
-			u.Flush(ctx)
-		}
-	}
+	every.Flush(ctx, u.Interval, 5*time.Second, nil, u.Flush)
 }
 
 // Flush writes every noted use; one that fails is kept for the next time.
