@@ -35,6 +35,9 @@ type Center struct {
 	// client address.
 	EmailLimit  *ratelimit.Limiter
 	ClientLimit *ratelimit.Limiter
+	// ReachLimit bounds the widget's anonymous signals per merchant and
+	// client address.
+	ReachLimit *ratelimit.Limiter
 }
 
 const (

@@ -531,6 +531,9 @@ func TestOpenAPIResponsesMatchHandlers(t *testing.T) {
 	wantCode(c.expect("GET", "/v1/stats/notices/1", admin, nil, nil, 400), "not_material")
 	wantCode(c.expect("GET", "/v1/stats/notices/2?to=2026-01-01", admin, nil, nil, 400), "invalid_query")
 	c.expect("GET", "/v1/stats/notices/9", admin, nil, nil, 404)
+	c.expect("GET", "/v1/stats/banner?interval=week", admin, nil, nil, 200)
+	c.expect("GET", "/v1/stats/banner?format=csv", admin, nil, nil, 200)
+	wantCode(c.expect("GET", "/v1/stats/banner?purpose=newsletter", admin, nil, nil, 400), "invalid_query")
 	w = c.expect("GET", "/v1/check?subject=cust_1&purpose=newsletter", admin, nil, nil, 200)
 	if !strings.Contains(w.Body.String(), `"reason":"reconsent_due"`) {
 		t.Errorf("check during the grace period: %s", w.Body)

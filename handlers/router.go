@@ -21,6 +21,7 @@ import (
 	"github.com/fineline/fineline/metrics"
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
+	"github.com/fineline/fineline/reach"
 	"github.com/fineline/fineline/recipients"
 	"github.com/fineline/fineline/requests"
 	"github.com/fineline/fineline/staff"
@@ -87,6 +88,9 @@ type API struct {
 	Staff *staff.Service
 	// Reports reads the analytics rollups; nil leaves their routes out.
 	Reports Reports
+	// Reach counts what the widget's banner met, anonymously; nil leaves
+	// the widget's signals out.
+	Reach *reach.Counter
 
 	cop *http.CrossOriginProtection
 }
@@ -192,6 +196,7 @@ func New(a *API) (http.Handler, error) {
 	if a.Reports != nil {
 		read.GET("/stats/purposes", a.handle(a.purposeStats))
 		read.GET("/stats/notices/:version", a.handle(a.noticeStats))
+		read.GET("/stats/banner", a.handle(a.bannerStats))
 	}
 	if a.Exports != nil {
 		read.POST("/exports", a.handle(a.createExport))
@@ -239,6 +244,10 @@ func (a *API) centerRoutes(r *gin.Engine) {
 	w.GET("/config", a.handle(a.widgetConfig))
 	w.GET("/state", a.widgetSubject, a.handle(a.getWidgetState))
 	w.PUT("/consents", a.widgetSubject, a.handle(a.putWidgetConsents))
+	if a.Reach != nil {
+		w.OPTIONS("/reach")
+		w.POST("/reach", a.handle(a.widgetReach))
+	}
 	// One-click unsubscribe: the token is the authority, and mail providers
 	// post without cookies or Origin, so there is no session and no
 	// cross-origin guard here (RFC 8058).

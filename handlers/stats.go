@@ -25,6 +25,7 @@ type Reports interface {
 	Range(m merchants.Merchant, interval stats.Interval, from, to string) (time.Time, time.Time, error)
 	Purposes(ctx context.Context, m merchants.Merchant, purposes []string, interval stats.Interval, first, last time.Time) (stats.Report, error)
 	Notice(ctx context.Context, m merchants.Merchant, v consent.PublishedVersion) (stats.NoticeReport, error)
+	Banner(ctx context.Context, m merchants.Merchant, interval stats.Interval, first, last time.Time) (stats.BannerReport, error)
 }
 
 type flowsJSON struct {
@@ -124,22 +125,32 @@ func (a *API) purposeReport(ctx context.Context, m merchants.Merchant, q url.Val
 	return a.Reports.Purposes(ctx, m, keys, interval, first, last)
 }
 
+// statsQuery checks a stats query: only the parameters named and format,
+// each at most once, format json or csv (returned; "" is json).
+func statsQuery(q url.Values, names ...string) (string, error) {
+	for k, v := range q {
+		if k != "format" && !slices.Contains(names, k) {
+			return "", apperr.New(apperr.Invalid, "unknown query parameter %q", k).WithDetail("invalid_query")
+		}
+		if len(v) > 1 {
+			return "", apperr.New(apperr.Invalid, "%s is given more than once", k).WithDetail("invalid_query")
+		}
+	}
+	format := q.Get("format")
+	if format != "" && format != "json" && format != "csv" {
+		return "", apperr.New(apperr.Invalid, "format must be json or csv").WithDetail("invalid_query")
+	}
+	return format, nil
+}
+
 // purposeStats answers GET /v1/stats/purposes: per purpose and period,
 // the subjects allowed and asked at its end and the decisions in it, by
 // channel and by locale; format=csv downloads the same.
 func (a *API) purposeStats(c *gin.Context) error {
 	q := c.Request.URL.Query()
-	for k, v := range q {
-		if !slices.Contains([]string{"from", "to", "interval", "purpose", "format"}, k) {
-			return apperr.New(apperr.Invalid, "unknown query parameter %q", k).WithDetail("invalid_query")
-		}
-		if len(v) > 1 {
-			return apperr.New(apperr.Invalid, "%s is given more than once", k).WithDetail("invalid_query")
-		}
-	}
-	format := q.Get("format")
-	if format != "" && format != "json" && format != "csv" {
-		return apperr.New(apperr.Invalid, "format must be json or csv").WithDetail("invalid_query")
+	format, err := statsQuery(q, "from", "to", "interval", "purpose")
+	if err != nil {
+		return err
 	}
 	ctx := c.Request.Context()
 	m, err := a.Merchants.Store.Merchant(ctx, merchantID(c))

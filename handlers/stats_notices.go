@@ -70,14 +70,9 @@ func toNoticeReportJSON(r stats.NoticeReport) noticeReportJSON {
 // what they did, day by day since it took effect; format=csv downloads
 // the days.
 func (a *API) noticeStats(c *gin.Context) error {
-	q := c.Request.URL.Query()
-	for k, v := range q {
-		if k != "format" {
-			return apperr.New(apperr.Invalid, "unknown query parameter %q", k).WithDetail("invalid_query")
-		}
-		if len(v) > 1 || v[0] != "json" && v[0] != "csv" {
-			return apperr.New(apperr.Invalid, "format must be json or csv").WithDetail("invalid_query")
-		}
+	format, err := statsQuery(c.Request.URL.Query())
+	if err != nil {
+		return err
 	}
 	n, err := versionParam(c)
 	if err != nil {
@@ -103,7 +98,7 @@ func (a *API) noticeStats(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	if q.Get("format") != "csv" {
+	if format != "csv" {
 		c.JSON(http.StatusOK, toNoticeReportJSON(r))
 		return nil
 	}

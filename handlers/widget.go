@@ -55,7 +55,7 @@ func (a *API) widgetCORS(c *gin.Context) {
 		a.writeError(c, err) // readable by the merchant's own sites, so the widget can say so
 		return
 	}
-	h.Set("Access-Control-Allow-Methods", "GET, PUT")
+	h.Set("Access-Control-Allow-Methods", "GET, PUT, POST")
 	h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, X-Fineline-Device, X-Fineline-GPC")
 	h.Set("Access-Control-Max-Age", "600")
 	if c.Request.Method == http.MethodOptions {

@@ -8,12 +8,15 @@ package handlers_test
 // log says which gated URLs were requested, and when.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +32,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/fineline/fineline/demo"
 )
@@ -62,6 +66,7 @@ func TestWidgetInBrowser(t *testing.T) {
 	t.Run("RenewsPausedConsent", func(t *testing.T) { wbTestRenews(t, browser) })
 	t.Run("Accessibility", func(t *testing.T) { wbTestAccessibility(t, browser) })
 	t.Run("NarrowGerman", func(t *testing.T) { wbTestNarrowGerman(t, browser) })
+	t.Run("BannerReachIsAnonymous", func(t *testing.T) { wbTestBannerReach(t, browser) })
 }
 
 // --- the site ---
@@ -77,6 +82,15 @@ type wbSite struct {
 	subject atomic.Pointer[string] // whom the shop's page mints a token for; "" for none
 	down    atomic.Bool
 	full    atomic.Bool // the store answers 503 store_unavailable
+
+	mu      sync.Mutex
+	signals []wbSignal // the widget's banner signals, as they reached Fineline
+}
+
+// wbSignal is one banner signal: its headers and body.
+type wbSignal struct {
+	header http.Header
+	body   []byte
 }
 
 func newWBSite(t *testing.T, e *testEnv, subject string) *wbSite {
@@ -98,6 +112,16 @@ func newWBSite(t *testing.T, e *testEnv, subject string) *wbSite {
 			w.WriteHeader(http.StatusServiceUnavailable)
 			_, _ = w.Write([]byte(`{"error":{"code":"store_unavailable","message":"the store is unavailable"}}`))
 			return
+		}
+		if r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reach") {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			s.mu.Lock()
+			s.signals = append(s.signals, wbSignal{header: r.Header.Clone(), body: body})
+			s.mu.Unlock()
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		proxy.ServeHTTP(w, r)
 	}))
@@ -986,4 +1010,138 @@ func wbEvents(t *testing.T, e *testEnv, subject string) []wbEvent {
 	}
 	e.mustStatus(e.do("GET", "/v1/subjects/"+subject+"/events?limit=200", e.keyA, ""), 200).json(t, &out)
 	return out.Events
+}
+
+// wbTestBannerReach: three page views of one visitor (the banner, Choose and
+// a switch; the banner again, Accept; no banner, the small button and a
+// withdrawal) send signals with nothing that names the visitor, and the
+// merchant's banner stats count them: shown twice, a choice after each,
+// the first layer's shares, and the clicks a grant and a withdrawal took.
+func wbTestBannerReach(t *testing.T, browser context.Context) {
+	e := newTestEnv(t)
+	en := e.api.Center.Locales.For("en")
+	site := newWBSite(t, e, "")
+	tab := site.newTab(browser, "en", 1280, 720)
+	row := func(name string) chromedp.Action[chromedp.Void] {
+		return chromedp.Click(chromedp.JSPath(`[...`+wbRoot+`.querySelectorAll(".panel li")].find(li => li.querySelector(".name").textContent === `+
+			btJSString(name)+`).querySelector("input")`), chromedp.NodeVisible)
+	}
+	// 1: the banner, Choose, the newsletter on, Save.
+	tab.load()
+	tab.click(".bar", en.T("widget_choose"))
+	tab.do(row("Newsletter"))
+	tab.click(".panel", en.T("widget_save"))
+	tab.acknowledged()
+	// 2: the banner again (the other purposes wait), Accept.
+	tab.load()
+	if !tab.visible(".bar") {
+		t.Fatal("no banner while purposes wait for an answer")
+	}
+	tab.click(".bar", en.T("widget_accept"))
+	tab.acknowledged()
+	// 3: no banner; the small button, the newsletter off, Save.
+	tab.load()
+	if tab.visible(".bar") {
+		t.Fatal("the banner came back")
+	}
+	tab.do(chromedp.Click(chromedp.JSPath(wbRoot+`.querySelector(".reopen")`), chromedp.NodeVisible))
+	tab.do(row("Newsletter"))
+	tab.click(".panel", en.T("widget_save"))
+	tab.acknowledged()
+
+	var got []map[string]any
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		site.mu.Lock()
+		signals := slices.Clone(site.signals)
+		site.mu.Unlock()
+		if len(signals) >= 6 || time.Now().After(deadline) {
+			got = nil
+			for _, sg := range signals {
+				for _, h := range []string{"Cookie", "Authorization", "X-Fineline-Device", "X-Fineline-Gpc"} {
+					if v := sg.header.Get(h); v != "" {
+						t.Errorf("a banner signal carries %s: %q", h, v)
+					}
+				}
+				var m map[string]any
+				if err := json.Unmarshal(sg.body, &m); err != nil {
+					t.Fatalf("signal %s: %v", sg.body, err)
+				}
+				for k := range m {
+					if !slices.Contains([]string{"event", "button", "layer", "after_banner", "clicks", "granted", "withdrew"}, k) {
+						t.Errorf("a banner signal carries %q: %s", k, sg.body)
+					}
+				}
+				got = append(got, m)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	want := []map[string]any{
+		{"event": "shown"},
+		{"event": "choose"},
+		{"event": "choice", "button": "save", "layer": 2.0, "after_banner": true, "clicks": 3.0, "granted": true, "withdrew": false},
+		{"event": "shown"},
+		{"event": "choice", "button": "accept", "layer": 1.0, "after_banner": true, "clicks": 1.0, "granted": true, "withdrew": false},
+		{"event": "choice", "button": "save", "layer": 2.0, "after_banner": false, "clicks": 3.0, "granted": false, "withdrew": true},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("signals (-want +got):\n%s", diff)
+	}
+
+	e.api.Reach.Flush(context.Background())
+	r := e.do("GET", "/v1/stats/banner?interval=day&from="+time.Now().In(e.merchA.Location()).Format("2006-01-02"), e.keyA, "")
+	var rep struct {
+		Periods []struct {
+			Shown, Chose int64
+			NoChoiceRate *float64 `json:"no_choice_rate"`
+			FirstLayer   struct {
+				Accept, Decline, Choose int64
+				AcceptShare             *float64 `json:"accept_share"`
+			} `json:"first_layer"`
+			Parity map[string]struct {
+				Grants, Withdrawals    int64
+				MedianClicksToGrant    *int `json:"median_clicks_to_grant"`
+				MedianClicksToWithdraw *int `json:"median_clicks_to_withdraw"`
+			}
+		}
+	}
+	r.json(t, &rep)
+	if r.status != 200 || len(rep.Periods) != 1 {
+		t.Fatalf("banner stats: %d %s", r.status, r.body)
+	}
+	p, w := rep.Periods[0], rep.Periods[0].Parity["widget"]
+	if p.Shown != 2 || p.Chose != 2 || p.NoChoiceRate == nil || *p.NoChoiceRate != 0 || p.FirstLayer.Accept != 1 || p.FirstLayer.Decline != 0 ||
+		p.FirstLayer.Choose != 1 || p.FirstLayer.AcceptShare == nil || *p.FirstLayer.AcceptShare != 0.5 ||
+		w.Grants != 2 || w.MedianClicksToGrant == nil || *w.MedianClicksToGrant != 1 || w.Withdrawals != 1 || w.MedianClicksToWithdraw == nil || *w.MedianClicksToWithdraw != 3 {
+		t.Errorf("banner stats: %s", r.body)
+	}
+
+	// What is stored: counters of the merchant's month, nothing else.
+	cur, err := e.store.Database().Collection("banner_reach").Find(context.Background(), bson.D{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var docs []bson.M
+	if err := cur.All(context.Background(), &docs); err != nil || len(docs) != 1 {
+		t.Fatalf("stored: %v %v", docs, err)
+	}
+	for k, v := range docs[0] {
+		switch k {
+		case "_id", "merchant_id", "month":
+		case "counts":
+			counts, _ := v.(bson.D)
+			if len(counts) == 0 {
+				t.Errorf("stored counts %v", v)
+			}
+			for _, el := range counts {
+				if name := el.Key; !regexp.MustCompile(`^d\d\d_(shown|accept1|decline1|choose1|chose|grant\d+|withdraw\d+)$`).MatchString(name) {
+					t.Errorf("stored counter %q", name)
+				}
+			}
+		default:
+			t.Errorf("stored field %q: %v", k, v)
+		}
+	}
 }

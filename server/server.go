@@ -38,6 +38,7 @@ import (
 	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/ratelimit"
+	"github.com/fineline/fineline/reach"
 	"github.com/fineline/fineline/receipts"
 	"github.com/fineline/fineline/recipients"
 	"github.com/fineline/fineline/requests"
@@ -135,6 +136,8 @@ type Server struct {
 	Metrics *metrics.Metrics
 	// Access counts who asked about each subject (see Start).
 	Access *access.Counter
+	// Reach counts what the widget's banner met (see Start).
+	Reach *reach.Counter
 	// Rollups keep the analytics counters (see RunJobs); Reports read them.
 	Rollups *stats.Roller
 	Reports stats.Reporter
@@ -299,7 +302,9 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	// are in the feed.
 	s.Rollups = &stats.Roller{Store: st, Feed: s.Ledger, Merchants: st, Terms: &notices.Service{Store: st, Now: now},
 		Owner: s.Dispatcher.Owner, Log: log, Poll: time.Second}
-	s.Reports = stats.Reporter{Store: st, Now: clock}
+	s.Reach = &reach.Counter{Store: st, Interval: 10 * time.Second, Max: 100_000, Log: log}
+	s.Reports = stats.Reporter{Store: st, Reach: st, Now: clock}
+	m.Gauge("fineline_banner_counts_pending", "Banner counters held in memory, not yet written.", func() float64 { return float64(s.Reach.Pending()) })
 	m.Gauge("fineline_rollups_behind_seconds", "How old the last event rolled up is, at the most lagging merchant this instance rolls up (0: all caught up).",
 		func() float64 { return s.Rollups.Behind(time.Now()).Seconds() })
 	if !st.Embedded() {
@@ -330,7 +335,7 @@ func (s *Server) Handler() (http.Handler, error) {
 	return handlers.New(&handlers.API{
 		Merchants: s.Merchants, Purposes: s.Purposes, Subjects: s.Subjects, Ledger: s.Ledger, Notices: s.Notices,
 		Fields: s.Fields, Offers: s.Offers, Webhooks: s.Webhooks, Exports: s.Exports, Guard: s.Guard, Recipients: s.Recipients,
-		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics, Staff: s.Staff, Reports: s.Reports,
+		Erasure: s.Erasure, Access: s.Access, Requests: s.Requests, Metrics: s.Metrics, Staff: s.Staff, Reports: s.Reports, Reach: s.Reach,
 		Store: s.Store, AdminToken: s.Config.AdminToken, TrustedProxies: s.Config.TrustedProxies, Log: s.Log, Center: s.Center, Announcer: s.Announcer,
 	})
 }
@@ -348,6 +353,8 @@ func (s *Server) Start(ctx context.Context) (consent.RecoverReport, error) {
 	s.background.Add(3)
 	go func() { defer s.background.Done(); s.Ledger.WriteBehind(ctx) }()
 	go func() { defer s.background.Done(); s.Access.Run(ctx) }()
+	s.background.Add(1)
+	go func() { defer s.background.Done(); s.Reach.Run(ctx) }()
 	go func() { defer s.background.Done(); s.Merchants.Usage.Run(ctx) }()
 	if !s.Store.Embedded() {
 		s.background.Add(1)
@@ -478,6 +485,7 @@ func newCenter(cfg Config, st *store.Store, log *slog.Logger) (*handlers.Center,
 		BaseURL:     cfg.BaseURL,
 		EmailLimit:  ratelimit.New(5*time.Minute, 3, 100_000, time.Now),
 		ClientLimit: ratelimit.New(time.Minute, 20, 100_000, time.Now),
+		ReachLimit:  ratelimit.New(time.Minute, 60, 100_000, time.Now),
 	}, nil
 }
 

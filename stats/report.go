@@ -85,6 +85,8 @@ type Report struct {
 // Reporter reads reports from the rollups.
 type Reporter struct {
 	Store Store
+	// Reach reads the banner's counts (nil: none are kept).
+	Reach Reach
 	Now   func() time.Time
 }
 
@@ -153,8 +155,8 @@ func (r Reporter) Purposes(ctx context.Context, m merchants.Merchant, purposes [
 	today := dayOf(r.Now(), loc)
 	start := startOf(interval, first)
 	var periods []Period
-	for s := start; !s.After(last); s = nextStart(interval, s) {
-		periods = append(periods, Period{Start: s, End: minTime(nextStart(interval, s).AddDate(0, 0, -1), last)})
+	for _, p := range spans(interval, first, last) {
+		periods = append(periods, Period{Start: p[0], End: p[1]})
 	}
 	st, err := r.Store.RollupState(ctx, m.ID)
 	if err != nil && !apperr.Is(err, apperr.NotFound) {
@@ -214,6 +216,16 @@ func (r Reporter) Purposes(ctx context.Context, m merchants.Merchant, purposes [
 		}
 	}
 	return Report{Interval: interval, Location: loc, Periods: periods, Through: st.Last, Subjects: totals.Subjects}, nil
+}
+
+// spans are the first and last days of the periods of interval that
+// cover first..last, the last cut at last.
+func spans(interval Interval, first, last time.Time) [][2]time.Time {
+	var out [][2]time.Time
+	for s := startOf(interval, first); !s.After(last); s = nextStart(interval, s) {
+		out = append(out, [2]time.Time{s, minTime(nextStart(interval, s).AddDate(0, 0, -1), last)})
+	}
+	return out
 }
 
 func mergeFlows(into, from map[string]Flows) {

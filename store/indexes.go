@@ -63,6 +63,9 @@ const (
 	// "<merchant>", totals "<merchant>/~totals" and a document per purpose
 	// and month "<merchant>/<purpose>/<2006-01>", all read by _id.
 	collRollups = "stats_rollups"
+	// collBannerReach holds the anonymous banner counts, a document per
+	// merchant and month "<merchant>/<2006-01>", read by _id.
+	collBannerReach = "banner_reach"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -142,6 +145,7 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collStaff:           nil,
 		collAudit:           nil,
 		collRollups:         nil,
+		collBannerReach:     nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

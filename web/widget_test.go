@@ -76,6 +76,7 @@ func TestWidgetSpeaksTheContract(t *testing.T) {
 		`"fineline-consent"`, `role", "switch"`, `"role", "status"`, `"role", "dialog"`, ":focus-visible",
 		`script[type="text/plain"][data-fineline-purpose]`, "iframe[data-fineline-src]", `gtag("consent", "default"`,
 		`gtag("consent", "update"`, "wait_for_update = 500", "origin_not_allowed",
+		`api + "reach"`, "keepalive: true", `event: "shown"`, `event: "choose"`, `event: "choice"`,
 	} {
 		if !strings.Contains(src, want) {
 			t.Errorf("widget.js lacks %q", want)

@@ -7,8 +7,7 @@
 // The README ("The consent widget") says what it does and how to gate tags.
 // A cache never grants: Fineline.allowed(purpose) is false until this page
 // view's live state (or the visitor's own click) says otherwise. It works
-// under a strict CSP: no eval, no inline handlers, no HTML strings, styles
-// through a constructed stylesheet in a Shadow DOM.
+// under a strict CSP (no eval, inline handlers or HTML strings).
 (() => {
   "use strict";
 
@@ -34,7 +33,7 @@
   };
   const lang = pick(opts.lang) || pick(document.documentElement.lang) || pick(navigator.language) || "en";
 
-  // ---- Google Consent Mode: denied until the live state says otherwise ----
+  // ---- Google Consent Mode: denied until the live state says otherwise
 
   const MODES = ["ad_storage", "ad_user_data", "ad_personalization", "analytics_storage", "functionality_storage", "personalization_storage", "security_storage"];
   const useMode = opts.consentMode !== "off";
@@ -50,7 +49,7 @@
     gtag("consent", "default", d);
   }
 
-  // ---- who the visitor is, and what is kept for them ----------------------
+  // ---- who the visitor is, and what is kept for them
 
   function cookieDevice() {
     try {
@@ -139,7 +138,7 @@
     return !!c && (c.reason === "reconsent_required" || c.reason === "reconsent_due");
   };
 
-  // ---- network ------------------------------------------------------------
+  // ---- network
 
   async function call(path, method, body) {
     const config = path.startsWith("config");
@@ -171,6 +170,13 @@
       return data;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  // tell says what the banner met, with nothing that names the visitor.
+  function tell(body) {
+    if (liveCfg && !refused) {
+      fetch(api + "reach", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), mode: "cors", credentials: "omit", keepalive: true }).catch(() => {});
     }
   }
 
@@ -293,6 +299,10 @@
       // or paused by changed terms.
       asked = true;
       barOpen = cfg.purposes.some((p) => (!state(p.key) && !p.sensitive) || paused(p.key));
+      if (barOpen && liveCfg) {
+        bannerShown = true;
+        tell({ event: "shown" });
+      }
     }
     signal();
     busy(false);
@@ -403,6 +413,9 @@
         shown[p.key] = was;
       }
     }
+    const moved = (to, on) => Object.keys(choices).some((k) => choices[k] === to && (shown[k] === "on") === on);
+    tell({ event: "choice", button: kind, layer: open ? 2 : 1, after_banner: bannerShown, clicks: clicks || 1, granted: moved("granted", false), withdrew: moved("withdrawn", true) });
+    clicks = 0;
     const picked = Object.keys(radios).find((k) => radios[k].checked) || "";
     const body = { choices, explicit, shown };
     if (kind === "save" && level && picked && picked !== level) {
@@ -447,7 +460,7 @@
     keep();
   }
 
-  // ---- tags that wait for consent ------------------------------------------
+  // ---- tags that wait for consent
 
   const GATED = 'script[type="text/plain"][data-fineline-purpose],iframe[data-fineline-src][data-fineline-purpose]';
   function release() {
@@ -500,7 +513,7 @@
     }
   }
 
-  // ---- view ---------------------------------------------------------------
+  // ---- view
 
   const CSS = `
 :host{all:initial;position:fixed;top:0;left:0;width:0;height:0;z-index:2147483000;
@@ -581,6 +594,8 @@ a{color:#1d5bd8}
 
   // Everything sits in one labelled landmark, first in the page's tab
   // order; the first layer is a labelled region of its own.
+  // Clicks on buttons and switches count (before their handlers run).
+  root.addEventListener("click", (e) => e.target.closest("button, input") && clicks++, true);
   const box = el("section", null, null, root);
   const bar = el("section", "bar", null, box);
   bar.setAttribute("aria-labelledby", "fl-sentence");
@@ -592,7 +607,10 @@ a{color:#1d5bd8}
   const barActions = el("div", "actions", null, bar);
   const barAccept = button("choice", barActions, () => choose("accept"));
   const barDecline = button("choice", barActions, () => choose("decline")); // the same weight as Accept
-  const barChoose = button("more", barActions, () => show(true));
+  const barChoose = button("more", barActions, () => {
+    tell({ event: "choose" });
+    show(true);
+  });
 
   // Second layer: a dialog.
   const panel = el("div", "panel", null, box);
@@ -641,6 +659,8 @@ a{color:#1d5bd8}
   let open = false; // the second layer
   let barOpen = false;
   let asked = false; // whether the banner was considered on this page view
+  let bannerShown = false;
+  let clicks = 0; // since the last choice
   let noted = false;
 
   const word = (key) => (cfg && typeof cfg.texts[key] === "string" ? cfg.texts[key] : "");
