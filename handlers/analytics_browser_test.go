@@ -11,8 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/reach"
 )
 
 // TestConsoleAnalyticsInBrowser: decisions made over the API are rolled
@@ -54,7 +58,7 @@ func TestConsoleAnalyticsInBrowser(t *testing.T) {
 		t.Fatalf("h1 %q", got)
 	}
 	e.pageChecks(owner, axe, "analytics page")
-	if n := btEval[int](owner, `document.querySelectorAll("figure.chart svg rect").length`); n != 3*30 {
+	if n := btEval[int](owner, `document.querySelectorAll("figure[aria-labelledby=flows-title] svg rect").length`); n != 3*30 {
 		t.Errorf("%d bars, want 90 (three for each of 30 days)", n)
 	}
 	if n := btEval[int](owner, `document.querySelectorAll("figure.chart svg polyline").length`); n != 2 {
@@ -142,6 +146,67 @@ func TestConsoleAnalyticsInBrowser(t *testing.T) {
 	}
 	if n := btEval[int](owner, `document.querySelectorAll("form.period-picker").length`); n != 1 {
 		t.Error("the bad date's page has no form to fix it")
+	}
+
+	// The banner and a change of terms: the banner came up three times,
+	// Accept once and Choose once (a save with three clicks after it); a
+	// material change to the newsletter, re-accepted by a1, declined by a2.
+	now := time.Now().In(m.Location())
+	for _, sg := range []reach.Signal{{Event: reach.Shown}, {Event: reach.Shown}, {Event: reach.Shown},
+		{Event: reach.Choice, Button: reach.Accept, Layer: 1, AfterBanner: true, Clicks: 1, Granted: true},
+		{Event: reach.Choose}, {Event: reach.Choice, Button: reach.Save, Layer: 2, AfterBanner: true, Clicks: 3, Granted: true}} {
+		e.api.Reach.Add(m.ID, now, sg)
+	}
+	e.api.Reach.Flush(ctx)
+	v, err := e.api.Notices.Create(ctx, m.ID, notices.Content{Material: true, Purposes: []string{"newsletter"},
+		Texts: map[string]notices.Summary{"en": {Summary: "The newsletter now comes twice a week.", Text: "Twice a week."}}}, func(string) bool { return true })
+	if err == nil {
+		_, err = e.api.Notices.Publish(ctx, m.ID, v.Number, time.Time{}, 14*24*time.Hour)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range [][2]string{{"a1", "granted"}, {"a2", "withdrawn"}} {
+		if r := e.apiCall(http.MethodPut, "/v1/subjects/"+d[0]+"/consents/newsletter", `{"state":"`+d[1]+`"}`); r.status != 201 {
+			t.Fatalf("%s: %d %s", d[0], r.status, r.body)
+		}
+	}
+	if err := e.api.Rollups.CatchUp(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	owner.open("/m/" + ctSlug + "/analytics")
+	e.pageChecks(owner, axe, "analytics page with the banner and a change of terms")
+	banner := tableRows(owner, "#banner-table")
+	// period, shown, chose, no choice, accept, decline, choose, clicks to grant, to withdraw
+	if len(banner) != 30 || strings.Join(banner[29][1:], "|") != "3|2|33.3 %|50.0 %|0.0 %|50.0 %|1|—" {
+		t.Errorf("the banner's table: %d rows, today %q", len(banner), banner[len(banner)-1])
+	}
+	// version, effective, purpose, affected, re-accepted, declined, erased, still due, lapsed
+	if got := tableRows(owner, "#notices-table"); len(got) != 1 || strings.Join(got[0][2:], "|") != "Newsletter|2|1|1|0|0|0" {
+		t.Errorf("the changes of terms: %q", got)
+	}
+	if got := tableRows(owner, "#renewals-table"); len(got) != 1 || strings.Join(got[0][1:], "|") != "1|1" {
+		t.Errorf("the renewals by day: %q", got)
+	}
+	for _, id := range []string{"banner", "renewals"} {
+		sctx, cancel := owner.step()
+		shot, err := chromedp.Run(sctx, chromedp.Screenshot(chromedp.CSS(`figure[aria-labelledby="`+id+`-title"]`)))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(bytes.NewReader(shot))
+		if err != nil {
+			t.Fatalf("the %s chart's screenshot: %v", id, err)
+		}
+		if n := colours(img); n < 4 || img.Bounds().Dx() < 300 {
+			t.Errorf("the %s chart's screenshot is %v with %d colours: nothing drawn", id, img.Bounds(), n)
+		}
+		if dir != "" {
+			if err := os.WriteFile(filepath.Join(dir, "analytics-"+id+".png"), shot, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
 }
 

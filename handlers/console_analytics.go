@@ -14,6 +14,7 @@ import (
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/notices"
 	"github.com/fineline/fineline/stats"
 )
 
@@ -53,6 +54,36 @@ type analyticsPage struct {
 	Periods             []periodRow
 	ByChannel, ByLocale flowTable
 	CSV                 string
+	// The banner over the same periods; nil when no counts are kept.
+	Banner *bannerSection
+	// Notices are the material changes of terms, newest first; Renewals
+	// charts the newest's answers by day.
+	Notices     []renewalSum
+	Renewals    *chart
+	RenewalRows []renewalRow
+}
+
+type renewalRow struct {
+	Label                string
+	Reaccepted, Declined int64
+}
+
+type bannerRow struct {
+	Label                             string
+	Shown, Chose                      int64
+	NoChoice, Accept, Decline, Choose string
+	GrantClicks, WithdrawClicks       string
+}
+
+type bannerSection struct {
+	Chart chart
+	Rows  []bannerRow
+}
+
+type renewalSum struct {
+	Version                                             int
+	Effective, Purpose                                  string
+	Affected, Reaccepted, Declined, Erased, Due, Lapsed int64
 }
 
 // consoleAnalytics shows one purpose over a run of periods: who is
@@ -141,7 +172,105 @@ func (a *API) consoleAnalytics(c *gin.Context) error {
 		}
 		p.ByLocale.Rows = append(p.ByLocale.Rows, flowRow{Name: name, Grants: f.Grants, Denials: f.Denials, Withdrawals: f.Withdrawals})
 	}
+	if err := a.analyticsBanner(c, &p, stats.Interval(interval), q); err != nil {
+		return err
+	}
+	if err := a.analyticsNotices(c, &p); err != nil {
+		return err
+	}
 	return a.render(c, http.StatusOK, "console/analytics", p)
+}
+
+// clicksLabel shows a median of clicks, "—" when none was counted.
+func clicksLabel(byClicks map[int]int64) string {
+	if m, n := median(byClicks); n > 0 {
+		return strconv.Itoa(*m)
+	}
+	return "—"
+}
+
+// analyticsBanner adds what the widget's banner met over the page's periods.
+func (a *API) analyticsBanner(c *gin.Context, p *analyticsPage, interval stats.Interval, q url.Values) error {
+	if a.Reach == nil {
+		return nil
+	}
+	m, l := merchant(c), p.L
+	first, last, err := a.Reports.Range(m, interval, q.Get("from"), q.Get("to"))
+	if err != nil {
+		return err
+	}
+	r, err := a.Reports.Banner(c.Request.Context(), m, interval, first, last)
+	if err != nil {
+		return err
+	}
+	var labels []string
+	var shown, chose []int64
+	b := &bannerSection{}
+	for _, per := range r.Periods {
+		label := per.Start.Format(stats.DateLayout)
+		labels, shown, chose = append(labels, label), append(shown, per.Shown), append(chose, per.Chose)
+		b.Rows = append(b.Rows, bannerRow{Label: label, Shown: per.Shown, Chose: per.Chose, NoChoice: percent(per.NoChoiceRate()),
+			Accept: percent(per.Share(per.Accept)), Decline: percent(per.Share(per.Decline)), Choose: percent(per.Share(per.Choose)),
+			GrantClicks: clicksLabel(per.GrantClicks), WithdrawClicks: clicksLabel(per.WithdrawClicks)})
+	}
+	b.Chart = barChart("banner", l.T("console_chart_banner"), l.T("console_chart_banner_desc"), labels, []chartSeries{
+		{Name: l.T("console_banner_shown"), Class: "s-asked", Values: shown},
+		{Name: l.T("console_banner_chose"), Class: "s-allowed", Values: chose},
+	})
+	p.Banner = b
+	return nil
+}
+
+// maxRenewalDays bounds the days the renewals chart draws.
+const maxRenewalDays = 60
+
+// analyticsNotices adds what became of each material change of terms.
+func (a *API) analyticsNotices(c *gin.Context, p *analyticsPage) error {
+	ctx, m, l := c.Request.Context(), merchant(c), p.L
+	vs, err := a.Notices.List(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	slices.SortFunc(vs, func(x, y notices.Version) int { return y.Number - x.Number })
+	for _, v := range vs {
+		if v.Status != notices.Published || !v.Material {
+			continue
+		}
+		r, err := a.Reports.Notice(ctx, m, consent.PublishedVersion{Number: v.Number, Material: true, Purposes: v.Purposes, EffectiveAt: v.EffectiveAt, Deadline: v.Deadline})
+		if err != nil {
+			return err
+		}
+		for _, np := range r.Purposes {
+			name := np.Purpose
+			if pur, err := a.Purposes.Get(ctx, m.ID, np.Purpose); err == nil {
+				name = pur.TextFor(l.Lang).Name
+			}
+			p.Notices = append(p.Notices, renewalSum{Version: v.Number, Effective: formatTime(v.EffectiveAt), Purpose: name, Affected: np.Affected,
+				Reaccepted: np.Reaccepted, Declined: np.Declined, Erased: np.Erased, Due: np.StillDue, Lapsed: np.Lapsed})
+		}
+		if p.Renewals != nil || len(r.Purposes) == 0 {
+			continue
+		}
+		var labels []string
+		var re, de []int64
+		for i := range min(len(r.Purposes[0].Days), maxRenewalDays) {
+			labels = append(labels, r.Purposes[0].Days[i].Date.Format(stats.DateLayout))
+			var rs, ds int64
+			for _, np := range r.Purposes {
+				rs, ds = rs+np.Days[i].Reaccepted, ds+np.Days[i].Declined+np.Days[i].Erased
+			}
+			re, de = append(re, rs), append(de, ds)
+			p.RenewalRows = append(p.RenewalRows, renewalRow{Label: labels[i], Reaccepted: rs, Declined: ds})
+		}
+		if len(labels) > 0 {
+			ch := barChart("renewals", l.Tf("console_chart_renewals", "Version", v.Number), l.T("console_chart_renewals_desc"), labels, []chartSeries{
+				{Name: l.T("console_reaccepted"), Class: "s-grants", Values: re},
+				{Name: l.T("console_declined"), Class: "s-withdrawals", Values: de},
+			})
+			p.Renewals = &ch
+		}
+	}
+	return nil
 }
 
 // consoleAnalyticsCSV downloads what the analytics page shows, as
