@@ -681,6 +681,10 @@ func fieldsOffersRewards(t *testing.T, a *testServer, c *openAPIClient, admin, m
 	}
 	en := treat.Texts["en"]
 	c.expect("POST", "/v1/offers", admin, small("birthday_plain", "birthday_reward", []string{"birthday"}, en), nil, 201)
+	c.expect("GET", "/v1/stats/offers/"+treat.Key+"?interval=month", admin, nil, nil, 200)
+	c.expect("GET", "/v1/stats/offers/"+treat.Key+"?format=csv", admin, nil, nil, 200)
+	c.expect("GET", "/v1/stats/offers/nope", admin, nil, nil, 404)
+	wantCode(c.expect("GET", "/v1/stats/offers/"+treat.Key+"?interval=hour", admin, nil, nil, 400), "invalid_interval")
 	incomplete := en
 	incomplete.Notice.ValueMethod = ""
 	wantCode(c.expect("POST", "/v1/offers", admin, small("birthday_lite", "birthday_reward", []string{"birthday"}, incomplete), nil, 400), "incomplete_notice")

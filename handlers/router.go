@@ -197,6 +197,9 @@ func New(a *API) (http.Handler, error) {
 		read.GET("/stats/purposes", a.handle(a.purposeStats))
 		read.GET("/stats/notices/:version", a.handle(a.noticeStats))
 		read.GET("/stats/banner", a.handle(a.bannerStats))
+		if a.Offers != nil {
+			read.GET("/stats/offers/:key", a.handle(a.offerStats))
+		}
 	}
 	if a.Exports != nil {
 		read.POST("/exports", a.handle(a.createExport))

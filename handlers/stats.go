@@ -26,6 +26,7 @@ type Reports interface {
 	Purposes(ctx context.Context, m merchants.Merchant, purposes []string, interval stats.Interval, first, last time.Time) (stats.Report, error)
 	Notice(ctx context.Context, m merchants.Merchant, v consent.PublishedVersion) (stats.NoticeReport, error)
 	Banner(ctx context.Context, m merchants.Merchant, interval stats.Interval, first, last time.Time) (stats.BannerReport, error)
+	Offer(ctx context.Context, m merchants.Merchant, o stats.Offer, interval stats.Interval, first, last time.Time) (stats.OfferReport, error)
 }
 
 type flowsJSON struct {
@@ -141,6 +142,34 @@ func statsQuery(q url.Values, names ...string) (string, error) {
 		return "", apperr.New(apperr.Invalid, "format must be json or csv").WithDetail("invalid_query")
 	}
 	return format, nil
+}
+
+// statsAsk is what a report over periods asks: the merchant, the format,
+// the interval and the days from the query.
+type statsAsk struct {
+	m           merchants.Merchant
+	format      string
+	interval    stats.Interval
+	first, last time.Time
+}
+
+// askStats reads a report's query (from, to, interval, format and the
+// other parameters named) and the merchant.
+func (a *API) askStats(c *gin.Context, names ...string) (statsAsk, error) {
+	q := c.Request.URL.Query()
+	var s statsAsk
+	var err error
+	if s.format, err = statsQuery(q, append(names, "from", "to", "interval")...); err != nil {
+		return s, err
+	}
+	if s.interval, err = stats.ParseInterval(q.Get("interval")); err != nil {
+		return s, err
+	}
+	if s.m, err = a.Merchants.Store.Merchant(c.Request.Context(), merchantID(c)); err != nil {
+		return s, err
+	}
+	s.first, s.last, err = a.Reports.Range(s.m, s.interval, q.Get("from"), q.Get("to"))
+	return s, err
 }
 
 // purposeStats answers GET /v1/stats/purposes: per purpose and period,

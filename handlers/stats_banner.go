@@ -67,25 +67,12 @@ func toBannerPeriodJSON(p stats.BannerPeriod) bannerPeriodJSON {
 // first layer's buttons, and the median clicks a grant and a withdrawal
 // took; format=csv downloads the same.
 func (a *API) bannerStats(c *gin.Context) error {
-	q := c.Request.URL.Query()
-	format, err := statsQuery(q, "from", "to", "interval")
+	s, err := a.askStats(c)
 	if err != nil {
 		return err
 	}
-	interval, err := stats.ParseInterval(q.Get("interval"))
-	if err != nil {
-		return err
-	}
-	ctx := c.Request.Context()
-	m, err := a.Merchants.Store.Merchant(ctx, merchantID(c))
-	if err != nil {
-		return err
-	}
-	first, last, err := a.Reports.Range(m, interval, q.Get("from"), q.Get("to"))
-	if err != nil {
-		return err
-	}
-	r, err := a.Reports.Banner(ctx, m, interval, first, last)
+	m, format := s.m, s.format
+	r, err := a.Reports.Banner(c.Request.Context(), m, s.interval, s.first, s.last)
 	if err != nil {
 		return err
 	}

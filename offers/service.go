@@ -149,6 +149,19 @@ func (s *Service) List(ctx context.Context, merchantID string) ([]Offer, error) 
 	return s.Store.Offers(ctx, merchantID)
 }
 
+// OfferPurposes lists the purposes the merchant's offers grant.
+func (s *Service) OfferPurposes(ctx context.Context, merchantID string) ([]string, error) {
+	os, err := s.List(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(os))
+	for _, o := range os {
+		out = append(out, o.Purpose)
+	}
+	return out, nil
+}
+
 // Acceptance is a shopper accepting an offer.
 type Acceptance struct {
 	MerchantID string

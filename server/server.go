@@ -300,7 +300,7 @@ func wire(cfg Config, st *store.Store, log *slog.Logger) (*Server, error) {
 	// The rollups read the terms from the store, not a cache: a version
 	// published on another instance is known by the time its first answers
 	// are in the feed.
-	s.Rollups = &stats.Roller{Store: st, Feed: s.Ledger, Merchants: st, Terms: &notices.Service{Store: st, Now: now},
+	s.Rollups = &stats.Roller{Store: st, Feed: s.Ledger, Merchants: st, Terms: &notices.Service{Store: st, Now: now}, Notes: st, Offers: s.Offers,
 		Owner: s.Dispatcher.Owner, Log: log, Poll: time.Second}
 	s.Reach = &reach.Counter{Store: st, Interval: 10 * time.Second, Max: 100_000, Log: log}
 	s.Reports = stats.Reporter{Store: st, Reach: st, Now: clock}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/webhooks"
 )
 
 // Flows counts the decisions of a day (or a period) that changed a
@@ -45,6 +46,12 @@ type Day struct {
 	Allowed, Asked int64
 	ByChannel      map[string]Flows
 	ByLocale       map[string]Flows
+	// LeftWithin counts, of those who joined an offer's purpose on the day,
+	// how many left within each of Stays days.
+	LeftWithin map[int]int64
+	// Extra are the counts of the documents beside the purposes' (fields
+	// erased, rewards), by name.
+	Extra map[string]int64
 }
 
 // Month is one purpose's days of one calendar month, by day of month.
@@ -124,6 +131,8 @@ type adder struct {
 	// notices follows the answers to material notice versions (nil: none
 	// are followed).
 	notices *noticeCounter
+	// offers are the purposes offers grant: how long members stay counts.
+	offers map[string]bool
 }
 
 func newAdder(loc *time.Location, notices *noticeCounter) *adder {
@@ -196,6 +205,11 @@ func (a *adder) decision(e consent.Event, prev consent.State, prevNotice int) {
 // erased counts a subject's erasure: it leaves every purpose it decided.
 func (a *adder) erased(e consent.Event, before map[string]consent.PurposeState) {
 	a.notices.erased(a, e, before)
+	for p, st := range before {
+		if st.State == consent.Granted && a.offers[p] {
+			a.left(p, st.At, e.RecordedAt)
+		}
+	}
 	month, day := a.day(e.RecordedAt)
 	a.inc("", "", "n", -1)
 	for p, st := range before {
@@ -205,6 +219,46 @@ func (a *adder) erased(e consent.Event, before map[string]consent.PurposeState) 
 		}
 		a.stock(p, month, day, allowed, -1)
 	}
+}
+
+// Stays are the days after which a member who joined is still counted.
+var Stays = []int{30, 90, 365}
+
+// left counts a member leaving an offer's purpose, joined at joined, on
+// the day they joined: in each stay they did not outlast.
+func (a *adder) left(purpose string, joined, left time.Time) {
+	if joined.IsZero() {
+		return
+	}
+	month, day := a.day(joined)
+	for _, d := range Stays {
+		if left.Before(joined.AddDate(0, 0, d)) {
+			a.inc(purpose, month, day+"l"+strconv.Itoa(d), 1)
+		}
+	}
+}
+
+// Names of the documents beside the purposes': fields erased, rewards.
+const (
+	FieldsDoc  = "~fields"
+	RewardsDoc = "~rewards"
+)
+
+// fieldErased counts a volunteered value erased, by field.
+func (a *adder) fieldErased(e consent.Event) {
+	month, day := a.day(e.RecordedAt)
+	a.inc(FieldsDoc, month, day+"x."+e.Field, 1)
+}
+
+// note counts a reward issued or redeemed, by offer.
+func (a *adder) note(n webhooks.Note) {
+	letter := map[string]string{webhooks.TypeRewardIssued: "i", webhooks.TypeRewardRedeemed: "r"}[n.Type]
+	offer, _ := n.Data["offer"].(string)
+	if letter == "" || offer == "" {
+		return
+	}
+	month, day := a.day(n.At)
+	a.inc(RewardsDoc, month, day+"x."+offer+"."+letter, 1)
 }
 
 func (a *adder) stock(purpose, month, day string, allowed, asked int64) {
@@ -261,9 +315,12 @@ func MonthOf(c Counts) Month {
 		}
 		day, ok := out.Days[dd]
 		if !ok {
-			day = Day{ByChannel: map[string]Flows{}, ByLocale: map[string]Flows{}}
+			day = Day{ByChannel: map[string]Flows{}, ByLocale: map[string]Flows{}, LeftWithin: map[int]int64{}, Extra: map[string]int64{}}
 		}
 		switch rest := path[5:]; rest {
+		case "l30", "l90", "l365":
+			d, _ := strconv.Atoi(rest[1:])
+			day.LeftWithin[d] += n
 		case "a":
 			day.Allowed += n
 		case "s":
@@ -273,6 +330,11 @@ func MonthOf(c Counts) Month {
 		default:
 			kind, name, ok := strings.Cut(rest, ".")
 			if !ok {
+				continue
+			}
+			if kind == "x" {
+				day.Extra[name] += n
+				out.Days[dd] = day
 				continue
 			}
 			i := strings.LastIndexByte(name, '.')

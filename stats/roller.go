@@ -5,13 +5,17 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/internal/lag"
 	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/ttlcache"
+	"github.com/fineline/fineline/webhooks"
 )
 
 // State is how far one merchant's rollups have come.
@@ -31,6 +35,9 @@ type State struct {
 	Events    int64
 	Last      time.Time
 	UpdatedAt time.Time
+	// NotesPos is the last of the merchant's notes (rewards issued and
+	// redeemed) rolled up.
+	NotesPos int64
 }
 
 // Intent is a page of additions on its way to the counters.
@@ -39,7 +46,9 @@ type Intent struct {
 	To     string
 	Events int64
 	Last   time.Time
-	Adds   []Add
+	// NotesTo is the last note the intent counts.
+	NotesTo int64
+	Adds    []Add
 }
 
 // Store keeps rollup states and counters.
@@ -68,6 +77,17 @@ type Feed interface {
 	Event(ctx context.Context, merchantID, subjectID string, seq int64) (consent.Event, error)
 }
 
+// Notes are the merchant's notes beside the ledger (webhooks.Notes), at
+// dense positions from 1.
+type Notes interface {
+	Note(ctx context.Context, merchantID string, pos int64) (webhooks.Note, error)
+}
+
+// Offers names the purposes a merchant's offers grant.
+type Offers interface {
+	OfferPurposes(ctx context.Context, merchantID string) ([]string, error)
+}
+
 // Terms are a merchant's published notice versions.
 type Terms interface {
 	Terms(ctx context.Context, merchantID string) (consent.Terms, error)
@@ -91,6 +111,10 @@ type Roller struct {
 	// Terms, when set, lets rollups count the answers to material notice
 	// versions.
 	Terms Terms
+	// Notes, when set, lets them count rewards issued and redeemed; Offers
+	// how long members stay in each offer.
+	Notes  Notes
+	Offers Offers
 	// Leases, when set, shares merchants with other instances; nil rolls
 	// every merchant up in this process (the embedded store).
 	Leases Leaser
@@ -109,6 +133,8 @@ type Roller struct {
 	// behind is, per merchant not caught up at its last step, when the
 	// last event it rolled up was recorded.
 	behind lag.Oldest
+	once   sync.Once
+	offers *ttlcache.Cache[string, map[string]bool]
 }
 
 const leaseTTL = 30 * time.Second
@@ -123,7 +149,7 @@ const (
 // counted picks the events rollups count: consent decisions, erasures,
 // and every subject's first event.
 func counted(e consent.Event) bool {
-	return e.Seq == 1 || e.Field == "" && (e.State.Valid() || e.State == consent.SubjectErased)
+	return e.Seq == 1 || e.Field == "" && (e.State.Valid() || e.State == consent.SubjectErased) || e.Field != "" && e.State == consent.Erased
 }
 
 // Run rolls up until ctx ends.
@@ -258,12 +284,17 @@ func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (boo
 		more   bool
 		next   string
 	)
+	offers, err := r.offerPurposes(ctx, m.ID)
+	if err != nil {
+		return false, err
+	}
 	for {
 		terms, notices, err := r.notices(ctx, m.ID)
 		if err != nil {
 			return false, err
 		}
 		a, last, events, more, next = newAdder(m.Location(), notices), st.Last, 0, true, st.Cursor
+		a.offers = offers
 		at := cur
 		for more && events < cmp.Or(r.Step, defaultStep) && a.size() < maxStepCounters {
 			page, err := r.Feed.Changes(ctx, m.ID, at, cmp.Or(r.Page, consent.MaxChangesPage), counted)
@@ -292,16 +323,21 @@ func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (boo
 			break
 		}
 	}
-	if next == st.Cursor {
+	notesTo, notesMore, err := r.countNotes(ctx, a, m.ID, st.NotesPos)
+	if err != nil {
+		return false, err
+	}
+	more = more || notesMore
+	if next == st.Cursor && notesTo == st.NotesPos {
 		return false, nil
 	}
 	adds := a.adds()
 	if len(adds) == 0 {
 		// Nothing counted (the page passed over other events): move on.
-		st.Cursor, st.Gen, st.Events, st.Last = next, st.Gen+1, st.Events+int64(events), last
+		st.Cursor, st.Gen, st.Events, st.Last, st.NotesPos = next, st.Gen+1, st.Events+int64(events), last, notesTo
 		return more, r.save(ctx, st)
 	}
-	st.Intent = &Intent{Gen: st.Gen + 1, To: next, Events: int64(events), Last: last, Adds: adds}
+	st.Intent = &Intent{Gen: st.Gen + 1, To: next, Events: int64(events), Last: last, NotesTo: notesTo, Adds: adds}
 	if err := r.save(ctx, st); err != nil {
 		return false, err
 	}
@@ -317,7 +353,56 @@ func (r *Roller) finish(ctx context.Context, st *State) error {
 		}
 	}
 	st.Gen, st.Cursor, st.Events, st.Last, st.Intent = in.Gen, in.To, st.Events+in.Events, in.Last, nil
+	st.NotesPos = max(st.NotesPos, in.NotesTo)
 	return r.save(ctx, st)
+}
+
+// maxStepNotes bounds the notes one step reads.
+const maxStepNotes = 1000
+
+// countNotes counts the rewards issued and redeemed in the merchant's
+// notes after pos, and returns the last it read and whether there may be
+// more.
+func (r *Roller) countNotes(ctx context.Context, a *adder, merchantID string, pos int64) (int64, bool, error) {
+	if r.Notes == nil {
+		return pos, false, nil
+	}
+	for range maxStepNotes {
+		n, err := r.Notes.Note(ctx, merchantID, pos+1)
+		if apperr.Is(err, apperr.NotFound) {
+			return pos, false, nil
+		}
+		if err != nil {
+			return pos, false, err
+		}
+		a.note(n)
+		pos++
+	}
+	return pos, true, nil
+}
+
+// offerTTL is how long the roller keeps a merchant's offer purposes.
+const offerTTL = time.Minute
+
+// offerPurposes returns the purposes the merchant's offers grant.
+func (r *Roller) offerPurposes(ctx context.Context, merchantID string) (map[string]bool, error) {
+	if r.Offers == nil {
+		return nil, nil
+	}
+	r.once.Do(func() { r.offers = ttlcache.New[string, map[string]bool](offerTTL, 10_000, time.Now) })
+	if ps, ok := r.offers.Get(merchantID); ok {
+		return ps, nil
+	}
+	keys, err := r.Offers.OfferPurposes(ctx, merchantID)
+	if err != nil {
+		return nil, err
+	}
+	ps := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		ps[k] = true
+	}
+	r.offers.Put(merchantID, ps)
+	return ps, nil
 }
 
 // notices reads the merchant's terms and the totals a step starts from,
@@ -343,15 +428,24 @@ func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
 	if e.Seq == 1 {
 		a.inc("", "", "n", 1)
 	}
-	if e.Field != "" || e.State == consent.LevelChosen {
+	if e.Field != "" {
+		if e.State == consent.Erased {
+			a.fieldErased(e)
+		}
+		return nil
+	}
+	if e.State == consent.LevelChosen {
 		return nil
 	}
 	if e.State == consent.SubjectErased {
-		before, err := r.statesBefore(ctx, e)
+		before, held, err := r.statesBefore(ctx, e)
 		if err != nil {
 			return err
 		}
 		a.erased(e, before)
+		for _, f := range held {
+			a.fieldErased(consent.Event{Field: f, RecordedAt: e.RecordedAt})
+		}
 		return nil
 	}
 	prev, prevNotice := e.Prev, e.PrevNotice
@@ -364,7 +458,37 @@ func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
 		}
 	}
 	a.decision(e, prev, prevNotice)
+	if prev == consent.Granted && e.State != consent.Granted && a.offers[e.Purpose] {
+		joined, err := r.joinedAt(ctx, e)
+		if err != nil {
+			return err
+		}
+		a.left(e.Purpose, joined, e.DecidedAt())
+	}
 	return nil
+}
+
+// joinedAt reads back along the subject's chain for when its grant of e's
+// purpose began (the first of the grants before e that follow one another).
+func (r *Roller) joinedAt(ctx context.Context, e consent.Event) (time.Time, error) {
+	var at time.Time
+	for seq := e.Seq - 1; seq >= 1; seq-- {
+		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if p.State == consent.SubjectErased {
+			break
+		}
+		if p.Field != "" || !p.State.Valid() || p.Purpose != e.Purpose {
+			continue
+		}
+		if p.State != consent.Granted {
+			break
+		}
+		at = p.DecidedAt()
+	}
+	return at, nil
 }
 
 // prevOf reads back along the subject's chain for its state for e's
@@ -383,19 +507,36 @@ func (r *Roller) prevOf(ctx context.Context, e consent.Event) (consent.State, in
 }
 
 // statesBefore reads the subject's chain up to its erasure for the state
-// it held for each purpose.
-func (r *Roller) statesBefore(ctx context.Context, e consent.Event) (map[string]consent.PurposeState, error) {
-	out := map[string]consent.PurposeState{}
+// it held for each purpose, and the fields it had values of (sorted).
+func (r *Roller) statesBefore(ctx context.Context, e consent.Event) (map[string]consent.PurposeState, []string, error) {
+	out, fields := map[string]consent.PurposeState{}, map[string]bool{}
 	for seq := int64(1); seq < e.Seq; seq++ {
 		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if p.Field == "" && p.State.Valid() {
-			out[p.Purpose] = consent.PurposeState{State: p.State, NoticeVersion: p.NoticeVersion}
+		switch {
+		case p.State == consent.SubjectErased:
+			clear(out)
+			clear(fields)
+		case p.Field != "":
+			fields[p.Field] = p.State == consent.Provided
+		case p.State.Valid():
+			// At is when the state began: a repeated grant keeps it.
+			at := p.DecidedAt()
+			if was := out[p.Purpose]; was.State == p.State {
+				at = was.At
+			}
+			out[p.Purpose] = consent.PurposeState{State: p.State, NoticeVersion: p.NoticeVersion, At: at}
 		}
 	}
-	return out, nil
+	var held []string
+	for _, f := range slices.Sorted(maps.Keys(fields)) {
+		if fields[f] {
+			held = append(held, f)
+		}
+	}
+	return out, held, nil
 }
 
 func (r *Roller) noteBehind(merchantID string, more bool, last time.Time) {

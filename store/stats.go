@@ -20,11 +20,12 @@ var _ stats.Store = (*Store)(nil)
 // embedded server writes and reads one long value far faster than
 // thousands of small subdocuments.
 type rollupIntentDoc struct {
-	Gen    int64     `bson:"gen"`
-	To     string    `bson:"to"`
-	Events int64     `bson:"events"`
-	Last   time.Time `bson:"last"`
-	Adds   string    `bson:"adds"`
+	Gen     int64     `bson:"gen"`
+	To      string    `bson:"to"`
+	Events  int64     `bson:"events"`
+	Last    time.Time `bson:"last"`
+	NotesTo int64     `bson:"notes_to,omitempty"`
+	Adds    string    `bson:"adds"`
 }
 
 type rollupStateDoc struct {
@@ -37,6 +38,7 @@ type rollupStateDoc struct {
 	Events     int64            `bson:"events"`
 	Last       time.Time        `bson:"last"`
 	UpdatedAt  time.Time        `bson:"updated_at"`
+	NotesPos   int64            `bson:"notes_pos,omitempty"`
 }
 
 func rollupStateID(merchantID string) string  { return id(merchantID, "~state") }
@@ -52,9 +54,9 @@ func rollupMonthID(merchantID, purpose, month string) string {
 func (s *Store) RollupState(ctx context.Context, merchantID string) (stats.State, error) {
 	var bad error
 	st, err := findOne(ctx, s, collRollups, rollupStateID(merchantID), "rollup state", func(d rollupStateDoc) stats.State {
-		st := stats.State{MerchantID: d.MerchantID, Rev: d.Rev, Gen: d.Gen, Cursor: d.Cursor, Events: d.Events, Last: utc(d.Last), UpdatedAt: utc(d.UpdatedAt)}
+		st := stats.State{MerchantID: d.MerchantID, Rev: d.Rev, Gen: d.Gen, Cursor: d.Cursor, Events: d.Events, Last: utc(d.Last), UpdatedAt: utc(d.UpdatedAt), NotesPos: d.NotesPos}
 		if in := d.Intent; in != nil {
-			st.Intent = &stats.Intent{Gen: in.Gen, To: in.To, Events: in.Events, Last: utc(in.Last)}
+			st.Intent = &stats.Intent{Gen: in.Gen, To: in.To, Events: in.Events, Last: utc(in.Last), NotesTo: in.NotesTo}
 			if err := json.Unmarshal([]byte(in.Adds), &st.Intent.Adds); err != nil {
 				bad = err
 			}
@@ -70,13 +72,13 @@ func (s *Store) RollupState(ctx context.Context, merchantID string) (stats.State
 // SaveRollupState stores st if the stored state is the rev before it.
 func (s *Store) SaveRollupState(ctx context.Context, st stats.State) (bool, error) {
 	d := rollupStateDoc{ID: rollupStateID(st.MerchantID), MerchantID: st.MerchantID, Rev: st.Rev, Gen: st.Gen, Cursor: st.Cursor,
-		Events: st.Events, Last: st.Last, UpdatedAt: st.UpdatedAt}
+		Events: st.Events, Last: st.Last, UpdatedAt: st.UpdatedAt, NotesPos: st.NotesPos}
 	if in := st.Intent; in != nil {
 		adds, err := json.Marshal(in.Adds)
 		if err != nil {
 			return false, err
 		}
-		d.Intent = &rollupIntentDoc{Gen: in.Gen, To: in.To, Events: in.Events, Last: in.Last, Adds: string(adds)}
+		d.Intent = &rollupIntentDoc{Gen: in.Gen, To: in.To, Events: in.Events, Last: in.Last, NotesTo: in.NotesTo, Adds: string(adds)}
 	}
 	if st.Rev == 1 {
 		err := s.insertOne(ctx, collRollups, d)
