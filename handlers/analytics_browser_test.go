@@ -15,7 +15,10 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/demo"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/reach"
 )
 
@@ -187,6 +190,39 @@ func TestConsoleAnalyticsInBrowser(t *testing.T) {
 	}
 	if got := tableRows(owner, "#renewals-table"); len(got) != 1 || strings.Join(got[0][1:], "|") != "1|1" {
 		t.Errorf("the renewals by day: %q", got)
+	}
+	// An offer and one member.
+	for _, p := range demo.Purposes() {
+		if p.Key != "newsletter" {
+			p.MerchantID = m.ID
+			if _, err := e.api.Purposes.Create(ctx, p); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, f := range demo.Fields() {
+		f.MerchantID = m.ID
+		if _, err := e.api.Fields.Create(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := demo.BirthdayOffer()
+	o.MerchantID = m.ID
+	if _, err := e.api.Offers.Create(ctx, o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.api.Offers.Accept(ctx, offers.Acceptance{MerchantID: m.ID, SubjectID: "a5", Offer: o.Key, Values: map[string]string{"birthday": "--03-15"},
+		Channel: consent.ChannelCenter, Actor: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.api.Rollups.CatchUp(ctx, m); err != nil {
+		t.Fatal(err)
+	}
+	owner.open("/m/" + ctSlug + "/analytics")
+	e.pageChecks(owner, axe, "analytics page with an offer")
+	// offer, members, joined, left, issued, redeemed, still in after 30, 90, 365 days
+	if got := tableRows(owner, "#offers-table"); len(got) != 1 || strings.Join(got[0], "|") != o.TextFor("en").Title+"|1|1|0|0|0|—|—|—" {
+		t.Errorf("the offers: %q", got)
 	}
 	for _, id := range []string{"banner", "renewals"} {
 		sctx, cancel := owner.step()

@@ -61,6 +61,14 @@ type analyticsPage struct {
 	Notices     []renewalSum
 	Renewals    *chart
 	RenewalRows []renewalRow
+	// Offers are the merchant's offers over the page's range.
+	Offers []offerSum
+}
+
+type offerSum struct {
+	Title                                    string
+	Members, Joins, Leaves, Issued, Redeemed int64
+	Stays                                    []string
 }
 
 type renewalRow struct {
@@ -178,6 +186,9 @@ func (a *API) consoleAnalytics(c *gin.Context) error {
 	if err := a.analyticsNotices(c, &p); err != nil {
 		return err
 	}
+	if err := a.analyticsOffers(c, &p, stats.Interval(interval), q); err != nil {
+		return err
+	}
 	return a.render(c, http.StatusOK, "console/analytics", p)
 }
 
@@ -218,6 +229,38 @@ func (a *API) analyticsBanner(c *gin.Context, p *analyticsPage, interval stats.I
 		{Name: l.T("console_banner_chose"), Class: "s-allowed", Values: chose},
 	})
 	p.Banner = b
+	return nil
+}
+
+// analyticsOffers adds each offer over the page's range: joins, leaves,
+// rewards, members now and how long they stay.
+func (a *API) analyticsOffers(c *gin.Context, p *analyticsPage, interval stats.Interval, q url.Values) error {
+	if a.Offers == nil {
+		return nil
+	}
+	ctx, m, l := c.Request.Context(), merchant(c), p.L
+	os, err := a.Offers.List(ctx, m.ID)
+	if err != nil {
+		return err
+	}
+	first, last, err := a.Reports.Range(m, interval, q.Get("from"), q.Get("to"))
+	if err != nil {
+		return err
+	}
+	for _, o := range os {
+		r, err := a.Reports.Offer(ctx, m, stats.Offer{Key: o.Key, Purpose: o.Purpose, Fields: o.Fields}, interval, first, last)
+		if err != nil {
+			return err
+		}
+		sum := offerSum{Title: o.TextFor(l.Lang).Title, Members: r.Members}
+		for _, per := range r.Periods {
+			sum.Joins, sum.Leaves, sum.Issued, sum.Redeemed = sum.Joins+per.Joins, sum.Leaves+per.Leaves, sum.Issued+per.Issued, sum.Redeemed+per.Redeemed
+		}
+		for _, s := range r.Stays {
+			sum.Stays = append(sum.Stays, percent(float64(s.Stayed)/float64(max(s.Joined, 1)), s.Joined > 0))
+		}
+		p.Offers = append(p.Offers, sum)
+	}
 	return nil
 }
 
