@@ -5,12 +5,15 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/locales"
+	"github.com/fineline/fineline/merchants"
+	"github.com/fineline/fineline/reach"
 )
 
 type purposeView struct {
@@ -241,6 +244,7 @@ func (a *API) savePreferences(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
+	a.countClicks(m, reach.ChannelCenter, centerClicks(action, choices.Requests), res)
 	// Say what the save did: decisions (with their receipt), volunteered
 	// details changed or erased, and what changed elsewhere meanwhile.
 	q := url.Values{}
@@ -267,6 +271,39 @@ func (a *API) savePreferences(c *gin.Context) error {
 		return nil
 	}
 	return a.receiptAndShow(c, consent.ChannelCenter, res, q)
+}
+
+// centerClicks is what a save of the preferences page took: the switches
+// it changed and the button that saved (the page works without script,
+// so nothing between is seen); "all off" is one button.
+func centerClicks(action string, reqs []consent.Request) int {
+	if action == "all_off" {
+		return 1
+	}
+	clicks := 1
+	for _, r := range reqs {
+		if (r.State == consent.Granted) != (r.Shown == consent.ShownOn) {
+			clicks++
+		}
+	}
+	return clicks
+}
+
+// countClicks counts, for the parity of granting and withdrawing, a choice
+// on channel that took clicks, if it switched a purpose on or one that was
+// on off.
+func (a *API) countClicks(m merchants.Merchant, channel string, clicks int, res consent.Applied) {
+	if a.Reach == nil {
+		return
+	}
+	var granted, withdrew bool
+	for _, e := range res.Decided() {
+		granted = granted || e.State == consent.Granted && e.Prev != consent.Granted
+		withdrew = withdrew || e.Prev == consent.Granted && e.State != consent.Granted
+	}
+	if granted || withdrew {
+		a.Reach.AddChoice(m.ID, time.Now().In(m.Location()), channel, clicks, granted, withdrew)
+	}
 }
 
 // formLevel reads the privacy level the form chose and the level the page

@@ -15,6 +15,7 @@ import (
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/reach"
 	"github.com/fineline/fineline/stats"
 )
 
@@ -77,10 +78,11 @@ type renewalRow struct {
 }
 
 type bannerRow struct {
-	Label                             string
-	Shown, Chose                      int64
-	NoChoice, Accept, Decline, Choose string
-	GrantClicks, WithdrawClicks       string
+	Label                                   string
+	Shown, Chose                            int64
+	NoChoice, Accept, Decline, Choose       string
+	GrantClicks, WithdrawClicks             string
+	CenterGrantClicks, CenterWithdrawClicks string
 }
 
 type bannerSection struct {
@@ -222,7 +224,8 @@ func (a *API) analyticsBanner(c *gin.Context, p *analyticsPage, interval stats.I
 		labels, shown, chose = append(labels, label), append(shown, per.Shown), append(chose, per.Chose)
 		b.Rows = append(b.Rows, bannerRow{Label: label, Shown: per.Shown, Chose: per.Chose, NoChoice: percent(per.NoChoiceRate()),
 			Accept: percent(per.Share(per.Accept)), Decline: percent(per.Share(per.Decline)), Choose: percent(per.Share(per.Choose)),
-			GrantClicks: clicksLabel(per.GrantClicks), WithdrawClicks: clicksLabel(per.WithdrawClicks)})
+			GrantClicks: clicksLabel(per.GrantClicks[reach.ChannelWidget]), WithdrawClicks: clicksLabel(per.WithdrawClicks[reach.ChannelWidget]),
+			CenterGrantClicks: clicksLabel(per.GrantClicks[reach.ChannelCenter]), CenterWithdrawClicks: clicksLabel(per.WithdrawClicks[reach.ChannelCenter])})
 	}
 	b.Chart = barChart("banner", l.T("console_chart_banner"), l.T("console_chart_banner_desc"), labels, []chartSeries{
 		{Name: l.T("console_banner_shown"), Class: "s-asked", Values: shown},

@@ -55,10 +55,13 @@ func toBannerPeriodJSON(p stats.BannerPeriod) bannerPeriodJSON {
 		NoChoiceRate: rate(p.NoChoiceRate()),
 		FirstLayer: firstLayerJSON{Accept: p.Accept, Decline: p.Decline, Choose: p.Choose,
 			AcceptShare: rate(p.Share(p.Accept)), DeclineShare: rate(p.Share(p.Decline)), ChooseShare: rate(p.Share(p.Choose))}}
-	var w parityJSON
-	w.MedianClicksToGrant, w.Grants = median(p.GrantClicks)
-	w.MedianClicksToWithdraw, w.Withdrawals = median(p.WithdrawClicks)
-	out.Parity = map[string]parityJSON{"widget": w}
+	out.Parity = map[string]parityJSON{}
+	for _, ch := range []string{reach.ChannelWidget, reach.ChannelCenter} {
+		var w parityJSON
+		w.MedianClicksToGrant, w.Grants = median(p.GrantClicks[ch])
+		w.MedianClicksToWithdraw, w.Withdrawals = median(p.WithdrawClicks[ch])
+		out.Parity[ch] = w
+	}
 	return out
 }
 
@@ -98,11 +101,13 @@ func (a *API) bannerStats(c *gin.Context) error {
 		return strconv.Itoa(*v)
 	}
 	rows := [][]string{{"period_start", "period_end", "shown", "chose", "no_choice_rate", "accept", "decline", "choose", "accept_share", "decline_share", "choose_share",
-		"widget_grants", "widget_median_clicks_to_grant", "widget_withdrawals", "widget_median_clicks_to_withdraw"}}
+		"widget_grants", "widget_median_clicks_to_grant", "widget_withdrawals", "widget_median_clicks_to_withdraw",
+		"center_grants", "center_median_clicks_to_grant", "center_withdrawals", "center_median_clicks_to_withdraw"}}
 	for _, p := range out.Periods {
-		f, w := p.FirstLayer, p.Parity["widget"]
+		f, w, ce := p.FirstLayer, p.Parity[reach.ChannelWidget], p.Parity[reach.ChannelCenter]
 		rows = append(rows, []string{p.Start, p.End, num(p.Shown), num(p.Chose), share(p.NoChoiceRate), num(f.Accept), num(f.Decline), num(f.Choose),
-			share(f.AcceptShare), share(f.DeclineShare), share(f.ChooseShare), num(w.Grants), clicks(w.MedianClicksToGrant), num(w.Withdrawals), clicks(w.MedianClicksToWithdraw)})
+			share(f.AcceptShare), share(f.DeclineShare), share(f.ChooseShare), num(w.Grants), clicks(w.MedianClicksToGrant), num(w.Withdrawals), clicks(w.MedianClicksToWithdraw),
+			num(ce.Grants), clicks(ce.MedianClicksToGrant), num(ce.Withdrawals), clicks(ce.MedianClicksToWithdraw)})
 	}
 	return sendCSV(c, m.Slug+"-banner-by-"+string(r.Interval)+".csv", rows)
 }

@@ -1136,7 +1136,7 @@ func wbTestBannerReach(t *testing.T, browser context.Context) {
 				t.Errorf("stored counts %v", v)
 			}
 			for _, el := range counts {
-				if name := el.Key; !regexp.MustCompile(`^d\d\d_(shown|accept1|decline1|choose1|chose|grant\d+|withdraw\d+)$`).MatchString(name) {
+				if name := el.Key; !regexp.MustCompile(`^d\d\d_(shown|accept1|decline1|choose1|chose|(grant|withdraw)_widget_\d+)$`).MatchString(name) {
 					t.Errorf("stored counter %q", name)
 				}
 			}

@@ -2,6 +2,8 @@ package handlers_test
 
 import (
 	"context"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,5 +62,52 @@ func TestWidgetReachSignals(t *testing.T) {
 	r = e.mustStatus(e.do("GET", "/v1/stats/banner", e.keyB, ""), 200)
 	if strings.Contains(string(r.body), `"shown":`+strconv.Itoa(sent)) || !strings.Contains(string(r.body), `"shown":0`) {
 		t.Fatalf("shop-b: %s", r.body)
+	}
+}
+
+// Saves on the preference center count, for parity, the switches they
+// changed and the button that saved: a grant of two purposes took three
+// clicks (erin's first save, in the set-up, took as many), a withdrawal of
+// one two, "all off" one; a save that changes nothing counts nothing.
+func TestCenterSavesCountTheirClicks(t *testing.T) {
+	e, _, erin := newDataEnv(t)
+	post := func(form url.Values) {
+		t.Helper()
+		req, _ := http.NewRequest("POST", e.srv.URL+"/c/shop-a/preferences", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", e.srv.URL)
+		res, err := erin.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusSeeOther {
+			t.Fatalf("save %v: %d", form, res.StatusCode)
+		}
+	}
+	post(url.Values{"action": {"save"}, "was.newsletter": {"off"}, "was.recommendations": {"off"}, "on": {"newsletter", "recommendations"}})
+	post(url.Values{"action": {"save"}, "was.newsletter": {"on"}, "was.recommendations": {"on"}, "on": {"recommendations"}})
+	post(url.Values{"action": {"save"}, "was.newsletter": {"off"}, "was.recommendations": {"on"}, "on": {"recommendations"}})
+	post(url.Values{"action": {"all_off"}})
+	e.api.Reach.Flush(context.Background())
+	r := e.mustStatus(e.do("GET", "/v1/stats/banner?from="+time.Now().In(e.merchA.Location()).Format("2006-01-02"), e.keyA, ""), 200)
+	var rep struct {
+		Periods []struct {
+			Shown  int64
+			Parity map[string]struct {
+				Grants, Withdrawals    int64
+				MedianClicksToGrant    *int `json:"median_clicks_to_grant"`
+				MedianClicksToWithdraw *int `json:"median_clicks_to_withdraw"`
+			}
+		}
+	}
+	r.json(t, &rep)
+	if len(rep.Periods) != 1 {
+		t.Fatalf("%s", r.body)
+	}
+	c, w := rep.Periods[0].Parity["center"], rep.Periods[0].Parity["widget"]
+	if c.Grants != 2 || c.MedianClicksToGrant == nil || *c.MedianClicksToGrant != 3 || c.Withdrawals != 2 || c.MedianClicksToWithdraw == nil ||
+		*c.MedianClicksToWithdraw != 1 || w.Grants != 0 || w.MedianClicksToGrant != nil || rep.Periods[0].Shown != 0 {
+		t.Errorf("parity: %s", r.body)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -122,12 +123,27 @@ func (s Signal) counters() []string {
 	if s.AfterBanner {
 		out = append(out, nameChose)
 	}
-	clicks := strconv.Itoa(min(s.Clicks, MaxClicks))
-	if s.Granted {
-		out = append(out, prefixGrantClicks+clicks)
+	return append(out, clickCounters(ChannelWidget, s.Clicks, s.Granted, s.Withdrew)...)
+}
+
+// Channels whose choices count clicks: the widget counts every click on
+// its buttons and switches; the center (which works without script) the
+// switches a save changed and the button that saved.
+const (
+	ChannelWidget = "widget"
+	ChannelCenter = "center"
+)
+
+// clickCounters names the counters of a choice that took clicks on
+// channel and switched a purpose on (granted) or one that was on off.
+func clickCounters(channel string, clicks int, granted, withdrew bool) []string {
+	n := "_" + channel + "_" + strconv.Itoa(min(max(clicks, 1), MaxClicks))
+	var out []string
+	if granted {
+		out = append(out, prefixGrantClicks+n)
 	}
-	if s.Withdrew {
-		out = append(out, prefixDropClicks+clicks)
+	if withdrew {
+		out = append(out, prefixDropClicks+n)
 	}
 	return out
 }
@@ -166,14 +182,25 @@ type Counter struct {
 
 // Add counts a valid signal on the merchant's day of at (a time in the
 // merchant's zone).
-func (c *Counter) Add(merchantID string, at time.Time, s Signal) {
+func (c *Counter) Add(merchantID string, at time.Time, s Signal) { c.add(merchantID, at, s.counters()) }
+
+// AddChoice counts a choice made on channel (other than the widget, whose
+// signals say it) with the clicks it took.
+func (c *Counter) AddChoice(merchantID string, at time.Time, channel string, clicks int, granted, withdrew bool) {
+	c.add(merchantID, at, clickCounters(channel, clicks, granted, withdrew))
+}
+
+func (c *Counter) add(merchantID string, at time.Time, names []string) {
+	if len(names) == 0 {
+		return
+	}
 	month, day := at.Format("2006-01"), at.Day()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pending == nil {
 		c.pending = map[Key]int64{}
 	}
-	for _, name := range s.counters() {
+	for _, name := range names {
 		k := Key{MerchantID: merchantID, Month: month, Day: day, Name: name}
 		if _, ok := c.pending[k]; ok || len(c.pending) < c.Max {
 			c.pending[k]++
@@ -224,22 +251,29 @@ func (c *Counter) Pending() int {
 // Day is one day's counts.
 type Day struct {
 	Shown, Accept, Decline, Choose, Chose int64
-	// GrantClicks and WithdrawClicks count choices by their clicks.
-	GrantClicks, WithdrawClicks map[int]int64
+	// GrantClicks and WithdrawClicks count choices by channel and clicks.
+	GrantClicks, WithdrawClicks map[string]map[int]int64
 }
 
 // DayOf reads a day's counters.
 func DayOf(names map[string]int64) Day {
 	d := Day{Shown: names[nameShown], Accept: names[nameAccept], Decline: names[nameDecline], Choose: names[nameChoose],
-		Chose: names[nameChose], GrantClicks: map[int]int64{}, WithdrawClicks: map[int]int64{}}
+		Chose: names[nameChose], GrantClicks: map[string]map[int]int64{}, WithdrawClicks: map[string]map[int]int64{}}
 	for name, n := range names {
-		for prefix, into := range map[string]map[int]int64{prefixGrantClicks: d.GrantClicks, prefixDropClicks: d.WithdrawClicks} {
-			if len(name) > len(prefix) && name[:len(prefix)] == prefix {
-				if k, err := strconv.Atoi(name[len(prefix):]); err == nil {
-					into[k] += n
-				}
-			}
+		kind, rest, _ := strings.Cut(name, "_")
+		channel, clicks, _ := strings.Cut(rest, "_")
+		k, err := strconv.Atoi(clicks)
+		if err != nil || channel == "" {
+			continue
 		}
+		into := map[string]map[string]map[int]int64{prefixGrantClicks: d.GrantClicks, prefixDropClicks: d.WithdrawClicks}[kind]
+		if into == nil {
+			continue
+		}
+		if into[channel] == nil {
+			into[channel] = map[int]int64{}
+		}
+		into[channel][k] += n
 	}
 	return d
 }
@@ -251,11 +285,15 @@ func (d *Day) Add(o Day) {
 	d.Decline += o.Decline
 	d.Choose += o.Choose
 	d.Chose += o.Chose
-	for k, n := range o.GrantClicks {
-		d.GrantClicks[k] += n
-	}
-	for k, n := range o.WithdrawClicks {
-		d.WithdrawClicks[k] += n
+	for _, into := range []struct{ to, from map[string]map[int]int64 }{{d.GrantClicks, o.GrantClicks}, {d.WithdrawClicks, o.WithdrawClicks}} {
+		for ch, m := range into.from {
+			if into.to[ch] == nil {
+				into.to[ch] = map[int]int64{}
+			}
+			for k, n := range m {
+				into.to[ch][k] += n
+			}
+		}
 	}
 }
 

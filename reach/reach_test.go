@@ -17,10 +17,10 @@ func TestSignals(t *testing.T) {
 	}{
 		{Signal{Event: Shown}, []string{"shown"}},
 		{Signal{Event: Choose}, []string{"choose1"}},
-		{Signal{Event: Choice, Button: Accept, Layer: 1, AfterBanner: true, Clicks: 1, Granted: true}, []string{"accept1", "chose", "grant1"}},
-		{Signal{Event: Choice, Button: Decline, Layer: 1, AfterBanner: true, Clicks: 1, Withdrew: true}, []string{"decline1", "chose", "withdraw1"}},
-		{Signal{Event: Choice, Button: Save, Layer: 2, AfterBanner: true, Clicks: 3, Granted: true, Withdrew: true}, []string{"chose", "grant3", "withdraw3"}},
-		{Signal{Event: Choice, Button: Accept, Layer: 2, Clicks: 250, Granted: true}, []string{"grant20"}},
+		{Signal{Event: Choice, Button: Accept, Layer: 1, AfterBanner: true, Clicks: 1, Granted: true}, []string{"accept1", "chose", "grant_widget_1"}},
+		{Signal{Event: Choice, Button: Decline, Layer: 1, AfterBanner: true, Clicks: 1, Withdrew: true}, []string{"decline1", "chose", "withdraw_widget_1"}},
+		{Signal{Event: Choice, Button: Save, Layer: 2, AfterBanner: true, Clicks: 3, Granted: true, Withdrew: true}, []string{"chose", "grant_widget_3", "withdraw_widget_3"}},
+		{Signal{Event: Choice, Button: Accept, Layer: 2, Clicks: 250, Granted: true}, []string{"grant_widget_20"}},
 		{Signal{Event: Choice, Button: Save, Layer: 2, Clicks: 2}, nil},
 	}
 	for _, c := range ok {
