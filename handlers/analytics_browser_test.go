@@ -224,7 +224,10 @@ func TestConsoleAnalyticsInBrowser(t *testing.T) {
 	if got := tableRows(owner, "#offers-table"); len(got) != 1 || strings.Join(got[0], "|") != o.TextFor("en").Title+"|1|1|0|0|0|—|—|—" {
 		t.Errorf("the offers: %q", got)
 	}
-	for _, id := range []string{"banner", "renewals"} {
+	if got := tableRows(owner, "#offer-0-table"); len(got) != 30 || strings.Join(got[29][1:], "|") != "1|0|0|0|0" {
+		t.Errorf("the offer's periods: %d rows, today %q", len(got), got[len(got)-1])
+	}
+	for _, id := range []string{"banner", "renewals", "offer-0"} {
 		sctx, cancel := owner.step()
 		shot, err := chromedp.Run(sctx, chromedp.Screenshot(chromedp.CSS(`figure[aria-labelledby="`+id+`-title"]`)))
 		cancel()

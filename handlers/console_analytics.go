@@ -70,6 +70,14 @@ type offerSum struct {
 	Title                                    string
 	Members, Joins, Leaves, Issued, Redeemed int64
 	Stays                                    []string
+	// Chart draws the joins and leaves of each period; Rows are its table.
+	Chart chart
+	Rows  []offerPeriodRow
+}
+
+type offerPeriodRow struct {
+	Label                                   string
+	Joins, Leaves, Erased, Issued, Redeemed int64
 }
 
 type renewalRow struct {
@@ -250,15 +258,28 @@ func (a *API) analyticsOffers(c *gin.Context, p *analyticsPage, interval stats.I
 	if err != nil {
 		return err
 	}
-	for _, o := range os {
+	for i, o := range os {
 		r, err := a.Reports.Offer(ctx, m, stats.Offer{Key: o.Key, Purpose: o.Purpose, Fields: o.Fields}, interval, first, last)
 		if err != nil {
 			return err
 		}
 		sum := offerSum{Title: o.TextFor(l.Lang).Title, Members: r.Members}
+		var labels []string
+		var joins, leaves []int64
 		for _, per := range r.Periods {
 			sum.Joins, sum.Leaves, sum.Issued, sum.Redeemed = sum.Joins+per.Joins, sum.Leaves+per.Leaves, sum.Issued+per.Issued, sum.Redeemed+per.Redeemed
+			label := per.Start.Format(stats.DateLayout)
+			labels, joins, leaves = append(labels, label), append(joins, per.Joins), append(leaves, per.Leaves)
+			var erased int64
+			for _, n := range per.Erased {
+				erased += n
+			}
+			sum.Rows = append(sum.Rows, offerPeriodRow{Label: label, Joins: per.Joins, Leaves: per.Leaves, Erased: erased, Issued: per.Issued, Redeemed: per.Redeemed})
 		}
+		sum.Chart = barChart("offer-"+strconv.Itoa(i), l.Tf("console_chart_offer", "Offer", sum.Title), l.Tf("console_chart_offer_desc", "Offer", sum.Title), labels, []chartSeries{
+			{Name: l.T("console_joins"), Class: "s-grants", Values: joins},
+			{Name: l.T("console_leaves"), Class: "s-withdrawals", Values: leaves},
+		})
 		for _, s := range r.Stays {
 			sum.Stays = append(sum.Stays, percent(float64(s.Stayed)/float64(max(s.Joined, 1)), s.Joined > 0))
 		}
