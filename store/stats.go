@@ -112,7 +112,7 @@ func (s *Store) SaveRollupState(ctx context.Context, st stats.State) (bool, erro
 }
 
 // rollupCountsDoc is one document of counters: a purpose's month or a
-// merchant's totals. The counters are one JSON object in a string, read,
+// merchant's totals. The counters are one string (stats.Counts.Encode), read,
 // added to and written back whole: the embedded server stores and loads
 // one long value far faster than a thousand small fields, and answers an
 // update filtered on more than _id by scanning the collection.
@@ -136,8 +136,7 @@ func (s *Store) rollupCounts(ctx context.Context, docID string) (d rollupCountsD
 	if err != nil {
 		return d, nil, false, storeError(err, "read rollup")
 	}
-	c = stats.Counts{}
-	if err := json.Unmarshal([]byte(d.Counts), &c); err != nil {
+	if c, err = stats.DecodeCounts(d.Counts); err != nil {
 		return d, nil, false, storeError(err, "read rollup")
 	}
 	return d, c, true, nil
@@ -168,11 +167,7 @@ func (s *Store) ApplyRollup(ctx context.Context, merchantID string, gen int64, a
 		}
 		had := d.Gen
 		counts.Apply(a.Incs)
-		b, err := json.Marshal(counts)
-		if err != nil {
-			return err
-		}
-		d = rollupCountsDoc{ID: docID, MerchantID: merchantID, Purpose: a.Purpose, Month: a.Month, Gen: gen, Counts: string(b)}
+		d = rollupCountsDoc{ID: docID, MerchantID: merchantID, Purpose: a.Purpose, Month: a.Month, Gen: gen, Counts: counts.Encode()}
 		var landed bool
 		switch {
 		case s.local:
