@@ -289,17 +289,23 @@ func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (boo
 		return false, err
 	}
 	for {
-		terms, notices, err := r.notices(ctx, m.ID)
-		if err != nil {
-			return false, err
-		}
-		a, last, events, more, next = newAdder(m.Location(), notices), st.Last, 0, true, st.Cursor
+		// The terms are read once there is something to count: a merchant
+		// whose feed is quiet costs one feed read a poll.
+		var terms consent.Terms
+		loaded := false
+		a, last, events, more, next = newAdder(m.Location(), nil), st.Last, 0, true, st.Cursor
 		a.offers = offers
 		at := cur
 		for more && events < cmp.Or(r.Step, defaultStep) && a.size() < maxStepCounters {
 			page, err := r.Feed.Changes(ctx, m.ID, at, cmp.Or(r.Page, consent.MaxChangesPage), counted)
 			if err != nil {
 				return false, err
+			}
+			if len(page.Events) > 0 && !loaded {
+				if terms, a.notices, err = r.notices(ctx, m.ID); err != nil {
+					return false, err
+				}
+				loaded = true
 			}
 			for _, e := range page.Events {
 				if err := r.count(ctx, a, e); err != nil {
@@ -315,7 +321,10 @@ func (r *Roller) step(ctx context.Context, m merchants.Merchant, st *State) (boo
 			}
 			next, at = n, page.Next
 		}
-		again, _, err := r.notices(ctx, m.ID)
+		if !loaded || r.Terms == nil {
+			break
+		}
+		again, err := r.Terms.Terms(ctx, m.ID)
 		if err != nil {
 			return false, err
 		}
@@ -415,9 +424,12 @@ func (r *Roller) notices(ctx context.Context, merchantID string) (consent.Terms,
 	if err != nil {
 		return consent.Terms{}, nil, err
 	}
-	base, err := r.Store.RollupTotals(ctx, merchantID)
-	if err != nil {
-		return consent.Terms{}, nil, err
+	var base Totals
+	if slices.ContainsFunc(terms.Published, func(v consent.PublishedVersion) bool { return v.Material }) {
+		// Only counting a material version's affected subjects reads them.
+		if base, err = r.Store.RollupTotals(ctx, merchantID); err != nil {
+			return consent.Terms{}, nil, err
+		}
 	}
 	return terms, newNoticeCounter(terms, base), nil
 }

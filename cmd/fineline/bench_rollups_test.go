@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,19 +15,29 @@ import (
 )
 
 // BenchmarkYearOfDays reads a year of daily points of every purpose from
-// the rollups of 20,000 seeded subjects, and writes it as the API does.
-// The counters documents do not grow with subjects, so neither does this.
+// the rollups of 20,000 seeded subjects (FINELINE_BENCH_SUBJECTS for
+// more), and encodes it. The counters documents do not grow with
+// subjects, so neither should this.
 //
 //	go test ./cmd/fineline -run '^$' -bench YearOfDays -benchtime 20x
 func BenchmarkYearOfDays(b *testing.B) {
 	dir := b.TempDir()
 	ctx := context.Background()
-	if _, _, _, err := seedBench(ctx, dir, 20_000); err != nil {
+	n := 20_000
+	if v, err := strconv.Atoi(os.Getenv("FINELINE_BENCH_SUBJECTS")); err == nil && v > 0 {
+		n = v
+	}
+	began := time.Now()
+	if _, _, events, err := seedBench(ctx, dir, n); err != nil {
+		b.Fatal(err)
+	} else {
+		b.Logf("seeded %d subjects, %d events in %v", n, events, time.Since(began).Round(time.Second))
+	}
+	rolled, took, err := benchRollups(ctx, dir, io.Discard)
+	if err != nil {
 		b.Fatal(err)
 	}
-	if _, _, err := benchRollups(ctx, dir, io.Discard); err != nil {
-		b.Fatal(err)
-	}
+	b.Logf("rolled up %d events in %v: %.0f events/s", rolled, took.Round(time.Millisecond), float64(rolled)/took.Seconds())
 	st, err := store.Open(ctx, store.Config{DataDir: dir, Logger: newLogger(os.Stderr, slog.LevelWarn)})
 	if err != nil {
 		b.Fatal(err)
