@@ -52,6 +52,8 @@ type Store interface {
 	Offer(ctx context.Context, merchantID, key string) (Offer, error)
 	// Offers lists the merchant's offers by key.
 	Offers(ctx context.Context, merchantID string) ([]Offer, error)
+	// OfferPurposes lists the purposes the merchant's offers grant.
+	OfferPurposes(ctx context.Context, merchantID string) ([]string, error)
 	// AllOffers lists every merchant's offers.
 	AllOffers(ctx context.Context) ([]Offer, error)
 	// IssueReward stores r unless the subject has a reward for this offer
@@ -149,17 +151,10 @@ func (s *Service) List(ctx context.Context, merchantID string) ([]Offer, error) 
 	return s.Store.Offers(ctx, merchantID)
 }
 
-// OfferPurposes lists the purposes the merchant's offers grant.
+// OfferPurposes lists the purposes the merchant's offers grant (a point
+// read, for what follows the feed).
 func (s *Service) OfferPurposes(ctx context.Context, merchantID string) ([]string, error) {
-	os, err := s.List(ctx, merchantID)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]string, 0, len(os))
-	for _, o := range os {
-		out = append(out, o.Purpose)
-	}
-	return out, nil
+	return s.Store.OfferPurposes(ctx, merchantID)
 }
 
 // Acceptance is a shopper accepting an offer.

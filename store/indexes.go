@@ -66,6 +66,9 @@ const (
 	// collBannerReach holds the anonymous banner counts, a document per
 	// merchant and month "<merchant>/<2006-01>", read by _id.
 	collBannerReach = "banner_reach"
+	// collOfferPurposes lists, per merchant "<merchant>", the purposes its
+	// offers grant: what the rollups follow without listing offers.
+	collOfferPurposes = "offer_purposes"
 )
 
 // collectionIndexes declares every collection with its secondary indexes.
@@ -146,6 +149,7 @@ func collectionIndexes() map[string][]mongo.IndexModel {
 		collAudit:           nil,
 		collRollups:         nil,
 		collBannerReach:     nil,
+		collOfferPurposes:   nil,
 		collValues: {
 			{Keys: bson.D{{Key: "merchant_id", Value: 1}, {Key: "field", Value: 1}}},
 		},

@@ -70,11 +70,51 @@ func (s *Store) CreateOffer(ctx context.Context, o offers.Offer) error {
 	if b := o.Birthday; b != nil {
 		d.Birthday = &birthdayDoc{Field: b.Field, On: string(b.On), ValidDays: b.ValidDays}
 	}
+	// The merchant's offer purposes first, so that no offer is without
+	// its entry there (one left by a failed insert lists a purpose too many).
+	if err := s.addOfferPurpose(ctx, o.MerchantID, o.Purpose); err != nil {
+		return storeError(err, "create offer")
+	}
 	err := s.insertOne(ctx, collOffers, d)
 	if mongo.IsDuplicateKeyError(err) {
 		return apperr.New(apperr.Conflict, "offer %q already exists", o.Key).WithDetail("offer_exists")
 	}
 	return storeError(err, "create offer")
+}
+
+func (s *Store) addOfferPurpose(ctx context.Context, merchantID, purpose string) error {
+	defer s.writing()()
+	_, err := s.db.Collection(collOfferPurposes).UpdateOne(ctx, bson.D{{Key: "_id", Value: merchantID}},
+		bson.D{{Key: "$addToSet", Value: bson.D{{Key: "purposes", Value: purpose}}}}, options.UpdateOne().SetUpsert(true))
+	s.noteWrite(err)
+	return err
+}
+
+// OfferPurposes lists the purposes the merchant's offers grant: a point read.
+func (s *Store) OfferPurposes(ctx context.Context, merchantID string) ([]string, error) {
+	var d struct {
+		Purposes []string `bson:"purposes"`
+	}
+	err := s.db.Collection(collOfferPurposes).FindOne(ctx, bson.D{{Key: "_id", Value: merchantID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		// Offers made before the list was kept: list them once, and keep it.
+		os, err := s.Offers(ctx, merchantID)
+		if err != nil {
+			return nil, err
+		}
+		update := bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "purposes", Value: bson.A{}}}}}
+		for _, o := range os {
+			d.Purposes = append(d.Purposes, o.Purpose)
+		}
+		if len(d.Purposes) > 0 {
+			update = bson.D{{Key: "$addToSet", Value: bson.D{{Key: "purposes", Value: bson.D{{Key: "$each", Value: d.Purposes}}}}}}
+		}
+		defer s.writing()()
+		_, err = s.db.Collection(collOfferPurposes).UpdateOne(ctx, bson.D{{Key: "_id", Value: merchantID}}, update, options.UpdateOne().SetUpsert(true))
+		s.noteWrite(err)
+		return d.Purposes, storeError(err, "keep offer purposes")
+	}
+	return d.Purposes, storeError(err, "read offer purposes")
 }
 
 // Offer returns one offer: a point read.
