@@ -52,12 +52,12 @@ func (tx *Tx) Append(ctx context.Context, events ...Event) error {
 		e.MerchantID, e.SubjectID, e.Seq = st.MerchantID, st.SubjectID, st.Seq+1
 		e.RecordedAt, e.PrevHash = at, st.HeadHash
 		if e.Field == "" && e.State.Valid() {
-			e.Prev = Undecided
+			e.Prev, e.PrevNotice = Undecided, 0
 			if p, ok := st.Purposes[e.Purpose]; ok {
 				e.Prev, e.PrevNotice = p.State, p.NoticeVersion
 			}
 		} else {
-			e.Locale, e.PrevNotice = "", 0
+			e.Locale, e.Prev, e.PrevNotice = "", "", 0
 		}
 		if !e.GivenAt.IsZero() {
 			e.GivenAt = e.GivenAt.UTC().Truncate(time.Millisecond) // as hashed and stored

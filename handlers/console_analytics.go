@@ -259,7 +259,7 @@ func (a *API) analyticsOffers(c *gin.Context, p *analyticsPage, interval stats.I
 		return err
 	}
 	for i, o := range os {
-		r, err := a.Reports.Offer(ctx, m, stats.Offer{Key: o.Key, Purpose: o.Purpose, Fields: o.Fields}, interval, first, last)
+		r, err := a.Reports.Offer(ctx, m, stats.Offer{Key: o.Key, Purpose: o.Purpose, Fields: o.Fields, CreatedAt: o.CreatedAt}, interval, first, last)
 		if err != nil {
 			return err
 		}
@@ -281,7 +281,7 @@ func (a *API) analyticsOffers(c *gin.Context, p *analyticsPage, interval stats.I
 			{Name: l.T("console_leaves"), Class: "s-withdrawals", Values: leaves},
 		})
 		for _, s := range r.Stays {
-			sum.Stays = append(sum.Stays, percent(float64(s.Stayed)/float64(max(s.Joined, 1)), s.Joined > 0))
+			sum.Stays = append(sum.Stays, percent(s.Share()))
 		}
 		p.Offers = append(p.Offers, sum)
 	}

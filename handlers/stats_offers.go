@@ -52,7 +52,7 @@ func (a *API) offerStats(c *gin.Context) error {
 	if err != nil {
 		return err
 	}
-	r, err := a.Reports.Offer(ctx, m, stats.Offer{Key: o.Key, Purpose: o.Purpose, Fields: o.Fields}, s.interval, s.first, s.last)
+	r, err := a.Reports.Offer(ctx, m, stats.Offer{Key: o.Key, Purpose: o.Purpose, Fields: o.Fields, CreatedAt: o.CreatedAt}, s.interval, s.first, s.last)
 	if err != nil {
 		return err
 	}
@@ -66,7 +66,7 @@ func (a *API) offerStats(c *gin.Context) error {
 			Joins: p.Joins, Leaves: p.Leaves, Erased: p.Erased, RewardsIssued: p.Issued, RewardsRedeemed: p.Redeemed})
 	}
 	for _, s := range r.Stays {
-		out.Stays = append(out.Stays, stayJSON{Days: s.Days, Joined: s.Joined, StillJoined: s.Stayed, Share: rate(float64(s.Stayed)/float64(max(s.Joined, 1)), s.Joined > 0)})
+		out.Stays = append(out.Stays, stayJSON{Days: s.Days, Joined: s.Joined, StillJoined: s.Stayed, Share: rate(s.Share())})
 	}
 	if format != "csv" {
 		c.JSON(http.StatusOK, out)

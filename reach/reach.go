@@ -88,6 +88,9 @@ func (s Signal) Validate() error {
 	if s.Layer != 1 && s.Layer != 2 {
 		return bad("layer must be 1 (the banner) or 2 (the dialog)")
 	}
+	if s.Layer == 1 && !s.AfterBanner {
+		return bad("a choice on the banner follows the banner: after_banner must be true")
+	}
 	if s.Button == Decline && s.Granted || s.Button == Accept && s.Withdrew {
 		return bad("%s cannot have switched a purpose that way", s.Button)
 	}
@@ -235,7 +238,11 @@ func (c *Counter) Flush(ctx context.Context) {
 			c.pending = map[Key]int64{}
 		}
 		for k, n := range batch {
-			c.pending[k] += n
+			if _, ok := c.pending[k]; ok || len(c.pending) < c.Max {
+				c.pending[k] += n
+			} else {
+				c.dropped += n
+			}
 		}
 		c.mu.Unlock()
 	}

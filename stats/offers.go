@@ -14,6 +14,8 @@ import (
 type Offer struct {
 	Key, Purpose string
 	Fields       []string
+	// CreatedAt starts its stays: joins before the offer are not its.
+	CreatedAt time.Time
 }
 
 // OfferPeriod is one period of an offer: who joined (a grant of its
@@ -31,6 +33,15 @@ type OfferPeriod struct {
 type Stay struct {
 	Days           int
 	Joined, Stayed int64
+}
+
+// Share is the share of those who joined that stayed; false when nobody
+// joined that long ago.
+func (s Stay) Share() (float64, bool) {
+	if s.Joined == 0 {
+		return 0, false
+	}
+	return float64(s.Stayed) / float64(s.Joined), true
 }
 
 // OfferReport is an offer's periods, its members now and how long they
@@ -124,8 +135,13 @@ func (r Reporter) Offer(ctx context.Context, m merchants.Merchant, o Offer, inte
 		}
 		out.Periods = append(out.Periods, p)
 	}
-	// Stays: every join day of the last two years far enough back.
+	// Stays: every join day of the last two years far enough back, from
+	// the day the offer was made (the rollups count how long members stay
+	// once they know the purpose is an offer's, within a minute of it).
 	since := time.Date(today.Year(), today.Month(), 1, 0, 0, 0, 0, loc).AddDate(0, -stayMonths, 0)
+	if made := dayOf(o.CreatedAt, loc); !o.CreatedAt.IsZero() && made.After(since) {
+		since = made
+	}
 	back := monthsFrom(since, today)
 	joins, err := r.months(ctx, m.ID, o.Purpose, back)
 	if err != nil {
@@ -133,7 +149,9 @@ func (r Reporter) Offer(ctx context.Context, m merchants.Merchant, o Offer, inte
 	}
 	for _, days := range Stays {
 		s := Stay{Days: days}
-		for d := since; !d.AddDate(0, 0, days).After(today); d = d.AddDate(0, 0, 1) {
+		// A join day counts once all of its members' stays are over: the
+		// last of them ends before today began.
+		for d := since; d.AddDate(0, 0, days).Before(today); d = d.AddDate(0, 0, 1) {
 			day := dayIn(back, joins, d)
 			s.Joined += day.Grants
 			s.Stayed += day.Grants - day.LeftWithin[days]

@@ -29,6 +29,9 @@ const (
 // years of weeks, ten years of months.
 var maxPeriods = map[Interval]int{Daily: 366, Weekly: 157, Monthly: 120}
 
+// maxYearsBack bounds how far back a report starts.
+const maxYearsBack = 10
+
 // DateLayout is how report dates are written: days in the merchant's time
 // zone.
 const DateLayout = "2006-01-02"
@@ -138,8 +141,13 @@ func (r Reporter) Range(m merchants.Merchant, interval Interval, from, to string
 	if first.After(last) {
 		return time.Time{}, time.Time{}, apperr.New(apperr.Invalid, "from must be on or before to (and today)").WithDetail("invalid_range")
 	}
+	// A report walks from its first day to today: reports reach back ten
+	// years at most.
+	if first.Before(today.AddDate(-maxYearsBack, 0, 0)) {
+		return time.Time{}, time.Time{}, apperr.New(apperr.Invalid, "from must be within the last %d years", maxYearsBack).WithDetail("invalid_range")
+	}
 	n := 0
-	for s := startOf(interval, first); !s.After(last); s = nextStart(interval, s) {
+	for s := startOf(interval, first); !s.After(last) && n <= maxPeriods[interval]; s = nextStart(interval, s) {
 		n++
 	}
 	if n > maxPeriods[interval] {

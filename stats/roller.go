@@ -461,7 +461,7 @@ func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
 		return nil
 	}
 	prev, prevNotice := e.Prev, e.PrevNotice
-	if prev == "" || (prev == consent.Granted && prevNotice == 0 && a.notices != nil) {
+	if prev == "" {
 		// Recorded before decisions kept what they replace: read it from
 		// the chain.
 		var err error

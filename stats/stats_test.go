@@ -286,6 +286,8 @@ func TestReportRefusesBadQueries(t *testing.T) {
 		"interval=week&from=2020-01-01":     "invalid_range",
 		"from=2027-02-29":                   "invalid_date",
 		"to=2027-03-01T00:00:00Z":           "invalid_date",
+		"from=0001-01-01&to=0001-12-31":     "invalid_range", // a year, but long ago
+		"interval=month&from=2016-01-01":    "invalid_range", // more than ten years back
 	} {
 		status, body := e.get(key, "/v1/stats/purposes?"+q)
 		var out struct {

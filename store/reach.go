@@ -31,7 +31,9 @@ func (s *Store) AddReachCounts(ctx context.Context, counts map[reach.Key]int64) 
 		keys[m] = append(keys[m], k)
 	}
 	models := make([]mongo.WriteModel, 0, len(incs))
+	order := make([]month, 0, len(incs))
 	for m, inc := range incs {
+		order = append(order, m)
 		models = append(models, mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: id(m.merchant, m.month)}}).
 			SetUpdate(bson.D{{Key: "$inc", Value: inc}, {Key: "$setOnInsert", Value: bson.D{
 				{Key: "merchant_id", Value: m.merchant}, {Key: "month", Value: m.month}}}}).
@@ -40,15 +42,31 @@ func (s *Store) AddReachCounts(ctx context.Context, counts map[reach.Key]int64) 
 	defer s.writing()()
 	_, err := s.db.Collection(collBannerReach).BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	s.noteWrite(err)
+	written := order
 	if err != nil {
-		return storeError(err, "add banner counts")
+		// What the store said it wrote is not written again; on any other
+		// error everything is kept for the next write.
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return storeError(err, "add banner counts")
+		}
+		failed := map[int]bool{}
+		for _, we := range bwe.WriteErrors {
+			failed[we.Index] = true
+		}
+		written = nil
+		for i, m := range order {
+			if !failed[i] {
+				written = append(written, m)
+			}
+		}
 	}
-	for _, ks := range keys {
-		for _, k := range ks {
+	for _, m := range written {
+		for _, k := range keys[m] {
 			delete(counts, k)
 		}
 	}
-	return nil
+	return storeError(err, "add banner counts")
 }
 
 // ReachMonth reads a merchant's banner counts of one month.
