@@ -22,6 +22,11 @@ import (
 	"github.com/fineline/fineline/webhooks"
 )
 
+// Format names the counters' layout. A change to what is counted (a new
+// counter, a new rule) bumps it: the rollups then count again from the
+// beginning of every merchant's feed, under the new format.
+const Format = 1
+
 // Flows counts the decisions of a day (or a period) that changed a
 // subject's state for a purpose: into granted, denied or withdrawn. A
 // decision that repeats the state (a re-acceptance of changed terms) is

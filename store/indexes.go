@@ -59,9 +59,10 @@ const (
 	// changed (append-only); both keyed "<merchant>/<id>".
 	collStaff = "staff"
 	collAudit = "staff_audit"
-	// collRollups holds each merchant's analytics: its rollup state
-	// "<merchant>", totals "<merchant>/~totals" and a document per purpose
-	// and month "<merchant>/<purpose>/<2006-01>", all read by _id.
+	// collRollups holds each merchant's analytics, under the counters'
+	// format: its rollup state "<merchant>/f1/~state", totals ".../~totals",
+	// a document per purpose and month ".../<purpose>/<2006-01>" and per
+	// material notice version ".../~notice/<n>", all read by _id.
 	collRollups = "stats_rollups"
 	// collBannerReach holds the anonymous banner counts, a document per
 	// merchant and month "<merchant>/<2006-01>", read by _id.

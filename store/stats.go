@@ -41,13 +41,19 @@ type rollupStateDoc struct {
 	NotesPos   int64            `bson:"notes_pos,omitempty"`
 }
 
-func rollupStateID(merchantID string) string  { return id(merchantID, "~state") }
-func rollupTotalsID(merchantID string) string { return id(merchantID, "~totals") }
+// Rollup documents are named under the counters' format
+// ("<merchant>/f<format>/..."): a new format starts from the beginning of
+// the feed beside the old documents, which nothing reads any more.
+func rollupID(merchantID string, parts ...string) string {
+	return id(append([]string{merchantID, "f" + strconv.Itoa(stats.Format)}, parts...)...)
+}
+func rollupStateID(merchantID string) string  { return rollupID(merchantID, "~state") }
+func rollupTotalsID(merchantID string) string { return rollupID(merchantID, "~totals") }
 func rollupNoticeID(merchantID string, version int) string {
-	return id(merchantID, "~notice", strconv.Itoa(version))
+	return rollupID(merchantID, "~notice", strconv.Itoa(version))
 }
 func rollupMonthID(merchantID, purpose, month string) string {
-	return id(merchantID, purpose, month)
+	return rollupID(merchantID, purpose, month)
 }
 
 // RollupState returns a merchant's rollup state.
