@@ -484,38 +484,43 @@ func (r *Roller) count(ctx context.Context, a *adder, e consent.Event) error {
 // purpose began (the first of the grants before e that follow one another).
 func (r *Roller) joinedAt(ctx context.Context, e consent.Event) (time.Time, error) {
 	var at time.Time
-	for seq := e.Seq - 1; seq >= 1; seq-- {
-		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
-		if err != nil {
-			return time.Time{}, err
-		}
-		if p.State == consent.SubjectErased {
-			break
-		}
-		if p.Field != "" || !p.State.Valid() || p.Purpose != e.Purpose {
-			continue
-		}
+	err := r.decisionsBefore(ctx, e, func(p consent.Event) bool {
 		if p.State != consent.Granted {
-			break
+			return false
 		}
 		at = p.DecidedAt()
-	}
-	return at, nil
+		return true
+	})
+	return at, err
 }
 
 // prevOf reads back along the subject's chain for its state for e's
 // purpose before e, and the notice version it was recorded under.
 func (r *Roller) prevOf(ctx context.Context, e consent.Event) (consent.State, int, error) {
+	prev, notice := consent.Undecided, 0
+	err := r.decisionsBefore(ctx, e, func(p consent.Event) bool {
+		prev, notice = p.State, p.NoticeVersion
+		return false
+	})
+	return prev, notice, err
+}
+
+// decisionsBefore calls each with the subject's decisions on e's purpose
+// before e, newest first, while it answers true.
+func (r *Roller) decisionsBefore(ctx context.Context, e consent.Event, each func(consent.Event) bool) error {
 	for seq := e.Seq - 1; seq >= 1; seq-- {
 		p, err := r.Feed.Event(ctx, e.MerchantID, e.SubjectID, seq)
 		if err != nil {
-			return "", 0, err
+			return err
 		}
-		if p.Field == "" && p.State.Valid() && p.Purpose == e.Purpose {
-			return p.State, p.NoticeVersion, nil
+		if p.State == consent.SubjectErased {
+			return nil
+		}
+		if p.Field == "" && p.State.Valid() && p.Purpose == e.Purpose && !each(p) {
+			return nil
 		}
 	}
-	return consent.Undecided, 0, nil
+	return nil
 }
 
 // statesBefore reads the subject's chain up to its erasure for the state
