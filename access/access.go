@@ -155,15 +155,7 @@ func (c *Counter) Flush(ctx context.Context) {
 	if err := c.Store.AddAccessCounts(ctx, batch); err != nil {
 		c.Log.Warn("access counts not written; retrying with the next", "counters", len(batch), "err", err)
 		c.mu.Lock()
-		if c.pending == nil {
-			c.pending = batch
-		} else {
-			for k, n := range batch {
-				if _, ok := c.pending[k]; ok || len(c.pending) < 2*c.Max {
-					c.pending[k] += n
-				}
-			}
-		}
+		c.dropped += every.Restore(&c.pending, batch, 2*c.Max)
 		c.mu.Unlock()
 	}
 }

@@ -87,24 +87,7 @@ func TestConsoleAnalyticsInBrowser(t *testing.T) {
 	}
 	dir := os.Getenv("FINELINE_SCREENSHOTS")
 	for _, id := range []string{"stock", "flows"} {
-		sctx, cancel := owner.step()
-		shot, err := chromedp.Run(sctx, chromedp.Screenshot(chromedp.CSS(`figure[aria-labelledby="`+id+`-title"]`)))
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		img, err := png.Decode(bytes.NewReader(shot))
-		if err != nil {
-			t.Fatalf("the %s chart's screenshot: %v", id, err)
-		}
-		if n := colours(img); n < 4 || img.Bounds().Dx() < 300 {
-			t.Errorf("the %s chart's screenshot is %v with %d colours: nothing drawn", id, img.Bounds(), n)
-		}
-		if dir != "" {
-			if err := os.WriteFile(filepath.Join(dir, "analytics-"+id+".png"), shot, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
+		screenshotChart(t, owner, id, dir)
 	}
 
 	// Weeks, from the form.
@@ -228,23 +211,30 @@ func TestConsoleAnalyticsInBrowser(t *testing.T) {
 		t.Errorf("the offer's periods: %d rows, today %q", len(got), got[len(got)-1])
 	}
 	for _, id := range []string{"banner", "renewals", "offer-0"} {
-		sctx, cancel := owner.step()
-		shot, err := chromedp.Run(sctx, chromedp.Screenshot(chromedp.CSS(`figure[aria-labelledby="`+id+`-title"]`)))
-		cancel()
-		if err != nil {
+		screenshotChart(t, owner, id, dir)
+	}
+}
+
+// screenshotChart takes a Chromium screenshot of the chart id: something
+// is drawn in it. With dir set, it is kept there.
+func screenshotChart(t *testing.T, tab *btTab, id, dir string) {
+	t.Helper()
+	sctx, cancel := tab.step()
+	shot, err := chromedp.Run(sctx, chromedp.Screenshot(chromedp.CSS(`figure[aria-labelledby="`+id+`-title"]`)))
+	cancel()
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatalf("the %s chart's screenshot: %v", id, err)
+	}
+	if n := colours(img); n < 4 || img.Bounds().Dx() < 300 {
+		t.Errorf("the %s chart's screenshot is %v with %d colours: nothing drawn", id, img.Bounds(), n)
+	}
+	if dir != "" {
+		if err := os.WriteFile(filepath.Join(dir, "analytics-"+id+".png"), shot, 0o644); err != nil {
 			t.Fatal(err)
-		}
-		img, err := png.Decode(bytes.NewReader(shot))
-		if err != nil {
-			t.Fatalf("the %s chart's screenshot: %v", id, err)
-		}
-		if n := colours(img); n < 4 || img.Bounds().Dx() < 300 {
-			t.Errorf("the %s chart's screenshot is %v with %d colours: nothing drawn", id, img.Bounds(), n)
-		}
-		if dir != "" {
-			if err := os.WriteFile(filepath.Join(dir, "analytics-"+id+".png"), shot, 0o644); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 }

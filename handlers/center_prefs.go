@@ -296,12 +296,7 @@ func (a *API) countClicks(m merchants.Merchant, channel string, clicks int, res 
 	if a.Reach == nil {
 		return
 	}
-	var granted, withdrew bool
-	for _, e := range res.Decided() {
-		granted = granted || e.State == consent.Granted && e.Prev != consent.Granted
-		withdrew = withdrew || e.Prev == consent.Granted && e.State != consent.Granted
-	}
-	if granted || withdrew {
+	if granted, withdrew := reach.Switched(res.Decided()); granted || withdrew {
 		a.Reach.AddChoice(m.ID, time.Now().In(m.Location()), channel, clicks, granted, withdrew)
 	}
 }

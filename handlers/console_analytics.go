@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -190,13 +191,18 @@ func (a *API) consoleAnalytics(c *gin.Context) error {
 		}
 		p.ByLocale.Rows = append(p.ByLocale.Rows, flowRow{Name: name, Grants: f.Grants, Denials: f.Denials, Withdrawals: f.Withdrawals})
 	}
-	if err := a.analyticsBanner(c, &p, stats.Interval(interval), q); err != nil {
+	// The purposes' report took the query: the other areas cover its days.
+	first, last, err := a.Reports.Range(m, stats.Interval(interval), q.Get("from"), q.Get("to"))
+	if err != nil {
+		return err
+	}
+	if err := a.analyticsBanner(c, &p, stats.Interval(interval), first, last); err != nil {
 		return err
 	}
 	if err := a.analyticsNotices(c, &p); err != nil {
 		return err
 	}
-	if err := a.analyticsOffers(c, &p, stats.Interval(interval), q); err != nil {
+	if err := a.analyticsOffers(c, &p, stats.Interval(interval), first, last); err != nil {
 		return err
 	}
 	return a.render(c, http.StatusOK, "console/analytics", p)
@@ -211,15 +217,11 @@ func clicksLabel(byClicks map[int]int64) string {
 }
 
 // analyticsBanner adds what the widget's banner met over the page's periods.
-func (a *API) analyticsBanner(c *gin.Context, p *analyticsPage, interval stats.Interval, q url.Values) error {
+func (a *API) analyticsBanner(c *gin.Context, p *analyticsPage, interval stats.Interval, first, last time.Time) error {
 	if a.Reach == nil {
 		return nil
 	}
 	m, l := merchant(c), p.L
-	first, last, err := a.Reports.Range(m, interval, q.Get("from"), q.Get("to"))
-	if err != nil {
-		return err
-	}
 	r, err := a.Reports.Banner(c.Request.Context(), m, interval, first, last)
 	if err != nil {
 		return err
@@ -245,16 +247,12 @@ func (a *API) analyticsBanner(c *gin.Context, p *analyticsPage, interval stats.I
 
 // analyticsOffers adds each offer over the page's range: joins, leaves,
 // rewards, members now and how long they stay.
-func (a *API) analyticsOffers(c *gin.Context, p *analyticsPage, interval stats.Interval, q url.Values) error {
+func (a *API) analyticsOffers(c *gin.Context, p *analyticsPage, interval stats.Interval, first, last time.Time) error {
 	if a.Offers == nil {
 		return nil
 	}
 	ctx, m, l := c.Request.Context(), merchant(c), p.L
 	os, err := a.Offers.List(ctx, m.ID)
-	if err != nil {
-		return err
-	}
-	first, last, err := a.Reports.Range(m, interval, q.Get("from"), q.Get("to"))
 	if err != nil {
 		return err
 	}

@@ -1,9 +1,7 @@
 package handlers
 
 import (
-	"bytes"
 	"context"
-	"encoding/csv"
 	"maps"
 	"math"
 	"net/http"
@@ -199,22 +197,14 @@ func (a *API) purposeStats(c *gin.Context) error {
 
 // sendPurposeStatsCSV answers with the report as a CSV download.
 func sendPurposeStatsCSV(c *gin.Context, slug string, r stats.Report) error {
-	b, err := purposeStatsCSV(r)
-	if err != nil {
-		return err
-	}
-	c.Header("Content-Disposition", `attachment; filename="`+slug+`-purposes-by-`+string(r.Interval)+`.csv"`)
-	c.Data(http.StatusOK, "text/csv; charset=utf-8", b)
-	return nil
+	return sendCSV(c, slug+"-purposes-by-"+string(r.Interval)+".csv", purposeStatsRows(r))
 }
 
-// purposeStatsCSV writes a report one row per period, purpose, channel
+// purposeStatsRows lays a report out one row per period, purpose, channel
 // and locale: first the purpose's row for every channel and locale
 // ("all", with the stocks and rates), then one per channel, then one per
 // locale (flows only).
-func purposeStatsCSV(r stats.Report) ([]byte, error) {
-	var b bytes.Buffer
-	w := csv.NewWriter(&b)
+func purposeStatsRows(r stats.Report) [][]string {
 	rows := [][]string{{"period_start", "period_end", "purpose", "channel", "locale", "allowed", "asked", "grants", "denials", "withdrawals", "opt_in_rate", "withdrawal_rate"}}
 	n := func(v int64) string { return strconv.FormatInt(v, 10) }
 	share := func(v float64, ok bool) string {
@@ -238,8 +228,5 @@ func purposeStatsCSV(r stats.Report) ([]byte, error) {
 			}
 		}
 	}
-	if err := w.WriteAll(rows); err != nil {
-		return nil, err
-	}
-	return b.Bytes(), nil
+	return rows
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/fineline/fineline/apperr"
+	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/internal/every"
 )
 
@@ -151,6 +152,16 @@ func clickCounters(channel string, clicks int, granted, withdrew bool) []string 
 	return out
 }
 
+// Switched says whether decisions switched a purpose on (from anything
+// but a grant) or one that was on off: what a choice's clicks count for.
+func Switched(decided []consent.Event) (granted, withdrew bool) {
+	for _, e := range decided {
+		granted = granted || e.State == consent.Granted && e.Prev != consent.Granted
+		withdrew = withdrew || e.Prev == consent.Granted && e.State != consent.Granted
+	}
+	return granted, withdrew
+}
+
 // Key names one counter of one merchant's day.
 type Key struct {
 	MerchantID string
@@ -234,16 +245,7 @@ func (c *Counter) Flush(ctx context.Context) {
 	if err := c.Store.AddReachCounts(ctx, batch); err != nil {
 		c.Log.Warn("banner counts not written; retrying with the next", "counters", len(batch), "err", err)
 		c.mu.Lock()
-		if c.pending == nil {
-			c.pending = map[Key]int64{}
-		}
-		for k, n := range batch {
-			if _, ok := c.pending[k]; ok || len(c.pending) < c.Max {
-				c.pending[k] += n
-			} else {
-				c.dropped += n
-			}
-		}
+		c.dropped += every.Restore(&c.pending, batch, c.Max)
 		c.mu.Unlock()
 	}
 }

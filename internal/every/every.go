@@ -26,3 +26,20 @@ func Flush(ctx context.Context, interval, last time.Duration, wake <-chan struct
 		flush(ctx)
 	}
 }
+
+// Restore puts back into pending (made when nil) the counts a write did not
+// take: a counter held already takes its count, a new one only while
+// pending holds fewer than max. It returns the count it dropped.
+func Restore[K comparable](pending *map[K]int64, batch map[K]int64, max int) (dropped int64) {
+	if *pending == nil {
+		*pending = make(map[K]int64, len(batch))
+	}
+	for k, n := range batch {
+		if _, ok := (*pending)[k]; ok || len(*pending) < max {
+			(*pending)[k] += n
+		} else {
+			dropped += n
+		}
+	}
+	return dropped
+}
