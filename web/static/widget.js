@@ -414,7 +414,7 @@
       }
     }
     const moved = (to, on) => Object.keys(choices).some((k) => choices[k] === to && (shown[k] === "on") === on);
-    tell({ event: "choice", button: kind, layer: open ? 2 : 1, after_banner: bannerShown, clicks: clicks || 1, granted: moved("granted", false), withdrew: moved("withdrawn", true) });
+    setTimeout(tell, 0, { event: "choice", button: kind, layer: open ? 2 : 1, after_banner: bannerShown, clicks: clicks || 1, granted: moved("granted", false), withdrew: moved("withdrawn", true) });
     clicks = 0;
     bannerShown = false;
     const picked = Object.keys(radios).find((k) => radios[k].checked) || "";
