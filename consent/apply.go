@@ -578,3 +578,41 @@ func (l *Ledger) findByIdempotencyKey(ctx context.Context, merchantID, subjectID
 	}
 	return 0, nil
 }
+
+// Preview decides choices as Apply would for a newcomer (a subject with no
+// record), without writing anything: the same validation, the same plan,
+// folded into a state kept only in memory. The console's preview of the
+// widget answers with it, so a merchant trying its banner records nothing.
+// Choices that would store volunteered values are refused: a preview keeps
+// no data.
+func (l *Ledger) Preview(ctx context.Context, c Choices) (SubjectState, error) {
+	var err error
+	if c.Locale, err = CanonicalLocale(c.Locale); err != nil {
+		return SubjectState{}, err
+	}
+	if len(c.Values) > 0 {
+		return SubjectState{}, apperr.New(apperr.Invalid, "a preview keeps no volunteered data").WithDetail(CodeInvalidChoices)
+	}
+	reqs, err := l.validate(ctx, c)
+	if err != nil {
+		return SubjectState{}, err
+	}
+	terms, err := l.notices.Terms(ctx, c.MerchantID)
+	if err != nil {
+		return SubjectState{}, err
+	}
+	now := l.now()
+	st := SubjectState{MerchantID: c.MerchantID, SubjectID: c.SubjectID}
+	inForce := terms.InForce(now)
+	events, _ := plan(st, reqs, terms, now, inForce)
+	if e, ok := planLevel(st, c.Level, c.LevelShown); ok {
+		e.NoticeVersion = inForce
+		events = append(events, e)
+	}
+	for _, e := range events {
+		e.MerchantID, e.SubjectID, e.Seq, e.RecordedAt = c.MerchantID, c.SubjectID, st.Seq+1, now
+		e.Channel, e.Actor, e.Locale = c.Channel, c.Actor, c.Locale
+		st = st.Next(e)
+	}
+	return st, nil
+}

@@ -362,3 +362,47 @@ func TestPrivacyLevelEventsVerify(t *testing.T) {
 		t.Fatalf("verify after a privacy-level choice: %d events, %v", n, err)
 	}
 }
+
+// TestPreviewDecidesLikeApplyAndWritesNothing: a preview refuses what Apply
+// refuses, answers what Apply would for a newcomer, and leaves no record.
+func TestPreviewDecidesLikeApplyAndWritesNothing(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	choices := func(reqs ...consent.Request) consent.Choices {
+		return consent.Choices{MerchantID: merchant, SubjectID: "device:preview", Channel: consent.ChannelWidget, Actor: "widget", Requests: reqs}
+	}
+	for name, c := range map[string]consent.Choices{
+		"a sensitive grant without explicit opt-in": choices(consent.Request{Purpose: "wellness", State: consent.Granted}),
+		"an unknown purpose":                        choices(consent.Request{Purpose: "nope", State: consent.Granted}),
+		"a purpose named twice":                     choices(consent.Request{Purpose: "newsletter", State: consent.Granted}, consent.Request{Purpose: "newsletter", State: consent.Denied}),
+		"volunteered data": {MerchantID: merchant, SubjectID: "device:preview", Channel: consent.ChannelWidget,
+			Requests: []consent.Request{{Purpose: "newsletter", State: consent.Granted}}, Values: map[string]string{"birthday": "05-01"}},
+	} {
+		if _, err := e.ledger.Preview(ctx, c); apperr.CodeOf(err) != apperr.Invalid && apperr.CodeOf(err) != apperr.NotFound {
+			t.Errorf("%s: previewed with %v", name, err)
+		}
+	}
+	st, err := e.ledger.Preview(ctx, choices(consent.Request{Purpose: "newsletter", State: consent.Granted}, consent.Request{Purpose: "recommendations", State: consent.Denied},
+		consent.Request{Purpose: "wellness", State: consent.Granted, Explicit: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := (&consent.Purposes{Store: e.store}).List(ctx, merchant)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := e.ledger.DecideAll(ctx, merchant, st, ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for i, p := range ps {
+		got[p.Key] = ds[i].Allowed
+	}
+	if !got["newsletter"] || got["recommendations"] || !got["wellness"] || st.Seq != 3 {
+		t.Fatalf("previewed state %+v decides %v", st, got)
+	}
+	if _, err := e.ledger.StateOf(ctx, merchant, "device:preview"); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("a preview left a record: %v", err)
+	}
+}

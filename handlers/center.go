@@ -51,12 +51,17 @@ const (
 // codeCrossOrigin refuses a form posted from another site.
 const codeCrossOrigin = "cross_origin"
 
+// pageCSP is the policy of every page, framing aside: scripts, styles
+// and images from Fineline itself only, no inline script, forms posted to
+// Fineline only.
+const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'"
+
 // centerHeaders are the headers of every center page: a strict CSP with no
 // inline script, no framing, no referrer (links carry tokens), no caching
 // of pages that show personal choices.
 func centerHeaders(c *gin.Context) {
 	h := c.Writer.Header()
-	h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", pageCSP+"; frame-ancestors 'none'")
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")

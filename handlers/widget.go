@@ -26,7 +26,7 @@ const ctxWidgetSubject = "fineline.widget_subject"
 
 // widgetCORS resolves the merchant and refuses any origin it did not allow.
 func (a *API) widgetCORS(c *gin.Context) {
-	slug := c.Param("slug")
+	slug, preview := strings.CutSuffix(c.Param("slug"), previewSuffix)
 	if !merchants.ValidSlug(slug) {
 		a.writeError(c, apperr.New(apperr.NotFound, "no such merchant"))
 		return
@@ -34,6 +34,10 @@ func (a *API) widgetCORS(c *gin.Context) {
 	m, err := a.Merchants.Store.MerchantBySlug(c.Request.Context(), slug)
 	if err != nil {
 		a.writeError(c, err)
+		return
+	}
+	if preview {
+		a.widgetPreview(c, m)
 		return
 	}
 	origin := c.GetHeader("Origin")
@@ -68,9 +72,53 @@ func (a *API) widgetCORS(c *gin.Context) {
 	c.Next()
 }
 
+// previewSuffix turns a merchant's slug into the handle of its widget's
+// preview ("demo-shop~preview"), the one the console's preview page gives
+// the widget: the same script and calls, answered without recording.
+const previewSuffix = "~preview"
+
+const (
+	ctxPreview      = "fineline.widget_preview"
+	ctxPreviewState = "fineline.widget_preview_state"
+	// codePreviewOrigin refuses a preview call from another site.
+	codePreviewOrigin = "preview_same_origin_only"
+)
+
+// widgetPreview admits a call of the console's widget preview. The preview
+// page is on Fineline's own origin, so only same-origin calls are taken
+// (no CORS headers); it answers as for a newcomer and records nothing, so
+// it needs no session and tells nothing that the config does not.
+func (a *API) widgetPreview(c *gin.Context, m merchants.Merchant) {
+	if site := c.GetHeader("Sec-Fetch-Site"); site != "" && site != "same-origin" || a.cop.Check(c.Request) != nil {
+		a.writeError(c, apperr.New(apperr.Forbidden, "the widget preview runs in the console only").WithDetail(codePreviewOrigin))
+		return
+	}
+	if err := m.Active(); err != nil {
+		a.writeError(c, err)
+		return
+	}
+	if c.Request.Method == http.MethodOptions {
+		c.AbortWithStatus(http.StatusNoContent)
+		return
+	}
+	c.Set(ctxMerchant, m)
+	c.Set(ctxPreview, true)
+	c.Set(ctxLocalizer, a.Center.Locales.For(a.Center.Locales.Pick(c.Query("lang"), "", c.GetHeader("Accept-Language"))))
+	c.Next()
+}
+
+func isPreview(c *gin.Context) bool { return c.GetBool(ctxPreview) }
+
 // widgetSubject names who the widget speaks for: the subject of a widget
-// token, or an anonymous device ("device:<id>").
+// token, or an anonymous device ("device:<id>"). In the preview it is a
+// newcomer whose choices are never recorded, and a GPC signal is not
+// honoured (honouring it records a refusal).
 func (a *API) widgetSubject(c *gin.Context) {
+	if isPreview(c) {
+		c.Set(ctxWidgetSubject, "device:preview")
+		c.Next()
+		return
+	}
 	m := merchant(c)
 	if token, ok := bearer(c); ok {
 		subject, err := a.Center.Signin.ParseWidgetToken(m.ID, token)
@@ -166,7 +214,17 @@ func (a *API) widgetState(c *gin.Context, receiptURL *string, elsewhere []string
 	ctx := c.Request.Context()
 	m := merchant(c)
 	subject := c.GetString(ctxWidgetSubject)
-	rec, err := a.Ledger.StateOf(ctx, m.ID, subject)
+	var (
+		rec consent.SubjectState
+		err error
+	)
+	if isPreview(c) {
+		v, _ := c.Get(ctxPreviewState)
+		rec, _ = v.(consent.SubjectState) // a newcomer until a choice is previewed
+		rec.MerchantID, rec.SubjectID = m.ID, subject
+	} else {
+		rec, err = a.Ledger.StateOf(ctx, m.ID, subject)
+	}
 	if apperr.Is(err, apperr.NotFound) {
 		rec, err = consent.SubjectState{MerchantID: m.ID, SubjectID: subject}, nil
 	}
@@ -288,6 +346,14 @@ func (a *API) putWidgetConsents(c *gin.Context) error {
 			return err
 		}
 		choices.Requests = append(choices.Requests, consent.Request{Purpose: k, State: st, Explicit: slices.Contains(req.Explicit, k), Shown: shown})
+	}
+	if isPreview(c) {
+		st, err := a.Ledger.Preview(c.Request.Context(), choices)
+		if err != nil {
+			return err
+		}
+		c.Set(ctxPreviewState, st)
+		return a.widgetState(c, nil, nil)
 	}
 	res, err := a.Ledger.Apply(c.Request.Context(), choices)
 	if err != nil {

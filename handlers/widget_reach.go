@@ -27,6 +27,10 @@ type reachRequest struct {
 // it may send (in memory, for a minute) and is never stored.
 func (a *API) widgetReach(c *gin.Context) error {
 	m := merchant(c)
+	if isPreview(c) {
+		c.Status(http.StatusNoContent) // the console's preview is no visit
+		return nil
+	}
 	if !a.Center.ReachLimit.Allow(m.ID + "/" + c.ClientIP()) {
 		return apperr.New(apperr.TooManyRequests, "too many signals from this address; try again in a minute")
 	}

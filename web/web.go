@@ -65,7 +65,7 @@ func LoadPages() (*Pages, error) {
 // ConsolePageNames lists every page of the merchant console, rendered as
 // "console/<name>".
 func ConsolePageNames() []string {
-	return []string{"signin", "signin_sent", "link", "error", "overview", "purposes", "purpose", "notices", "notice", "keys", "key_created", "staff", "audit", "widget", "fields", "offers", "analytics"}
+	return []string{"signin", "signin_sent", "link", "error", "overview", "purposes", "purpose", "notices", "notice", "keys", "key_created", "staff", "audit", "widget", "preview", "fields", "offers", "analytics"}
 }
 
 // Render returns page name rendered with data, whole: a template error
