@@ -61,6 +61,7 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	in.GET("/fields", a.console(a.consoleFields))
 	in.GET("/offers", a.console(a.consoleOffers))
 	in.GET("/widget", a.console(a.consoleWidget))
+	in.GET("/widget/preview", a.console(a.consoleWidgetPreview))
 	in.GET("/keys", a.console(a.consoleKeys))
 	in.GET("/staff", a.console(a.consoleStaff))
 	in.GET("/audit", a.console(a.consoleAudit))
@@ -82,6 +83,8 @@ func (a *API) consoleRoutes(r *gin.Engine) {
 	edit.POST("/notices/:version", a.console(a.consoleUpdateNotice))
 	edit.POST("/notices/:version/publish", a.console(a.consolePublishNotice))
 	edit.POST("/notices/:version/discard", a.console(a.consoleDiscardNotice))
+	edit.POST("/fields", a.console(a.consoleCreateField))
+	edit.POST("/offers", a.console(a.consoleCreateOffer))
 	edit.POST("/widget", a.console(a.consoleSaveWidget))
 
 	own := forms(staff.Administer)
@@ -219,7 +222,7 @@ func consoleSections() []string {
 // doneMessages are the confirmations a redirect may ask for (?done=).
 func doneMessages() []string {
 	return []string{"purpose_created", "purpose_retired", "draft_created", "draft_saved", "published", "discarded",
-		"key_revoked", "invited", "invite_unsent", "removed", "widget_saved"}
+		"key_revoked", "invited", "invite_unsent", "removed", "widget_saved", "field_created", "offer_created"}
 }
 
 func (a *API) consolePage(c *gin.Context, section string) consoleBase {

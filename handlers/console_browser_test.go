@@ -21,6 +21,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/notices"
@@ -37,6 +38,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	t.Run("Suspended", func(t *testing.T) { ctTestSuspended(t, browser) })
 	t.Run("Sessions", func(t *testing.T) { ctTestSessions(t, browser) })
 	t.Run("Languages", func(t *testing.T) { ctTestLanguages(t, browser) })
+	t.Run("FieldsOffersAndPreview", func(t *testing.T) { ctTestFieldsOffersAndPreview(t, browser) })
 }
 
 // ctEnv is a browser test environment with a merchant onboarded by the
@@ -337,6 +339,119 @@ func ctTestWalk(t *testing.T, browser context.Context) {
 	e.pageChecks(anon, axe, "sign-in page")
 }
 
+// ctTestFieldsOffersAndPreview: an editor declares a field and makes a
+// birthday offer with the console's forms, which store what the API would
+// (a refused form stores nothing); the widget page frames a preview of the
+// real banner, and choosing in it records nothing.
+func ctTestFieldsOffersAndPreview(t *testing.T, browser context.Context) {
+	e := ctNewEnv(t, browser)
+	ctx := context.Background()
+	axe := btAxeSource(t)
+	if r := e.apiCall(http.MethodPost, "/v1/purposes", `{"key":"birthday_treat","texts":{"en":{"name":"Birthday treat","statement":"We send you a coupon in your birthday month."}},"data_categories":["demographic"]}`); r.status != 201 {
+		t.Fatalf("purpose: %d %s", r.status, r.body)
+	}
+	if _, err := e.api.Staff.Invite(ctx, e.id, "editor@console-shop.example", staff.Editor, e.owner); err != nil {
+		t.Fatal(err)
+	}
+	editor := e.newTab("en", true)
+	e.signInWith(editor, e.requestConsoleLink(editor, "editor@console-shop.example", 1))
+
+	// A refused field stores nothing and says why.
+	editor.open("/m/" + ctSlug + "/fields")
+	e.pageChecks(editor, axe, "fields page")
+	editor.fill("#key", "birthday")
+	editor.fill("#label", "Your birthday")
+	editor.fill("#explanation", "So we can send you a treat in your birthday month.")
+	editor.fill("#type", "date")
+	editor.click("#omit_year")
+	resp := editor.submit(`form[action$="/fields"] button[type=submit]`)
+	if resp.Status != 400 || !strings.Contains(editor.text("main"), e.loc("en").T("console_err_invalid")) {
+		t.Fatalf("a field no purpose needs: %d %s", resp.Status, editor.text("main"))
+	}
+	if fs, _ := e.api.Fields.List(ctx, e.id); len(fs) != 0 {
+		t.Fatalf("a refused field was stored: %+v", fs)
+	}
+	editor.open("/m/" + ctSlug + "/fields")
+	editor.fill("#key", "birthday")
+	editor.fill("#label", "Your birthday")
+	editor.fill("#explanation", "So we can send you a treat in your birthday month.")
+	editor.fill("#type", "date")
+	editor.click("#omit_year")
+	editor.click("#purpose-birthday_treat")
+	editor.fill("#category", "demographic")
+	e.wantDone(editor, `form[action$="/fields"] button[type=submit]`, "fields", "field_created")
+	f, err := e.api.Fields.Get(ctx, e.id, "birthday")
+	if err != nil || f.Type != "date" || !f.OmitYear || !slices.Equal(f.Purposes, []string{"birthday_treat"}) || f.Category != "demographic" ||
+		f.TextFor("en").Label != "Your birthday" {
+		t.Fatalf("the field stored: %+v %v", f, err)
+	}
+
+	// A birthday offer for it.
+	editor.open("/m/" + ctSlug + "/offers")
+	e.pageChecks(editor, axe, "offers page")
+	for id, v := range map[string]string{"#key": "birthday_club", "#title": "Birthday club", "#reward": "15% off in your birthday month",
+		"#summary": "Tell us your birthday and get a coupon each year.", "#material_terms": "One coupon a year, valid 30 days.",
+		"#how_to_opt_in": "Join on this page.", "#right_to_withdraw": "Leave at any time on this page; we erase your birthday.",
+		"#value_estimate": "About 2 euros a year.", "#value_method": "The average extra spend of members.", "#purpose": "birthday_treat",
+		"#birthday_field": "birthday", "#birthday_on": "month_start", "#valid_days": "20"} {
+		editor.fill(id, v)
+	}
+	editor.click("#field-birthday")
+	e.wantDone(editor, `form[action$="/offers"] button[type=submit]`, "offers", "offer_created")
+	o, err := e.api.Offers.Get(ctx, e.id, "birthday_club")
+	if err != nil || o.Purpose != "birthday_treat" || !slices.Equal(o.Fields, []string{"birthday"}) || o.Birthday == nil ||
+		o.Birthday.Field != "birthday" || o.Birthday.On != "month_start" || o.Birthday.ValidDays != 20 ||
+		o.TextFor("en").Notice.ValueMethod != "The average extra spend of members." {
+		t.Fatalf("the offer stored: %+v %v", o, err)
+	}
+	if got := editor.texts("main table tbody th"); len(got) != 1 || !strings.HasPrefix(got[0], "Birthday club") {
+		t.Fatalf("the offers listed: %q", got)
+	}
+	entries, _, err := e.api.Staff.Audit(ctx, e.id, "", 10)
+	if err != nil || len(entries) < 2 || entries[0].Action != "offer.created" || entries[1].Action != "field.created" ||
+		entries[0].Actor != "editor@console-shop.example" {
+		t.Fatalf("audit: %+v %v", entries, err)
+	}
+
+	// The widget page frames the preview, and the preview is the real
+	// banner with the merchant's purposes.
+	before := e.apiCall(http.MethodGet, "/v1/changes?limit=1000", "")
+	editor.open("/m/" + ctSlug + "/widget")
+	e.pageChecks(editor, axe, "widget page")
+	wbWait(editor, `(() => { const f = document.querySelector("iframe.widget-preview"); const h = f && f.contentDocument && f.contentDocument.querySelector("fineline-consent");
+		return !!h && !!h.shadowRoot.querySelector(".bar button"); })()`)
+	editor.open("/m/" + ctSlug + "/widget/preview")
+	e.pageChecks(editor, axe, "widget preview")
+	en := e.loc("en")
+	wbWait(editor, wbRoot+`.querySelector(".bar button").textContent === `+btJSString(en.T("widget_accept")))
+	if got := btEval[string](editor, wbRoot+`.textContent`); !strings.Contains(got, "Birthday treat") {
+		t.Fatalf("the preview's widget does not offer the merchant's purpose: %q", got)
+	}
+	editor.do(chromedp.Click(chromedp.JSPath(wbRoot+`.querySelector(".bar button")`), chromedp.NodeVisible))
+	wbWait(editor, `Fineline.allowed("birthday_treat") === true`)
+	if after := e.apiCall(http.MethodGet, "/v1/changes?limit=1000", ""); !bytes.Equal(ctItems(t, before.body), ctItems(t, after.body)) {
+		t.Fatalf("choosing in the preview recorded something:\nbefore %s\n after %s", before.body, after.body)
+	}
+	if _, err := e.api.Ledger.StateOf(ctx, e.id, "device:preview"); !apperr.Is(err, apperr.NotFound) {
+		t.Fatalf("the preview's subject has a record: %v", err)
+	}
+	// The preview answers only its own origin.
+	r := e.postForm("/w/v1/"+ctSlug+"~preview/reach", url.Values{}, nil, "Origin", "https://evil.example", "Sec-Fetch-Site", "cross-site")
+	if r.status != http.StatusForbidden || !bytes.Contains(r.body, []byte("preview_same_origin_only")) {
+		t.Fatalf("a cross-site preview call: %d %s", r.status, r.body)
+	}
+}
+
+// ctItems is the items of a change feed page.
+func ctItems(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var page struct{ Changes json.RawMessage }
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Changes) == 0 {
+		t.Fatalf("a change feed page: %s %v", body, err)
+	}
+	return page.Changes
+}
+
 // ctTestViewer: a viewer sees every page without a single form that
 // changes anything, and every form posted anyway is refused with 403 and
 // changes nothing.
@@ -368,6 +483,8 @@ func ctTestViewer(t *testing.T, browser context.Context) {
 		"notices/2/publish":          {"grace_days": {"0"}},
 		"notices/2/discard":          {},
 		"widget":                     {"origins": {"https://evil.example"}},
+		"fields":                     {"key": {"forged"}, "locale": {"en"}, "label": {"Forged"}, "explanation": {"Forged."}, "type": {"text"}, "purpose": {"newsletter"}},
+		"offers":                     {"key": {"forged"}, "locale": {"en"}, "title": {"Forged"}, "purpose": {"newsletter"}},
 		"keys":                       {"name": {"forged"}, "scope": {"admin"}},
 		"keys/x/revoke":              {},
 		"staff":                      {"email": {"mallory@evil.example"}, "role": {"owner"}},
@@ -404,6 +521,14 @@ func (e *ctEnv) snapshot() string {
 	ms, _ := e.api.Staff.Members(ctx, e.id)
 	for _, m := range ms {
 		sb.WriteString(m.Email + ":" + string(m.Role) + ":" + m.RemovedAt.String() + ";")
+	}
+	fs, _ := e.api.Fields.List(ctx, e.id)
+	for _, f := range fs {
+		sb.WriteString("field " + f.Key + ";")
+	}
+	os, _ := e.api.Offers.List(ctx, e.id)
+	for _, o := range os {
+		sb.WriteString("offer " + o.Key + ";")
 	}
 	mm, _ := e.api.Merchants.Store.Merchant(ctx, e.id)
 	sb.WriteString(strings.Join(mm.AllowedOrigins, ","))

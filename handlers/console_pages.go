@@ -14,9 +14,11 @@ import (
 	"github.com/fineline/fineline/announce"
 	"github.com/fineline/fineline/apperr"
 	"github.com/fineline/fineline/consent"
+	"github.com/fineline/fineline/fields"
 	"github.com/fineline/fineline/locales"
 	"github.com/fineline/fineline/merchants"
 	"github.com/fineline/fineline/notices"
+	"github.com/fineline/fineline/offers"
 	"github.com/fineline/fineline/staff"
 	"github.com/fineline/fineline/stats"
 )
@@ -515,14 +517,20 @@ type fieldRow struct {
 
 type fieldsPage struct {
 	consoleBase
-	Fields []fieldRow
+	Fields     []fieldRow
+	Types      []string
+	Purposes   []purposeOption
+	Categories []categoryOption
+	Locales    []localeOption
 }
 
-// consoleFields lists the volunteered fields (they are declared with the API).
+// consoleFields lists the volunteered fields, with the form that declares
+// one for an editor.
 func (a *API) consoleFields(c *gin.Context) error {
+	ctx := c.Request.Context()
 	p := fieldsPage{consoleBase: a.consolePage(c, "fields")}
 	if a.Fields != nil {
-		fs, err := a.Fields.List(c.Request.Context(), merchant(c).ID)
+		fs, err := a.Fields.List(ctx, merchant(c).ID)
 		if err != nil {
 			return err
 		}
@@ -532,7 +540,78 @@ func (a *API) consoleFields(c *gin.Context) error {
 				Purposes: strings.Join(f.Purposes, ", "), Category: p.L.Category(cmp.Or(f.Category, consent.CategoryPreference))})
 		}
 	}
+	if p.CanConfigure && a.Fields != nil {
+		var err error
+		if p.Purposes, err = a.purposeOptions(c, nil); err != nil {
+			return err
+		}
+		p.Types = []string{string(fields.TypeText), string(fields.TypeDate), string(fields.TypeChoice), string(fields.TypeNumber)}
+		p.Categories = categoryOptions(p.L, []string{consent.CategoryPreference})
+		p.Locales = localeOptions(merchant(c).DefaultLocale)
+	}
 	return a.render(c, http.StatusOK, "console/fields", p)
+}
+
+// purposeOptions lists the purposes on offer as choices, those in checked
+// ticked.
+func (a *API) purposeOptions(c *gin.Context, checked []string) ([]purposeOption, error) {
+	ps, err := a.offeredPurposes(c.Request.Context(), merchant(c).ID)
+	if err != nil {
+		return nil, err
+	}
+	l := localizer(c)
+	out := make([]purposeOption, 0, len(ps))
+	for _, pur := range ps {
+		out = append(out, purposeOption{Key: pur.Key, Name: pur.TextFor(l.Lang).Name, Checked: slices.Contains(checked, pur.Key)})
+	}
+	return out, nil
+}
+
+// formNumber reads an optional number of a form: nil when left empty.
+func formNumber(c *gin.Context, name string) (*float64, error) {
+	v := strings.TrimSpace(c.PostForm(name))
+	if v == "" {
+		return nil, nil
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return nil, apperr.New(apperr.Invalid, "%s must be a number", name)
+	}
+	return &f, nil
+}
+
+// formLines reads a textarea of one item per line, blank lines left out.
+func formLines(c *gin.Context, name string) []string {
+	var out []string
+	for _, line := range strings.Split(c.PostForm(name), "\n") {
+		if v := strings.TrimSpace(line); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// consoleCreateField declares a field from the form, as POST /v1/fields.
+func (a *API) consoleCreateField(c *gin.Context) error {
+	min, err := formNumber(c, "min")
+	if err != nil {
+		return err
+	}
+	max, err := formNumber(c, "max")
+	if err != nil {
+		return err
+	}
+	lang := c.PostForm("locale")
+	f, err := a.Fields.Create(c.Request.Context(), fields.Field{MerchantID: merchant(c).ID, Key: strings.TrimSpace(c.PostForm("key")), DefaultLocale: lang,
+		Texts: map[string]fields.Text{lang: {Label: strings.TrimSpace(c.PostForm("label")), Explanation: strings.TrimSpace(c.PostForm("explanation"))}},
+		Type:  fields.Type(c.PostForm("type")), OmitYear: c.PostForm("omit_year") == "on", Choices: formLines(c, "choices"), Min: min, Max: max,
+		Purposes: c.PostFormArray("purpose"), Category: c.PostForm("category")})
+	if err != nil {
+		return err
+	}
+	a.audit(c, "field.created", f.Key, f.TextFor(lang).Label)
+	done(c, "fields", "field_created")
+	return nil
 }
 
 type offerRow struct {
@@ -541,14 +620,21 @@ type offerRow struct {
 
 type offersPage struct {
 	consoleBase
-	Offers []offerRow
+	Offers     []offerRow
+	Purposes   []purposeOption
+	Fields     []purposeOption
+	DateFields []purposeOption
+	Triggers   []string
+	Locales    []localeOption
 }
 
-// consoleOffers lists the value exchanges (they are declared with the API).
+// consoleOffers lists the value exchanges, with the form that makes one
+// for an editor.
 func (a *API) consoleOffers(c *gin.Context) error {
+	ctx := c.Request.Context()
 	p := offersPage{consoleBase: a.consolePage(c, "offers")}
 	if a.Offers != nil {
-		os, err := a.Offers.List(c.Request.Context(), merchant(c).ID)
+		os, err := a.Offers.List(ctx, merchant(c).ID)
 		if err != nil {
 			return err
 		}
@@ -557,7 +643,52 @@ func (a *API) consoleOffers(c *gin.Context) error {
 			p.Offers = append(p.Offers, offerRow{Key: o.Key, Title: t.Title, Reward: t.Reward, Purpose: o.Purpose, Fields: strings.Join(o.Fields, ", ")})
 		}
 	}
+	if p.CanConfigure && a.Offers != nil && a.Fields != nil {
+		var err error
+		if p.Purposes, err = a.purposeOptions(c, nil); err != nil {
+			return err
+		}
+		fs, err := a.Fields.List(ctx, merchant(c).ID)
+		if err != nil {
+			return err
+		}
+		for _, f := range fs {
+			o := purposeOption{Key: f.Key, Name: f.TextFor(p.L.Lang).Label}
+			p.Fields = append(p.Fields, o)
+			if f.Type == fields.TypeDate {
+				p.DateFields = append(p.DateFields, o)
+			}
+		}
+		p.Triggers = []string{string(offers.OnBirthday), string(offers.OnMonthStart)}
+		p.Locales = localeOptions(merchant(c).DefaultLocale)
+	}
 	return a.render(c, http.StatusOK, "console/offers", p)
+}
+
+// consoleCreateOffer makes an offer from the form, as POST /v1/offers: its
+// words in one language, the notice of financial incentive, and a yearly
+// birthday coupon when a date field is chosen for it.
+func (a *API) consoleCreateOffer(c *gin.Context) error {
+	lang := c.PostForm("locale")
+	text := func(name string) string { return strings.TrimSpace(c.PostForm(name)) }
+	o := offers.Offer{MerchantID: merchant(c).ID, Key: text("key"), Purpose: c.PostForm("purpose"), Fields: c.PostFormArray("field"), DefaultLocale: lang,
+		Texts: map[string]offers.Text{lang: {Title: text("title"), Reward: text("reward"), Notice: offers.Notice{
+			Summary: text("summary"), MaterialTerms: text("material_terms"), HowToOptIn: text("how_to_opt_in"),
+			RightToWithdraw: text("right_to_withdraw"), ValueEstimate: text("value_estimate"), ValueMethod: text("value_method")}}}}
+	if b := c.PostForm("birthday_field"); b != "" {
+		days, err := strconv.Atoi(cmp.Or(text("valid_days"), "0"))
+		if err != nil {
+			return apperr.New(apperr.Invalid, "valid_days must be a whole number of days").WithDetail("invalid_offer")
+		}
+		o.Birthday = &offers.Birthday{Field: b, On: offers.Trigger(c.PostForm("birthday_on")), ValidDays: days}
+	}
+	o, err := a.Offers.Create(c.Request.Context(), o)
+	if err != nil {
+		return err
+	}
+	a.audit(c, "offer.created", o.Key, o.TextFor(lang).Title)
+	done(c, "offers", "offer_created")
+	return nil
 }
 
 type widgetPage struct {
@@ -594,7 +725,25 @@ func (a *API) consoleWidget(c *gin.Context) error {
 		}
 		p.Modes = append(p.Modes, row)
 	}
+	// The page frames its preview (same origin only).
+	c.Header("Content-Security-Policy", pageCSP+"; frame-src 'self'; frame-ancestors 'none'")
 	return a.render(c, http.StatusOK, "console/widget", p)
+}
+
+type previewPage struct {
+	consoleBase
+	Handle string
+}
+
+// consoleWidgetPreview is an example page of the merchant's site with the
+// widget on it, as its shoppers will see it in the member's language. The
+// widget is the real script with the merchant's real purposes and texts,
+// given the preview handle, so what a member clicks is decided as for a
+// newcomer and recorded nowhere. The console's widget page frames it.
+func (a *API) consoleWidgetPreview(c *gin.Context) error {
+	c.Header("Content-Security-Policy", pageCSP+"; connect-src 'self'; frame-ancestors 'self'")
+	c.Header("X-Frame-Options", "SAMEORIGIN")
+	return a.render(c, http.StatusOK, "console/preview", previewPage{consoleBase: a.consolePage(c, "widget"), Handle: merchant(c).Slug + previewSuffix})
 }
 
 // consoleSaveWidget replaces the allowed origins (one per line) and the
